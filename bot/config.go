@@ -1,0 +1,122 @@
+package bot
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Config is the [bot] section of chatloop.toml.
+type Config struct {
+	// SystemPrompt is the default system prompt of every chat.
+	SystemPrompt string `toml:"system_prompt"`
+	// Prefix triggers an answer in a group when a message starts with it.
+	Prefix string `toml:"prefix"`
+	// SharedGroupSession makes one session per group instead of one per
+	// (group, user).
+	SharedGroupSession bool `toml:"shared_group_session"`
+	// HistoryTokens is the token budget of a session's history, system
+	// prompt included.
+	HistoryTokens int `toml:"history_tokens"`
+	// SessionIdle is how long an idle session lives.
+	SessionIdle Duration `toml:"session_idle"`
+	// MaxInputChars refuses longer messages.
+	MaxInputChars int `toml:"max_input_chars"`
+	// Workers is how many answers are generated at once.
+	Workers int `toml:"workers"`
+	// QueueSize bounds the messages waiting for a worker.
+	QueueSize int `toml:"queue_size"`
+	// RatePerMinute and RateBurst set each user's token bucket.
+	RatePerMinute float64 `toml:"rate_per_minute"`
+	RateBurst     int     `toml:"rate_burst"`
+	// Admins lists "platform:id" of the people who may use admin commands.
+	Admins []string `toml:"admins"`
+	// ABProbability is the chance that an answer comes as two alternatives,
+	// A and B, for the asker to choose from.
+	ABProbability float64 `toml:"ab_probability"`
+	// VoteWindow is how long an unquoted thumbs message votes on the last
+	// answer to its sender.
+	VoteWindow Duration `toml:"vote_window"`
+	// Refusals are rules checked before the model runs.
+	Refusals []RefusalRule `toml:"refusals"`
+}
+
+// RefusalRule refuses messages that contain any keyword or match any
+// regular expression.
+type RefusalRule struct {
+	Category string   `toml:"category"`
+	Keywords []string `toml:"keywords"`
+	Patterns []string `toml:"patterns"`
+	// Reply overrides the polite refusal (English); ReplyZH the Chinese one.
+	Reply   string `toml:"reply"`
+	ReplyZH string `toml:"reply_zh"`
+}
+
+// Duration is a time.Duration written as "30m" in TOML.
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("want a duration such as \"30s\" or \"10m\": %w", err)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
+
+// DefaultConfig returns every key's default.
+func DefaultConfig() Config {
+	return Config{
+		SystemPrompt:  "You are a helpful assistant in a group chat. Answer concisely, in the language of the question.",
+		Prefix:        "/ask ",
+		HistoryTokens: 2048,
+		SessionIdle:   Duration{30 * time.Minute},
+		MaxInputChars: 4000,
+		Workers:       1,
+		QueueSize:     16,
+		RatePerMinute: 6,
+		RateBurst:     3,
+		VoteWindow:    Duration{10 * time.Minute},
+	}
+}
+
+// Validate reports the first bad value, naming its key.
+func (c Config) Validate() error {
+	switch {
+	case c.HistoryTokens < 64:
+		return fmt.Errorf("key history_tokens: %d is below 64", c.HistoryTokens)
+	case c.Workers < 1:
+		return fmt.Errorf("key workers: %d must be at least 1", c.Workers)
+	case c.QueueSize < 1:
+		return fmt.Errorf("key queue_size: %d must be at least 1", c.QueueSize)
+	case c.MaxInputChars < 1:
+		return fmt.Errorf("key max_input_chars: %d must be at least 1", c.MaxInputChars)
+	case c.RatePerMinute < 0:
+		return fmt.Errorf("key rate_per_minute: %v is negative", c.RatePerMinute)
+	case c.ABProbability < 0 || c.ABProbability > 1:
+		return fmt.Errorf("key ab_probability: %v is not between 0 and 1", c.ABProbability)
+	case c.SessionIdle.Duration <= 0:
+		return fmt.Errorf("key session_idle: must be positive")
+	}
+	for _, a := range c.Admins {
+		if p, id, ok := strings.Cut(a, ":"); !ok || p == "" || id == "" {
+			return fmt.Errorf("key admins: %q is not platform:id", a)
+		}
+	}
+	for i, r := range c.Refusals {
+		for _, p := range r.Patterns {
+			if _, err := regexp.Compile(p); err != nil {
+				return fmt.Errorf("key refusals[%d].patterns: %q: %w", i, p, err)
+			}
+		}
+		if len(r.Keywords) == 0 && len(r.Patterns) == 0 {
+			return fmt.Errorf("key refusals[%d]: no keywords or patterns", i)
+		}
+	}
+	return nil
+}

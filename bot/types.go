@@ -1,0 +1,256 @@
+// Package bot is the conversation core: it decides when to answer, keeps
+// per-chat sessions, runs commands, applies limits and safety rules, asks a
+// Generator for the answer, streams it back through the adapter and records
+// everything in the feedback store.
+//
+// The package imports nothing else of chatloop's. It declares the small
+// interfaces it consumes (Generator, FeedbackStore, TokenCounter) and the
+// ones adapters implement (Replier and its optional extensions).
+package bot
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Typed identifiers keep platform ids from being mixed up.
+type (
+	// ChatID names a conversation on a platform: a DM, a group, a channel.
+	ChatID string
+	// MessageID names one platform message.
+	MessageID string
+	// UserID names a person (or bot) on a platform.
+	UserID string
+	// AnswerID names one answer in the feedback store (time-sortable).
+	AnswerID string
+	// GroupID names a prompt group: every answer to the identical prompt.
+	GroupID string
+)
+
+// Message is one incoming platform message, translated by an adapter.
+type Message struct {
+	Platform   string // "discord", "wechat", "console", ...
+	ChatID     ChatID
+	MessageID  MessageID
+	SenderID   UserID
+	SenderName string
+	Text       string
+
+	IsDirect    bool // a private chat with the bot
+	MentionsBot bool // the bot was @mentioned; the adapter has already stripped the mention text
+	FromBot     bool // sent by the bot itself or another bot: never answered
+
+	// ReplyTo is the platform id of the message this one replies to or
+	// quotes, when the platform says so.
+	ReplyTo MessageID
+	// QuotedText is the quoted text of a quote-reply when the platform gives
+	// only text (WeChat's 「Name：…」 block), used to find the quoted answer.
+	QuotedText string
+
+	// History is earlier conversation the platform itself provides (a
+	// Discord reply chain or thread), oldest first. When set, it replaces
+	// the session's stored history for this turn.
+	History []Turn
+
+	// Time is when the platform says the message was sent (zero: now).
+	Time time.Time
+}
+
+// Turn is one role/content message, as the model sees it.
+type Turn struct {
+	Role    string `json:"role"` // "system", "user", "assistant"
+	Content string `json:"content"`
+}
+
+// Roles used in turns.
+const (
+	RoleSystem    = "system"
+	RoleUser      = "user"
+	RoleAssistant = "assistant"
+)
+
+// ReactionKind says what a reaction means.
+type ReactionKind int
+
+// Reaction kinds.
+const (
+	ReactionUp      ReactionKind = iota + 1 // 👍, [强], /good
+	ReactionDown                            // 👎, [弱], /bad
+	ReactionRegen                           // 🔄, /regen, 换一个
+	ReactionChooseA                         // 🅰️, "A" in A/B mode
+	ReactionChooseB                         // 🅱️, "B" in A/B mode
+)
+
+// Reaction is feedback on an answer, translated by an adapter: a platform
+// reaction, a button press, or a thumbs message.
+type Reaction struct {
+	Platform string
+	ChatID   ChatID
+	UserID   UserID
+	Kind     ReactionKind
+	Removed  bool // the reaction was taken back
+	FromBot  bool // the bot's own (or another bot's) reaction: never a vote
+
+	// Which answer it is about, most specific first: the answer id when the
+	// platform carries it (a button), else the platform message it is on,
+	// else quoted text of that answer, else the latest answer to UserID in
+	// ChatID.
+	AnswerID   AnswerID
+	MessageID  MessageID
+	QuotedText string
+}
+
+// Outgoing describes one answer the core asks an adapter to show.
+type Outgoing struct {
+	AnswerID AnswerID
+	// Label is "A" or "B" for the alternatives of an A/B comparison, else "".
+	Label string
+	// Feedback is true when the adapter should offer its vote controls
+	// (reactions, buttons) on this answer.
+	Feedback bool
+	// Sent must be called with the platform id of every message the answer
+	// is shown as, as soon as that message exists (before later edits), so
+	// that a vote on it is never lost.
+	Sent func(MessageID)
+}
+
+// Replier shows the core's output for one incoming message. The adapter
+// makes one per message it hands to the core.
+type Replier interface {
+	// Send shows a short notice (command output, refusal, busy): not an
+	// answer, never voted on.
+	Send(ctx context.Context, text string) error
+	// Stream shows an answer as its tokens arrive on tokens, which the core
+	// closes when the answer is complete. It returns when everything is
+	// shown or ctx is done.
+	Stream(ctx context.Context, out Outgoing, tokens <-chan string) error
+}
+
+// Typer is an optional Replier extension: a "typing…" indicator shown while
+// the answer is being prepared.
+type Typer interface {
+	Typing(ctx context.Context) error
+}
+
+// Request is what the core asks a Generator for.
+type Request struct {
+	Messages  []Turn
+	Sampling  Sampling
+	MaxTokens int
+	Stop      []string
+}
+
+// Sampling holds sampling parameters. Zero values mean the backend default,
+// except Temperature, where Greedy selects 0.
+type Sampling struct {
+	Temperature   float64 `json:"temperature" toml:"temperature"`
+	TopK          int     `json:"top_k" toml:"top_k"`
+	TopP          float64 `json:"top_p" toml:"top_p"`
+	MinP          float64 `json:"min_p" toml:"min_p"`
+	RepeatPenalty float64 `json:"repeat_penalty" toml:"repeat_penalty"`
+	Seed          uint64  `json:"seed" toml:"seed"`
+}
+
+// ModelInfo identifies the model that wrote an answer.
+type ModelInfo struct {
+	Backend      string `json:"backend"`                // "local", "openai", "demo"
+	Name         string `json:"name"`                   // model name
+	SHA256       string `json:"sha256,omitempty"`       // GGUF file digest (local)
+	Quantization string `json:"quantization,omitempty"` // e.g. "Q8_0"
+	Template     string `json:"template,omitempty"`     // chat template name
+}
+
+// Result is a finished generation.
+type Result struct {
+	Text         string
+	PromptTokens int
+	AnswerTokens int
+	// Truncated is true when the answer was cut short: max tokens, context
+	// full, or cancelled.
+	Truncated bool
+	Model     ModelInfo
+}
+
+// Generator produces answers. The local engine and remote backends satisfy
+// it (through small bridges in cmd/chatloop).
+type Generator interface {
+	// Generate writes the answer to req, calling onToken with each piece of
+	// text as it is produced. It honours ctx cancellation.
+	Generate(ctx context.Context, req Request, onToken func(string)) (Result, error)
+}
+
+// TokenCounter counts tokens with the model's own tokenizer, for trimming
+// history to a budget.
+type TokenCounter interface {
+	CountTokens(text string) int
+}
+
+// Answer is everything recorded about one answer.
+type Answer struct {
+	ID       AnswerID  `json:"id"`
+	GroupID  GroupID   `json:"group_id"`
+	Platform string    `json:"platform"`
+	ChatID   ChatID    `json:"chat_id"`
+	AskerID  UserID    `json:"asker_id"` // raw id in memory; stores hash it
+	Created  time.Time `json:"created"`
+
+	// Prompt is the exact role/content messages the model saw.
+	Prompt   []Turn    `json:"prompt"`
+	Text     string    `json:"text"`
+	Label    string    `json:"label,omitempty"` // "A"/"B" in an A/B comparison
+	Sampling Sampling  `json:"sampling"`
+	Model    ModelInfo `json:"model"`
+
+	PromptTokens int           `json:"prompt_tokens"`
+	AnswerTokens int           `json:"answer_tokens"`
+	Latency      time.Duration `json:"latency"`
+	Truncated    bool          `json:"truncated"`
+	Finished     bool          `json:"finished"`
+	// Score is an optional reward-model score (best-of-n candidates).
+	Score *float64 `json:"score,omitempty"`
+	// Sent is false for candidates that were generated but not shown.
+	Sent bool `json:"sent"`
+
+	// MessageIDs are the platform messages the answer was shown as.
+	MessageIDs []MessageID `json:"message_ids,omitempty"`
+}
+
+// FeedbackStore is what the core needs from the feedback store. Raw user
+// ids passed in are hashed by the store, never kept.
+type FeedbackStore interface {
+	// RecordAnswer stores a new answer before it is sent.
+	RecordAnswer(ctx context.Context, a Answer) error
+	// FinishAnswer stores the final text and statistics of an answer.
+	FinishAnswer(ctx context.Context, a Answer) error
+	// MapMessage records that platform message msg shows answer id.
+	MapMessage(ctx context.Context, platform string, msg MessageID, id AnswerID) error
+	// AnswerByMessage finds the answer a platform message shows.
+	AnswerByMessage(ctx context.Context, platform string, msg MessageID) (AnswerID, error)
+	// Answer reads one answer.
+	Answer(ctx context.Context, id AnswerID) (Answer, error)
+	// Vote records value +1 or -1 by voter on an answer, replacing the
+	// voter's earlier vote; value 0 removes it.
+	Vote(ctx context.Context, id AnswerID, platform string, voter UserID, value int) error
+	// Choose records an A/B choice by voter: winner preferred over loser.
+	// Only a voter's first choice on a comparison counts.
+	Choose(ctx context.Context, winner, loser AnswerID, platform string, voter UserID) error
+}
+
+// ErrNotFound is returned (wrapped) by stores when an answer or message is
+// unknown.
+var ErrNotFound = errors.New("not found")
+
+// Handler is what adapters hand platform events to. The core implements it.
+// Both calls return quickly: the work is queued, and its output goes
+// through the Replier.
+type Handler interface {
+	// HandleMessage takes one incoming message.
+	HandleMessage(ctx context.Context, m Message, r Replier)
+	// HandleReaction takes one reaction, vote or choice. r is used for
+	// what it triggers (an alternative answer for ReactionRegen) and may
+	// be nil when nothing should be shown.
+	HandleReaction(ctx context.Context, x Reaction, r Replier)
+	// Withdraw cancels the handling of a message its author deleted.
+	Withdraw(platform string, chat ChatID, msg MessageID)
+}

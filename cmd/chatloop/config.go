@@ -1,0 +1,274 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/spf13/cobra"
+
+	"github.com/chatloop/chatloop/bot"
+)
+
+// Config is the whole chatloop.toml.
+type Config struct {
+	Bot      bot.Config     `toml:"bot"`
+	Model    ModelConfig    `toml:"model"`
+	Feedback FeedbackConfig `toml:"feedback"`
+	Reward   RewardConfig   `toml:"reward"`
+}
+
+// ModelConfig is the [model] section.
+type ModelConfig struct {
+	// Backend is "local" (GGUF in process), "openai" (an OpenAI-compatible
+	// server) or "demo" (a labelled echo generator, no model needed).
+	Backend string `toml:"backend"`
+	// Path is the GGUF file of the local backend; empty means the default
+	// model from the cache.
+	Path string `toml:"path"`
+	// Name is a catalogue name to use (and pull) when Path is empty.
+	Name string `toml:"name"`
+	// CacheDir is where pulled models live.
+	CacheDir string `toml:"cache_dir"`
+	// Threads for the local engine; 0 means one per core.
+	Threads int `toml:"threads"`
+	// Context is the context length in tokens; 0 means the model's own.
+	Context int `toml:"context"`
+	// MaxTokens caps an answer's length in tokens.
+	MaxTokens int `toml:"max_tokens"`
+	// Template overrides the chat template recognised from the GGUF file.
+	Template string `toml:"template"`
+	// Stop lists extra stop strings.
+	Stop []string `toml:"stop"`
+	// Sampling defaults.
+	Sampling bot.Sampling `toml:"sampling"`
+
+	// BaseURL, APIKeyEnv and RemoteModel configure the "openai" backend.
+	BaseURL     string   `toml:"base_url"`
+	APIKeyEnv   string   `toml:"api_key_env"`
+	RemoteModel string   `toml:"remote_model"`
+	Timeout     Duration `toml:"timeout"`
+}
+
+// FeedbackConfig is the [feedback] section.
+type FeedbackConfig struct {
+	// DB is the bbolt file holding answers and votes.
+	DB string `toml:"db"`
+	// Socket is the local socket a running chatloop serves feedback
+	// commands on; empty means "<db>.sock".
+	Socket string `toml:"socket"`
+}
+
+// RewardConfig is the [reward] section.
+type RewardConfig struct {
+	// Path is a trained reward head; empty disables scoring.
+	Path string `toml:"path"`
+	// BestOf samples n answers and sends the best-scoring one (1: off).
+	BestOf int `toml:"best_of"`
+}
+
+// Duration is a time.Duration written as "30s" in TOML.
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("want a duration such as \"30s\" or \"10m\": %w", err)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
+
+// defaultConfig is every key's default.
+func defaultConfig() Config {
+	return Config{
+		Bot: bot.DefaultConfig(),
+		Model: ModelConfig{
+			Backend:   "local",
+			Name:      "qwen2.5-0.5b-instruct",
+			MaxTokens: 512,
+			Sampling:  bot.Sampling{Temperature: 0.7, TopK: 40, TopP: 0.9, MinP: 0.05, RepeatPenalty: 1.1},
+			BaseURL:   "http://127.0.0.1:11434/v1",
+			APIKeyEnv: "OPENAI_API_KEY",
+			Timeout:   Duration{120 * time.Second},
+		},
+		Feedback: FeedbackConfig{DB: "chatloop.db"},
+		Reward:   RewardConfig{BestOf: 1},
+	}
+}
+
+// loadConfig reads the file at path over the defaults, then applies
+// CHATLOOP_* environment overrides. A missing file is an error only when
+// explicit is true.
+func loadConfig(path string, explicit bool, environ []string) (Config, error) {
+	cfg := defaultConfig()
+	data, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		md, err := toml.Decode(string(data), &cfg)
+		if err != nil {
+			return cfg, fmt.Errorf("%s: %w", path, err)
+		}
+		if und := md.Undecoded(); len(und) > 0 {
+			keys := make([]string, len(und))
+			for i, k := range und {
+				keys[i] = k.String()
+			}
+			return cfg, fmt.Errorf("%s: unknown key %s", path, strings.Join(keys, ", "))
+		}
+	case errors.Is(err, fs.ErrNotExist) && !explicit:
+	default:
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	if err := applyEnv(&cfg, environ); err != nil {
+		return cfg, err
+	}
+	if err := cfg.validate(); err != nil {
+		return cfg, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+func (c *Config) validate() error {
+	switch c.Model.Backend {
+	case "local", "openai", "demo":
+	default:
+		return fmt.Errorf("key model.backend: %q is not one of local, openai, demo", c.Model.Backend)
+	}
+	if c.Model.Threads < 0 {
+		return fmt.Errorf("key model.threads: %d is negative", c.Model.Threads)
+	}
+	if c.Model.MaxTokens <= 0 {
+		return fmt.Errorf("key model.max_tokens: %d must be positive", c.Model.MaxTokens)
+	}
+	if c.Reward.BestOf < 1 {
+		return fmt.Errorf("key reward.best_of: %d must be at least 1", c.Reward.BestOf)
+	}
+	if err := c.Bot.Validate(); err != nil {
+		return fmt.Errorf("section bot: %w", err)
+	}
+	return nil
+}
+
+// applyEnv overrides keys from CHATLOOP_<SECTION>_<KEY> variables, for
+// example CHATLOOP_MODEL_PATH or CHATLOOP_BOT_SYSTEM_PROMPT. Scalars,
+// durations and comma-separated string lists are supported.
+func applyEnv(cfg *Config, environ []string) error {
+	for _, kv := range environ {
+		name, val, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(name, "CHATLOOP_") {
+			continue
+		}
+		key := strings.ToLower(strings.TrimPrefix(name, "CHATLOOP_"))
+		found, err := setByEnvKey(reflect.ValueOf(cfg).Elem(), key, val)
+		if err != nil {
+			return fmt.Errorf("environment %s: %w", name, err)
+		}
+		if !found {
+			return fmt.Errorf("environment %s: no such configuration key", name)
+		}
+	}
+	return nil
+}
+
+// setByEnvKey finds the field whose toml path, joined with "_", equals key.
+func setByEnvKey(v reflect.Value, key, val string) (bool, error) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+		if tag == "" || tag == "-" {
+			continue
+		}
+		fv := v.Field(i)
+		if key == tag {
+			return true, setScalar(fv, val)
+		}
+		if fv.Kind() == reflect.Struct && strings.HasPrefix(key, tag+"_") && fv.Type() != reflect.TypeOf(Duration{}) {
+			if ok, err := setByEnvKey(fv, strings.TrimPrefix(key, tag+"_"), val); ok || err != nil {
+				return ok, err
+			}
+		}
+	}
+	return false, nil
+}
+
+func setScalar(v reflect.Value, s string) error {
+	if u, ok := v.Addr().Interface().(interface{ UnmarshalText([]byte) error }); ok {
+		return u.UnmarshalText([]byte(s))
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("want true or false, got %q", s)
+		}
+		v.SetBool(b)
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		if v.Type() == reflect.TypeOf(time.Duration(0)) {
+			d, err := time.ParseDuration(s)
+			if err != nil {
+				return err
+			}
+			v.SetInt(int64(d))
+			return nil
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("want an integer, got %q", s)
+		}
+		v.SetInt(n)
+	case reflect.Uint, reflect.Uint64, reflect.Uint32:
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("want a non-negative integer, got %q", s)
+		}
+		v.SetUint(n)
+	case reflect.Float64, reflect.Float32:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return fmt.Errorf("want a number, got %q", s)
+		}
+		v.SetFloat(f)
+	case reflect.Slice:
+		if v.Type().Elem().Kind() != reflect.String {
+			return fmt.Errorf("this list cannot be set from the environment")
+		}
+		var parts []string
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				parts = append(parts, p)
+			}
+		}
+		v.Set(reflect.ValueOf(parts))
+	default:
+		return fmt.Errorf("this key cannot be set from the environment")
+	}
+	return nil
+}
+
+// config loads the configuration once, honouring --config.
+func (a *app) config(cmd *cobra.Command) (*Config, error) {
+	if a.cfg != nil {
+		return a.cfg, nil
+	}
+	explicit := cmd.Flags().Changed("config") || cmd.Root().PersistentFlags().Changed("config")
+	cfg, err := loadConfig(a.configPath, explicit, os.Environ())
+	if err != nil {
+		return nil, err
+	}
+	a.cfg = &cfg
+	return a.cfg, nil
+}
