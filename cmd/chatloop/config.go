@@ -13,6 +13,9 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/spf13/cobra"
 
+	"github.com/chatloop/chatloop/adapters/discord"
+	"github.com/chatloop/chatloop/adapters/wechat"
+	"github.com/chatloop/chatloop/adapters/wecom"
 	"github.com/chatloop/chatloop/bot"
 )
 
@@ -22,6 +25,9 @@ type Config struct {
 	Model    ModelConfig    `toml:"model"`
 	Feedback FeedbackConfig `toml:"feedback"`
 	Reward   RewardConfig   `toml:"reward"`
+	Discord  discord.Config `toml:"discord"`
+	WeChat   wechat.Config  `toml:"wechat"`
+	WeCom    wecom.Config   `toml:"wecom"`
 }
 
 // ModelConfig is the [model] section.
@@ -104,6 +110,9 @@ func defaultConfig() Config {
 		},
 		Feedback: FeedbackConfig{DB: "chatloop.db"},
 		Reward:   RewardConfig{BestOf: 1},
+		Discord:  discord.DefaultConfig(),
+		WeChat:   wechat.DefaultConfig(),
+		WeCom:    wecom.DefaultConfig(),
 	}
 }
 

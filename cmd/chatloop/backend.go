@@ -1,0 +1,29 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/chatloop/chatloop/bot"
+)
+
+// backend is a generator with what else the core needs from the model.
+type backend struct {
+	gen     bot.Generator
+	counter bot.TokenCounter // nil: the core estimates
+	close   func() error
+}
+
+// openBackend makes the generator the configuration asks for.
+func (a *app) openBackend(cmd *cobra.Command, cfg *Config) (*backend, error) {
+	switch cfg.Model.Backend {
+	case "demo":
+		return newDemoBackend(), nil
+	case "local":
+		return a.openLocalBackend(cmd, cfg)
+	case "openai":
+		return a.openRemoteBackend(cmd, cfg)
+	}
+	return nil, fmt.Errorf("model.backend %q is not one of local, openai, demo", cfg.Model.Backend)
+}
