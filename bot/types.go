@@ -235,6 +235,10 @@ type FeedbackStore interface {
 	// Choose records an A/B choice by voter: winner preferred over loser.
 	// Only a voter's first choice on a comparison counts.
 	Choose(ctx context.Context, winner, loser AnswerID, platform string, voter UserID) error
+	// RecentAnswers lists the answers in a chat created at or after since,
+	// newest first, at most limit of them. A non-empty asker keeps only the
+	// answers to that person's questions.
+	RecentAnswers(ctx context.Context, platform string, chat ChatID, asker UserID, since time.Time, limit int) ([]Answer, error)
 }
 
 // ErrNotFound is returned (wrapped) by stores when an answer or message is
