@@ -127,6 +127,14 @@ type Replier interface {
 	Stream(ctx context.Context, out Outgoing, tokens <-chan string) error
 }
 
+// Completer is an optional Replier extension: Complete is called once when
+// the core has finished with the message or reaction the Replier was given
+// with, whether it answered, refused, or ignored it. Terminal and scripted
+// front ends use it to know when to read the next line.
+type Completer interface {
+	Complete()
+}
+
 // Typer is an optional Replier extension: a "typing…" indicator shown while
 // the answer is being prepared.
 type Typer interface {

@@ -1,0 +1,159 @@
+// Package console is the terminal front end: one local user chatting with
+// the bot over an io.Reader and io.Writer, with answers streamed as they
+// come. Piped input is read a line per message, so it can be scripted.
+package console
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+
+	"github.com/chatloop/chatloop/bot"
+)
+
+// Platform is the platform name console messages carry.
+const Platform = "console"
+
+// ChatID is the one chat of the terminal.
+const ChatID bot.ChatID = "local"
+
+// Options configures a Console.
+type Options struct {
+	// User is the local user's id (for votes and admin rights).
+	User bot.UserID
+	// Interactive shows prompts and labels for a person at a terminal.
+	Interactive bool
+}
+
+// Console reads messages from in and writes the bot's output to out.
+type Console struct {
+	h    bot.Handler
+	in   io.Reader
+	out  io.Writer
+	opts Options
+
+	mu  sync.Mutex // serialises writes to out
+	seq int
+}
+
+// New returns a console front end for h.
+func New(h bot.Handler, in io.Reader, out io.Writer, opts Options) *Console {
+	if opts.User == "" {
+		opts.User = "local"
+	}
+	return &Console{h: h, in: in, out: out, opts: opts}
+}
+
+// Run reads one message per line until end of input or ctx is done,
+// waiting for each to be handled before reading the next.
+func (c *Console) Run(ctx context.Context) error {
+	if c.opts.Interactive {
+		c.printf("chatloop: type a message and press Enter; /help lists commands, Ctrl-D quits.\n")
+	}
+	sc := bufio.NewScanner(c.in)
+	sc.Buffer(make([]byte, 64*1024), 4<<20)
+	for {
+		if c.opts.Interactive {
+			c.printf("\nyou> ")
+		}
+		if !sc.Scan() {
+			break
+		}
+		line := sc.Text()
+		if line == "" {
+			continue
+		}
+		if err := c.Ask(ctx, line); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("reading input: %w", err)
+	}
+	return nil
+}
+
+// Ask hands one message to the bot and waits until it has been handled.
+func (c *Console) Ask(ctx context.Context, text string) error {
+	c.mu.Lock()
+	c.seq++
+	id := bot.MessageID("m" + strconv.Itoa(c.seq))
+	c.mu.Unlock()
+	r := &replier{c: c, done: make(chan struct{})}
+	c.h.HandleMessage(ctx, bot.Message{
+		Platform:   Platform,
+		ChatID:     ChatID,
+		MessageID:  id,
+		SenderID:   c.opts.User,
+		SenderName: string(c.opts.User),
+		Text:       text,
+		IsDirect:   true,
+	}, r)
+	select {
+	case <-r.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *Console) printf(format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fmt.Fprintf(c.out, format, args...)
+}
+
+// replier prints one message's output.
+type replier struct {
+	c    *Console
+	once sync.Once
+	done chan struct{}
+	n    int // answers shown
+}
+
+func (r *replier) Send(_ context.Context, text string) error {
+	if r.c.opts.Interactive {
+		r.c.printf("bot> %s\n", text)
+	} else {
+		r.c.printf("%s\n", text)
+	}
+	return nil
+}
+
+func (r *replier) Stream(ctx context.Context, out bot.Outgoing, tokens <-chan string) error {
+	r.n++
+	switch {
+	case r.c.opts.Interactive && out.Label != "":
+		r.c.printf("bot [%s]> ", out.Label)
+	case r.c.opts.Interactive:
+		r.c.printf("bot> ")
+	case out.Label != "":
+		r.c.printf("[%s] ", out.Label)
+	}
+	if out.Sent != nil {
+		out.Sent(bot.MessageID(string(out.AnswerID)))
+	}
+	for {
+		select {
+		case tok, ok := <-tokens:
+			if !ok {
+				r.c.printf("\n")
+				return nil
+			}
+			r.c.printf("%s", tok)
+		case <-ctx.Done():
+			r.c.printf("\n")
+			return ctx.Err()
+		}
+	}
+}
+
+func (r *replier) Complete() { r.once.Do(func() { close(r.done) }) }
+
+var (
+	_ bot.Replier   = (*replier)(nil)
+	_ bot.Completer = (*replier)(nil)
+)
