@@ -114,8 +114,8 @@ func FuzzParseContentRange(f *testing.F) {
 func TestEtagSHA256(t *testing.T) {
 	sum := strings.Repeat("0a", 32)
 	for in, want := range map[string]string{
-		`"` + sum + `"`:                   sum,
-		`W/"` + strings.ToUpper(sum) + `"`: sum,
+		`"` + sum + `"`:                              sum,
+		`W/"` + strings.ToUpper(sum) + `"`:           sum,
 		`"0123456789abcdef0123456789abcdef01234567"`: "",
 		"": "",
 	} {
