@@ -32,7 +32,7 @@ func (g *Generator) Generate(ctx context.Context, req bot.Request, onToken func(
 			break
 		}
 	}
-	text := fmt.Sprintf("[demo #%d] You said: %s", req.Sampling.Seed%1000, last)
+	text := fmt.Sprintf("[demo %06x] You said: %s", req.Sampling.Seed&0xffffff, last)
 	words := strings.SplitAfter(text, " ")
 	res := bot.Result{Model: bot.ModelInfo{Backend: "demo", Name: "demo-echo"}}
 	for _, w := range req.Messages {
