@@ -1,0 +1,188 @@
+// Package sample picks the next token from a model's logits: greedy,
+// temperature, top-k, top-p, min-p and a repetition penalty, in the order
+// llama.cpp's default sampler chain applies them, with a seeded random
+// source so that the same seed and input give the same text.
+package sample
+
+import (
+	"math"
+	"math/rand/v2"
+	"sort"
+)
+
+// Params are the sampling parameters. The zero value is greedy decoding.
+type Params struct {
+	// Temperature divides the logits; 0 or less means greedy (argmax).
+	Temperature float64
+	// TopK keeps the k most likely tokens; 0 keeps all.
+	TopK int
+	// TopP keeps the smallest set of most likely tokens whose probability
+	// sum reaches p; 0 or 1 keeps all.
+	TopP float64
+	// MinP drops tokens less likely than MinP times the most likely one;
+	// 0 keeps all.
+	MinP float64
+	// RepeatPenalty (>1 discourages repetition; 0 or 1 is off) is applied
+	// to the logits of tokens among the last RepeatLastN of the history,
+	// as llama.cpp does: positive logits are divided by it, negative ones
+	// multiplied.
+	RepeatPenalty float64
+	// RepeatLastN is how far back the penalty looks; 0 means 64.
+	RepeatLastN int
+	// Seed seeds the random source.
+	Seed uint64
+}
+
+// Greedy reports whether p always picks the most likely token.
+func (p Params) Greedy() bool { return p.Temperature <= 0 }
+
+// Sampler picks tokens. It is not safe for concurrent use.
+type Sampler struct {
+	p    Params
+	rng  *rand.Rand
+	cand []candidate
+}
+
+type candidate struct {
+	id    int
+	logit float32
+	p     float64
+}
+
+// New returns a sampler for p.
+func New(p Params) *Sampler {
+	if p.RepeatLastN == 0 {
+		p.RepeatLastN = 64
+	}
+	return &Sampler{p: p, rng: rand.New(rand.NewPCG(p.Seed, p.Seed^0x9e3779b97f4a7c15))}
+}
+
+// Sample returns the next token id. logits is modified only when a
+// repetition penalty applies. history holds the tokens so far (prompt and
+// answer), oldest first.
+func (s *Sampler) Sample(logits []float32, history []int) int {
+	if len(logits) == 0 {
+		return -1
+	}
+	s.penalize(logits, history)
+	if s.p.Greedy() {
+		return Argmax(logits)
+	}
+	s.cand = s.cand[:0]
+	for i, l := range logits {
+		if !math.IsInf(float64(l), -1) && !math.IsNaN(float64(l)) {
+			s.cand = append(s.cand, candidate{id: i, logit: l})
+		}
+	}
+	if len(s.cand) == 0 {
+		return Argmax(logits)
+	}
+	sort.Slice(s.cand, func(i, j int) bool {
+		if s.cand[i].logit != s.cand[j].logit {
+			return s.cand[i].logit > s.cand[j].logit
+		}
+		return s.cand[i].id < s.cand[j].id
+	})
+	c := s.cand
+	if k := s.p.TopK; k > 0 && k < len(c) {
+		c = c[:k]
+	}
+	c = topP(c, s.p.TopP)
+	c = minP(c, s.p.MinP)
+	// Temperature, then the final distribution.
+	t := s.p.Temperature
+	softmax(c, t)
+	r := s.rng.Float64()
+	acc := 0.0
+	for _, x := range c {
+		acc += x.p
+		if r < acc {
+			return x.id
+		}
+	}
+	return c[len(c)-1].id
+}
+
+// penalize applies the repetition penalty to the tokens of the recent
+// history, each once however often it occurs.
+func (s *Sampler) penalize(logits []float32, history []int) {
+	pen := float32(s.p.RepeatPenalty)
+	if pen <= 0 || pen == 1 {
+		return
+	}
+	from := max(0, len(history)-s.p.RepeatLastN)
+	seen := make(map[int]bool, len(history)-from)
+	for _, id := range history[from:] {
+		if id < 0 || id >= len(logits) || seen[id] {
+			continue
+		}
+		seen[id] = true
+		if logits[id] > 0 {
+			logits[id] /= pen
+		} else {
+			logits[id] *= pen
+		}
+	}
+}
+
+// softmax fills p of the candidates (sorted, most likely first) from their
+// logits divided by t.
+func softmax(c []candidate, t float64) {
+	if t <= 0 {
+		t = 1
+	}
+	top := float64(c[0].logit) / t
+	sum := 0.0
+	for i := range c {
+		c[i].p = math.Exp(float64(c[i].logit)/t - top)
+		sum += c[i].p
+	}
+	for i := range c {
+		c[i].p /= sum
+	}
+}
+
+// topP keeps the smallest prefix whose probability (at temperature 1)
+// reaches p, and always at least one token.
+func topP(c []candidate, p float64) []candidate {
+	if p <= 0 || p >= 1 {
+		return c
+	}
+	softmax(c, 1)
+	acc := 0.0
+	for i := range c {
+		acc += c[i].p
+		if acc >= p {
+			return c[:i+1]
+		}
+	}
+	return c
+}
+
+// minP drops the tokens whose probability is below p times the most
+// likely one's, keeping at least one.
+func minP(c []candidate, p float64) []candidate {
+	if p <= 0 || len(c) == 0 {
+		return c
+	}
+	// p_i >= p*p_max  <=>  logit_i >= logit_max + ln p
+	limit := float64(c[0].logit) + math.Log(p)
+	for i := 1; i < len(c); i++ {
+		if float64(c[i].logit) < limit {
+			return c[:i]
+		}
+	}
+	return c
+}
+
+// Argmax returns the index of the largest logit, the first one on ties,
+// as llama.cpp's greedy sampler does.
+func Argmax(logits []float32) int {
+	best := 0
+	for i, l := range logits {
+		if l > logits[best] {
+			best = i
+		}
+	}
+	return best
+}
