@@ -1,0 +1,470 @@
+// Package tokenizer turns text into token ids and back for GGUF models with
+// byte-level BPE vocabularies (tokenizer.ggml.model = "gpt2": Qwen2/2.5/3,
+// SmolLM, Llama 3, GPT-2), giving the same ids as llama.cpp.
+//
+// Encoding follows llama.cpp's llama_tokenize: special and user-defined
+// tokens are cut out of the text first (longest first), the rest is split
+// by the pre-tokenizer that tokenizer.ggml.pre names, each piece is
+// byte-level encoded and merged by BPE rank. Decoding is exact: the bytes of
+// the text come back unchanged (llama.cpp's clean_up_tokenization_spaces is
+// deliberately not applied).
+package tokenizer
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Errors returned by New and FromGGUF.
+var (
+	// ErrUnsupported: the tokenizer model or pre-tokenizer is not one this
+	// package implements; the message lists the supported ones.
+	ErrUnsupported = errors.New("tokenizer: unsupported")
+	// ErrInvalid: the vocabulary metadata is inconsistent.
+	ErrInvalid = errors.New("tokenizer: invalid vocabulary")
+)
+
+// TokenType is a GGUF token type (tokenizer.ggml.token_type).
+type TokenType int32
+
+// GGUF token types, numbered as llama.cpp's llama_token_type.
+const (
+	TypeUndefined   TokenType = 0
+	TypeNormal      TokenType = 1
+	TypeUnknown     TokenType = 2
+	TypeControl     TokenType = 3
+	TypeUserDefined TokenType = 4
+	TypeUnused      TokenType = 5
+	TypeByte        TokenType = 6
+)
+
+// Config is everything a tokenizer is built from: the tokenizer.ggml.* GGUF
+// keys under their own names.
+type Config struct {
+	Model  string   // tokenizer.ggml.model; only "gpt2" is supported
+	Pre    string   // tokenizer.ggml.pre
+	Tokens []string // tokenizer.ggml.tokens
+	Types  []int32  // tokenizer.ggml.token_type; nil: all normal
+	Merges []string // tokenizer.ggml.merges, "left right"
+	// Special token ids; -1 when absent.
+	BOS, EOS, EOT, EOM, PAD int32
+	AddBOS, AddEOS          bool
+}
+
+// Tokenizer encodes and decodes text. It is safe for concurrent use.
+type Tokenizer struct {
+	pre          splitter
+	preName      string
+	tokens       []string
+	types        []TokenType
+	ids          map[string]int32
+	ranks        map[uint64]int32 // (left id, right id) -> rank
+	rankStr      map[string]int32 // merges whose halves are not tokens
+	ignoreMerges bool
+	special      []int32 // control, user-defined and unknown tokens, longest first
+	specialFirst [256]bool
+	pieces       [][]byte // decoded bytes of every token
+	eog          map[int32]bool
+	bos, eos     int32
+	eot, pad     int32
+	addBOS       bool
+	addEOS       bool
+
+	mu    sync.Mutex
+	cache map[string][]int32
+	pool  sync.Pool
+}
+
+const maxCacheEntries = 1 << 16
+
+// New builds a tokenizer from vocabulary metadata.
+func New(c Config) (*Tokenizer, error) {
+	if c.Model != "gpt2" {
+		return nil, fmt.Errorf("%w: tokenizer.ggml.model %q (supported: gpt2)", ErrUnsupported, c.Model)
+	}
+	pre, err := lookupPre(c.Pre)
+	if err != nil {
+		return nil, err
+	}
+	n := len(c.Tokens)
+	if n == 0 {
+		return nil, fmt.Errorf("%w: no tokens", ErrInvalid)
+	}
+	if c.Types != nil && len(c.Types) != n {
+		return nil, fmt.Errorf("%w: %d token types for %d tokens", ErrInvalid, len(c.Types), n)
+	}
+	t := &Tokenizer{
+		pre:     pre,
+		preName: c.Pre,
+		tokens:  c.Tokens,
+		types:   make([]TokenType, n),
+		ids:     make(map[string]int32, n),
+		ranks:   make(map[uint64]int32, len(c.Merges)),
+		eog:     map[int32]bool{},
+		addBOS:  c.AddBOS,
+		addEOS:  c.AddEOS,
+		cache:   map[string][]int32{},
+	}
+	switch c.Pre {
+	case "llama-bpe", "llama3", "llama-v3":
+		t.ignoreMerges = true
+	}
+	for i, s := range c.Tokens {
+		t.ids[s] = int32(i) // llama.cpp: a later duplicate wins
+		t.types[i] = TypeNormal
+		if c.Types != nil {
+			t.types[i] = TokenType(c.Types[i])
+		}
+	}
+	for i, m := range c.Merges {
+		sp := strings.IndexByte(m[min(1, len(m)):], ' ')
+		if sp < 0 {
+			return nil, fmt.Errorf("%w: merge %d %q has no space", ErrInvalid, i, m)
+		}
+		sp += min(1, len(m))
+		a, b := m[:sp], m[sp+1:]
+		ia, oka := t.ids[a]
+		ib, okb := t.ids[b]
+		if oka && okb {
+			k := uint64(uint32(ia))<<32 | uint64(uint32(ib))
+			if _, dup := t.ranks[k]; !dup {
+				t.ranks[k] = int32(i)
+			}
+			continue
+		}
+		if t.rankStr == nil {
+			t.rankStr = map[string]int32{}
+		}
+		k := a + "\x00" + b
+		if _, dup := t.rankStr[k]; !dup {
+			t.rankStr[k] = int32(i)
+		}
+	}
+	valid := func(id int32) int32 {
+		if id < 0 || int(id) >= n {
+			return -1
+		}
+		return id
+	}
+	t.bos, t.eos, t.eot, t.pad = valid(c.BOS), valid(c.EOS), valid(c.EOT), valid(c.PAD)
+	if t.addBOS && t.bos < 0 {
+		return nil, fmt.Errorf("%w: add_bos_token set but no BOS token", ErrInvalid)
+	}
+	if t.addEOS && t.eos < 0 {
+		return nil, fmt.Errorf("%w: add_eos_token set but no EOS token", ErrInvalid)
+	}
+	t.findEOG(valid(c.EOM))
+	for i := range t.types {
+		switch t.types[i] {
+		case TypeControl, TypeUserDefined, TypeUnknown:
+			if t.tokens[i] != "" {
+				t.special = append(t.special, int32(i))
+				t.specialFirst[t.tokens[i][0]] = true
+			}
+		}
+	}
+	slices.SortStableFunc(t.special, func(a, b int32) int { return len(t.tokens[b]) - len(t.tokens[a]) })
+	t.pieces = make([][]byte, n)
+	for i := range t.tokens {
+		t.pieces[i] = t.decodeToken(int32(i))
+	}
+	t.pool.New = func() any { return &bpeState{} }
+	return t, nil
+}
+
+// Token texts llama.cpp recognises (llama-vocab.cpp, load) to find the
+// end-of-turn, fill-in-the-middle and end-of-generation tokens.
+var (
+	eotTexts = []string{"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+		"<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>", "<end_of_utterance>"}
+	eomTexts    = []string{"<|eom_id|>"}
+	fimPadTexts = []string{"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"}
+	fimRepTexts = []string{"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"}
+	fimSepTexts = []string{"<|file_sep|>"}
+	eogTexts    = []string{"<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>",
+		"<|calls|>", "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]",
+		"[EOS]", "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
+		"<｜end▁of▁sentence｜>", "[e~["}
+)
+
+// findEOG marks the end-of-generation tokens as llama.cpp does: FIM
+// pad/repo/sep tokens, every token whose text is in eogTexts, and the EOS,
+// EOT and EOM tokens. Tokens found by text become control tokens.
+func (t *Tokenizer) findEOG(eom int32) {
+	byText := func(texts []string) int32 {
+		for _, s := range texts {
+			if id, ok := t.ids[s]; ok {
+				return id
+			}
+		}
+		return -1
+	}
+	control := func(id int32) {
+		if id >= 0 && t.types[id] != TypeControl {
+			t.types[id] = TypeControl
+		}
+	}
+	if t.eot < 0 {
+		t.eot = byText(eotTexts)
+		control(t.eot)
+	}
+	if eom < 0 {
+		eom = byText(eomTexts)
+		control(eom)
+	}
+	for _, texts := range [][]string{fimPadTexts, fimRepTexts, fimSepTexts} {
+		if id := byText(texts); id >= 0 {
+			t.eog[id] = true
+		}
+	}
+	for _, s := range eogTexts {
+		if id, ok := t.ids[s]; ok {
+			t.eog[id] = true
+			control(id)
+		}
+	}
+	for _, id := range []int32{t.eos, t.eot, eom} {
+		if id >= 0 {
+			t.eog[id] = true
+		}
+	}
+}
+
+// decodeToken is llama.cpp's token_to_piece with special = true: control,
+// unknown and user-defined tokens are their text, normal tokens are
+// byte-level decoded, everything else (unused, byte) is empty.
+func (t *Tokenizer) decodeToken(id int32) []byte {
+	s := t.tokens[id]
+	switch t.types[id] {
+	case TypeControl, TypeUnknown, TypeUserDefined:
+		return []byte(s)
+	case TypeNormal:
+		out := make([]byte, 0, len(s))
+		for _, r := range s {
+			if b, ok := runeToByte[r]; ok {
+				out = append(out, b)
+			} else {
+				// Not a byte-level code point: llama.cpp writes a marker.
+				out = fmt.Appendf(out, "[UNK_BYTE_0x%x%s]", string(r), s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// Encode tokenizes plain text: no BOS/EOS, and text that looks like a
+// control token (such as "<|im_end|>" typed by a user) is encoded as
+// ordinary text. User-defined tokens are still matched, as in llama.cpp.
+func (t *Tokenizer) Encode(text string) []int32 { return t.Tokenize(text, false, false) }
+
+// EncodeSpecial tokenizes text in which control tokens are written out
+// (a rendered chat template): "<|im_start|>" becomes its token. No BOS/EOS.
+func (t *Tokenizer) EncodeSpecial(text string) []int32 { return t.Tokenize(text, false, true) }
+
+// CountTokens returns len(Encode(text)).
+func (t *Tokenizer) CountTokens(text string) int { return len(t.Encode(text)) }
+
+// Tokenize is llama.cpp's llama_tokenize: addSpecial adds BOS (and EOS)
+// when the model's metadata asks for it (tokenizer.ggml.add_bos_token);
+// parseSpecial matches control tokens in the text.
+func (t *Tokenizer) Tokenize(text string, addSpecial, parseSpecial bool) []int32 {
+	out := make([]int32, 0, len(text)/3+2)
+	if addSpecial && t.addBOS {
+		out = append(out, t.bos)
+	}
+	st := t.pool.Get().(*bpeState)
+	defer t.pool.Put(st)
+	for _, f := range t.partition(text, parseSpecial) {
+		if f.token >= 0 {
+			out = append(out, f.token)
+			continue
+		}
+		out = t.encodeText(st, f.text, out)
+	}
+	if addSpecial && t.addEOS {
+		out = append(out, t.eos)
+	}
+	return out
+}
+
+// fragment is a run of raw text (token < 0) or one special token.
+type fragment struct {
+	text  string
+	token int32
+}
+
+// partition cuts the special tokens out of text the way llama.cpp's
+// tokenizer_st_partition does: for each special token, longest first, every
+// occurrence in every remaining raw-text fragment, left to right.
+func (t *Tokenizer) partition(text string, parseSpecial bool) []fragment {
+	frags := []fragment{{text: text, token: -1}}
+	if text == "" {
+		return nil
+	}
+	candidate := false
+	for i := 0; i < len(text); i++ {
+		if t.specialFirst[text[i]] {
+			candidate = true
+			break
+		}
+	}
+	if !candidate {
+		return frags
+	}
+	for _, id := range t.special {
+		typ := t.types[id]
+		if !parseSpecial && (typ == TypeControl || typ == TypeUnknown) {
+			continue
+		}
+		tok := t.tokens[id]
+		var next []fragment
+		changed := false
+		for _, f := range frags {
+			if f.token >= 0 || !strings.Contains(f.text, tok) {
+				next = append(next, f)
+				continue
+			}
+			changed = true
+			s := f.text
+			for {
+				i := strings.Index(s, tok)
+				if i < 0 {
+					break
+				}
+				if i > 0 {
+					next = append(next, fragment{text: s[:i], token: -1})
+				}
+				next = append(next, fragment{token: id})
+				s = s[i+len(tok):]
+			}
+			if s != "" {
+				next = append(next, fragment{text: s, token: -1})
+			}
+		}
+		if changed {
+			frags = next
+		}
+	}
+	return frags
+}
+
+// encodeText pre-tokenizes raw text and BPE-encodes every piece.
+func (t *Tokenizer) encodeText(st *bpeState, text string, out []int32) []int32 {
+	cpts, norm := decodeCodepoints(text, st.cpts[:0])
+	st.cpts = cpts
+	st.lens = t.pre(cpts, st.lens[:0])
+	off, ci := 0, 0
+	for _, n := range st.lens {
+		nb := 0
+		for _, c := range cpts[ci : ci+n] {
+			nb += cptLen(c)
+		}
+		ci += n
+		st.enc = byteEncode(st.enc[:0], norm[off:off+nb])
+		off += nb
+		out = t.encodeWord(st, string(st.enc), out)
+	}
+	return out
+}
+
+func (t *Tokenizer) cacheGet(word string) ([]int32, bool) {
+	t.mu.Lock()
+	ids, ok := t.cache[word]
+	t.mu.Unlock()
+	return ids, ok
+}
+
+func (t *Tokenizer) cachePut(word string, ids []int32) {
+	t.mu.Lock()
+	if len(t.cache) >= maxCacheEntries {
+		clear(t.cache)
+	}
+	t.cache[word] = slices.Clone(ids)
+	t.mu.Unlock()
+}
+
+// Decode turns ids back into text, control tokens included as their text
+// ("<|im_end|>"). Ids out of range and unused tokens decode to nothing.
+// The result holds exactly the bytes of the tokens, which can end in the
+// middle of a UTF-8 character; use a Decoder when streaming.
+func (t *Tokenizer) Decode(ids []int32) string {
+	var b []byte
+	for _, id := range ids {
+		b = append(b, t.Piece(id)...)
+	}
+	return string(b)
+}
+
+// Piece returns the bytes token id stands for (nil when out of range). The
+// slice must not be modified.
+func (t *Tokenizer) Piece(id int32) []byte {
+	if id < 0 || int(id) >= len(t.pieces) {
+		return nil
+	}
+	return t.pieces[id]
+}
+
+// TokenText returns the token as the vocabulary stores it (byte-level
+// encoded for normal tokens: "Ġhello"), or "" when out of range.
+func (t *Tokenizer) TokenText(id int32) string {
+	if id < 0 || int(id) >= len(t.tokens) {
+		return ""
+	}
+	return t.tokens[id]
+}
+
+// TokenType returns the token's type (after llama.cpp's corrections:
+// end-of-generation tokens are control tokens).
+func (t *Tokenizer) TokenType(id int32) TokenType {
+	if id < 0 || int(id) >= len(t.types) {
+		return TypeUndefined
+	}
+	return t.types[id]
+}
+
+// TokenID returns the id of the token with exactly this vocabulary text.
+func (t *Tokenizer) TokenID(text string) (int32, bool) {
+	id, ok := t.ids[text]
+	return id, ok
+}
+
+// VocabSize is the number of tokens (rows of the embedding matrix).
+func (t *Tokenizer) VocabSize() int { return len(t.tokens) }
+
+// BOS returns the beginning-of-sequence token, or -1.
+func (t *Tokenizer) BOS() int32 { return t.bos }
+
+// EOS returns the end-of-sequence token, or -1.
+func (t *Tokenizer) EOS() int32 { return t.eos }
+
+// EOT returns the end-of-turn token (from metadata or found by its text,
+// as llama.cpp does: <|im_end|>, <|eot_id|>, ...), or -1.
+func (t *Tokenizer) EOT() int32 { return t.eot }
+
+// PAD returns the padding token, or -1.
+func (t *Tokenizer) PAD() int32 { return t.pad }
+
+// AddBOS reports whether the model wants BOS in front of a prompt.
+func (t *Tokenizer) AddBOS() bool { return t.addBOS }
+
+// Pre returns the pre-tokenizer name.
+func (t *Tokenizer) Pre() string { return t.preName }
+
+// IsEOG reports whether generating id ends the answer: EOS, EOT and every
+// token llama.cpp marks end-of-generation (<|im_end|>, <|endoftext|>,
+// <|eot_id|>, <|end_of_text|>, FIM pad/repo/file-separator, ...).
+func (t *Tokenizer) IsEOG(id int32) bool { return t.eog[id] }
+
+// EOGTokens returns the end-of-generation tokens in ascending order.
+func (t *Tokenizer) EOGTokens() []int32 {
+	ids := make([]int32, 0, len(t.eog))
+	for id := range t.eog {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
