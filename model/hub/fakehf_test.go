@@ -37,10 +37,10 @@ type fakeHF struct {
 	failCode int
 
 	// Seen by the CDN.
-	ranges  []string
-	cdnAuth []string
-	served  int64
-	gets    int
+	rangeLog []string
+	authLog  []string
+	nBytes   int64
+	nGets    int
 }
 
 func newFakeHF(t *testing.T) *fakeHF {
@@ -104,9 +104,9 @@ func (f *fakeHF) serveCDN(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if r.Method == http.MethodGet {
-		f.gets++
-		f.ranges = append(f.ranges, r.Header.Get("Range"))
-		f.cdnAuth = append(f.cdnAuth, r.Header.Get("Authorization"))
+		f.nGets++
+		f.rangeLog = append(f.rangeLog, r.Header.Get("Range"))
+		f.authLog = append(f.authLog, r.Header.Get("Authorization"))
 	}
 	fail := 0
 	if f.failures > 0 {
@@ -132,12 +132,7 @@ func (f *fakeHF) serveCDN(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "try later", fail)
 		return
 	}
-	cw := &countingWriter{ResponseWriter: w, limit: cut}
-	defer func() { // also when the cut panics
-		f.mu.Lock()
-		f.served += cw.n
-		f.mu.Unlock()
-	}()
+	cw := &countingWriter{ResponseWriter: w, limit: cut, f: f}
 	http.ServeContent(cw, r, "", time.Time{}, bytes.NewReader(content))
 }
 
@@ -146,17 +141,50 @@ func (f *fakeHF) serveCDN(w http.ResponseWriter, r *http.Request) {
 type countingWriter struct {
 	http.ResponseWriter
 	n, limit int64
+	f        *fakeHF
+}
+
+func (c *countingWriter) count(n int) {
+	c.n += int64(n)
+	c.f.mu.Lock()
+	c.f.nBytes += int64(n) // before the client can have read them
+	c.f.mu.Unlock()
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
 	if c.limit >= 0 && c.n+int64(len(p)) > c.limit {
 		k := c.limit - c.n
+		c.count(int(k))
 		c.ResponseWriter.Write(p[:k])
-		c.n += k
 		c.ResponseWriter.(http.Flusher).Flush()
 		panic(http.ErrAbortHandler)
 	}
-	n, err := c.ResponseWriter.Write(p)
-	c.n += int64(n)
-	return n, err
+	c.count(len(p))
+	return c.ResponseWriter.Write(p)
+}
+
+// What the CDN saw, read safely while servers run.
+
+func (f *fakeHF) gets() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.nGets
+}
+
+func (f *fakeHF) ranges() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.rangeLog...)
+}
+
+func (f *fakeHF) cdnAuth() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.authLog...)
+}
+
+func (f *fakeHF) served() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.nBytes
 }

@@ -342,8 +342,8 @@ func (d *download) run(ctx context.Context) error {
 
 // fetch makes one GET from d.done on and appends what arrives. It reports
 // whether the file is complete.
-func (d *download) fetch(ctx context.Context) (bool, error) {
-	ctx, cancel := context.WithCancel(ctx)
+func (d *download) fetch(parent context.Context) (bool, error) {
+	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.rem.URL, nil)
 	if err != nil {
@@ -420,6 +420,9 @@ func (d *download) fetch(ctx context.Context) (bool, error) {
 	defer watchdog.Stop()
 	buf := make([]byte, 256<<10)
 	for {
+		if err := parent.Err(); err != nil {
+			return false, err
+		}
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
 			watchdog.Reset(stall)

@@ -93,8 +93,8 @@ func TestPullFollowsRedirectAndVerifies(t *testing.T) {
 	if rem.SHA256 != sum || rem.Size != int64(len(content)) {
 		t.Fatalf("resolve: got sha %s size %d, want %s %d", rem.SHA256, rem.Size, sum, len(content))
 	}
-	if f.gets != 0 {
-		t.Fatalf("resolve downloaded: %d GETs at the CDN", f.gets)
+	if f.gets() != 0 {
+		t.Fatalf("resolve downloaded: %d GETs at the CDN", f.gets())
 	}
 	m, err := p.Download(context.Background(), rem, cache)
 	if err != nil {
@@ -104,8 +104,8 @@ func TestPullFollowsRedirectAndVerifies(t *testing.T) {
 	if m.Name != "qwen2.5-0.5b-instruct" || m.Size != int64(len(content)) {
 		t.Errorf("got name %q size %d", m.Name, m.Size)
 	}
-	if f.gets != 1 || f.ranges[0] != "" {
-		t.Errorf("CDN saw %d GETs with ranges %q, want one plain GET", f.gets, f.ranges)
+	if f.gets() != 1 || f.ranges()[0] != "" {
+		t.Errorf("CDN saw %d GETs with ranges %q, want one plain GET", f.gets(), f.ranges())
 	}
 
 	// A second pull finds the file and downloads nothing.
@@ -113,8 +113,8 @@ func TestPullFollowsRedirectAndVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m2.Path != m.Path || f.gets != 1 {
-		t.Errorf("second pull: path %s, CDN GETs %d; want no download", m2.Path, f.gets)
+	if m2.Path != m.Path || f.gets() != 1 {
+		t.Errorf("second pull: path %s, CDN GETs %d; want no download", m2.Path, f.gets())
 	}
 }
 
@@ -130,15 +130,15 @@ func TestPullResumesAfterConnectionCut(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkPulled(t, m, content)
-	if f.gets != 3 {
-		t.Fatalf("CDN GETs: got %d, want 3 (two cut, one finishing)", f.gets)
+	if f.gets() != 3 {
+		t.Fatalf("CDN GETs: got %d, want 3 (two cut, one finishing)", f.gets())
 	}
-	if f.ranges[0] != "" || !strings.HasPrefix(f.ranges[1], "bytes=") || !strings.HasPrefix(f.ranges[2], "bytes=") {
-		t.Errorf("ranges: got %q, want a plain GET then two resumes", f.ranges)
+	if f.ranges()[0] != "" || !strings.HasPrefix(f.ranges()[1], "bytes=") || !strings.HasPrefix(f.ranges()[2], "bytes=") {
+		t.Errorf("ranges: got %q, want a plain GET then two resumes", f.ranges())
 	}
 	// Resuming, not restarting: the CDN sent each byte about once.
-	if f.served > int64(len(content))+int64(len(content))/4 {
-		t.Errorf("CDN served %d bytes for a %d-byte file: the pull restarted instead of resuming", f.served, len(content))
+	if f.served() > int64(len(content))+int64(len(content))/4 {
+		t.Errorf("CDN served %d bytes for a %d-byte file: the pull restarted instead of resuming", f.served(), len(content))
 	}
 }
 
@@ -156,11 +156,11 @@ func TestPullResumesPartFileOfEarlierRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkPulled(t, m, content)
-	if want := "bytes=524288-"; len(f.ranges) != 1 || f.ranges[0] != want {
-		t.Errorf("ranges: got %q, want [%q]", f.ranges, want)
+	if want := "bytes=524288-"; len(f.ranges()) != 1 || f.ranges()[0] != want {
+		t.Errorf("ranges: got %q, want [%q]", f.ranges(), want)
 	}
-	if f.served != int64(len(content)-half) {
-		t.Errorf("served %d bytes, want %d", f.served, len(content)-half)
+	if f.served() != int64(len(content)-half) {
+		t.Errorf("served %d bytes, want %d", f.served(), len(content)-half)
 	}
 }
 
@@ -189,7 +189,7 @@ func TestPullCancelledKeepsPartForLater(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkPulled(t, m, content)
-	if last := f.ranges[len(f.ranges)-1]; last != "bytes="+itoa(fi.Size())+"-" {
+	if last := f.ranges()[len(f.ranges())-1]; last != "bytes="+itoa(fi.Size())+"-" {
 		t.Errorf("second pull asked for %q, want to resume at %d", last, fi.Size())
 	}
 }
@@ -224,8 +224,8 @@ func TestPullRestartsWhenServerIgnoresRange(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkPulled(t, m, content)
-	if len(f.ranges) != 1 || f.ranges[0] != "bytes=1000-" {
-		t.Errorf("ranges: got %q, want one resume attempt", f.ranges)
+	if len(f.ranges()) != 1 || f.ranges()[0] != "bytes=1000-" {
+		t.Errorf("ranges: got %q, want one resume attempt", f.ranges())
 	}
 }
 
@@ -270,7 +270,7 @@ func TestPullGatedRepository(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkPulled(t, m, content)
-	for _, a := range f.cdnAuth {
+	for _, a := range f.cdnAuth() {
 		if a != "" {
 			t.Errorf("the token was sent to the CDN: %q", a)
 		}
@@ -295,8 +295,8 @@ func TestPullRetriesServerErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkPulled(t, m, content)
-	if f.gets != 3 {
-		t.Errorf("CDN GETs: got %d, want 3", f.gets)
+	if f.gets() != 3 {
+		t.Errorf("CDN GETs: got %d, want 3", f.gets())
 	}
 }
 
@@ -310,8 +310,8 @@ func TestPullGivesUpAfterRetries(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "502") {
 		t.Fatalf("got %v, want a failure mentioning 502", err)
 	}
-	if f.gets != 3 {
-		t.Errorf("CDN GETs: got %d, want 3 (first try and 2 retries)", f.gets)
+	if f.gets() != 3 {
+		t.Errorf("CDN GETs: got %d, want 3 (first try and 2 retries)", f.gets())
 	}
 }
 
