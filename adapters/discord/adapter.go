@@ -49,6 +49,7 @@ type Adapter struct {
 	botID   string
 	appID   string
 	closed  bool
+	done    <-chan struct{} // closed when Run ends
 	session *discordgo.Session
 	wg      sync.WaitGroup
 
@@ -152,9 +153,12 @@ func (a *Adapter) Run(ctx context.Context) error {
 	s.ShouldReconnectOnError = true
 	s.ShouldRetryOnRateLimit = true
 
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	a.mu.Lock()
 	a.session = s
 	a.closed = false
+	a.done = ctx.Done()
 	a.mu.Unlock()
 
 	s.AddHandler(func(s *discordgo.Session, r *discordgo.Ready) { a.onReady(ctx, s, r) })
@@ -207,6 +211,7 @@ func (a *Adapter) Run(ctx context.Context) error {
 	if cerr := s.Close(); cerr != nil {
 		a.log.Debug("closing gateway", "err", cerr)
 	}
+	cancel()
 	a.wg.Wait()
 	a.log.Info("disconnected")
 	if errors.Is(err, ErrUnauthorized) {
@@ -263,6 +268,13 @@ func (a *Adapter) bot() string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.botID
+}
+
+// stopped is closed when Run is ending.
+func (a *Adapter) stopped() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.done
 }
 
 // spawn runs f in a goroutine that Run waits for, unless Run is ending.

@@ -163,7 +163,7 @@ func newFakeDiscord(t testing.TB) *fakeDiscord {
 	}
 	mux := http.NewServeMux()
 	api := "/api/v9"
-	mux.HandleFunc("GET /gw", f.serveGateway)
+	mux.HandleFunc("GET /gw/{$}", f.serveGateway) // discordgo appends "/"
 	mux.HandleFunc("GET "+api+"/gateway", f.auth(f.getGateway))
 	mux.HandleFunc("GET "+api+"/users/@me", f.auth(f.getMe))
 	mux.HandleFunc("GET "+api+"/channels/{cid}", f.auth(f.getChannel))

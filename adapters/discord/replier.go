@@ -69,9 +69,12 @@ func (r *replier) keepTyping(ctx context.Context) {
 	t := time.NewTicker(typingRefresh)
 	defer t.Stop()
 	stop := time.After(typingMax)
+	ending := r.a.stopped()
 	for {
 		select {
 		case <-ctx.Done():
+			return
+		case <-ending:
 			return
 		case <-stop:
 			return
