@@ -12,6 +12,7 @@ import (
 type backend struct {
 	gen     bot.Generator
 	counter bot.TokenCounter // nil: the core estimates
+	scorer  bot.Scorer       // nil: no reward model
 	close   func() error
 }
 

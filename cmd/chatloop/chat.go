@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/chatloop/chatloop/adapters/console"
+	"github.com/chatloop/chatloop/bot"
+)
+
+func init() {
+	commands = append(commands, newChatCommand)
+}
+
+// commonFlags binds the flags that override the configuration on every
+// command that runs the bot.
+type commonFlags struct {
+	model, db, backend string
+	yes                bool
+}
+
+func (f *commonFlags) bind(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.model, "model", "", "GGUF model file (default: [model] path, else the default model, pulled on first use)")
+	fl.StringVar(&f.db, "db", "", "feedback database file (default: [feedback] db)")
+	fl.StringVar(&f.backend, "backend", "", "model backend: local, openai or demo (default: [model] backend)")
+	fl.BoolVar(&f.yes, "yes", false, "download the default model without asking")
+}
+
+// apply copies the flags that were given over the configuration.
+func (f *commonFlags) apply(cfg *Config) {
+	if f.model != "" {
+		cfg.Model.Path = f.model
+	}
+	if f.db != "" {
+		cfg.Feedback.DB = f.db
+	}
+	if f.backend != "" {
+		cfg.Model.Backend = f.backend
+	}
+}
+
+func newChatCommand(a *app) *cobra.Command {
+	var flags commonFlags
+	var once string
+	cmd := &cobra.Command{
+		Use:   "chat",
+		Short: "Chat with the model in the terminal",
+		Long: `Chat with the model in the terminal, with answers streamed as they come
+and the same commands as in group chats (/help, /reset, /regen, /good, /bad,
+/persona). Every answer and vote is recorded in the feedback database.
+
+When standard input is not a terminal, each line is one message and chat
+exits at the end of input, so it can be scripted:
+
+  printf 'hello\n/good\n' | chatloop chat --model model.gguf`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := a.config(cmd)
+			if err != nil {
+				return err
+			}
+			flags.apply(cfg)
+			return a.chat(cmd, cfg, once)
+		},
+	}
+	flags.bind(cmd)
+	cmd.Flags().StringVar(&once, "once", "", "answer this one question, print the answer and exit")
+	return cmd
+}
+
+func (a *app) chat(cmd *cobra.Command, cfg *Config, once string) error {
+	if cfg.Model.Backend == "demo" {
+		fmt.Fprintln(a.stderr, "chatloop: DEMO backend: no model is loaded; answers are labelled echoes of your message.")
+	}
+	be, err := a.openBackend(cmd, cfg)
+	if err != nil {
+		return err
+	}
+	defer be.close()
+	store, err := a.openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	const user = "local"
+	botCfg := cfg.Bot
+	botCfg.Admins = append(botCfg.Admins, console.Platform+":"+user) // the terminal's user owns the bot
+	botCfg.RatePerMinute = 0                                         // and is not rate limited
+	core, err := bot.NewCore(bot.Options{
+		Config:    botCfg,
+		Generator: be.gen,
+		Store:     store,
+		Counter:   be.counter,
+		Logger:    a.logger(),
+		Sampling:  cfg.Model.Sampling,
+		MaxTokens: cfg.Model.MaxTokens,
+		Stop:      cfg.Model.Stop,
+		BestOf:    cfg.Reward.BestOf,
+		Scorer:    be.scorer,
+	})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	coreCtx, stopCore := context.WithCancel(ctx)
+	coreDone := make(chan struct{})
+	go func() {
+		defer close(coreDone)
+		_ = core.Run(coreCtx)
+	}()
+	defer func() {
+		stopCore()
+		<-coreDone
+	}()
+
+	con := console.New(core, a.stdin, a.stdout, console.Options{User: user, Interactive: a.interactive()})
+	if once != "" {
+		return con.Ask(ctx, once)
+	}
+	if err := con.Run(ctx); err != nil && ctx.Err() == nil {
+		return err
+	}
+	return nil
+}
+
+// interactive reports whether a person is typing at a terminal.
+func (a *app) interactive() bool {
+	f, ok := a.stdin.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

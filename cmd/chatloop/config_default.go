@@ -1,0 +1,103 @@
+package main
+
+// defaultConfigText is what "chatloop init" writes: every key with its
+// default and what it does. A test checks that it parses to exactly
+// defaultConfig() and names every key.
+const defaultConfigText = `# chatloop configuration. Every key is shown with its default.
+# Environment variables override keys: CHATLOOP_<SECTION>_<KEY>, for example
+# CHATLOOP_MODEL_PATH=/models/qwen.gguf or CHATLOOP_BOT_WORKERS=2.
+# Secrets (bot tokens, API keys) are never written here: they come from the
+# environment or from files named by *_file keys.
+
+[bot]
+# The system prompt of every chat (admins can change it per chat: /persona).
+system_prompt = "You are a helpful assistant in a group chat. Answer concisely, in the language of the question."
+# In groups the bot answers @mentions, replies to its own answers, and
+# messages that start with this prefix. Direct chats are always answered.
+prefix = "/ask "
+# One session per group instead of one per (group, user).
+shared_group_session = false
+# Token budget of a session's history, system prompt included; the oldest
+# turns are dropped first.
+history_tokens = 2048
+# Idle sessions are forgotten after this long.
+session_idle = "30m0s"
+# Longer messages are refused.
+max_input_chars = 4000
+# Answers generated at once, and messages allowed to wait for a worker
+# (beyond that the user is told to try again shortly).
+workers = 1
+queue_size = 16
+# Each user's token bucket: messages per minute, and the burst allowed.
+# 0 turns rate limiting off.
+rate_per_minute = 6.0
+rate_burst = 3
+# People allowed to use admin commands (/persona), as "platform:id",
+# e.g. ["discord:123456789012345678", "wechat:Alice"].
+admins = []
+# Chance that an answer comes as two alternatives, A and B, for the asker
+# to choose between (a direct preference pair).
+ab_probability = 0.0
+# An unquoted thumbs message votes on the sender's last answer this recent.
+vote_window = "10m0s"
+
+# Refusal rules, checked before the model runs. Add as many as you need:
+# [[bot.refusals]]
+# category = "weapons"
+# keywords = ["build a bomb"]          # case-insensitive substrings
+# patterns = ['(?i)\bnerve agent\b']   # Go regular expressions
+# reply = "Sorry, I can't help with that."   # optional; default is polite
+# reply_zh = "抱歉，这个我帮不了。"             # optional Chinese wording
+
+[model]
+# "local" runs a GGUF model in process; "openai" talks to an
+# OpenAI-compatible server (Ollama, llama.cpp server, vLLM, ...);
+# "demo" needs no model and echoes, clearly labelled.
+backend = "local"
+# The GGUF file. Empty: the catalogue model below, pulled on first use.
+path = ""
+# Catalogue name of the default model ("chatloop model pull --help").
+name = "qwen2.5-0.5b-instruct"
+# Where pulled models are kept. Empty: $XDG_CACHE_HOME/chatloop/models,
+# else ~/.cache/chatloop/models.
+cache_dir = ""
+# CPU threads for the local engine; 0 means one per core.
+threads = 0
+# Context length in tokens; 0 means the model's own.
+context = 0
+# Longest answer, in tokens.
+max_tokens = 512
+# Chat template override ("chatml" or "llama3"); empty: from the GGUF file.
+template = ""
+# Extra stop strings.
+stop = []
+# OpenAI-compatible backend: base URL, the environment variable holding
+# the API key, the model name to ask for, and the request timeout.
+base_url = "http://127.0.0.1:11434/v1"
+api_key_env = "OPENAI_API_KEY"
+remote_model = ""
+timeout = "2m0s"
+
+[model.sampling]
+# 0 temperature means greedy decoding.
+temperature = 0.7
+top_k = 40
+top_p = 0.9
+min_p = 0.05
+repeat_penalty = 1.1
+# 0: a fresh random seed per answer (recorded with the answer).
+seed = 0
+
+[feedback]
+# The bbolt database of answers, votes and comparisons.
+db = "chatloop.db"
+# The local socket a running "chatloop run" answers feedback commands on.
+# Empty: the database path with ".sock" appended.
+socket = ""
+
+[reward]
+# A reward head trained by "chatloop reward train"; empty: none.
+path = ""
+# Sample this many answers and send the one the reward model scores best.
+best_of = 1
+`
