@@ -412,6 +412,12 @@ func setLogger(log *slog.Logger, token string) {
 
 func forwardLog(level, _ int, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
+	if strings.Contains(format, "Data:") || strings.Contains(format, "%#v") || strings.Contains(format, "PAYLOAD") {
+		// Raw gateway payloads carry user ids and message text: keep
+		// only the words before them.
+		msg, _, _ = strings.Cut(format, "%")
+		msg += " (payload withheld)"
+	}
 	loggerMu.Lock()
 	l, secrets := dgLog, dgSecrets
 	loggerMu.Unlock()
