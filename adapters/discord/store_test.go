@@ -36,7 +36,9 @@ func (s *memStore) RecordAnswer(ctx context.Context, a bot.Answer) error {
 	s.answers[a.ID] = a
 	return nil
 }
-func (s *memStore) FinishAnswer(ctx context.Context, a bot.Answer) error { return s.RecordAnswer(ctx, a) }
+func (s *memStore) FinishAnswer(ctx context.Context, a bot.Answer) error {
+	return s.RecordAnswer(ctx, a)
+}
 func (s *memStore) MapMessage(ctx context.Context, p string, m bot.MessageID, id bot.AnswerID) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
