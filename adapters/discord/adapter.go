@@ -23,14 +23,21 @@ const Platform = "discord"
 // messageLimit is Discord's maximum message length in characters.
 const messageLimit = 2000
 
-// intents are the gateway intents the adapter asks for. MessageContent is
-// privileged: it must be enabled in the developer portal.
-const intents = discordgo.IntentsGuilds |
+// baseIntents are the gateway intents the adapter always asks for.
+const baseIntents = discordgo.IntentsGuilds |
 	discordgo.IntentsGuildMessages |
 	discordgo.IntentsGuildMessageReactions |
 	discordgo.IntentsDirectMessages |
-	discordgo.IntentsDirectMessageReactions |
-	discordgo.IntentsMessageContent
+	discordgo.IntentsDirectMessageReactions
+
+// intents adds the privileged message-content intent when configured; it
+// must be enabled in the developer portal.
+func (c Config) intents() discordgo.Intent {
+	if c.MessageContent {
+		return baseIntents | discordgo.IntentsMessageContent
+	}
+	return baseIntents
+}
 
 // ErrUnauthorized is returned by Run when Discord refuses the bot token.
 var ErrUnauthorized = errors.New("discord refused the bot token")
@@ -147,7 +154,7 @@ func (a *Adapter) Run(ctx context.Context) error {
 	}
 	s.Client = a.client
 	s.Dialer = a.dialer
-	s.Identify.Intents = intents
+	s.Identify.Intents = a.cfg.intents()
 	s.SyncEvents = true // handlers only queue work; ordering is kept
 	s.LogLevel = discordgo.LogWarning
 	s.ShouldReconnectOnError = true

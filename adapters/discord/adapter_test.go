@@ -2,6 +2,7 @@ package discord
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
@@ -300,8 +301,11 @@ func TestAdapterMentionStreamsReply(t *testing.T) {
 	if echo, _ := h.message(msgs[0].ID); !echo.FromBot {
 		t.Errorf("the bot's own message was not marked FromBot: %+v", echo)
 	}
-	if got := f.stat(func(f *fakeDiscord) int { return int(f.intents) }); got != int(intents) {
-		t.Errorf("IDENTIFY intents = %b, want %b", got, intents)
+	// guilds, guild messages, guild message reactions, direct messages,
+	// direct message reactions, message content (Discord's bit numbers).
+	wantIntents := 1<<0 | 1<<9 | 1<<10 | 1<<12 | 1<<13 | 1<<15
+	if got := f.stat(func(f *fakeDiscord) int { return int(f.intents) }); got != wantIntents {
+		t.Errorf("IDENTIFY intents = %b, want %b", got, wantIntents)
 	}
 }
 
@@ -639,6 +643,11 @@ func TestConfig(t *testing.T) {
 			t.Errorf("%s: Validate = %v, want an error naming %s", tc.name, err, tc.key)
 		}
 	}
+	noContent := DefaultConfig()
+	noContent.MessageContent = false
+	if noContent.intents()&discordgo.IntentsMessageContent != 0 || DefaultConfig().intents()&discordgo.IntentsMessageContent == 0 {
+		t.Errorf("message_content does not switch the privileged intent")
+	}
 	if err := DefaultConfig().Validate(); err != nil {
 		t.Errorf("defaults do not validate: %v", err)
 	}
@@ -699,4 +708,34 @@ func TestTranslateHelpers(t *testing.T) {
 	if got := stripLabel(labelPrefix("B") + "text"); got != "text" {
 		t.Errorf("stripLabel = %q", got)
 	}
+}
+
+func FuzzTranslate(f *testing.F) {
+	f.Add([]byte(`{"id":"1","channel_id":"2","guild_id":"3","author":{"id":"4","username":"a"},"content":"<@` + fakeBotID + `> hi <@5>","mentions":[{"id":"5","username":"b"}],"type":19,"message_reference":{"message_id":"6"},"referenced_message":{"id":"6","author":{"id":"` + fakeBotID + `"},"content":"🅰️ old"}}`))
+	f.Add([]byte(`{"id":"1","channel_id":"2","author":{"id":"4","bot":true},"content":"<@!` + fakeBotID + `>","type":0}`))
+	f.Add([]byte(`{"author":{},"mentions":[null],"content":"<@<@` + fakeBotID + `>>"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var m discordgo.Message
+		if json.Unmarshal(data, &m) != nil || m.Author == nil {
+			return
+		}
+		a := &Adapter{}
+		msg, _ := a.translate(&m, fakeBotID)
+		mentioned := strings.Contains(m.Content, "<@"+fakeBotID+">") || strings.Contains(m.Content, "<@!"+fakeBotID+">")
+		if msg.MentionsBot != mentioned {
+			t.Errorf("MentionsBot = %v for content %q", msg.MentionsBot, m.Content)
+		}
+		if msg.Text != strings.TrimSpace(msg.Text) {
+			t.Errorf("text %q is not trimmed", msg.Text)
+		}
+		if msg.IsDirect != (m.GuildID == "") {
+			t.Errorf("IsDirect = %v with guild %q", msg.IsDirect, m.GuildID)
+		}
+		chain := []*discordgo.Message{m.ReferencedMessage, &m}
+		for _, turn := range turns(chain, fakeBotID) {
+			if strings.TrimSpace(turn.Content) == "" {
+				t.Errorf("empty turn %+v", turn)
+			}
+		}
+	})
 }

@@ -54,6 +54,13 @@ type Config struct {
 	// RegisterCommands registers the /reset and /persona slash commands on
 	// start. Default true.
 	RegisterCommands bool `toml:"register_commands"`
+	// MessageContent asks for the privileged message-content intent, which
+	// must then be enabled for the bot in the developer portal (else
+	// Discord refuses the connection). Without it the bot still reads DMs
+	// and messages that mention it, but not the prefix trigger, plain
+	// replies without a ping, nor other people's messages in reply chains
+	// and threads. Default true.
+	MessageContent bool `toml:"message_content"`
 	// CommandGuild registers the slash commands in this one server (they
 	// appear at once) instead of globally (Discord may take up to an hour
 	// to show new global commands). Default "" (global).
@@ -69,6 +76,7 @@ func DefaultConfig() Config {
 		RegenReaction:    true,
 		ReplyChainDepth:  20,
 		RegisterCommands: true,
+		MessageContent:   true,
 	}
 }
 
