@@ -1,0 +1,179 @@
+// Package chat renders conversations into the prompt text a model was
+// trained on. It knows the templates chatloop's models use, ChatML (Qwen2,
+// Qwen2.5, Qwen3, SmolLM2) and Llama 3, and renders them exactly as
+// llama.cpp's built-in llama_chat_apply_template does (src/llama-chat.cpp):
+//
+//   - chatml: "<|im_start|>{role}\n{content}<|im_end|>\n" per message, then
+//     "<|im_start|>assistant\n" for the generation prompt. No default system
+//     prompt is injected (Qwen2.5's Jinja template would add "You are Qwen,
+//     created by Alibaba Cloud..." when there is none; llama.cpp does not).
+//   - llama3: "<|start_header_id|>{role}<|end_header_id|>\n\n{trimmed
+//     content}<|eot_id|>" per message, then the assistant header. No
+//     <|begin_of_text|>: the tokenizer adds BOS (tokenizer.ggml.add_bos_token).
+//
+// Detect recognises the template from a GGUF file's tokenizer.chat_template
+// the way llama.cpp's llm_chat_detect_template does.
+package chat
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrUnknownTemplate: the template text is not one chatloop can render.
+var ErrUnknownTemplate = errors.New("chat: unknown chat template")
+
+// Message is one turn of a conversation.
+type Message struct {
+	Role    string // "system", "user", "assistant"
+	Content string
+}
+
+// Template renders conversations for one model family.
+type Template interface {
+	// Name is the template's name as ByName and the config know it.
+	Name() string
+	// Render returns the prompt text for msgs; with addGenerationPrompt it
+	// ends with the header that makes the model answer as the assistant.
+	// Control tokens are written out as text: encode the result with
+	// special-token parsing.
+	Render(msgs []Message, addGenerationPrompt bool) string
+	// StopStrings are texts that end the assistant's turn when a model
+	// writes them as text instead of as a control token.
+	StopStrings() []string
+}
+
+// Names lists the templates chatloop renders.
+func Names() []string { return []string{"chatml", "llama3"} }
+
+// ByName returns the template with this name ("chatml" or "llama3").
+func ByName(name string) (Template, error) {
+	switch name {
+	case "chatml":
+		return chatML{}, nil
+	case "llama3":
+		return llama3{}, nil
+	}
+	return nil, fmt.Errorf("%w: %q (known: %s)", ErrUnknownTemplate, name, strings.Join(Names(), ", "))
+}
+
+// Detect recognises a template from its Jinja text (tokenizer.chat_template)
+// or from its name, following llama.cpp's detection order so that a
+// template llama.cpp would render some other way is not mistaken for
+// ChatML or Llama 3.
+func Detect(templateText string) (Template, error) {
+	if t, err := ByName(templateText); err == nil {
+		return t, nil
+	}
+	if strings.TrimSpace(templateText) == "" {
+		return nil, fmt.Errorf("%w: the model has no chat template; set [model] template to one of %s",
+			ErrUnknownTemplate, strings.Join(Names(), ", "))
+	}
+	has := func(s string) bool { return strings.Contains(templateText, s) }
+	other := ""
+	switch {
+	case has("<|im_start|>"):
+		switch {
+		case has("<|im_sep|>"):
+			other = "phi4"
+		case has("<end_of_utterance>"):
+			other = "smolvlm"
+		default:
+			return chatML{}, nil
+		}
+	case strings.HasPrefix(templateText, "mistral") || has("[INST]"):
+		other = "mistral or llama2"
+	case has("<|assistant|>") && has("<|end|>"):
+		other = "phi3"
+	case has("[gMASK]<sop>"):
+		other = "chatglm4"
+	case has("<|assistant|>") && has("<|user|>"):
+		other = "glmedge, falcon3 or exaone-moe"
+	case has("<|{{ item['role'] }}|>") && has("<|begin_of_image|>"):
+		other = "glmedge"
+	case has("<|user|>") && has("<|endoftext|>"):
+		other = "zephyr"
+	case has("bos_token + message['role']"):
+		other = "monarch"
+	case has("<start_of_turn>"):
+		other = "gemma"
+	case has("'\\n\\nAssistant: ' + eos_token"):
+		other = "orion"
+	case has("GPT4 Correct "):
+		other = "openchat"
+	case has("USER: ") && has("ASSISTANT: "):
+		other = "vicuna"
+	case has("### Instruction:") && has("<|EOT|>"):
+		other = "deepseek"
+	case has("<|START_OF_TURN_TOKEN|>") && has("<|USER_TOKEN|>"):
+		other = "command-r"
+	case has("<|start_header_id|>") && has("<|end_header_id|>"):
+		return llama3{}, nil
+	}
+	if other != "" {
+		return nil, fmt.Errorf("%w: it looks like llama.cpp's %s template, which chatloop does not render; set [model] template to one of %s",
+			ErrUnknownTemplate, other, strings.Join(Names(), ", "))
+	}
+	return nil, fmt.Errorf("%w: not recognised; set [model] template to one of %s", ErrUnknownTemplate, strings.Join(Names(), ", "))
+}
+
+type chatML struct{}
+
+func (chatML) Name() string { return "chatml" }
+
+func (chatML) Render(msgs []Message, addGenerationPrompt bool) string {
+	var b strings.Builder
+	for _, m := range msgs {
+		b.WriteString("<|im_start|>")
+		b.WriteString(m.Role)
+		b.WriteString("\n")
+		b.WriteString(m.Content)
+		b.WriteString("<|im_end|>\n")
+	}
+	if addGenerationPrompt {
+		b.WriteString("<|im_start|>assistant\n")
+	}
+	return b.String()
+}
+
+func (chatML) StopStrings() []string {
+	return []string{"<|im_end|>", "<|im_start|>", "<|endoftext|>"}
+}
+
+type llama3 struct{}
+
+func (llama3) Name() string { return "llama3" }
+
+func (llama3) Render(msgs []Message, addGenerationPrompt bool) string {
+	var b strings.Builder
+	for _, m := range msgs {
+		b.WriteString("<|start_header_id|>")
+		b.WriteString(m.Role)
+		b.WriteString("<|end_header_id|>\n\n")
+		b.WriteString(trimASCIISpace(m.Content))
+		b.WriteString("<|eot_id|>")
+	}
+	if addGenerationPrompt {
+		b.WriteString("<|start_header_id|>assistant<|end_header_id|>\n\n")
+	}
+	return b.String()
+}
+
+func (llama3) StopStrings() []string {
+	return []string{"<|eot_id|>", "<|start_header_id|>", "<|end_of_text|>", "<|eom_id|>"}
+}
+
+// trimASCIISpace trims what C's isspace accepts (llama-chat.cpp's trim):
+// space, \t, \n, \v, \f, \r; other Unicode spaces stay.
+func trimASCIISpace(s string) string {
+	isSpace := func(c byte) bool { return c == ' ' || (c >= '\t' && c <= '\r') }
+	i, j := 0, len(s)
+	for i < j && isSpace(s[i]) {
+		i++
+	}
+	for j > i && isSpace(s[j-1]) {
+		j--
+	}
+	return s[i:j]
+}
