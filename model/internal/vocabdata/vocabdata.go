@@ -154,8 +154,17 @@ type MetadataWriter interface {
 // WriteGGUF sets the tokenizer keys of a GGUF file as llama.cpp's convert
 // script names them: tokenizer.ggml.{model,pre,tokens,token_type,merges,
 // bos_token_id,eos_token_id,eot_token_id,padding_token_id,add_bos_token}
-// and tokenizer.chat_template. Absent special tokens are left out.
-func (v *Vocab) WriteGGUF(w MetadataWriter) {
+// and tokenizer.chat_template. Absent special tokens are left out. It fails,
+// writing nothing, when the vocabulary is inconsistent.
+func (v *Vocab) WriteGGUF(w MetadataWriter) error {
+	if len(v.TokenTypes) != len(v.Tokens) {
+		return fmt.Errorf("vocabdata: %d token types for %d tokens", len(v.TokenTypes), len(v.Tokens))
+	}
+	for _, id := range []int32{v.BOS, v.EOS, v.EOT, v.PAD} {
+		if int(id) >= len(v.Tokens) {
+			return fmt.Errorf("vocabdata: special token %d outside the vocabulary of %d", id, len(v.Tokens))
+		}
+	}
 	w.SetString("tokenizer.ggml.model", v.Model)
 	w.SetString("tokenizer.ggml.pre", v.Pre)
 	w.SetStrings("tokenizer.ggml.tokens", v.Tokens)
@@ -178,4 +187,5 @@ func (v *Vocab) WriteGGUF(w MetadataWriter) {
 	if v.ChatTemplate != "" {
 		w.SetString("tokenizer.chat_template", v.ChatTemplate)
 	}
+	return nil
 }
