@@ -178,15 +178,14 @@ func (r *replier) Stream(ctx context.Context, out bot.Outgoing, tokens <-chan st
 	interval := r.a.cfg.editInterval()
 	edit := time.NewTicker(interval)
 	defer edit.Stop()
-	dirty := false
+	dirty, first := false, false
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-edit.C:
 			if dirty {
-				dirty = false
-				v.flush(ctx)
+				dirty = v.flush(ctx) != nil
 			}
 		case tok, ok := <-tokens:
 			if !ok {
@@ -194,10 +193,13 @@ func (r *replier) Stream(ctx context.Context, out bot.Outgoing, tokens <-chan st
 			}
 			v.text.WriteString(tok)
 			dirty = true
-			if len(v.parts) == 0 && strings.TrimSpace(v.text.String()) != "" {
+			if !first && strings.TrimSpace(v.text.String()) != "" {
 				// First text: show it at once, then edit on the ticker.
-				dirty = false
-				v.flush(ctx)
+				first, dirty = true, false
+				if err := v.flush(ctx); err != nil {
+					r.a.log.Warn("showing an answer", "err", err)
+					dirty = true // retried on the ticker
+				}
 				edit.Reset(interval)
 			}
 		}
