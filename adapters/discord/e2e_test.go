@@ -3,6 +3,7 @@ package discord
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,6 +40,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	f := newFakeDiscord(t)
+	f.limitEdits = true // the first edit gets a 429 with Retry-After
 	h := startAdapter(t, f, testConfig(f), core)
 
 	// ask posts a question and waits for the bot's complete answer to it:
@@ -80,6 +82,37 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("the answer does not reply to the question: %+v", a1[0].MessageReference)
 	}
 
+	if got := f.stat(func(f *fakeDiscord) int { return f.limited }); got != 1 {
+		t.Errorf("429s served = %d, want 1", got)
+	}
+	if got := f.stat(func(f *fakeDiscord) int { return f.violations }); got != 0 {
+		t.Errorf("%d requests came back before Retry-After passed", got)
+	}
+
+	// A reply to the answer, without a mention, continues the conversation
+	// along the reply chain.
+	before := len(f.botMessages(fakeChannel))
+	q2 := f.say(userMsg{channel: fakeChannel, author: alice, content: "and the day after?", replyTo: a1[0].ID})
+	var r2 []fMessage
+	waitFor(t, 15*time.Second, "the answer to the reply", func() bool {
+		r2 = answerTo(f, q2, before)
+		return len(r2) > 0 && len(f.reactionsOn(r2[len(r2)-1].ID)) == 3
+	})
+	id2, err := store.AnswerByMessage(ctx, Platform, bot.MessageID(r2[0].ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := store.Answer(ctx, id2)
+	wantPrompt := []bot.Turn{
+		{Role: bot.RoleSystem, Content: cfg.SystemPrompt},
+		{Role: bot.RoleUser, Content: question},
+		{Role: bot.RoleAssistant, Content: rec1.Text},
+		{Role: bot.RoleUser, Content: "and the day after?"},
+	}
+	if !slices.Equal(rec.Prompt, wantPrompt) {
+		t.Errorf("prompt of the reply = %+v\nwant %+v", rec.Prompt, wantPrompt)
+	}
+
 	// 👍 on the answer becomes bob's vote; taking it back removes it.
 	f.react(bob, fakeChannel, a1[0].ID, emojiUp, true)
 	waitFor(t, 5*time.Second, "bob's vote", func() bool { v, ok := votes(ans1, bob.ID); return ok && v == 1 })
@@ -92,7 +125,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// 🔄 produces a sibling answer, posted as a new reply to the question.
-	before := len(f.botMessages(fakeChannel))
+	before = len(f.botMessages(fakeChannel))
 	f.react(alice, fakeChannel, a1[0].ID, emojiRegen, true)
 	var a2 []fMessage
 	waitFor(t, 15*time.Second, "the alternative answer", func() bool {
