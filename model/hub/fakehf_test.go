@@ -43,7 +43,7 @@ type fakeHF struct {
 	nGets    int
 }
 
-func newFakeHF(t *testing.T) *fakeHF {
+func newFakeHF(t testing.TB) *fakeHF {
 	t.Helper()
 	f := &fakeHF{files: map[string][]byte{}, publish: map[string]string{}, gated: map[string]string{}}
 	f.cdn = httptest.NewServer(http.HandlerFunc(f.serveCDN))

@@ -30,6 +30,8 @@ var (
 	// ErrUnreachable: the server could not be reached at all (offline,
 	// DNS, connection refused, timeout).
 	ErrUnreachable = errors.New("server unreachable")
+	// ErrBusy: another process is downloading the same file right now.
+	ErrBusy = errors.New("another process is downloading this file")
 )
 
 // DefaultEndpoint is Hugging Face itself; HF_ENDPOINT names a mirror.
@@ -140,6 +142,7 @@ func (p *Puller) Resolve(ctx context.Context, src Source) (Remote, error) {
 		if err != nil {
 			return rem, fmt.Errorf("%s: %w", src, err)
 		}
+		req.Header.Set("Accept-Encoding", "identity") // sizes of the bytes themselves
 		p.authorize(req)
 		resp, err := base.Do(req)
 		if err != nil {
@@ -225,6 +228,16 @@ func (p *Puller) Download(ctx context.Context, rem Remote, cache Cache) (CachedM
 		return CachedModel{}, fmt.Errorf("model cache: %w", err)
 	}
 	defer f.Close()
+	if err := lockPart(f); err != nil {
+		return CachedModel{}, fmt.Errorf("%s: %w (wait for it to finish, or stop it)", file, err)
+	}
+	// The other process may have finished while this one waited to open.
+	if m, err := cache.stat(file); err == nil && rem.SHA256 != "" && m.SHA256 == rem.SHA256 {
+		if fi, err := f.Stat(); err == nil && fi.Size() == 0 {
+			os.Remove(part)
+		}
+		return m, nil
+	}
 
 	d := &download{p: p, rem: rem, f: f, h: sha256.New()}
 	if d.done, err = io.Copy(d.h, f); err != nil {
@@ -349,6 +362,7 @@ func (d *download) fetch(parent context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	req.Header.Set("Accept-Encoding", "identity") // ranges count stored bytes
 	if d.done > 0 {
 		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", d.done))
 	}
