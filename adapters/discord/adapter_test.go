@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -188,11 +189,36 @@ func testConfig(f *fakeDiscord) Config {
 	return cfg
 }
 
+// syncBuffer collects log output from many goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
 // startAdapter runs an adapter for h against f until the test ends, and
-// waits for its first READY.
+// waits for its first READY. At the end it checks that nothing logged
+// (at debug level) holds the token or a raw user id.
 func startAdapter(t *testing.T, f *fakeDiscord, cfg Config, h bot.Handler) *harness {
 	t.Helper()
-	a, err := New(cfg, h, testLogger(t), WithToken(fakeToken))
+	logs := &syncBuffer{}
+	var w io.Writer = logs
+	if testing.Verbose() {
+		w = io.MultiWriter(logs, os.Stderr)
+	}
+	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	a, err := New(cfg, h, log, WithToken(fakeToken))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,6 +241,12 @@ func startAdapter(t *testing.T, f *fakeDiscord, cfg Config, h bot.Handler) *harn
 	t.Cleanup(func() {
 		if err := stop(); err != nil {
 			t.Error(err)
+		}
+		out := logs.String()
+		for _, secret := range []string{fakeToken, alice.ID, bob.ID} {
+			if strings.Contains(out, secret) {
+				t.Errorf("the log holds %q:\n%s", secret, out)
+			}
 		}
 	})
 	waitFor(t, 5*time.Second, "READY", func() bool { return f.stat(func(f *fakeDiscord) int { return f.readies }) >= 1 })
