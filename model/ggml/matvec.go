@@ -1,0 +1,202 @@
+package ggml
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// checkMatVec validates a matrix-vector product's shapes and returns the
+// row kernel and the byte size of one row.
+func checkMatVec(t Type, w []byte, rows, cols int, a *Activation) (rowDot, int, error) {
+	if a.err != nil {
+		return nil, 0, a.err
+	}
+	kern := rowKernel(t)
+	if kern == nil {
+		return nil, 0, fmt.Errorf("%w: no matrix-vector kernel for %s", ErrUnsupported, t)
+	}
+	if vt, _ := VecDotType(t); a.typ != vt || a.n == 0 && cols != 0 {
+		return nil, 0, fmt.Errorf("%w: %s weights need a %s activation, got %s", ErrSize, t, vt, a.typ)
+	}
+	if a.n != cols {
+		return nil, 0, fmt.Errorf("%w: activation has %d elements, matrix has %d columns", ErrSize, a.n, cols)
+	}
+	if rows < 0 {
+		return nil, 0, fmt.Errorf("%w: %d rows", ErrSize, rows)
+	}
+	rs, err := t.RowSize(int64(cols))
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %v", ErrSize, err)
+	}
+	if int64(len(w)) != rs*int64(rows) {
+		return nil, 0, fmt.Errorf("%w: %s %dx%d needs %d bytes, got %d", ErrSize, t, rows, cols, rs*int64(rows), len(w))
+	}
+	return kern, int(rs), nil
+}
+
+// MatVec computes y[r] = dot(row r of W, x) for the rows×cols matrix W of
+// type t stored in w, converting x to t's vec_dot type first as ggml's CPU
+// backend does. It allocates the converted activation; the forward pass
+// should use an Activation and MatVecPrepared or a Pool instead.
+func MatVec(t Type, w []byte, rows, cols int, x []float32, y []float32) error {
+	var a Activation
+	a.Prepare(x, t)
+	return MatVecPrepared(t, w, rows, cols, &a, y)
+}
+
+// MatVecPrepared is MatVec with an activation prepared for t, on the
+// calling goroutine.
+func MatVecPrepared(t Type, w []byte, rows, cols int, a *Activation, y []float32) error {
+	kern, rs, err := checkMatVec(t, w, rows, cols, a)
+	if err != nil {
+		return err
+	}
+	if len(y) != rows {
+		return fmt.Errorf("%w: output has %d elements for %d rows", ErrSize, len(y), rows)
+	}
+	for r := 0; r < rows; r++ {
+		y[r] = kern(w[r*rs:(r+1)*rs], a)
+	}
+	return nil
+}
+
+// Pool is a fixed set of worker goroutines that split the rows of
+// matrix-vector and matrix-matrix products between them. Create one per
+// engine, use it from one goroutine at a time (calls are serialised), and
+// Close it when done.
+type Pool struct {
+	threads int
+	work    chan *poolJob
+	job     poolJob
+	oneX    [1]*Activation
+	oneY    [1][]float32
+	mu      sync.Mutex
+	wg      sync.WaitGroup
+	closed  bool
+}
+
+// poolJob is one product; the pool reuses a single job value. Workers
+// claim chunks of rows from next until none are left.
+type poolJob struct {
+	kern  rowDot
+	rs    int
+	w     []byte
+	xs    []*Activation
+	ys    [][]float32
+	rows  int
+	chunk int
+	next  atomic.Int64
+}
+
+func (j *poolJob) run() {
+	for {
+		r0 := int(j.next.Add(1)-1) * j.chunk
+		if r0 >= j.rows {
+			return
+		}
+		r1 := min(r0+j.chunk, j.rows)
+		for r := r0; r < r1; r++ {
+			row := j.w[r*j.rs : (r+1)*j.rs]
+			for i, a := range j.xs {
+				j.ys[i][r] = j.kern(row, a)
+			}
+		}
+	}
+}
+
+// NewPool starts a pool of threads workers (the calling goroutine counts
+// as one of them); threads <= 0 means runtime.NumCPU().
+func NewPool(threads int) *Pool {
+	if threads <= 0 {
+		threads = runtime.NumCPU()
+	}
+	p := &Pool{threads: threads, work: make(chan *poolJob, threads)}
+	for i := 1; i < threads; i++ {
+		go func() {
+			for j := range p.work {
+				j.run()
+				p.wg.Done()
+			}
+		}()
+	}
+	return p
+}
+
+// Threads is the number of goroutines a product is split across.
+func (p *Pool) Threads() int { return p.threads }
+
+// Close stops the workers. The pool must not be used afterwards.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.closed {
+		p.closed = true
+		close(p.work)
+	}
+}
+
+// ErrClosed is returned by a Pool that has been closed.
+var ErrClosed = fmt.Errorf("ggml: pool closed")
+
+// MatVec is MatVecPrepared split across the pool's workers.
+func (p *Pool) MatVec(t Type, w []byte, rows, cols int, a *Activation, y []float32) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.oneX[0], p.oneY[0] = a, y
+	err := p.run(t, w, rows, cols, p.oneX[:], p.oneY[:])
+	p.oneX[0], p.oneY[0] = nil, nil
+	return err
+}
+
+// MatMul computes ys[i] = W·xs[i] for a batch of activations (prompt
+// processing), loading each weight row once for the whole batch. Every
+// xs[i] must be prepared for t; the results equal MatVec's one by one.
+func (p *Pool) MatMul(t Type, w []byte, rows, cols int, xs []*Activation, ys [][]float32) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(xs) != len(ys) {
+		return fmt.Errorf("%w: %d activations, %d outputs", ErrSize, len(xs), len(ys))
+	}
+	return p.run(t, w, rows, cols, xs, ys)
+}
+
+func (p *Pool) run(t Type, w []byte, rows, cols int, xs []*Activation, ys [][]float32) error {
+	if p.closed {
+		return ErrClosed
+	}
+	var kern rowDot
+	var rs int
+	for i, a := range xs {
+		if a == nil {
+			return fmt.Errorf("%w: activation %d is nil", ErrSize, i)
+		}
+		k, s, err := checkMatVec(t, w, rows, cols, a)
+		if err != nil {
+			return err
+		}
+		if len(ys[i]) != rows {
+			return fmt.Errorf("%w: output %d has %d elements for %d rows", ErrSize, i, len(ys[i]), rows)
+		}
+		kern, rs = k, s
+	}
+	if len(xs) == 0 || rows == 0 {
+		return nil
+	}
+	j := &p.job
+	j.kern, j.rs, j.w, j.xs, j.ys, j.rows = kern, rs, w, xs, ys, rows
+	// Chunks: a few per worker so that uneven progress evens out, but at
+	// least 16 rows each.
+	j.chunk = max((rows+4*p.threads-1)/(4*p.threads), 16)
+	j.next.Store(0)
+	helpers := min(p.threads-1, (rows+j.chunk-1)/j.chunk-1)
+	p.wg.Add(helpers)
+	for i := 0; i < helpers; i++ {
+		p.work <- j
+	}
+	j.run()
+	p.wg.Wait()
+	j.w, j.xs, j.ys = nil, nil, nil
+	return nil
+}
