@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 
@@ -218,4 +219,29 @@ func FuzzEncodeDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestConcurrentEncode: one Tokenizer shared by goroutines (run with -race).
+func TestConcurrentEncode(t *testing.T) {
+	tok := realTokenizer(t, "qwen2", "qwen2")
+	texts := []string{"hello world", "你好，世界", "it's 2026!", "<|im_start|>user\nhi<|im_end|>"}
+	want := make([][]int32, len(texts))
+	for i, s := range texts {
+		want[i] = tok.EncodeSpecial(s)
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; n < 200; n++ {
+				i := (g + n) % len(texts)
+				if got := tok.EncodeSpecial(texts[i]); !slices.Equal(got, want[i]) {
+					t.Errorf("EncodeSpecial(%q) = %v, want %v", texts[i], got, want[i])
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
