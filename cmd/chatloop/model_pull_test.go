@@ -152,7 +152,7 @@ func pullTestCommand(yes bool) *cobra.Command {
 
 func TestResolveModelPathPullsOnFirstUse(t *testing.T) {
 	content := bytes.Repeat([]byte{7}, 100_000)
-	f := newFakeHub(t, map[string][]byte{"ggml-org/Qwen3-0.6B-GGUF/Qwen3-0.6B-Q8_0.gguf": content})
+	f := newFakeHub(t, map[string][]byte{"bartowski/Qwen_Qwen3-0.6B-GGUF/Qwen_Qwen3-0.6B-Q8_0.gguf": content})
 	t.Setenv("HF_ENDPOINT", f.URL)
 	var stderr bytes.Buffer
 	a := pullTestApp(&stderr)
@@ -164,7 +164,7 @@ func TestResolveModelPathPullsOnFirstUse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if path != filepath.Join(cfg.Model.CacheDir, "Qwen3-0.6B-Q8_0.gguf") {
+	if path != filepath.Join(cfg.Model.CacheDir, "Qwen_Qwen3-0.6B-Q8_0.gguf") {
 		t.Errorf("path %s", path)
 	}
 	if sum, err := hub.ReadChecksum(path); err != nil || len(sum) != 64 {
@@ -228,5 +228,20 @@ func TestResolveModelPathOfflineFailsFast(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(cfg.Model.CacheDir); len(ents) != 0 {
 		t.Errorf("cache holds %v", ents)
+	}
+}
+
+func TestBarProgressShowsSizeAndResume(t *testing.T) {
+	var out bytes.Buffer
+	b := &barProgress{w: &out, file: "m.gguf"}
+	b.Update(400_000, 1_000_000) // resumed with 400 kB already there
+	b.Update(700_000, 1_000_000)
+	b.Update(1_000_000, 1_000_000)
+	b.Finish()
+	s := out.String()
+	for _, want := range []string{"m.gguf (resumed)", "1.0 MB", "100%"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("progress output lacks %q:\n%q", want, s)
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -67,6 +68,8 @@ type Puller struct {
 	// StallTimeout aborts (and then resumes) a download that receives no
 	// byte for this long; 0 means 60s.
 	StallTimeout time.Duration
+
+	defaultHTTP sync.Once
 }
 
 // NewHTTPClient returns a client for model downloads: proxies from the
@@ -94,10 +97,12 @@ type Remote struct {
 }
 
 func (p *Puller) client() *http.Client {
-	if p.HTTP != nil {
-		return p.HTTP
-	}
-	return NewHTTPClient(10 * time.Second)
+	p.defaultHTTP.Do(func() {
+		if p.HTTP == nil {
+			p.HTTP = NewHTTPClient(10 * time.Second)
+		}
+	})
+	return p.HTTP
 }
 
 func (p *Puller) log() *slog.Logger {

@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -89,6 +90,8 @@ type Client struct {
 	RetryDelay time.Duration
 	// Log receives retries; nil discards them.
 	Log *slog.Logger
+
+	defaultHTTP sync.Once
 }
 
 // NewHTTPClient returns a client honouring proxy settings from the
@@ -107,10 +110,11 @@ func NewHTTPClient(timeout time.Duration) *http.Client {
 }
 
 func (c *Client) client() *http.Client {
-	if c.HTTP != nil {
-		return c.HTTP
-	}
-	c.HTTP = NewHTTPClient(c.timeout())
+	c.defaultHTTP.Do(func() {
+		if c.HTTP == nil {
+			c.HTTP = NewHTTPClient(c.timeout())
+		}
+	})
 	return c.HTTP
 }
 

@@ -342,3 +342,26 @@ func TestChatUnreachable(t *testing.T) {
 		t.Fatalf("got %v, want ErrUnavailable", err)
 	}
 }
+
+func TestChatConcurrentUse(t *testing.T) {
+	f := newFake(t, answer)
+	c := &Client{BaseURL: f.URL + "/v1"} // default HTTP client, made once
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() {
+			resp, err := c.Chat(context.Background(), testReq, nil)
+			if err == nil && resp.Text != "你好, world" {
+				err = fmt.Errorf("got %q", resp.Text)
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+}
