@@ -218,6 +218,14 @@ func (p *Puller) Download(ctx context.Context, rem Remote, cache Cache) (CachedM
 			return m, nil
 		case rem.SHA256 == "" && m.SHA256 != "" && (rem.Size < 0 || rem.Size == m.Size):
 			return m, nil
+		case rem.SHA256 != "" && m.SHA256 == "" && m.Size == rem.Size:
+			// A file put there by hand: keep it if it is the same one.
+			if sum, err := fileSHA256(final); err == nil && sum == rem.SHA256 {
+				if err := writeChecksum(final, sum); err != nil {
+					return CachedModel{}, err
+				}
+				return cache.stat(file)
+			}
 		}
 		p.log().Info("cached model differs from the server's, downloading again", "file", file)
 		if err := os.Remove(final + checksumSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -256,19 +264,27 @@ func (p *Puller) Download(ctx context.Context, rem Remote, cache Cache) (CachedM
 	if d.done > 0 {
 		p.log().Info("resuming download", "file", file, "have", d.done, "size", rem.Size)
 	}
+	resumed := d.done > 0
 	if p.NewProgress != nil {
 		d.prog = p.NewProgress(file)
 		d.prog.Update(d.done, rem.Size)
 	}
 	err = d.run(ctx)
+	sum := hex.EncodeToString(d.h.Sum(nil))
+	if err == nil && resumed && rem.SHA256 != "" && sum != rem.SHA256 {
+		// The bytes kept from an earlier run may be what is wrong.
+		p.log().Warn("checksum mismatch after resuming, downloading the whole file again", "file", file)
+		if err = d.restart(); err == nil {
+			err = d.run(ctx)
+		}
+		sum = hex.EncodeToString(d.h.Sum(nil))
+	}
 	if d.prog != nil {
 		d.prog.Finish()
 	}
 	if err != nil {
 		return CachedModel{}, err
 	}
-
-	sum := hex.EncodeToString(d.h.Sum(nil))
 	if rem.SHA256 != "" && sum != rem.SHA256 {
 		f.Close()
 		os.Remove(part)
@@ -290,6 +306,19 @@ func (p *Puller) Download(ctx context.Context, rem Remote, cache Cache) (CachedM
 		return CachedModel{}, fmt.Errorf("model cache: %w", err)
 	}
 	return cache.stat(file)
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // download is the state of one file's transfer: f and h always hold the

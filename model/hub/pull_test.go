@@ -368,3 +368,42 @@ func TestReplacesCachedFileWhenServerChanged(t *testing.T) {
 	}
 	checkPulled(t, m, updated)
 }
+
+func TestPullStartsOverWhenKeptBytesAreCorrupt(t *testing.T) {
+	f := newFakeHF(t)
+	content := randomBytes(1<<20, 15)
+	f.add("o/r/m.gguf", content)
+	cache := Cache{Dir: t.TempDir()}
+	// Half a file from an earlier run, with one flipped byte.
+	kept := append([]byte(nil), content[:len(content)/2]...)
+	kept[1234] ^= 0xff
+	if err := os.WriteFile(cache.Path("m.gguf")+partSuffix, kept, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := newPuller(f).Pull(context.Background(), hfSource(t, "hf://o/r/m.gguf"), cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPulled(t, m, content)
+	if got := f.ranges(); len(got) != 2 || got[0] != "bytes=524288-" || got[1] != "" {
+		t.Errorf("ranges %q, want a resume and then a whole download", got)
+	}
+}
+
+func TestPullAdoptsIdenticalFilePutThereByHand(t *testing.T) {
+	f := newFakeHF(t)
+	content := randomBytes(50_000, 16)
+	f.add("o/r/m.gguf", content)
+	cache := Cache{Dir: t.TempDir()}
+	if err := os.WriteFile(cache.Path("m.gguf"), content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := newPuller(f).Pull(context.Background(), hfSource(t, "hf://o/r/m.gguf"), cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPulled(t, m, content)
+	if f.gets() != 0 {
+		t.Errorf("downloaded a file that was already there (%d GETs)", f.gets())
+	}
+}
