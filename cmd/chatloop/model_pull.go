@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -180,13 +181,39 @@ func hfEndpoint() string {
 	return hub.DefaultEndpoint
 }
 
+// hfToken is HF_TOKEN, else the token "hf auth login" (huggingface-cli
+// login) saved in $HF_HOME/token or ~/.cache/huggingface/token.
+func hfToken() string {
+	for _, env := range []string{"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"} {
+		if t := strings.TrimSpace(os.Getenv(env)); t != "" {
+			return t
+		}
+	}
+	home := os.Getenv("HF_HOME")
+	if home == "" {
+		if x := os.Getenv("XDG_CACHE_HOME"); x != "" {
+			home = filepath.Join(x, "huggingface")
+		} else if h, err := os.UserHomeDir(); err == nil {
+			home = filepath.Join(h, ".cache", "huggingface")
+		}
+	}
+	if home == "" {
+		return ""
+	}
+	b, err := os.ReadFile(filepath.Join(home, "token"))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
 // puller is a downloader configured from the environment, showing a
 // progress bar on a terminal and log lines otherwise.
 func (a *app) puller(connectTimeout time.Duration) *hub.Puller {
 	return &hub.Puller{
 		HTTP:        hub.NewHTTPClient(connectTimeout),
 		Endpoint:    hfEndpoint(),
-		Token:       strings.TrimSpace(os.Getenv("HF_TOKEN")),
+		Token:       hfToken(),
 		Log:         a.logger(),
 		NewProgress: a.newProgress,
 	}
