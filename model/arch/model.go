@@ -13,10 +13,10 @@ import (
 // rows the way ggml's CPU backend does. model/ggml's pool satisfies it
 // through a small adapter in package model.
 type Kernels interface {
-	// MatMul computes ys[i] = W·xs[i] for a rows×cols matrix W of type t
-	// stored row-major in w, converting each xs[i] to t's dot-product
-	// type first.
-	MatMul(t ggml.Type, w []byte, rows, cols int, xs, ys [][]float32) error
+	// MatMul computes ys[j][i] = ws[j]·xs[i] for every matrix ws[j],
+	// converting each xs[i] to the matrix type's dot-product type first
+	// (once for all the matrices that share that type).
+	MatMul(ws []*Matrix, xs [][]float32, ys [][][]float32) error
 	// Dequantize expands src, a whole number of blocks of type t, into dst.
 	Dequantize(t ggml.Type, src []byte, dst []float32) error
 }
@@ -214,13 +214,7 @@ func (m *Model) Forward(tokens []int, cache *kvcache.Cache, logits []float32) er
 		for i := range n {
 			rmsNorm(b.h[i], b.x[i], l.AttnNorm, c.Eps)
 		}
-		if err := m.mul(&l.Q, b.h, b.q); err != nil {
-			return err
-		}
-		if err := m.mul(&l.K, b.h, b.k); err != nil {
-			return err
-		}
-		if err := m.mul(&l.V, b.h, b.v); err != nil {
+		if err := m.mul(b.h, &l.Q, b.q, &l.K, b.k, &l.V, b.v); err != nil {
 			return err
 		}
 		for i := range n {
@@ -243,17 +237,14 @@ func (m *Model) Forward(tokens []int, cache *kvcache.Cache, logits []float32) er
 		}
 		keys, values := cache.Keys(li, pos0+n), cache.Values(li, pos0+n)
 		m.attend(b, n, pos0, keys, values, kvDim, scale)
-		if err := m.mul(&l.Out, b.att, b.o); err != nil {
+		if err := m.mul(b.att, &l.Out, b.o); err != nil {
 			return err
 		}
 		for i := range n {
 			add(b.x[i], b.o[i])
 			rmsNorm(b.h[i], b.x[i], l.FFNNorm, c.Eps)
 		}
-		if err := m.mul(&l.FFNGate, b.h, b.gate); err != nil {
-			return err
-		}
-		if err := m.mul(&l.FFNUp, b.h, b.up); err != nil {
+		if err := m.mul(b.h, &l.FFNGate, b.gate, &l.FFNUp, b.up); err != nil {
 			return err
 		}
 		for i := range n {
@@ -261,7 +252,7 @@ func (m *Model) Forward(tokens []int, cache *kvcache.Cache, logits []float32) er
 				b.act[i][j] = silu(g) * b.up[i][j]
 			}
 		}
-		if err := m.mul(&l.FFNDown, b.act, b.down); err != nil {
+		if err := m.mul(b.act, &l.FFNDown, b.down); err != nil {
 			return err
 		}
 		for i := range n {
@@ -276,12 +267,20 @@ func (m *Model) Forward(tokens []int, cache *kvcache.Cache, logits []float32) er
 	}
 	last := b.x[n-1]
 	rmsNorm(b.h[0], last, m.W.OutputNorm, c.Eps)
-	return m.mul(&m.W.Output, b.h[:1], [][]float32{logits})
+	return m.mul(b.h[:1], &m.W.Output, [][]float32{logits})
 }
 
-func (m *Model) mul(w *Matrix, xs, ys [][]float32) error {
-	if err := m.k.MatMul(w.Type, w.Data, w.Rows, w.Cols, xs, ys); err != nil {
-		return fmt.Errorf("forward: %s %d×%d: %w", w.Type, w.Rows, w.Cols, err)
+// mul multiplies xs by each matrix of pairs (matrix, outputs).
+func (m *Model) mul(xs [][]float32, pairs ...any) error {
+	var ws [3]*Matrix
+	var ys [3][][]float32
+	n := 0
+	for i := 0; i < len(pairs); i += 2 {
+		ws[n], ys[n] = pairs[i].(*Matrix), pairs[i+1].([][]float32)
+		n++
+	}
+	if err := m.k.MatMul(ws[:n], xs, ys[:n]); err != nil {
+		return fmt.Errorf("forward: %s %d×%d: %w", ws[0].Type, ws[0].Rows, ws[0].Cols, err)
 	}
 	return nil
 }

@@ -17,17 +17,19 @@ import (
 // against llama.cpp by the engine's golden tests.
 type f32Kernels struct{}
 
-func (f32Kernels) MatMul(t ggml.Type, w []byte, rows, cols int, xs, ys [][]float32) error {
-	if t != ggml.F32 {
-		return fmt.Errorf("f32Kernels: type %s", t)
-	}
-	for i, x := range xs {
-		for r := range rows {
-			var s float64
-			for c := range cols {
-				s += float64(math.Float32frombits(binary.LittleEndian.Uint32(w[(r*cols+c)*4:])) * x[c])
+func (f32Kernels) MatMul(ws []*Matrix, xs [][]float32, ys [][][]float32) error {
+	for j, w := range ws {
+		if w.Type != ggml.F32 {
+			return fmt.Errorf("f32Kernels: type %s", w.Type)
+		}
+		for i, x := range xs {
+			for r := range w.Rows {
+				var s float64
+				for c := range w.Cols {
+					s += float64(math.Float32frombits(binary.LittleEndian.Uint32(w.Data[(r*w.Cols+c)*4:])) * x[c])
+				}
+				ys[j][i][r] = float32(s)
 			}
-			ys[i][r] = float32(s)
 		}
 	}
 	return nil
