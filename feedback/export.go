@@ -1,0 +1,606 @@
+package feedback
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Export formats, as Hugging Face TRL reads them (conversational JSONL).
+const (
+	// FormatPreference rows are {"prompt":[…],"chosen":[…],"rejected":[…]}:
+	// siblings of one prompt group with different net scores, and A/B
+	// choices. Ties are skipped.
+	FormatPreference = "preference"
+	// FormatKTO rows are {"prompt":[…],"completion":[…],"label":bool}: one
+	// per answer with a non-zero net score, label true when positive.
+	FormatKTO = "kto"
+	// FormatSFT rows are {"messages":[…]}: the prompt and the answer, for
+	// finished, complete answers whose net score is at least MinScore.
+	FormatSFT = "sft"
+	// FormatRaw rows are every answer with its votes and choices, people
+	// as keyed hashes.
+	FormatRaw = "raw"
+)
+
+// Formats lists the export formats.
+var Formats = []string{FormatPreference, FormatKTO, FormatSFT, FormatRaw}
+
+// ExportOptions choose what Export writes.
+type ExportOptions struct {
+	Format string `json:"format"`
+	// Since and Until keep answers created in [Since, Until); zero means
+	// unbounded.
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
+	// Platform keeps one platform's answers; empty keeps all.
+	Platform string `json:"platform,omitempty"`
+	// MinVotes keeps answers with at least this many votes (for A/B
+	// pairs: comparisons with at least this many choices). In a
+	// preference pair from votes both answers must have them.
+	MinVotes int `json:"min_votes,omitempty"`
+	// MinScore is the least net score (up minus down) of an SFT row.
+	MinScore int `json:"min_score,omitempty"`
+}
+
+func (o ExportOptions) validate() error {
+	if !slices.Contains(Formats, o.Format) {
+		return fmt.Errorf("%w: format %q, want one of %v", ErrInvalid, o.Format, Formats)
+	}
+	if !o.Since.IsZero() && !o.Until.IsZero() && !o.Until.After(o.Since) {
+		return fmt.Errorf("%w: until %s is not after since %s", ErrInvalid, o.Until.Format(time.RFC3339), o.Since.Format(time.RFC3339))
+	}
+	return nil
+}
+
+func (o ExportOptions) keeps(r *answerRecord, t *tally) bool {
+	if o.Platform != "" && r.Platform != o.Platform {
+		return false
+	}
+	if !o.Since.IsZero() && r.Created.Before(o.Since) {
+		return false
+	}
+	if !o.Until.IsZero() && !r.Created.Before(o.Until) {
+		return false
+	}
+	return t.votes() >= o.MinVotes
+}
+
+// Message is one role/content message of an exported row.
+type Message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// PreferenceRow is one row of FormatPreference.
+type PreferenceRow struct {
+	Prompt   []Message `json:"prompt"`
+	Chosen   []Message `json:"chosen"`
+	Rejected []Message `json:"rejected"`
+}
+
+// KTORow is one row of FormatKTO.
+type KTORow struct {
+	Prompt     []Message `json:"prompt"`
+	Completion []Message `json:"completion"`
+	Label      bool      `json:"label"`
+}
+
+// SFTRow is one row of FormatSFT.
+type SFTRow struct {
+	Messages []Message `json:"messages"`
+}
+
+// RawRow is one row of FormatRaw: an answer as stored, with its votes and
+// the A/B choices it took part in.
+type RawRow struct {
+	ID           string     `json:"id"`
+	GroupID      string     `json:"group_id"`
+	Platform     string     `json:"platform"`
+	ChatID       string     `json:"chat_id"`
+	AskerHash    string     `json:"asker_hash,omitempty"`
+	Created      time.Time  `json:"created"`
+	Prompt       []Message  `json:"prompt"`
+	Text         string     `json:"text"`
+	Label        string     `json:"label,omitempty"`
+	Sampling     sampling   `json:"sampling"`
+	Model        modelInfo  `json:"model"`
+	PromptTokens int        `json:"prompt_tokens"`
+	AnswerTokens int        `json:"answer_tokens"`
+	LatencyMS    float64    `json:"latency_ms"`
+	Truncated    bool       `json:"truncated"`
+	Finished     bool       `json:"finished"`
+	Sent         bool       `json:"sent"`
+	Score        *float64   `json:"score,omitempty"`
+	MessageIDs   []string   `json:"message_ids,omitempty"`
+	Up           int        `json:"up"`
+	Down         int        `json:"down"`
+	Votes        []RawVote  `json:"votes"`
+	Choices      []RawPick  `json:"choices,omitempty"`
+	FinishedAt   *time.Time `json:"finished_at,omitempty"`
+}
+
+// RawVote is one vote in a RawRow.
+type RawVote struct {
+	VoterHash string    `json:"voter_hash"`
+	Value     int       `json:"value"`
+	Time      time.Time `json:"time"`
+}
+
+// RawPick is one A/B choice in a RawRow.
+type RawPick struct {
+	Winner    string    `json:"winner"`
+	Loser     string    `json:"loser"`
+	VoterHash string    `json:"voter_hash"`
+	Time      time.Time `json:"time"`
+}
+
+// tally counts the votes on one answer.
+type tally struct {
+	up, down int
+	list     []RawVote
+}
+
+func (t *tally) net() int {
+	if t == nil {
+		return 0
+	}
+	return t.up - t.down
+}
+
+func (t *tally) votes() int {
+	if t == nil {
+		return 0
+	}
+	return t.up + t.down
+}
+
+// snapshot is what one read transaction knows about votes and choices.
+type snapshot struct {
+	tx      *bolt.Tx
+	tallies map[string]*tally
+	picks   map[string][]RawPick // by answer id, for raw rows
+}
+
+func readSnapshot(tx *bolt.Tx, keepVotes bool) (*snapshot, error) {
+	sn := &snapshot{tx: tx, tallies: map[string]*tally{}, picks: map[string][]RawPick{}}
+	c := tx.Bucket(bucketVotes).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		id, voter, err := readPart(k)
+		if err != nil {
+			return nil, err
+		}
+		value, at, err := decodeVote(v)
+		if err != nil {
+			return nil, err
+		}
+		t := sn.tallies[id]
+		if t == nil {
+			t = &tally{}
+			sn.tallies[id] = t
+		}
+		switch value {
+		case 1:
+			t.up++
+		case -1:
+			t.down++
+		}
+		if keepVotes {
+			t.list = append(t.list, RawVote{VoterHash: string(voter), Value: value, Time: at})
+		}
+	}
+	if keepVotes {
+		err := forEachChoice(tx, func(a, b, voter, winner string, at time.Time) error {
+			loser := a
+			if winner == a {
+				loser = b
+			}
+			p := RawPick{Winner: winner, Loser: loser, VoterHash: voter, Time: at}
+			sn.picks[a] = append(sn.picks[a], p)
+			sn.picks[b] = append(sn.picks[b], p)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return sn, nil
+}
+
+func forEachChoice(tx *bolt.Tx, fn func(a, b, voter, winner string, at time.Time) error) error {
+	c := tx.Bucket(bucketChoices).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		a, rest, err := readPart(k)
+		if err != nil {
+			return err
+		}
+		b, voter, err := readPart(rest)
+		if err != nil {
+			return err
+		}
+		winner, at, err := decodeChoice(v)
+		if err != nil {
+			return err
+		}
+		if winner != a && winner != b {
+			return fmt.Errorf("%w: choice between %q and %q names winner %q", ErrCorrupt, a, b, winner)
+		}
+		if err := fn(a, b, string(voter), winner, at); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func messages(ts []turn) []Message {
+	out := make([]Message, len(ts))
+	for i, t := range ts {
+		out[i] = Message(t)
+	}
+	return out
+}
+
+func assistant(text string) []Message {
+	return []Message{{Role: "assistant", Content: text}}
+}
+
+func samePrompt(a, b *answerRecord) bool { return slices.Equal(a.Prompt, b.Prompt) }
+
+// preferencePairs calls emit with every preference pair, chosen first:
+// first sibling pairs group by group, then A/B choices, skipping a choice
+// pair that repeats a sibling pair.
+func (sn *snapshot) preferencePairs(ctx context.Context, o ExportOptions, emit func(chosen, rejected *answerRecord) error) error {
+	seen := map[[2]string]bool{}
+	answers := sn.tx.Bucket(bucketAnswers)
+	var group string
+	var members []*answerRecord
+	flush := func() error {
+		for i := range members {
+			for j := i + 1; j < len(members); j++ {
+				a, b := members[i], members[j]
+				na, nb := sn.tallies[a.ID].net(), sn.tallies[b.ID].net()
+				if na == nb || !samePrompt(a, b) {
+					continue
+				}
+				if na < nb {
+					a, b = b, a
+				}
+				seen[[2]string{a.ID, b.ID}] = true
+				if err := emit(a, b); err != nil {
+					return err
+				}
+			}
+		}
+		members = members[:0]
+		return ctx.Err()
+	}
+	c := sn.tx.Bucket(bucketGroups).Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		g, id, err := readPart(k)
+		if err != nil {
+			return err
+		}
+		if g != group {
+			if err := flush(); err != nil {
+				return err
+			}
+			group = g
+		}
+		v := answers.Get(id)
+		if v == nil {
+			return fmt.Errorf("%w: group %q lists missing answer %q", ErrCorrupt, g, id)
+		}
+		r, err := decodeAnswer(v)
+		if err != nil {
+			return err
+		}
+		if o.keeps(r, sn.tallies[r.ID]) {
+			members = append(members, r)
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+
+	// A/B choices: keys of one comparison are adjacent.
+	var curA, curB string
+	wins := map[string]int{}
+	flushChoice := func() error {
+		if curA == "" {
+			return nil
+		}
+		wa, wb := wins[curA], wins[curB]
+		clear(wins)
+		if wa == wb || wa+wb < o.MinVotes {
+			return nil
+		}
+		chosen, rejected := curA, curB
+		if wb > wa {
+			chosen, rejected = curB, curA
+		}
+		if seen[[2]string{chosen, rejected}] {
+			return nil
+		}
+		rc, err := getAnswer(sn.tx, chosen)
+		if err != nil {
+			return err
+		}
+		rr, err := getAnswer(sn.tx, rejected)
+		if err != nil {
+			return err
+		}
+		noVotes := o
+		noVotes.MinVotes = 0
+		if !noVotes.keeps(rc, nil) || !noVotes.keeps(rr, nil) || !samePrompt(rc, rr) {
+			return nil
+		}
+		seen[[2]string{chosen, rejected}] = true
+		return emit(rc, rr)
+	}
+	err := forEachChoice(sn.tx, func(a, b, voter, winner string, at time.Time) error {
+		if a != curA || b != curB {
+			if err := flushChoice(); err != nil {
+				return err
+			}
+			curA, curB = a, b
+		}
+		wins[winner]++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return flushChoice()
+}
+
+// eachAnswer calls fn with every answer the options keep, in id order.
+func (sn *snapshot) eachAnswer(ctx context.Context, o ExportOptions, fn func(r *answerRecord, t *tally) error) error {
+	c := sn.tx.Bucket(bucketAnswers).Cursor()
+	n := 0
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if n++; n%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		r, err := decodeAnswer(v)
+		if err != nil {
+			return fmt.Errorf("answer %q: %w", k, err)
+		}
+		t := sn.tallies[r.ID]
+		if !o.keeps(r, t) {
+			continue
+		}
+		if err := fn(r, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sftEligible(r *answerRecord, t *tally, minScore int) bool {
+	return r.Finished && !r.Truncated && t.net() >= minScore
+}
+
+// rows produces the rows of the format o.Format, calling emit with each.
+func (sn *snapshot) rows(ctx context.Context, o ExportOptions, emit func(row any) error) error {
+	switch o.Format {
+	case FormatPreference:
+		return sn.preferencePairs(ctx, o, func(chosen, rejected *answerRecord) error {
+			return emit(PreferenceRow{Prompt: messages(chosen.Prompt), Chosen: assistant(chosen.Text), Rejected: assistant(rejected.Text)})
+		})
+	case FormatKTO:
+		return sn.eachAnswer(ctx, o, func(r *answerRecord, t *tally) error {
+			if t.net() == 0 {
+				return nil
+			}
+			return emit(KTORow{Prompt: messages(r.Prompt), Completion: assistant(r.Text), Label: t.net() > 0})
+		})
+	case FormatSFT:
+		return sn.eachAnswer(ctx, o, func(r *answerRecord, t *tally) error {
+			if !sftEligible(r, t, o.MinScore) {
+				return nil
+			}
+			return emit(SFTRow{Messages: append(messages(r.Prompt), assistant(r.Text)...)})
+		})
+	case FormatRaw:
+		return sn.eachAnswer(ctx, o, func(r *answerRecord, t *tally) error {
+			row := RawRow{
+				ID: r.ID, GroupID: r.GroupID, Platform: r.Platform, ChatID: r.ChatID,
+				AskerHash: r.AskerHash, Created: r.Created, Prompt: messages(r.Prompt),
+				Text: r.Text, Label: r.Label, Sampling: r.Sampling, Model: r.Model,
+				PromptTokens: r.PromptTok, AnswerTokens: r.AnswerTok,
+				LatencyMS: float64(r.LatencyNS) / 1e6, Truncated: r.Truncated,
+				Finished: r.Finished, Sent: r.Sent, Score: r.Score, MessageIDs: r.MessageIDs,
+				Votes: []RawVote{}, Choices: sn.picks[r.ID], FinishedAt: r.FinishedAt,
+			}
+			if t != nil {
+				row.Up, row.Down = t.up, t.down
+				row.Votes = append(row.Votes, t.list...)
+			}
+			return emit(row)
+		})
+	}
+	return fmt.Errorf("%w: format %q", ErrInvalid, o.Format)
+}
+
+// Export writes the rows of o.Format as JSON lines to w, from one
+// consistent snapshot of the database, and returns how many it wrote.
+func (s *Store) Export(ctx context.Context, w io.Writer, o ExportOptions) (int, error) {
+	if err := o.validate(); err != nil {
+		return 0, err
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	n := 0
+	err := s.db.View(func(tx *bolt.Tx) error {
+		sn, err := readSnapshot(tx, o.Format == FormatRaw)
+		if err != nil {
+			return err
+		}
+		return sn.rows(ctx, o, func(row any) error {
+			n++
+			return enc.Encode(row)
+		})
+	})
+	if err != nil {
+		return n, fmt.Errorf("exporting %s: %w", o.Format, err)
+	}
+	if err := bw.Flush(); err != nil {
+		return n, fmt.Errorf("exporting %s: %w", o.Format, err)
+	}
+	return n, nil
+}
+
+// Stats summarises the store.
+type Stats struct {
+	SchemaVersion int `json:"schema_version"`
+	Answers       int `json:"answers"`
+	// Votes counts the votes held (one per voter per answer).
+	Votes   int `json:"votes"`
+	Up      int `json:"up"`
+	Down    int `json:"down"`
+	Choices int `json:"choices"`
+	// Rows each export format would write with no filters (SFT with
+	// min-score 1).
+	Pairs   int `json:"preference_pairs"`
+	KTORows int `json:"kto_rows"`
+	SFTRows int `json:"sft_rows"`
+	// ByModel counts answers per model and the votes on them; ByDay
+	// counts answers created and votes cast per UTC day.
+	ByModel []StatsRow `json:"by_model"`
+	ByDay   []StatsRow `json:"by_day"`
+}
+
+// StatsRow is one line of a breakdown.
+type StatsRow struct {
+	Key     string `json:"key"`
+	Answers int    `json:"answers"`
+	Up      int    `json:"up"`
+	Down    int    `json:"down"`
+	// Approval is up/(up+down), absent when nobody voted.
+	Approval *float64 `json:"approval,omitempty"`
+}
+
+// ModelKey names a model in stats: its name and quantization.
+func modelKey(m modelInfo) string {
+	name := m.Name
+	if name == "" {
+		name = "(unknown)"
+	}
+	if m.Quantization != "" {
+		name += " " + m.Quantization
+	}
+	return name
+}
+
+// Stats counts answers, votes and the training rows available.
+func (s *Store) Stats(ctx context.Context) (Stats, error) {
+	var st Stats
+	st.SchemaVersion = SchemaVersion
+	byModel := map[string]*StatsRow{}
+	byDay := map[string]*StatsRow{}
+	row := func(m map[string]*StatsRow, k string) *StatsRow {
+		r := m[k]
+		if r == nil {
+			r = &StatsRow{Key: k}
+			m[k] = r
+		}
+		return r
+	}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		sn, err := readSnapshot(tx, true)
+		if err != nil {
+			return err
+		}
+		all := ExportOptions{}
+		err = sn.eachAnswer(ctx, all, func(r *answerRecord, t *tally) error {
+			st.Answers++
+			m := row(byModel, modelKey(r.Model))
+			m.Answers++
+			row(byDay, r.Created.UTC().Format(time.DateOnly)).Answers++
+			if t == nil {
+				return nil
+			}
+			m.Up += t.up
+			m.Down += t.down
+			for _, v := range t.list {
+				d := row(byDay, v.Time.UTC().Format(time.DateOnly))
+				if v.Value > 0 {
+					d.Up++
+				} else {
+					d.Down++
+				}
+			}
+			st.Up += t.up
+			st.Down += t.down
+			if t.net() != 0 {
+				st.KTORows++
+			}
+			if sftEligible(r, t, 1) {
+				st.SFTRows++
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		st.Votes = st.Up + st.Down
+		err = forEachChoice(tx, func(string, string, string, string, time.Time) error {
+			st.Choices++
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return sn.preferencePairs(ctx, all, func(*answerRecord, *answerRecord) error {
+			st.Pairs++
+			return nil
+		})
+	})
+	if err != nil {
+		return Stats{}, fmt.Errorf("feedback stats: %w", err)
+	}
+	st.ByModel = sortedRows(byModel)
+	st.ByDay = sortedRows(byDay)
+	return st, nil
+}
+
+func sortedRows(m map[string]*StatsRow) []StatsRow {
+	out := make([]StatsRow, 0, len(m))
+	for _, r := range m {
+		if n := r.Up + r.Down; n > 0 {
+			a := float64(r.Up) / float64(n)
+			r.Approval = &a
+		}
+		out = append(out, *r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// Backup writes a consistent copy of the whole database file to w (bbolt's
+// Tx.WriteTo) while other goroutines keep reading and writing.
+func (s *Store) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("backing up the feedback database: %w", err)
+	}
+	return n, nil
+}
