@@ -297,13 +297,13 @@ func (m *Model) attend(b *batch, n, pos0 int, keys, values []uint16, kvDim int, 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			scores := make([]float32, pos0+n)
+			var sc scratch
 			for job := w; job < jobs; job += workers {
 				i, h := job/c.Heads, job%c.Heads
 				off := (h / group) * c.HeadDim
 				q := b.q[i][h*c.HeadDim : (h+1)*c.HeadDim]
 				out := b.att[i][h*c.HeadDim : (h+1)*c.HeadDim]
-				attention(out, q, keys, values, pos0+i+1, kvDim, off, scale, scores)
+				attention(out, q, keys, values, pos0+i+1, kvDim, off, scale, &sc)
 			}
 		}()
 	}

@@ -3,6 +3,7 @@ package arch
 import (
 	"math"
 
+	"github.com/chatloop/chatloop/model/ggml"
 	"github.com/chatloop/chatloop/model/kvcache"
 )
 
@@ -84,27 +85,24 @@ func silu(x float32) float32 { return x / (1 + expf(-x)) }
 // rows keys/values (kvDim per row, this head's slice at off), as llama.cpp
 // does without flash attention: q rounded to F16, scores in float32
 // scaled by scale, softmax with a float64 sum, probabilities rounded to
-// F16, values accumulated. scores must hold n elements; out headDim.
-func attention(out, q []float32, keys, values []uint16, n, kvDim, off int, scale float32, scores []float32) {
+// F16, values accumulated. sc is scratch space.
+func attention(out, q []float32, keys, values []uint16, n, kvDim, off int, scale float32, sc *scratch) {
 	dim := len(q)
-	var q16 [512]float32
-	qh := q16[:0]
-	if dim > len(q16) {
-		qh = make([]float32, 0, dim)
-	}
-	for _, v := range q {
-		qh = append(qh, kvcache.ToFloat32(kvcache.FromFloat32(v)))
+	sc.grow(n, dim, len(out))
+	qh, scores, acc := sc.q[:dim], sc.scores[:n], sc.acc[:len(out)]
+	for i, v := range q {
+		qh[i] = ggml.FP16ToFP32(kvcache.FromFloat32(v))
 	}
 	maxS := float32(math.Inf(-1))
 	for j := range n {
 		k := keys[j*kvDim+off : j*kvDim+off+dim]
 		var s float64
 		for d, kv := range k {
-			s += float64(qh[d] * kvcache.ToFloat32(kv))
+			s += float64(qh[d] * ggml.FP16ToFP32(kv))
 		}
-		sc := float32(s) * scale
-		scores[j] = sc
-		maxS = max(maxS, sc)
+		v := float32(s) * scale
+		scores[j] = v
+		maxS = max(maxS, v)
 	}
 	var sum float64
 	for j := range n {
@@ -114,21 +112,38 @@ func attention(out, q []float32, keys, values []uint16, n, kvDim, off int, scale
 	}
 	inv := float32(1 / sum)
 	for j := range n {
-		scores[j] = kvcache.ToFloat32(kvcache.FromFloat32(scores[j] * inv))
+		scores[j] = ggml.FP16ToFP32(kvcache.FromFloat32(scores[j] * inv))
 	}
-	vdim := len(out)
-	acc := make([]float64, vdim)
-	for j := range n {
-		p := scores[j]
+	clear(acc)
+	for j, p := range scores {
 		if p == 0 {
 			continue
 		}
-		v := values[j*kvDim+off : j*kvDim+off+vdim]
+		v := values[j*kvDim+off : j*kvDim+off+len(out)]
 		for d, vv := range v {
-			acc[d] += float64(p * kvcache.ToFloat32(vv))
+			acc[d] += float64(p * ggml.FP16ToFP32(vv))
 		}
 	}
 	for d := range out {
 		out[d] = float32(acc[d])
 	}
+}
+
+// scratch holds attention's working memory.
+type scratch struct {
+	q, scores []float32
+	acc       []float64
+}
+
+func (s *scratch) grow(n, dim, vdim int) {
+	if cap(s.scores) < n {
+		s.scores = make([]float32, n)
+	}
+	if cap(s.q) < dim {
+		s.q = make([]float32, dim)
+	}
+	if cap(s.acc) < vdim {
+		s.acc = make([]float64, vdim)
+	}
+	s.scores, s.q, s.acc = s.scores[:cap(s.scores)], s.q[:cap(s.q)], s.acc[:cap(s.acc)]
 }

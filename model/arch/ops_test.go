@@ -104,7 +104,7 @@ func TestAttentionAgainstFormula(t *testing.T) {
 	}
 	scale := float32(1 / math.Sqrt(dim))
 	out := make([]float32, dim)
-	attention(out, q, keys, values, n, kvDim, dim, scale, make([]float32, n))
+	attention(out, q, keys, values, n, kvDim, dim, scale, &scratch{})
 	// Plain float64 softmax attention over the second KV head.
 	s := make([]float64, n)
 	var sum float64
