@@ -26,8 +26,10 @@ func fp16ToFP32Slow(h uint16) float32 {
 	exp := uint32(h>>10) & 0x1f
 	man := uint32(h) & 0x3ff
 	switch {
-	case exp == 0x1f: // Inf or NaN: keep the payload
-		return math.Float32frombits(sign | 0x7f800000 | man<<13)
+	case exp == 0x1f && man == 0:
+		return math.Float32frombits(sign | 0x7f800000)
+	case exp == 0x1f: // NaN: keeps its payload and, like ggml's, comes out quiet
+		return math.Float32frombits(sign | 0x7fc00000 | man<<13)
 	case exp != 0: // normal
 		return math.Float32frombits(sign | (exp+112)<<23 | man<<13)
 	case man == 0:
