@@ -1,11 +1,148 @@
-// Package wechat connects chatloop to personal WeChat accounts through openwechat (desktop mode).
+// Package wechat connects chatloop to a personal WeChat account through
+// openwechat in desktop (UOS) mode.
+//
+// The first start prints a QR code to scan with the phone (and writes it as
+// a PNG file); later starts log in again from a hot-reload storage file
+// without scanning. Friends' private messages and group messages that
+// @mention the account are answered; an answer is sent when complete,
+// split into paragraph-sized parts, and every send is throttled per chat and
+// overall, because accounts that send in bursts get restricted.
+//
+// WeChat has no reactions, so votes are messages: a thumbs token ([强], 👍,
+// +1, 好 / [弱], 👎, -1, 差) that quote-replies an answer votes on it;
+// unquoted it votes on the sender's latest answer in that chat. "换一个"
+// and "/regen" ask for another answer; "A"/"B" choose in A/B mode.
 package wechat
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/chatloop/chatloop/bot"
+)
 
 // Config is the [wechat] section of chatloop.toml.
 type Config struct {
-	// Enabled starts this adapter in "chatloop run".
+	// Enabled starts this adapter in "chatloop run". Default false.
 	Enabled bool `toml:"enabled"`
+	// StorageFile holds the login session (cookies and keys) for hot
+	// login without a QR scan. It is a secret: written with mode 0600.
+	// Default "wechat-login.json".
+	StorageFile string `toml:"storage_file"`
+	// QRFile is where the login QR code is written as a PNG image.
+	// Default "" (wechat-login-qr.png next to storage_file).
+	QRFile string `toml:"qr_file"`
+	// PrivateChats answers friends' private messages. Default true.
+	PrivateChats bool `toml:"private_chats"`
+	// Groups answers group messages that @mention the account. Default
+	// true.
+	Groups bool `toml:"groups"`
+	// ChatInterval is the least time between two sends to the same chat.
+	// Default "2s".
+	ChatInterval bot.Duration `toml:"chat_interval"`
+	// GlobalInterval is the least time between any two sends. Default
+	// "1s".
+	GlobalInterval bot.Duration `toml:"global_interval"`
+	// Jitter adds a random delay of up to this much to every send.
+	// Default "700ms".
+	Jitter bot.Duration `toml:"jitter"`
+	// PartChars is the most characters of one message; longer answers are
+	// sent in parts cut at paragraph breaks. Default 600.
+	PartChars int `toml:"part_chars"`
+	// MaxParts caps the parts of one answer; the last part says the rest
+	// was cut. Default 6.
+	MaxParts int `toml:"max_parts"`
+	// UpTokens are the messages that vote an answer up. Default ["👍",
+	// "[强]", "+1", "好"].
+	UpTokens []string `toml:"up_tokens"`
+	// DownTokens are the messages that vote an answer down. Default ["👎",
+	// "[弱]", "-1", "差"].
+	DownTokens []string `toml:"down_tokens"`
+	// RegenTokens are the messages that ask for another answer. Default
+	// ["/regen", "换一个"].
+	RegenTokens []string `toml:"regen_tokens"`
+	// MediaReply answers pictures and voice in private chats; "" sends
+	// nothing. Default "目前只能处理文字消息。(Text only for now.)".
+	MediaReply string `toml:"media_reply"`
 }
 
 // DefaultConfig returns every key's default.
-func DefaultConfig() Config { return Config{} }
+func DefaultConfig() Config {
+	return Config{
+		StorageFile:    "wechat-login.json",
+		PrivateChats:   true,
+		Groups:         true,
+		ChatInterval:   bot.Duration{Duration: 2 * time.Second},
+		GlobalInterval: bot.Duration{Duration: time.Second},
+		Jitter:         bot.Duration{Duration: 700 * time.Millisecond},
+		PartChars:      600,
+		MaxParts:       6,
+		UpTokens:       []string{"👍", "[强]", "+1", "好"},
+		DownTokens:     []string{"👎", "[弱]", "-1", "差"},
+		RegenTokens:    []string{"/regen", "换一个"},
+		MediaReply:     "目前只能处理文字消息。(Text only for now.)",
+	}
+}
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("wechat configuration")
+
+// Validate reports the first bad value, naming its key.
+func (c Config) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case strings.TrimSpace(c.StorageFile) == "":
+		return bad("key storage_file: empty")
+	case c.ChatInterval.Duration < 0:
+		return bad("key chat_interval: %v is negative", c.ChatInterval.Duration)
+	case c.GlobalInterval.Duration < 0:
+		return bad("key global_interval: %v is negative", c.GlobalInterval.Duration)
+	case c.Jitter.Duration < 0:
+		return bad("key jitter: %v is negative", c.Jitter.Duration)
+	case c.PartChars < 50:
+		return bad("key part_chars: %d is below 50", c.PartChars)
+	case c.MaxParts < 1:
+		return bad("key max_parts: %d must be at least 1", c.MaxParts)
+	}
+	if dir := filepath.Dir(c.StorageFile); dir == c.StorageFile {
+		return bad("key storage_file: %q is not a file path", c.StorageFile)
+	}
+	up, down := map[string]bool{}, map[string]bool{}
+	for key, list := range map[string][]string{"up_tokens": c.UpTokens, "down_tokens": c.DownTokens, "regen_tokens": c.RegenTokens} {
+		for _, t := range list {
+			if strings.TrimSpace(t) == "" {
+				return bad("key %s: empty token", key)
+			}
+		}
+	}
+	for _, t := range c.UpTokens {
+		up[strings.TrimSpace(t)] = true
+	}
+	for _, t := range c.DownTokens {
+		t = strings.TrimSpace(t)
+		if up[t] {
+			return bad("key down_tokens: %q is also an up token", t)
+		}
+		down[t] = true
+	}
+	for _, t := range c.RegenTokens {
+		t = strings.TrimSpace(t)
+		if up[t] || down[t] {
+			return bad("key regen_tokens: %q is also a vote token", t)
+		}
+	}
+	return nil
+}
+
+// qrFile is QRFile with its default applied.
+func (c Config) qrFile() string {
+	if c.QRFile != "" {
+		return c.QRFile
+	}
+	return filepath.Join(filepath.Dir(c.StorageFile), "wechat-login-qr.png")
+}
