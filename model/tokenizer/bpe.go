@@ -1,21 +1,21 @@
 package tokenizer
 
-import "unicode/utf8"
-
-// symbol is one piece of a word during merging: bytes [start, start+n) of
-// the byte-level encoded word, linked to its neighbours.
+// symbol is one piece of a word during merging: raw bytes [start, start+n)
+// of the pre-token, the token it spells (-1: none), linked to its neighbours.
 type symbol struct {
 	start, n   int
 	prev, next int
+	id         int32
 }
 
 // bigram is a candidate merge of symbols left and right.
 type bigram struct {
 	rank        int32
+	result      int32 // token of the merged text, -1 if none
 	left, right int
-	// n is the combined length when queued; the bigram is stale once either
-	// side has changed length (llama.cpp compares the texts, which is the
-	// same thing because a symbol's start never moves).
+	// leftN and rightN are the sides' lengths when queued; the bigram is
+	// stale once either has changed (llama.cpp compares the texts, which is
+	// the same thing because a symbol's start never moves).
 	leftN, rightN int
 }
 
@@ -73,29 +73,41 @@ type bpeState struct {
 	heap    bigramHeap
 }
 
-// rank returns the merge rank of the pair (a, b) of encoded pieces, or -1.
-func (t *Tokenizer) rank(a, b string) int32 {
-	ia, oka := t.ids[a]
-	ib, okb := t.ids[b]
-	if oka && okb {
-		if r, ok := t.ranks[uint64(uint32(ia))<<32|uint64(uint32(ib))]; ok {
-			return r
-		}
-		return -1
+func pairKey(a, b int32) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b)) }
+
+// merge looks up the merge of symbols a and b of word: its rank and the
+// token of the merged text.
+func (t *Tokenizer) merge(word string, a, b symbol) (rank, result int32, ok bool) {
+	if a.id >= 0 && b.id >= 0 {
+		v, ok := t.ranks[pairKey(a.id, b.id)]
+		return int32(v >> 32), int32(uint32(v)), ok
 	}
-	if len(t.rankStr) > 0 {
-		if r, ok := t.rankStr[a+"\x00"+b]; ok {
-			return r
-		}
+	if len(t.rankStr) == 0 {
+		return 0, 0, false
 	}
-	return -1
+	// A merge whose halves are not both tokens (not in the real
+	// vocabularies, but GGUF files may have them): look it up by text.
+	ea := string(byteEncode(nil, word[a.start:a.start+a.n]))
+	eb := string(byteEncode(nil, word[b.start:b.start+b.n]))
+	rank, ok = t.rankStr[ea+"\x00"+eb]
+	if !ok {
+		return 0, 0, false
+	}
+	result, found := t.ids[ea+eb]
+	if !found {
+		result = -1
+	}
+	return rank, result, true
 }
 
-// encodeWord appends the tokens of one byte-level encoded pre-token,
-// following llama.cpp's llm_tokenizer_bpe_session.
+// encodeWord appends the tokens of one pre-token (raw text), following
+// llama.cpp's llm_tokenizer_bpe_session: the byte-level encoded word is a
+// token itself (only with ignore_merges), or its characters are merged by
+// rank, lowest first and leftmost on ties.
 func (t *Tokenizer) encodeWord(st *bpeState, word string, out []int32) []int32 {
 	if t.ignoreMerges {
-		if id, ok := t.ids[word]; ok {
+		st.enc = byteEncode(st.enc[:0], word)
+		if id, ok := t.ids[string(st.enc)]; ok {
 			return append(out, id)
 		}
 	}
@@ -103,14 +115,12 @@ func (t *Tokenizer) encodeWord(st *bpeState, word string, out []int32) []int32 {
 		return append(out, ids...)
 	}
 	syms := st.symbols[:0]
-	for off := 0; off < len(word); {
-		_, n := utf8.DecodeRuneInString(word[off:])
-		next := len(syms) + 1
-		if off+n == len(word) {
+	for i := 0; i < len(word); i++ {
+		next := i + 1
+		if next == len(word) {
 			next = -1
 		}
-		syms = append(syms, symbol{start: off, n: n, prev: len(syms) - 1, next: next})
-		off += n
+		syms = append(syms, symbol{start: i, n: 1, prev: i - 1, next: next, id: t.byteIDs[word[i]]})
 	}
 	h := st.heap[:0]
 	addBigram := func(l, r int) {
@@ -118,11 +128,11 @@ func (t *Tokenizer) encodeWord(st *bpeState, word string, out []int32) []int32 {
 			return
 		}
 		a, b := syms[l], syms[r]
-		rk := t.rank(word[a.start:a.start+a.n], word[b.start:b.start+b.n])
-		if rk < 0 {
+		rank, result, ok := t.merge(word, a, b)
+		if !ok {
 			return
 		}
-		h.push(bigram{rank: rk, left: l, right: r, leftN: a.n, rightN: b.n})
+		h.push(bigram{rank: rank, result: result, left: l, right: r, leftN: a.n, rightN: b.n})
 	}
 	for i := 1; i < len(syms); i++ {
 		addBigram(i-1, i)
@@ -134,6 +144,7 @@ func (t *Tokenizer) encodeWord(st *bpeState, word string, out []int32) []int32 {
 			continue
 		}
 		l.n += r.n
+		l.id = bg.result
 		r.n = 0
 		l.next = r.next
 		if r.next >= 0 {
@@ -147,15 +158,15 @@ func (t *Tokenizer) encodeWord(st *bpeState, word string, out []int32) []int32 {
 		if s.n == 0 {
 			continue
 		}
-		piece := word[s.start : s.start+s.n]
-		if id, ok := t.ids[piece]; ok {
-			out = append(out, id)
+		if s.id >= 0 {
+			out = append(out, s.id)
 			continue
 		}
-		// llama.cpp falls back to one token per byte of the piece, keeping
-		// those bytes that are tokens by themselves.
-		for j := 0; j < len(piece); j++ {
-			if id, ok := t.ids[piece[j:j+1]]; ok {
+		// Not a token: llama.cpp falls back to one token per byte of the
+		// encoded piece, keeping those bytes that are tokens by themselves.
+		piece := byteEncode(nil, word[s.start:s.start+s.n])
+		for j := range piece {
+			if id, ok := t.ids[string(piece[j:j+1])]; ok {
 				out = append(out, id)
 			}
 		}

@@ -61,8 +61,9 @@ type Tokenizer struct {
 	tokens       []string
 	types        []TokenType
 	ids          map[string]int32
-	ranks        map[uint64]int32 // (left id, right id) -> rank
-	rankStr      map[string]int32 // merges whose halves are not tokens
+	ranks        map[uint64]uint64 // (left id, right id) -> rank<<32 | merged token (uint32(-1): none)
+	rankStr      map[string]int32  // merges whose halves are not both tokens, by "left\x00right"
+	byteIDs      [256]int32        // token of each byte's byte-level character, -1: none
 	ignoreMerges bool
 	special      []int32 // control, user-defined and unknown tokens, longest first
 	specialFirst [256]bool
@@ -78,7 +79,13 @@ type Tokenizer struct {
 	pool  sync.Pool
 }
 
-const maxCacheEntries = 1 << 16
+// The word cache holds the ids of up to maxCacheEntries pre-tokens of at
+// most maxCachedWord bytes (longer ones are rare and would let one input
+// pin a lot of memory).
+const (
+	maxCacheEntries = 1 << 16
+	maxCachedWord   = 64
+)
 
 // New builds a tokenizer from vocabulary metadata.
 func New(c Config) (*Tokenizer, error) {
@@ -102,7 +109,7 @@ func New(c Config) (*Tokenizer, error) {
 		tokens:  c.Tokens,
 		types:   make([]TokenType, n),
 		ids:     make(map[string]int32, n),
-		ranks:   make(map[uint64]int32, len(c.Merges)),
+		ranks:   make(map[uint64]uint64, len(c.Merges)),
 		eog:     map[int32]bool{},
 		addBOS:  c.AddBOS,
 		addEOS:  c.AddEOS,
@@ -129,9 +136,13 @@ func New(c Config) (*Tokenizer, error) {
 		ia, oka := t.ids[a]
 		ib, okb := t.ids[b]
 		if oka && okb {
-			k := uint64(uint32(ia))<<32 | uint64(uint32(ib))
-			if _, dup := t.ranks[k]; !dup {
-				t.ranks[k] = int32(i)
+			k := pairKey(ia, ib)
+			if _, dup := t.ranks[k]; !dup { // llama.cpp: the first rank wins
+				result, ok := t.ids[a+b]
+				if !ok {
+					result = -1
+				}
+				t.ranks[k] = uint64(i)<<32 | uint64(uint32(result))
 			}
 			continue
 		}
@@ -142,6 +153,13 @@ func New(c Config) (*Tokenizer, error) {
 		if _, dup := t.rankStr[k]; !dup {
 			t.rankStr[k] = int32(i)
 		}
+	}
+	for b := range t.byteIDs {
+		id, ok := t.ids[string(byteToRune[b])]
+		if !ok {
+			id = -1
+		}
+		t.byteIDs[b] = id
 	}
 	valid := func(id int32) int32 {
 		if id < 0 || int(id) >= n {
@@ -364,14 +382,16 @@ func (t *Tokenizer) encodeText(st *bpeState, text string, out []int32) []int32 {
 			nb += cptLen(c)
 		}
 		ci += n
-		st.enc = byteEncode(st.enc[:0], norm[off:off+nb])
+		out = t.encodeWord(st, norm[off:off+nb], out)
 		off += nb
-		out = t.encodeWord(st, string(st.enc), out)
 	}
 	return out
 }
 
 func (t *Tokenizer) cacheGet(word string) ([]int32, bool) {
+	if len(word) > maxCachedWord {
+		return nil, false
+	}
 	t.mu.Lock()
 	ids, ok := t.cache[word]
 	t.mu.Unlock()
@@ -379,11 +399,14 @@ func (t *Tokenizer) cacheGet(word string) ([]int32, bool) {
 }
 
 func (t *Tokenizer) cachePut(word string, ids []int32) {
+	if len(word) > maxCachedWord {
+		return
+	}
 	t.mu.Lock()
 	if len(t.cache) >= maxCacheEntries {
 		clear(t.cache)
 	}
-	t.cache[word] = slices.Clone(ids)
+	t.cache[strings.Clone(word)] = slices.Clone(ids)
 	t.mu.Unlock()
 }
 
