@@ -226,13 +226,15 @@ func (a *app) newProgress(file string) hub.Progress {
 	return hub.NewLogProgress(a.logger(), file, 10*time.Second)
 }
 
-// barProgress draws a progress bar with size, speed and time left.
+// barProgress draws a progress bar with size, speed and time left. After
+// a resume the bar covers the bytes still to come, so that speed and time
+// left are those of this run.
 type barProgress struct {
-	w          io.Writer
-	file       string
-	bar        *progressbar.ProgressBar
-	done, max  int64
-	resumeFrom int64
+	w         io.Writer
+	file      string
+	bar       *progressbar.ProgressBar
+	done, max int64
+	from      int64 // bytes already there when the bar was made
 }
 
 func (b *barProgress) Update(done, total int64) {
@@ -241,24 +243,27 @@ func (b *barProgress) Update(done, total int64) {
 			b.bar.Exit()
 			fmt.Fprintln(b.w)
 		}
-		b.max, b.resumeFrom = total, done
-		desc := b.file
-		if done > 0 {
-			desc += " (resumed)"
+		b.max, b.from = total, done
+		desc, rest := b.file, int64(-1)
+		if total >= 0 {
+			rest = total - done
 		}
-		b.bar = progressbar.NewOptions64(total,
+		if done > 0 {
+			desc += fmt.Sprintf(" (resumed, %s already here)", hub.HumanBytes(done))
+		}
+		b.bar = progressbar.NewOptions64(rest,
 			progressbar.OptionSetWriter(b.w),
 			progressbar.OptionSetDescription(desc),
 			progressbar.OptionShowBytes(true),
-			progressbar.OptionShowTotalBytes(true),
+			progressbar.OptionShowCount(),
 			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionShowElapsedTimeOnFinish(),
 			progressbar.OptionSetWidth(30),
 			progressbar.OptionThrottle(200*time.Millisecond),
-			progressbar.OptionUseIECUnits(false),
 		)
 	}
 	b.done = done
-	b.bar.Set64(done)
+	b.bar.Set64(done - b.from)
 }
 
 func (b *barProgress) Finish() {

@@ -101,7 +101,7 @@ func TestModelPullListRm(t *testing.T) {
 	if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, content) {
 		t.Fatalf("pulled file: %d bytes, %v", len(got), err)
 	}
-	if !strings.Contains(errOut, "download ended") {
+	if !strings.Contains(errOut, "download complete") {
 		t.Errorf("no progress lines on a non-terminal stderr:\n%s", errOut)
 	}
 
@@ -239,7 +239,7 @@ func TestBarProgressShowsSizeAndResume(t *testing.T) {
 	b.Update(1_000_000, 1_000_000)
 	b.Finish()
 	s := out.String()
-	for _, want := range []string{"m.gguf (resumed)", "1.0 MB", "100%"} {
+	for _, want := range []string{"m.gguf (resumed, 400.0 kB already here)", "600 kB", "100%"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("progress output lacks %q:\n%q", want, s)
 		}

@@ -42,7 +42,11 @@ func (p *LogProgress) Update(done, total int64) {
 func (p *LogProgress) Finish() {
 	if !p.finished {
 		p.finished = true
-		p.emit("download ended")
+		if p.total >= 0 && p.done == p.total {
+			p.emit("download complete")
+		} else {
+			p.emit("download stopped")
+		}
 	}
 }
 
