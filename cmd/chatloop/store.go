@@ -2,16 +2,16 @@ package main
 
 import (
 	"errors"
+	"fmt"
 
-	"github.com/chatloop/chatloop/bot"
+	"github.com/chatloop/chatloop/feedback"
 )
 
-type feedbackStore interface {
-	bot.FeedbackStore
-	Close() error
-}
-
 // openStore opens the feedback database the configuration names.
-func (a *app) openStore(cfg *Config) (feedbackStore, error) {
-	return nil, errors.New("the feedback store is not built yet")
+func (a *app) openStore(cfg *Config) (*feedback.Store, error) {
+	s, err := feedback.Open(cfg.Feedback.DB, feedback.Options{})
+	if errors.Is(err, feedback.ErrLocked) {
+		return nil, fmt.Errorf("%w\n(give this command another database with --db)", err)
+	}
+	return s, err
 }
