@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/chatloop/chatloop/adapters/discord"
+	"github.com/chatloop/chatloop/adapters/wechat"
+	"github.com/chatloop/chatloop/bot"
+	"github.com/chatloop/chatloop/feedback"
+)
+
+func init() {
+	commands = append(commands, newRunCommand)
+}
+
+func newRunCommand(a *app) *cobra.Command {
+	var flags commonFlags
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the bot on every platform enabled in the configuration",
+		Long: `Start every adapter enabled in the configuration ([discord], [wechat],
+[wecom]) with one shared conversation core, model and feedback database,
+until SIGINT or SIGTERM; then shut them all down cleanly.
+
+While it runs it holds the feedback database and answers "chatloop
+feedback stats|export|backup" over a local socket only this user can open.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := a.config(cmd)
+			if err != nil {
+				return err
+			}
+			flags.apply(cfg)
+			return a.run(cmd, cfg)
+		},
+	}
+	flags.bind(cmd)
+	return cmd
+}
+
+// runner is an adapter as "run" drives it.
+type runner interface {
+	Run(ctx context.Context) error
+}
+
+func (a *app) run(cmd *cobra.Command, cfg *Config) error {
+	log := a.logger()
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	be, err := a.openBackend(cmd, cfg)
+	if err != nil {
+		return err
+	}
+	defer be.close()
+	store, err := a.openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	core, err := bot.NewCore(bot.Options{
+		Config:    cfg.Bot,
+		Generator: be.gen,
+		Store:     store,
+		Counter:   be.counter,
+		Logger:    log,
+		Sampling:  cfg.Model.Sampling,
+		MaxTokens: cfg.Model.MaxTokens,
+		Stop:      cfg.Model.Stop,
+		BestOf:    cfg.Reward.BestOf,
+		Scorer:    be.scorer,
+	})
+	if err != nil {
+		return err
+	}
+	adapters, err := a.enabledAdapters(cfg, core)
+	if err != nil {
+		return err
+	}
+
+	var wg sync.WaitGroup
+	run := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("stopped with an error; the others go on", "part", name, "err", err)
+			}
+		}()
+	}
+	coreCtx, stopCore := context.WithCancel(context.Background())
+	coreDone := make(chan struct{})
+	go func() {
+		defer close(coreDone)
+		_ = core.Run(coreCtx)
+	}()
+	run("feedback socket", func(ctx context.Context) error {
+		return feedback.Serve(ctx, store, socketPath(cfg), log)
+	})
+	for name, ad := range adapters {
+		log.Info("starting adapter", "adapter", name)
+		run(name, ad.Run)
+	}
+	<-ctx.Done()
+	log.Info("shutting down")
+	wg.Wait()
+	stopCore()
+	<-coreDone
+	return nil
+}
+
+// enabledAdapters builds every adapter the configuration enables.
+func (a *app) enabledAdapters(cfg *Config, h bot.Handler) (map[string]runner, error) {
+	log := a.logger()
+	out := map[string]runner{}
+	if cfg.Discord.Enabled {
+		d, err := discord.New(cfg.Discord, h, log.With("adapter", "discord"), discord.WithPrefix(cfg.Bot.Prefix))
+		if err != nil {
+			return nil, fmt.Errorf("[discord]: %w", err)
+		}
+		out["discord"] = d
+	}
+	if cfg.WeChat.Enabled {
+		w, err := wechat.New(cfg.WeChat, h, log.With("adapter", "wechat"))
+		if err != nil {
+			return nil, fmt.Errorf("[wechat]: %w", err)
+		}
+		out["wechat"] = w
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no adapter is enabled: set enabled = true in [discord] or [wechat] of the configuration (chatloop init writes one), or use \"chatloop chat\" for the terminal")
+	}
+	return out, nil
+}
+
+// socketPath is where a running chatloop answers feedback commands.
+func socketPath(cfg *Config) string {
+	if cfg.Feedback.Socket != "" {
+		return cfg.Feedback.Socket
+	}
+	return cfg.Feedback.DB + ".sock"
+}
