@@ -1,0 +1,81 @@
+package feedback
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/chatloop/chatloop/bot"
+)
+
+// openTest opens a new store in a temporary directory and, at cleanup,
+// runs bbolt's consistency check on it before closing it.
+func openTest(t testing.TB, opts Options) *Store {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "feedback.db")
+	s, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		checkConsistent(t, s)
+		if err := s.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return s
+}
+
+// checkConsistent runs bbolt's consistency check (Tx.Check).
+func checkConsistent(t testing.TB, s *Store) {
+	t.Helper()
+	err := s.db.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			t.Errorf("consistency check: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Errorf("consistency check: %v", err)
+	}
+}
+
+// fakeClock is a settable clock.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time { return c.t }
+
+func answer(id, group, platform, chat, asker string, created time.Time, prompt ...string) bot.Answer {
+	a := bot.Answer{
+		ID: bot.AnswerID(id), GroupID: bot.GroupID(group), Platform: platform,
+		ChatID: bot.ChatID(chat), AskerID: bot.UserID(asker), Created: created,
+		Sampling: bot.Sampling{Temperature: 0.7, TopP: 0.9, Seed: 42},
+		Model:    bot.ModelInfo{Backend: "local", Name: "qwen2.5-0.5b-instruct", SHA256: "ab12", Quantization: "Q8_0", Template: "chatml"},
+		Sent:     true,
+	}
+	// One string is a user turn; more are a system turn, then user and
+	// assistant turns alternating.
+	for i, p := range prompt {
+		role := bot.RoleUser
+		switch {
+		case len(prompt) > 1 && i == 0:
+			role = bot.RoleSystem
+		case len(prompt) > 1 && i%2 == 0:
+			role = bot.RoleAssistant
+		}
+		a.Prompt = append(a.Prompt, bot.Turn{Role: role, Content: p})
+	}
+	return a
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+var bg = context.Background()
