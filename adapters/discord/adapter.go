@@ -52,13 +52,12 @@ type Adapter struct {
 	dialer *websocket.Dialer
 	prefix string
 
-	mu      sync.Mutex
-	botID   string
-	appID   string
-	closed  bool
-	done    <-chan struct{} // closed when Run ends
-	session *discordgo.Session
-	wg      sync.WaitGroup
+	mu     sync.Mutex
+	botID  string
+	appID  string
+	closed bool
+	done   <-chan struct{} // closed when Run ends
+	wg     sync.WaitGroup
 
 	registerOnce sync.Once
 	reactions    chan reactionEvent
@@ -163,7 +162,6 @@ func (a *Adapter) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	a.mu.Lock()
-	a.session = s
 	a.closed = false
 	a.done = ctx.Done()
 	a.mu.Unlock()

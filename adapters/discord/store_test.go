@@ -1,90 +1,63 @@
 package discord
 
 import (
+	"bufio"
+	"bytes"
 	"context"
-	"fmt"
-	"slices"
-	"sync"
+	"encoding/json"
+	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/chatloop/chatloop/bot"
+	"github.com/chatloop/chatloop/feedback"
 )
 
-// memStore is a temporary in-memory bot.FeedbackStore until the feedback
-// package lands.
-type memStore struct {
-	mu      sync.Mutex
-	answers map[bot.AnswerID]bot.Answer
-	byMsg   map[string]bot.AnswerID
-	votes   map[string]int
-}
-
-func openTestStore(t *testing.T) (bot.FeedbackStore, func(bot.AnswerID, string) (int, bool)) {
-	s := &memStore{answers: map[bot.AnswerID]bot.Answer{}, byMsg: map[string]bot.AnswerID{}, votes: map[string]int{}}
-	return s, func(id bot.AnswerID, voter string) (int, bool) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		v, ok := s.votes[string(id)+"/"+voter]
-		return v, ok
+// openTestStore opens the real feedback store on a bbolt file in a
+// temporary directory, and returns it with a function that reads one
+// person's vote on an answer back from the file (through the store's raw
+// export, where voters appear as keyed hashes).
+func openTestStore(t *testing.T) (*feedback.Store, func(bot.AnswerID, string) (int, bool)) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "feedback.db")
+	st, err := feedback.Open(path, feedback.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
-}
-
-func (s *memStore) RecordAnswer(ctx context.Context, a bot.Answer) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.answers[a.ID] = a
-	return nil
-}
-func (s *memStore) FinishAnswer(ctx context.Context, a bot.Answer) error {
-	return s.RecordAnswer(ctx, a)
-}
-func (s *memStore) MapMessage(ctx context.Context, p string, m bot.MessageID, id bot.AnswerID) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.byMsg[p+"/"+string(m)] = id
-	return nil
-}
-func (s *memStore) AnswerByMessage(ctx context.Context, p string, m bot.MessageID) (bot.AnswerID, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	id, ok := s.byMsg[p+"/"+string(m)]
-	if !ok {
-		return "", fmt.Errorf("message %s: %w", m, bot.ErrNotFound)
-	}
-	return id, nil
-}
-func (s *memStore) Answer(ctx context.Context, id bot.AnswerID) (bot.Answer, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a, ok := s.answers[id]
-	if !ok {
-		return a, bot.ErrNotFound
-	}
-	return a, nil
-}
-func (s *memStore) Vote(ctx context.Context, id bot.AnswerID, p string, voter bot.UserID, v int) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if v == 0 {
-		delete(s.votes, string(id)+"/"+string(voter))
-	} else {
-		s.votes[string(id)+"/"+string(voter)] = v
-	}
-	return nil
-}
-func (s *memStore) Choose(ctx context.Context, w, l bot.AnswerID, p string, voter bot.UserID) error {
-	return nil
-}
-func (s *memStore) RecentAnswers(ctx context.Context, p string, chat bot.ChatID, asker bot.UserID, since time.Time, limit int) ([]bot.Answer, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []bot.Answer
-	for _, a := range s.answers {
-		if a.ChatID == chat && !a.Created.Before(since) && (asker == "" || a.AskerID == asker) {
-			out = append(out, a)
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Errorf("closing the store: %v", err)
 		}
+	})
+	return st, func(id bot.AnswerID, voter string) (int, bool) { return readVote(t, st, id, voter) }
+}
+
+// readVote finds voter's vote on answer id in the store's raw export.
+func readVote(t *testing.T, st *feedback.Store, id bot.AnswerID, voter string) (int, bool) {
+	t.Helper()
+	var buf bytes.Buffer
+	if _, err := st.Export(context.Background(), &buf, feedback.ExportOptions{Format: feedback.FormatRaw, Platform: Platform}); err != nil {
+		t.Fatalf("export: %v", err)
 	}
-	slices.SortFunc(out, func(a, b bot.Answer) int { return b.Created.Compare(a.Created) })
-	return out[:min(limit, len(out))], nil
+	hash := st.HashUser(Platform, bot.UserID(voter))
+	sc := bufio.NewScanner(&buf)
+	sc.Buffer(nil, 1<<24)
+	for sc.Scan() {
+		var row feedback.RawRow
+		if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
+			t.Fatalf("export row: %v", err)
+		}
+		if row.ID != string(id) {
+			continue
+		}
+		for _, v := range row.Votes {
+			if v.VoterHash == hash {
+				return v.Value, true
+			}
+		}
+		return 0, false
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return 0, false
 }
