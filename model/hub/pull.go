@@ -303,7 +303,10 @@ func (p *Puller) Download(ctx context.Context, rem Remote, cache Cache) (CachedM
 		return CachedModel{}, err
 	}
 	if err := os.Rename(part, final); err != nil {
-		return CachedModel{}, fmt.Errorf("model cache: %w", err)
+		// Windows does not rename over an existing (outdated) file.
+		if rmErr := os.Remove(final); rmErr != nil || os.Rename(part, final) != nil {
+			return CachedModel{}, fmt.Errorf("model cache: %w", err)
+		}
 	}
 	return cache.stat(file)
 }
