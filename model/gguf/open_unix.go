@@ -1,0 +1,50 @@
+//go:build unix
+
+package gguf
+
+import (
+	"fmt"
+	"math"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// Open maps the file at path read-only and parses it. The tensor data stay
+// in the mapping (the page cache), not on the Go heap, until Close.
+func Open(path string) (*File, error) {
+	fd, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("gguf: %w", err)
+	}
+	defer fd.Close() // the mapping outlives the descriptor
+	st, err := fd.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("gguf: %w", err)
+	}
+	size := st.Size()
+	switch {
+	case !st.Mode().IsRegular():
+		return nil, fmt.Errorf("gguf: %s is not a regular file", path)
+	case size == 0:
+		return nil, fmt.Errorf("%w: %s is empty", ErrMalformed, path)
+	case size > math.MaxInt:
+		return nil, fmt.Errorf("%w: %s is %d bytes, too large to map", ErrUnsupported, path, size)
+	}
+	data, err := unix.Mmap(int(fd.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("gguf: mapping %s: %w", path, err)
+	}
+	f, err := Parse(data)
+	if err != nil {
+		_ = unix.Munmap(data)
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	f.unmap = func() error {
+		if err := unix.Munmap(data); err != nil {
+			return fmt.Errorf("gguf: unmapping %s: %w", path, err)
+		}
+		return nil
+	}
+	return f, nil
+}
