@@ -226,7 +226,7 @@ func (a *Adapter) loginWith(ctx context.Context, hot bool) (*session, error) {
 	if hot {
 		err = b.HotLogin(st)
 	} else {
-		err = b.HotLogin(st, qrFallback{})
+		err = b.HotLogin(st, &qrFallback{})
 	}
 	if err != nil {
 		cancel()
@@ -242,10 +242,21 @@ func (a *Adapter) loginWith(ctx context.Context, hot bool) (*session, error) {
 }
 
 // qrFallback turns the failed read of an empty storage into a QR login.
-type qrFallback struct{ openwechat.BaseBotLoginOption }
+// openwechat runs the same options again when that login fails, so it
+// starts the QR login only once.
+type qrFallback struct {
+	openwechat.BaseBotLoginOption
+	started bool
+}
 
-// OnError starts the QR login.
-func (qrFallback) OnError(b *openwechat.Bot, _ error) error { return b.Login() }
+// OnError starts the QR login the first time, and passes later errors on.
+func (q *qrFallback) OnError(b *openwechat.Bot, err error) error {
+	if q.started {
+		return err
+	}
+	q.started = true
+	return b.Login()
+}
 
 // showQR prints the login QR code and writes it as a PNG image.
 func (a *Adapter) showQR(uuid string) {

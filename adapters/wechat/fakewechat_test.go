@@ -417,12 +417,15 @@ type fakeBaseRequest struct {
 // BaseRequest in the body (when given) and the wxsid cookie. f.mu is held.
 func (f *fakeWeChat) authorize(r *http.Request, br *fakeBaseRequest, what string) bool {
 	s := f.sess
-	if s == nil || !s.valid {
-		f.reject("%s without a live session", what)
+	switch {
+	case s == nil || !s.valid:
+		f.counts[what+" without a live session"]++
 		return false
-	}
-	if br != nil && (br.Sid != s.sid || br.Skey != s.skey || br.Uin != s.uin || br.DeviceID == "") {
-		f.reject("%s with stale keys (sid %q)", what, br.Sid)
+	case br != nil && br.DeviceID == "":
+		f.reject("%s without a device id", what)
+		return false
+	case br != nil && (br.Sid != s.sid || br.Skey != s.skey || br.Uin != s.uin):
+		f.counts[what+" with stale keys"]++
 		return false
 	}
 	if c, err := r.Cookie("wxsid"); err != nil || c.Value != s.sid {
@@ -441,6 +444,17 @@ func baseResponse(ret int) map[string]any {
 	return map[string]any{"Ret": ret, "ErrMsg": ""}
 }
 
+// knownSyncKey reports whether a synccheck-style key ("1_v|2_v+100") is
+// one the server has handed out: the newest or an older one (WeChat then
+// delivers what came since). f.mu is held.
+func (f *fakeWeChat) knownSyncKey(key string) bool {
+	var a, b int64
+	if _, err := fmt.Sscanf(key, "1_%d|2_%d", &a, &b); err != nil {
+		return false
+	}
+	return b == a+100 && a >= 0 && a <= f.syncKey
+}
+
 func (f *fakeWeChat) syncKeyJSON() map[string]any {
 	return map[string]any{"Count": 2, "List": []map[string]int64{{"Key": 1, "Val": f.syncKey}, {"Key": 2, "Val": f.syncKey + 100}}}
 }
@@ -451,7 +465,6 @@ func (f *fakeWeChat) webInit(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.authorize(r, &body.BaseRequest, "webwxinit") {
-		f.counts["webwxinit refused"]++
 		writeJSON(w, map[string]any{"BaseResponse": baseResponse(1101)})
 		return
 	}
@@ -546,8 +559,8 @@ func (f *fakeWeChat) syncCheck(w http.ResponseWriter, r *http.Request) {
 			_, _ = fmt.Fprint(w, `window.synccheck={retcode:"1101",selector:"0"}`)
 			return
 		}
-		if want := fmt.Sprintf("1_%d|2_%d", f.syncKey, f.syncKey+100); q.Get("synckey") != want {
-			f.reject("synccheck with sync key %q, want %q", q.Get("synckey"), want)
+		if !f.knownSyncKey(q.Get("synckey")) {
+			f.reject("synccheck with sync key %q, newest is %d", q.Get("synckey"), f.syncKey)
 		}
 		if len(f.pending) > 0 {
 			f.mu.Unlock()
@@ -582,8 +595,8 @@ func (f *fakeWeChat) webSync(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{"BaseResponse": baseResponse(1101)})
 		return
 	}
-	if body.SyncKey.Count == 0 || body.SyncKey.List[0].Val != f.syncKey {
-		f.reject("webwxsync with a stale sync key")
+	if body.SyncKey.Count != 2 || len(body.SyncKey.List) != 2 || !f.knownSyncKey(fmt.Sprintf("1_%d|2_%d", body.SyncKey.List[0].Val, body.SyncKey.List[1].Val)) {
+		f.reject("webwxsync with sync key %+v, newest is %d", body.SyncKey, f.syncKey)
 	}
 	msgs := f.pending
 	f.pending = nil

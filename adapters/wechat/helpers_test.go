@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -86,17 +88,19 @@ func (r *running) stop(t *testing.T) {
 			t.Errorf("Run returned %v, want nil after cancel", err)
 		}
 	case <-time.After(10 * time.Second):
+		_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
 		t.Fatal("Run did not return after cancel")
 	}
 }
 
-// qrLogin plays the phone: it waits for the n-th QR code, scans it and
-// confirms the login, then waits until the adapter is logged in.
-func qrLogin(t *testing.T, f *fakeWeChat, r *running, n int) string {
+// qrLogin plays the phone: it waits for the server's n-th login uuid and
+// for this adapter's shown-th QR code, scans it and confirms the login,
+// then waits until the adapter is logged in.
+func qrLogin(t *testing.T, f *fakeWeChat, r *running, n, shown int) string {
 	t.Helper()
 	uuid := f.waitQR(t, n)
 	waitFor(t, "QR code in the terminal", 5*time.Second, func() bool {
-		return strings.Count(r.qr.String(), "Scan this QR code") >= n
+		return strings.Count(r.qr.String(), "Scan this QR code") >= shown
 	})
 	f.scan(uuid)
 	f.confirm(uuid)

@@ -23,7 +23,7 @@ func TestTranslation(t *testing.T) {
 	h := &recorder{}
 	cfg := testConfig(t.TempDir())
 	r := startAdapter(t, f, cfg, h)
-	qrLogin(t, f, r, 1)
+	qrLogin(t, f, r, 1, 1)
 
 	group := "group:Test Group"
 	f.push(
