@@ -424,7 +424,19 @@ func (sn *snapshot) rows(ctx context.Context, o ExportOptions, emit func(row any
 			if t != nil {
 				row.Up, row.Down = t.up, t.down
 				row.Votes = append(row.Votes, t.list...)
+				sort.SliceStable(row.Votes, func(i, j int) bool {
+					if !row.Votes[i].Time.Equal(row.Votes[j].Time) {
+						return row.Votes[i].Time.Before(row.Votes[j].Time)
+					}
+					return row.Votes[i].VoterHash < row.Votes[j].VoterHash
+				})
 			}
+			sort.SliceStable(row.Choices, func(i, j int) bool {
+				if !row.Choices[i].Time.Equal(row.Choices[j].Time) {
+					return row.Choices[i].Time.Before(row.Choices[j].Time)
+				}
+				return row.Choices[i].VoterHash < row.Choices[j].VoterHash
+			})
 			return emit(row)
 		})
 	}
