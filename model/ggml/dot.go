@@ -127,17 +127,24 @@ func ToF16(dst []uint16, src []float32) {
 func dotQ4_0(row []byte, a *Activation) float32 {
 	nb := a.n / 32
 	row = row[:18*nb]
+	qs := a.qs[:32*nb]
+	ds := a.d[:nb]
 	var sumf float32
-	for ib := 0; ib < nb; ib++ {
-		b := row[18*ib : 18*ib+18]
-		q := a.qs[32*ib : 32*ib+32]
-		var s0, s1 int32
-		for j := 0; j < 16; j++ {
-			v := b[2+j]
-			s0 += (int32(v&0x0f) - 8) * int32(q[j])
-			s1 += (int32(v>>4) - 8) * int32(q[j+16])
+	for ib := range ds {
+		b := (*[18]byte)(row[18*ib:])
+		q := (*[32]int8)(qs[32*ib:])
+		// Σ(w-8)·q = Σw·q - 8·Σq
+		var s0, s1, sq int32
+		for j := 0; j < 16; j += 4 {
+			x := (*[4]byte)(b[2+j:])
+			lo := (*[4]int8)(q[j:])
+			hi := (*[4]int8)(q[16+j:])
+			s0 += int32(x[0]&15)*int32(lo[0]) + int32(x[1]&15)*int32(lo[1]) + int32(x[2]&15)*int32(lo[2]) + int32(x[3]&15)*int32(lo[3])
+			s1 += int32(x[0]>>4)*int32(hi[0]) + int32(x[1]>>4)*int32(hi[1]) + int32(x[2]>>4)*int32(hi[2]) + int32(x[3]>>4)*int32(hi[3])
+			sq += int32(lo[0]) + int32(lo[1]) + int32(lo[2]) + int32(lo[3]) + int32(hi[0]) + int32(hi[1]) + int32(hi[2]) + int32(hi[3])
 		}
-		sumf += float32(float32(float32(s0+s1)*half(b)) * a.d[ib])
+		sumi := s0 + s1 - 8*sq
+		sumf += float32(float32(float32(sumi)*f16Table[uint16(b[0])|uint16(b[1])<<8]) * ds[ib])
 	}
 	return sumf
 }
@@ -208,18 +215,22 @@ func dotQ5_1(row []byte, a *Activation) float32 {
 func dotQ8_0(row []byte, a *Activation) float32 {
 	nb := a.n / 32
 	row = row[:34*nb]
+	qs := a.qs[:32*nb]
+	ds := a.d[:nb]
 	var sumf float32
-	for ib := 0; ib < nb; ib++ {
-		b := row[34*ib+2 : 34*ib+34]
-		q := a.qs[32*ib : 32*ib+32]
+	for ib := range ds {
+		b := (*[34]byte)(row[34*ib:])
+		q := (*[32]int8)(qs[32*ib:])
 		var s0, s1, s2, s3 int32
-		for j := 0; j < 32; j += 4 {
-			s0 += int32(int8(b[j])) * int32(q[j])
-			s1 += int32(int8(b[j+1])) * int32(q[j+1])
-			s2 += int32(int8(b[j+2])) * int32(q[j+2])
-			s3 += int32(int8(b[j+3])) * int32(q[j+3])
+		for j := 0; j < 32; j += 8 {
+			x := (*[8]byte)(b[2+j:])
+			y := (*[8]int8)(q[j:])
+			s0 += int32(int8(x[0]))*int32(y[0]) + int32(int8(x[4]))*int32(y[4])
+			s1 += int32(int8(x[1]))*int32(y[1]) + int32(int8(x[5]))*int32(y[5])
+			s2 += int32(int8(x[2]))*int32(y[2]) + int32(int8(x[6]))*int32(y[6])
+			s3 += int32(int8(x[3]))*int32(y[3]) + int32(int8(x[7]))*int32(y[7])
 		}
-		dd := float32(half(row[34*ib:]) * a.d[ib])
+		dd := float32(f16Table[uint16(b[0])|uint16(b[1])<<8] * ds[ib])
 		sumf += float32(float32(s0+s1+s2+s3) * dd)
 	}
 	return sumf
@@ -244,30 +255,64 @@ func dotQ4_K(row []byte, a *Activation) float32 {
 	var sums [8]float32
 	var sumf float32
 	for i := 0; i < nb; i++ {
-		b := row[144*i : 144*i+144]
-		q8 := a.qs[QK_K*i : QK_K*(i+1)]
-		bs := a.bsums[16*i : 16*i+16]
+		b := (*[144]byte)(row[144*i:])
+		q8 := (*[QK_K]int8)(a.qs[QK_K*i:])
+		bs := (*[16]int16)(a.bsums[16*i:])
 		scales := b[4:16]
-		q4 := b[16:144]
 		var lanes [8]int32
 		var summ int32
-		for j := 0; j < 4; j++ { // 64 elements: low nibbles then high nibbles
+		for j := 0; j < 4; j++ { // 64 elements: low nibbles, then high nibbles
 			sc, m := scaleMinK4(2*j, scales)
 			sc2, m2 := scaleMinK4(2*j+1, scales)
 			summ += (int32(bs[4*j]) + int32(bs[4*j+1])) * int32(m)
 			summ += (int32(bs[4*j+2]) + int32(bs[4*j+3])) * int32(m2)
-			qq := q4[32*j : 32*j+32]
-			lo := q8[64*j : 64*j+32]
-			hi := q8[64*j+32 : 64*j+64]
-			s1, s2 := int32(sc), int32(sc2)
-			for l := 0; l < 32; l += 8 {
-				for k := 0; k < 8; k++ {
-					v := qq[l+k]
-					lanes[k] += s1*int32(v&0x0f)*int32(lo[l+k]) + s2*int32(v>>4)*int32(hi[l+k])
-				}
+			qq := (*[32]byte)(b[16+32*j:])
+			lo := (*[32]int8)(q8[64*j:])
+			hi := (*[32]int8)(q8[64*j+32:])
+			var t0, t1, t2, t3, t4, t5, t6, t7 int32
+			for k := 0; k < 32; k += 8 {
+				x := (*[8]byte)(qq[k:])
+				y := (*[8]int8)(lo[k:])
+				t0 += int32(x[0]&15) * int32(y[0])
+				t1 += int32(x[1]&15) * int32(y[1])
+				t2 += int32(x[2]&15) * int32(y[2])
+				t3 += int32(x[3]&15) * int32(y[3])
+				t4 += int32(x[4]&15) * int32(y[4])
+				t5 += int32(x[5]&15) * int32(y[5])
+				t6 += int32(x[6]&15) * int32(y[6])
+				t7 += int32(x[7]&15) * int32(y[7])
 			}
+			lanes[0] += int32(sc) * t0
+			lanes[1] += int32(sc) * t1
+			lanes[2] += int32(sc) * t2
+			lanes[3] += int32(sc) * t3
+			lanes[4] += int32(sc) * t4
+			lanes[5] += int32(sc) * t5
+			lanes[6] += int32(sc) * t6
+			lanes[7] += int32(sc) * t7
+			var u0, u1, u2, u3, u4, u5, u6, u7 int32
+			for k := 0; k < 32; k += 8 {
+				x := (*[8]byte)(qq[k:])
+				y := (*[8]int8)(hi[k:])
+				u0 += int32(x[0]>>4) * int32(y[0])
+				u1 += int32(x[1]>>4) * int32(y[1])
+				u2 += int32(x[2]>>4) * int32(y[2])
+				u3 += int32(x[3]>>4) * int32(y[3])
+				u4 += int32(x[4]>>4) * int32(y[4])
+				u5 += int32(x[5]>>4) * int32(y[5])
+				u6 += int32(x[6]>>4) * int32(y[6])
+				u7 += int32(x[7]>>4) * int32(y[7])
+			}
+			lanes[0] += int32(sc2) * u0
+			lanes[1] += int32(sc2) * u1
+			lanes[2] += int32(sc2) * u2
+			lanes[3] += int32(sc2) * u3
+			lanes[4] += int32(sc2) * u4
+			lanes[5] += int32(sc2) * u5
+			lanes[6] += int32(sc2) * u6
+			lanes[7] += int32(sc2) * u7
 		}
-		d := float32(half(b) * a.d[i])
+		d := float32(half(b[:]) * a.d[i])
 		for l := 0; l < 8; l++ {
 			sums[l] += float32(d * float32(lanes[l]))
 		}
@@ -283,12 +328,11 @@ func dotQ5_K(row []byte, a *Activation) float32 {
 	var sums [8]float32
 	var sumf float32
 	for i := 0; i < nb; i++ {
-		b := row[176*i : 176*i+176]
-		q8 := a.qs[QK_K*i : QK_K*(i+1)]
-		bs := a.bsums[16*i : 16*i+16]
+		b := (*[176]byte)(row[176*i:])
+		q8 := (*[QK_K]int8)(a.qs[QK_K*i:])
+		bs := (*[16]int16)(a.bsums[16*i:])
 		scales := b[4:16]
-		qh := b[16:48]
-		ql := b[48:176]
+		qh := (*[32]byte)(b[16:48])
 		var lanes [8]int32
 		var summ int32
 		for j := 0; j < 4; j++ {
@@ -296,22 +340,56 @@ func dotQ5_K(row []byte, a *Activation) float32 {
 			sc2, m2 := scaleMinK4(2*j+1, scales)
 			summ += (int32(bs[4*j]) + int32(bs[4*j+1])) * int32(m)
 			summ += (int32(bs[4*j+2]) + int32(bs[4*j+3])) * int32(m2)
-			qq := ql[32*j : 32*j+32]
-			lo := q8[64*j : 64*j+32]
-			hi := q8[64*j+32 : 64*j+64]
-			s1, s2 := int32(sc), int32(sc2)
+			qq := (*[32]byte)(b[48+32*j:])
+			lo := (*[32]int8)(q8[64*j:])
+			hi := (*[32]int8)(q8[64*j+32:])
 			sh1, sh2 := uint(2*j), uint(2*j+1)
-			for l := 0; l < 32; l += 8 {
-				for k := 0; k < 8; k++ {
-					v := qq[l+k]
-					h := qh[l+k]
-					w1 := int32(v&0x0f) | int32(h>>sh1&1)<<4
-					w2 := int32(v>>4) | int32(h>>sh2&1)<<4
-					lanes[k] += s1*w1*int32(lo[l+k]) + s2*w2*int32(hi[l+k])
-				}
+			var t0, t1, t2, t3, t4, t5, t6, t7 int32
+			for k := 0; k < 32; k += 8 {
+				x := (*[8]byte)(qq[k:])
+				h := (*[8]byte)(qh[k:])
+				y := (*[8]int8)(lo[k:])
+				t0 += int32(x[0]&15|(h[0]>>sh1&1)<<4) * int32(y[0])
+				t1 += int32(x[1]&15|(h[1]>>sh1&1)<<4) * int32(y[1])
+				t2 += int32(x[2]&15|(h[2]>>sh1&1)<<4) * int32(y[2])
+				t3 += int32(x[3]&15|(h[3]>>sh1&1)<<4) * int32(y[3])
+				t4 += int32(x[4]&15|(h[4]>>sh1&1)<<4) * int32(y[4])
+				t5 += int32(x[5]&15|(h[5]>>sh1&1)<<4) * int32(y[5])
+				t6 += int32(x[6]&15|(h[6]>>sh1&1)<<4) * int32(y[6])
+				t7 += int32(x[7]&15|(h[7]>>sh1&1)<<4) * int32(y[7])
 			}
+			lanes[0] += int32(sc) * t0
+			lanes[1] += int32(sc) * t1
+			lanes[2] += int32(sc) * t2
+			lanes[3] += int32(sc) * t3
+			lanes[4] += int32(sc) * t4
+			lanes[5] += int32(sc) * t5
+			lanes[6] += int32(sc) * t6
+			lanes[7] += int32(sc) * t7
+			var u0, u1, u2, u3, u4, u5, u6, u7 int32
+			for k := 0; k < 32; k += 8 {
+				x := (*[8]byte)(qq[k:])
+				h := (*[8]byte)(qh[k:])
+				y := (*[8]int8)(hi[k:])
+				u0 += int32(x[0]>>4|(h[0]>>sh2&1)<<4) * int32(y[0])
+				u1 += int32(x[1]>>4|(h[1]>>sh2&1)<<4) * int32(y[1])
+				u2 += int32(x[2]>>4|(h[2]>>sh2&1)<<4) * int32(y[2])
+				u3 += int32(x[3]>>4|(h[3]>>sh2&1)<<4) * int32(y[3])
+				u4 += int32(x[4]>>4|(h[4]>>sh2&1)<<4) * int32(y[4])
+				u5 += int32(x[5]>>4|(h[5]>>sh2&1)<<4) * int32(y[5])
+				u6 += int32(x[6]>>4|(h[6]>>sh2&1)<<4) * int32(y[6])
+				u7 += int32(x[7]>>4|(h[7]>>sh2&1)<<4) * int32(y[7])
+			}
+			lanes[0] += int32(sc2) * u0
+			lanes[1] += int32(sc2) * u1
+			lanes[2] += int32(sc2) * u2
+			lanes[3] += int32(sc2) * u3
+			lanes[4] += int32(sc2) * u4
+			lanes[5] += int32(sc2) * u5
+			lanes[6] += int32(sc2) * u6
+			lanes[7] += int32(sc2) * u7
 		}
-		d := float32(half(b) * a.d[i])
+		d := float32(half(b[:]) * a.d[i])
 		for l := 0; l < 8; l++ {
 			sums[l] += float32(d * float32(lanes[l]))
 		}
@@ -326,28 +404,41 @@ func dotQ6_K(row []byte, a *Activation) float32 {
 	row = row[:210*nb]
 	var sums [8]float32
 	for i := 0; i < nb; i++ {
-		b := row[210*i : 210*i+210]
-		q8 := a.qs[QK_K*i : QK_K*(i+1)]
-		ql, qh, sc := b[0:128], b[128:192], b[192:208]
+		b := (*[210]byte)(row[210*i:])
+		q8 := (*[QK_K]int8)(a.qs[QK_K*i:])
 		var lanes [8]int32
 		for n := 0; n < 2; n++ { // halves of 128 elements
-			qln, qhn := ql[64*n:64*n+64], qh[32*n:32*n+32]
-			q := q8[128*n : 128*n+128]
-			scn := sc[8*n : 8*n+8]
-			for l := 0; l < 32; l += 8 {
-				is := l / 16
-				s1 := int32(int8(scn[is]))
-				s2 := int32(int8(scn[is+2]))
-				s3 := int32(int8(scn[is+4]))
-				s4 := int32(int8(scn[is+6]))
-				for k := 0; k < 8; k++ {
-					lo, hi, h := qln[l+k], qln[l+k+32], qhn[l+k]
-					w1 := int32(lo&0x0f|(h&3)<<4) - 32
-					w2 := int32(hi&0x0f|(h>>2&3)<<4) - 32
-					w3 := int32(lo>>4|(h>>4&3)<<4) - 32
-					w4 := int32(hi>>4|(h>>6&3)<<4) - 32
-					lanes[k] += s1*w1*int32(q[l+k]) + s2*w2*int32(q[l+k+32]) +
-						s3*w3*int32(q[l+k+64]) + s4*w4*int32(q[l+k+96])
+			ql := (*[64]byte)(b[64*n:])
+			qh := (*[32]byte)(b[128+32*n:])
+			for m := 0; m < 4; m++ { // 32 elements each: ql low/high nibble, qh bits 2m
+				src := (*[32]byte)(ql[32*(m&1):])
+				nsh := uint(4 * (m >> 1))
+				hsh := uint(2 * m)
+				y32 := (*[32]int8)(q8[128*n+32*m:])
+				for sub := 0; sub < 2; sub++ { // sub-blocks of 16, one scale each
+					sc := int32(int8(b[192+8*n+2*m+sub]))
+					var t0, t1, t2, t3, t4, t5, t6, t7 int32
+					for k := 16 * sub; k < 16*sub+16; k += 8 {
+						x := (*[8]byte)(src[k:])
+						h := (*[8]byte)(qh[k:])
+						y := (*[8]int8)(y32[k:])
+						t0 += (int32(x[0]>>nsh&15|(h[0]>>hsh&3)<<4) - 32) * int32(y[0])
+						t1 += (int32(x[1]>>nsh&15|(h[1]>>hsh&3)<<4) - 32) * int32(y[1])
+						t2 += (int32(x[2]>>nsh&15|(h[2]>>hsh&3)<<4) - 32) * int32(y[2])
+						t3 += (int32(x[3]>>nsh&15|(h[3]>>hsh&3)<<4) - 32) * int32(y[3])
+						t4 += (int32(x[4]>>nsh&15|(h[4]>>hsh&3)<<4) - 32) * int32(y[4])
+						t5 += (int32(x[5]>>nsh&15|(h[5]>>hsh&3)<<4) - 32) * int32(y[5])
+						t6 += (int32(x[6]>>nsh&15|(h[6]>>hsh&3)<<4) - 32) * int32(y[6])
+						t7 += (int32(x[7]>>nsh&15|(h[7]>>hsh&3)<<4) - 32) * int32(y[7])
+					}
+					lanes[0] += sc * t0
+					lanes[1] += sc * t1
+					lanes[2] += sc * t2
+					lanes[3] += sc * t3
+					lanes[4] += sc * t4
+					lanes[5] += sc * t5
+					lanes[6] += sc * t6
+					lanes[7] += sc * t7
 				}
 			}
 		}
