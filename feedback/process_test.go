@@ -1,0 +1,293 @@
+package feedback
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/chatloop/chatloop/bot"
+)
+
+// TestMain lets the test binary act as a second process: with
+// FEEDBACK_TEST_CHILD set it runs that child role instead of the tests.
+func TestMain(m *testing.M) {
+	switch os.Getenv("FEEDBACK_TEST_CHILD") {
+	case "":
+		os.Exit(m.Run())
+	case "votes":
+		childVotes(os.Getenv("FEEDBACK_TEST_DB"), os.Getenv("FEEDBACK_TEST_RUN"))
+	case "serve":
+		childServe(os.Getenv("FEEDBACK_TEST_DB"), os.Getenv("FEEDBACK_TEST_SOCKET"))
+	default:
+		fmt.Fprintln(os.Stderr, "unknown child role")
+		os.Exit(2)
+	}
+	os.Exit(0)
+}
+
+// childVotes writes answers and votes from eight goroutines forever,
+// printing "A id" after each acknowledged answer and "V id voter value"
+// after each acknowledged vote.
+func childVotes(path, run string) {
+	s, err := Open(path, Options{Timeout: 5 * time.Second})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	var mu sync.Mutex
+	out := bufio.NewWriter(os.Stdout)
+	ack := func(format string, args ...any) {
+		mu.Lock()
+		fmt.Fprintf(out, format+"\n", args...)
+		out.Flush() // before the next write begins, so a kill loses no ack
+		mu.Unlock()
+	}
+	ack("ready")
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			var id string
+			for i := 0; ; i++ {
+				if i%10 == 0 {
+					id = fmt.Sprintf("%s-w%d-%d", run, w, i)
+					if err := s.RecordAnswer(bg, answer(id, "", "discord", "c", "asker", time.Now(), "q")); err != nil {
+						fmt.Fprintln(os.Stderr, err)
+						os.Exit(1)
+					}
+					ack("A %s", id)
+				}
+				voter := fmt.Sprintf("%s-w%d-v%d", run, w, i)
+				value := 1 - 2*rand.IntN(2)
+				if err := s.Vote(bg, bot.AnswerID(id), "discord", bot.UserID(voter), value); err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					os.Exit(1)
+				}
+				ack("V %s %s %d", id, voter, value)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// childServe holds the database and serves it on a socket until its stdin
+// closes.
+func childServe(path, socket string) {
+	s, err := Open(path, Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, s, socket, nil) }()
+	for {
+		if _, err := os.Stat(socket); err == nil {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	fmt.Println("ready")
+	io.Copy(io.Discard, os.Stdin)
+	cancel()
+	if err := <-done; err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func startChild(t *testing.T, role string, env ...string) (*exec.Cmd, io.WriteCloser, *bufio.Scanner) {
+	t.Helper()
+	exe, err := os.Executable()
+	must(t, err)
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), append([]string{"FEEDBACK_TEST_CHILD=" + role}, env...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	must(t, err)
+	stdout, err := cmd.StdoutPipe()
+	must(t, err)
+	must(t, cmd.Start())
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() && stderr.Len() > 0 {
+			t.Logf("child stderr:\n%s", stderr.String())
+		}
+	})
+	sc := bufio.NewScanner(stdout)
+	if !sc.Scan() || sc.Text() != "ready" {
+		t.Fatalf("child did not start: %q %v\n%s", sc.Text(), sc.Err(), stderr.String())
+	}
+	return cmd, stdin, sc
+}
+
+// TestCrashKeepsAcknowledgedVotes kills a writing process with SIGKILL at
+// a random moment, several times, and checks after each kill that every
+// acknowledged answer and vote is in the file and the file is consistent.
+func TestCrashKeepsAcknowledgedVotes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "crash.db")
+	runs := 5
+	if testing.Short() {
+		runs = 2
+	}
+	total := 0
+	for run := range runs {
+		cmd, _, sc := startChild(t, "votes", "FEEDBACK_TEST_DB="+path, "FEEDBACK_TEST_RUN=r"+strconv.Itoa(run))
+		var acks []string
+		done := make(chan struct{})
+		go func() {
+			for sc.Scan() {
+				acks = append(acks, sc.Text())
+			}
+			close(done)
+		}()
+		time.Sleep(time.Duration(50+rand.IntN(350)) * time.Millisecond)
+		must(t, cmd.Process.Signal(syscall.SIGKILL))
+		<-done
+		cmd.Wait()
+
+		s, err := Open(path, Options{})
+		must(t, err)
+		checkConsistent(t, s)
+		answers, votes := 0, 0
+		must(t, s.db.View(func(tx *bolt.Tx) error {
+			for _, a := range acks {
+				f := strings.Fields(a)
+				switch {
+				case len(f) == 2 && f[0] == "A":
+					answers++
+					if tx.Bucket(bucketAnswers).Get([]byte(f[1])) == nil {
+						t.Errorf("run %d: acknowledged answer %s is lost", run, f[1])
+					}
+				case len(f) == 4 && f[0] == "V":
+					votes++
+					v := tx.Bucket(bucketVotes).Get(voteKey(f[1], s.HashUser("discord", bot.UserID(f[2]))))
+					if v == nil {
+						t.Errorf("run %d: acknowledged vote %s is lost", run, a)
+						continue
+					}
+					got, _, err := decodeVote(v)
+					if err != nil || strconv.Itoa(got) != f[3] {
+						t.Errorf("run %d: vote %s stored as %d (%v)", run, a, got, err)
+					}
+				default:
+					t.Errorf("run %d: bad ack line %q", run, a)
+				}
+			}
+			return nil
+		}))
+		must(t, s.Close())
+		t.Logf("run %d: %d answers and %d votes acknowledged before SIGKILL", run, answers, votes)
+		total += votes
+	}
+	if total == 0 {
+		t.Fatal("no vote was acknowledged in any run: the test checked nothing")
+	}
+}
+
+// TestLockedFileFailsFast opens a file another process holds: Open fails
+// within its timeout with ErrLocked and says why, and the serving process
+// answers stats, export, backup and forget over its socket.
+func TestLockedFileFailsFast(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "held.db")
+	socket := filepath.Join(dir, "held.sock")
+	s, err := Open(path, Options{})
+	must(t, err)
+	must(t, s.RecordAnswer(bg, answer("a1", "g", "discord", "c", "ann", t0, "q")))
+	must(t, s.RecordAnswer(bg, answer("a2", "g", "discord", "c", "ann", t0, "q")))
+	must(t, s.Vote(bg, "a1", "discord", "bob", 1))
+	must(t, s.Vote(bg, "a2", "discord", "bob", -1))
+	must(t, s.Close())
+
+	_, stdin, _ := startChild(t, "serve", "FEEDBACK_TEST_DB="+path, "FEEDBACK_TEST_SOCKET="+socket)
+
+	for _, timeout := range []time.Duration{200 * time.Millisecond, 0} {
+		begun := time.Now()
+		_, err = Open(path, Options{Timeout: timeout, ReadOnly: timeout == 0})
+		took := time.Since(begun)
+		if !errors.Is(err, ErrLocked) {
+			t.Fatalf("timeout %v: got %v, want ErrLocked", timeout, err)
+		}
+		if !strings.Contains(err.Error(), "another process") {
+			t.Errorf("message %q does not say another process holds the file", err)
+		}
+		if took > DefaultTimeout+2*time.Second {
+			t.Errorf("timeout %v: Open took %v", timeout, took)
+		}
+	}
+
+	c := NewClient(socket)
+	st, err := c.Stats(bg)
+	must(t, err)
+	if st.Answers != 2 || st.Pairs != 1 {
+		t.Errorf("remote stats: %d answers, %d pairs; want 2 and 1", st.Answers, st.Pairs)
+	}
+	var rows bytes.Buffer
+	n, err := c.Export(bg, &rows, ExportOptions{Format: FormatPreference})
+	must(t, err)
+	if n != 1 || strings.Count(rows.String(), "\n") != 1 || !strings.Contains(rows.String(), `"chosen"`) {
+		t.Errorf("remote export: %d rows:\n%s", n, rows.String())
+	}
+	if _, err := c.Export(bg, io.Discard, ExportOptions{Format: "nope"}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("bad format: got %v, want ErrInvalid", err)
+	}
+	var backup bytes.Buffer
+	size, err := c.Backup(bg, &backup)
+	must(t, err)
+	if size != int64(backup.Len()) {
+		t.Errorf("backup: %d bytes reported, %d received", size, backup.Len())
+	}
+	copyPath := filepath.Join(dir, "copy.db")
+	must(t, os.WriteFile(copyPath, backup.Bytes(), 0o600))
+	cp, err := Open(copyPath, Options{ReadOnly: true})
+	must(t, err)
+	checkConsistent(t, cp)
+	if cst, err := cp.Stats(bg); err != nil || cst.Answers != 2 || cst.Votes != 2 {
+		t.Errorf("backup copy stats %+v, %v", cst, err)
+	}
+	cp.Close()
+	f, err := c.Forget(bg, "discord", "bob", false)
+	must(t, err)
+	if f.Votes != 2 {
+		t.Errorf("remote forget removed %+v, want 2 votes", f)
+	}
+
+	// When the serving process stops, the socket goes and the file opens.
+	stdin.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s, err = Open(path, Options{Timeout: 100 * time.Millisecond})
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	must(t, err)
+	defer s.Close()
+	if _, err := os.Lstat(socket); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket left behind: %v", err)
+	}
+	if _, err := NewClient(socket).Stats(bg); !errors.Is(err, ErrNoServer) {
+		t.Errorf("no server: got %v, want ErrNoServer", err)
+	}
+	if st, _ := s.Stats(bg); st.Votes != 0 {
+		t.Errorf("%d votes after the remote forget, want 0", st.Votes)
+	}
+}
