@@ -58,6 +58,19 @@ func TestEndToEnd(t *testing.T) {
 		return q, parts
 	}
 
+	// finished reads an answer once the core has stored its final text
+	// (just after the adapter's Stream returns).
+	finished := func(id bot.AnswerID) bot.Answer {
+		t.Helper()
+		var a bot.Answer
+		waitFor(t, 5*time.Second, "answer "+string(id)+" to be finished", func() bool {
+			var err error
+			a, err = store.Answer(ctx, id)
+			return err == nil && a.Finished
+		})
+		return a
+	}
+
 	// A mention gets a streamed reply.
 	question := "please tell me about the weather in the mountains today and tomorrow, and whether I should take the high pass or the valley road, and what to pack for the cold nights up there"
 	q1, a1 := ask(alice, question)
@@ -68,10 +81,7 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the answer message is not mapped to an answer in the store: %v", err)
 	}
-	rec1, err := store.Answer(ctx, ans1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec1 := finished(ans1)
 	if a1[0].Content != rec1.Text || !strings.HasPrefix(rec1.Text, "[demo") || !strings.HasSuffix(rec1.Text, question) {
 		t.Errorf("shown %q; stored %q; want the complete demo echo of the question", a1[0].Content, rec1.Text)
 	}
@@ -102,7 +112,7 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, _ := store.Answer(ctx, id2)
+	rec := finished(id2)
 	wantPrompt := []bot.Turn{
 		{Role: bot.RoleSystem, Content: cfg.SystemPrompt},
 		{Role: bot.RoleUser, Content: question},
@@ -136,10 +146,7 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the alternative answer is not in the store: %v", err)
 	}
-	rec2, err := store.Answer(ctx, ans2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec2 := finished(ans2)
 	if ans2 == ans1 || rec2.GroupID != rec1.GroupID {
 		t.Errorf("alternative %s (group %s) is not a sibling of %s (group %s)", ans2, rec2.GroupID, ans1, rec1.GroupID)
 	}
@@ -161,7 +168,7 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec3, _ := store.Answer(ctx, ans3)
+	rec3 := finished(ans3)
 	var joined strings.Builder
 	for i, p := range a3 {
 		if n := len([]rune(p.Content)); n > messageLimit {
