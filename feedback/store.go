@@ -547,3 +547,20 @@ func (s *Store) RecentAnswers(ctx context.Context, platform string, chat bot.Cha
 	})
 	return out, err
 }
+
+// Check runs bbolt's consistency check over the whole file and returns the
+// first problem it finds, wrapped in ErrCorrupt.
+func (s *Store) Check(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.View(func(tx *bolt.Tx) error {
+		var first error
+		for err := range tx.Check() {
+			if first == nil {
+				first = fmt.Errorf("%w: %v", ErrCorrupt, err)
+			}
+		}
+		return first
+	})
+}
