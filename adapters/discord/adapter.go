@@ -104,7 +104,7 @@ func New(cfg Config, h bot.Handler, log *slog.Logger, opts ...Option) (*Adapter,
 	a := &Adapter{
 		cfg:       cfg,
 		h:         h,
-		log:       log.With("adapter", Platform),
+		log:       log,
 		reactions: make(chan reactionEvent, 256),
 		answers:   newIDCache(8192),
 		notOwn:    newIDCache(4096),
