@@ -3,7 +3,7 @@
 // corpus with the real Qwen2.5 and Llama 3 vocabularies under each supported
 // pre-tokenizer; Go tests compare against these answers without node.
 // Run from scripts/reference: node tokenizer-golden.mjs
-import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -24,6 +24,8 @@ blocks.push(lines.join("\n"));
 writeFileSync(new URL("corpus.txt.gz", outDir), gzipSync(lines.join("\n") + "\n", { level: 9 }));
 
 const llama = await getLlama({ gpu: false, logLevel: "error" });
+const nlcVersion = JSON.parse(readFileSync(new URL("node_modules/node-llama-cpp/package.json", import.meta.url), "utf8")).version;
+const reference = `node-llama-cpp ${nlcVersion}, llama.cpp ${llama.llamaCppRelease.repo}@${llama.llamaCppRelease.release}`;
 const dir = mkdtempSync(join(tmpdir(), "chatloop-golden-"));
 const qv = qwen2(), lv = llama3();
 const configs = [
@@ -47,7 +49,7 @@ for (const [name, v, pre, arch] of configs) {
   }
   const eog = [];
   for (let id = 0; id < v.tokens.length; id++) if (model.isEogToken(id)) eog.push(id);
-  const doc = { pre, vocab: v === qv ? "qwen2" : "llama3", llama_cpp: "node-llama-cpp " + llama.llamaCppRelease.release, eog, cases };
+  const doc = { pre, vocab: v === qv ? "qwen2" : "llama3", llama_cpp: reference, eog, cases };
   writeFileSync(new URL(`golden-${name}.json.gz`, outDir), gzipSync(JSON.stringify(doc), { level: 9 }));
   console.log(name, cases.length, "cases", eog.length, "eog");
   await model.dispose();
