@@ -2,6 +2,7 @@ package feedback
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -79,3 +80,35 @@ func must(t testing.TB, err error) {
 }
 
 var bg = context.Background()
+
+// bulkAnswers writes n answers in groups of size siblings in one
+// transaction, each with a prompt of a few turns, and votes on most of
+// them: a quick way to a big store.
+func bulkAnswers(t testing.TB, s *Store, n, siblings int) {
+	t.Helper()
+	must(t, s.db.Update(func(tx *bolt.Tx) error {
+		for i := range n {
+			id := fmt.Sprintf("01J%023d", i)
+			group := fmt.Sprintf("g%d", i/siblings)
+			a := answer(id, group, "discord", fmt.Sprintf("chat-%d", i%50), "asker", t0.Add(time.Duration(i)*time.Second),
+				"You are chatloop, a helpful assistant in a group chat. Answer briefly.",
+				fmt.Sprintf("question number %d: what is the best way to learn Go?", i/siblings))
+			r := &answerRecord{
+				ID: id, GroupID: group, Platform: a.Platform, ChatID: string(a.ChatID),
+				AskerHash: s.HashUser("discord", "asker"), Created: a.Created, Prompt: toTurns(a.Prompt),
+				Text:     fmt.Sprintf("Answer %d: read the tour, then write a small program every day.", i),
+				Sampling: sampling(a.Sampling), Model: modelInfo(a.Model), Finished: true, Sent: true,
+			}
+			if err := insertAnswer(tx, r, []string{"m" + id}); err != nil {
+				return err
+			}
+			if i%4 != 3 {
+				v := encodeVote(1-2*(i%3%2), t0)
+				if err := tx.Bucket(bucketVotes).Put(voteKey(id, s.HashUser("discord", "voter")), v); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}))
+}

@@ -341,22 +341,27 @@ func (s *Store) RecordAnswer(ctx context.Context, a bot.Answer) error {
 	}
 	msgs := messageStrings(a.MessageIDs)
 	return s.update(s.batchAnswers, func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketAnswers).Get([]byte(r.ID)) != nil {
-			return fmt.Errorf("recording answer %q: %w", r.ID, ErrExists)
-		}
-		rec := *r
-		rec.MessageIDs = nil
-		if err := mapMessages(tx, &rec, msgs); err != nil {
-			return fmt.Errorf("recording answer %q: %w", r.ID, err)
-		}
-		if err := putAnswer(tx, &rec); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketChats).Put(chatKey(rec.Platform, rec.ChatID, rec.Created, rec.ID), nil); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketGroups).Put(groupKey(rec.GroupID, rec.ID), nil)
+		rec := *r // Batch may run this function twice
+		return insertAnswer(tx, &rec, msgs)
 	})
+}
+
+// insertAnswer stores a new answer record with its index entries.
+func insertAnswer(tx *bolt.Tx, r *answerRecord, msgs []string) error {
+	if tx.Bucket(bucketAnswers).Get([]byte(r.ID)) != nil {
+		return fmt.Errorf("recording answer %q: %w", r.ID, ErrExists)
+	}
+	r.MessageIDs = nil
+	if err := mapMessages(tx, r, msgs); err != nil {
+		return fmt.Errorf("recording answer %q: %w", r.ID, err)
+	}
+	if err := putAnswer(tx, r); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketChats).Put(chatKey(r.Platform, r.ChatID, r.Created, r.ID), nil); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketGroups).Put(groupKey(r.GroupID, r.ID), nil)
 }
 
 // FinishAnswer stores the final text and statistics of an answer recorded
