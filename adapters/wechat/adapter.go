@@ -63,13 +63,27 @@ type Adapter struct {
 	changed chan struct{} // closed and replaced whenever cur changes
 
 	wg sync.WaitGroup // notices sent outside the core
+
+	// gate lets Run wait for message handling in openwechat's goroutines
+	// and turn later calls away once it stops.
+	gate     sync.Mutex
+	stopped  bool
+	inflight sync.WaitGroup
 }
 
 // session is one login: one openwechat bot with its own cookies.
 type session struct {
 	bot      *openwechat.Bot
 	cancel   context.CancelFunc
+	storage  *loginStorage
 	selfName string // the account's session user name
+}
+
+// end stops a login: its goroutine's requests are cancelled and its
+// storage takes no more writes.
+func (s *session) end() {
+	s.cancel()
+	s.storage.close()
 }
 
 // Option changes how an Adapter is built.
@@ -135,7 +149,7 @@ func (a *Adapter) Run(ctx context.Context) error {
 			return fmt.Errorf("wechat: key storage_file: %w", err)
 		}
 	}
-	defer a.wg.Wait()
+	defer a.shutdown()
 	backoff := a.loginBackoff
 	for ctx.Err() == nil {
 		s, err := a.login(ctx)
@@ -163,14 +177,36 @@ func (a *Adapter) Run(ctx context.Context) error {
 		case <-s.bot.Context().Done():
 		}
 		a.setSession(nil)
-		s.cancel()
+		s.end()
 		if ctx.Err() != nil {
 			break
 		}
 		a.log.Warn("WeChat login lost; logging in again (saved session first, then QR code)", "reason", s.bot.CrashReason())
 	}
-	a.log.Info("WeChat adapter stopped")
 	return nil
+}
+
+// shutdown waits for message handling under way and for notices, and
+// turns later messages away.
+func (a *Adapter) shutdown() {
+	a.gate.Lock()
+	a.stopped = true
+	a.gate.Unlock()
+	a.inflight.Wait()
+	a.wg.Wait()
+	a.log.Info("WeChat adapter stopped")
+}
+
+// enter admits one message handling unless Run has stopped; the caller
+// calls a.inflight.Done when admitted.
+func (a *Adapter) enter() bool {
+	a.gate.Lock()
+	defer a.gate.Unlock()
+	if a.stopped {
+		return false
+	}
+	a.inflight.Add(1)
+	return true
 }
 
 // login logs in from the saved session if there is one, else (or when it
@@ -199,13 +235,19 @@ func (a *Adapter) loginWith(ctx context.Context, hot bool) (*session, error) {
 	bctx, cancel := context.WithCancel(ctx)
 	b := openwechat.NewBot(bctx)
 	hc := *a.client
+	next := hc.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	hc.Transport = guardTransport{next: next}
 	client := openwechat.NewClient(&hc)
 	client.AddHttpHook(openwechat.UserAgentHook{UserAgent: userAgent})
 	client.MaxRetryTimes = 2
 	b.Caller = openwechat.NewCaller(client)
 	openwechat.Desktop.Prepare(b)
 
-	s := &session{bot: b, cancel: cancel}
+	st := newLoginStorage(a.cfg.StorageFile, hot)
+	s := &session{bot: b, cancel: cancel, storage: st}
 	b.UUIDCallback = a.showQR
 	b.ScanCallBack = func(openwechat.CheckLoginResponse) {
 		a.log.Info("QR code scanned; confirm the login on the phone")
@@ -221,7 +263,6 @@ func (a *Adapter) loginWith(ctx context.Context, hot bool) (*session, error) {
 	b.MessageErrorHandler = func(err error) error { return a.syncError(bctx, err, &fails) }
 	b.MessageHandler = func(m *openwechat.Message) { a.onMessage(bctx, m) }
 
-	st := newLoginStorage(a.cfg.StorageFile, hot)
 	var err error
 	if hot {
 		err = b.HotLogin(st)
@@ -229,12 +270,12 @@ func (a *Adapter) loginWith(ctx context.Context, hot bool) (*session, error) {
 		err = b.HotLogin(st, &qrFallback{})
 	}
 	if err != nil {
-		cancel()
+		s.end()
 		return nil, err
 	}
 	self, err := b.GetCurrentUser()
 	if err != nil {
-		cancel()
+		s.end()
 		return nil, fmt.Errorf("after login: %w", err)
 	}
 	s.selfName = self.UserName

@@ -10,6 +10,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -136,6 +138,7 @@ func newFakeWeChat(t *testing.T) *fakeWeChat {
 	f.pool = pool
 	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
 	f.srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	f.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // connections cut by cancelled long polls
 	f.srv.StartTLS()
 	t.Cleanup(f.srv.Close)
 	return f

@@ -39,8 +39,8 @@ func testConfig(dir string) Config {
 	cfg := DefaultConfig()
 	cfg.Enabled = true
 	cfg.StorageFile = filepath.Join(dir, "login", "wechat-login.json")
-	cfg.ChatInterval = bot.Duration{Duration: 150 * time.Millisecond}
-	cfg.GlobalInterval = bot.Duration{Duration: 80 * time.Millisecond}
+	cfg.ChatInterval = bot.Duration{Duration: 250 * time.Millisecond}
+	cfg.GlobalInterval = bot.Duration{Duration: 120 * time.Millisecond}
 	cfg.Jitter = bot.Duration{Duration: 30 * time.Millisecond}
 	return cfg
 }

@@ -19,6 +19,10 @@ const staleAfter = 5 * time.Minute
 // openwechat's sync goroutine, so it must not block: the handler queues
 // work and notices are sent from their own goroutine.
 func (a *Adapter) onMessage(ctx context.Context, m *openwechat.Message) {
+	if !a.enter() {
+		return
+	}
+	defer a.inflight.Done()
 	defer func() {
 		if p := recover(); p != nil {
 			a.log.Error("panic while handling a WeChat message", "panic", p)

@@ -30,6 +30,19 @@ type loginStorage struct {
 	// restores cookies without noting their sites, so its next dump
 	// would drop them; Write puts them back.
 	jar map[string]json.RawMessage
+	// closed turns later writes away: the login is over, and a late dump
+	// from its goroutine must not overwrite the next login's session.
+	closed bool
+}
+
+// errStorageClosed is returned by writes after close.
+var errStorageClosed = errors.New("the login is over")
+
+// close ends writing; a write under way finishes first.
+func (s *loginStorage) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
 }
 
 func newLoginStorage(path string, readable bool) *loginStorage {
@@ -61,6 +74,9 @@ func (s *loginStorage) Read(p []byte) (int, error) {
 func (s *loginStorage) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return 0, errStorageClosed
+	}
 	doc := p
 	if len(s.jar) > 0 {
 		doc = mergeJar(p, s.jar)

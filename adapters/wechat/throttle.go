@@ -34,8 +34,25 @@ func newThrottle(perChat, global, jitter time.Duration) *throttle {
 
 // wait blocks until a send to chat may go out, or ctx is done.
 func (t *throttle) wait(ctx context.Context, chat bot.ChatID) error {
+	d := time.Until(t.reserve(chat, time.Now()))
+	if d <= 0 {
+		return ctx.Err()
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
+}
+
+// reserve books the next free slot for a send to chat, seen at now, and
+// returns its time.
+func (t *throttle) reserve(chat bot.ChatID, now time.Time) time.Time {
 	t.mu.Lock()
-	now := time.Now()
+	defer t.mu.Unlock()
 	at := now
 	if n := t.nextChat[chat]; n.After(at) {
 		at = n
@@ -55,20 +72,7 @@ func (t *throttle) wait(ctx context.Context, chat bot.ChatID) error {
 			}
 		}
 	}
-	t.mu.Unlock()
-
-	d := time.Until(at)
-	if d <= 0 {
-		return ctx.Err()
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-timer.C:
-		return nil
-	}
+	return at
 }
 
 // pause holds every send back for d, after WeChat said "too often".

@@ -1,0 +1,272 @@
+package wechat
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/BurntSushi/toml"
+	"github.com/eatmoreapple/openwechat"
+
+	"github.com/chatloop/chatloop/bot"
+)
+
+func TestThrottleSpacing(t *testing.T) {
+	const perChat, global, jitter = 2 * time.Second, 700 * time.Millisecond, 300 * time.Millisecond
+	thr := newThrottle(perChat, global, jitter)
+	type send struct {
+		chat bot.ChatID
+		at   time.Time
+	}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var sends []send
+	for i := range 30 {
+		chat := bot.ChatID([]string{"a", "b", "c", "a", "a"}[i%5])
+		if i == 20 {
+			now = now.Add(time.Minute) // a quiet minute: no waiting after it
+		}
+		sends = append(sends, send{chat, thr.reserve(chat, now)})
+	}
+	last := map[bot.ChatID]time.Time{}
+	for i, s := range sends {
+		if i > 0 {
+			gap := s.at.Sub(sends[i-1].at)
+			if gap < global {
+				t.Errorf("sends %d and %d are %v apart, want at least %v", i-1, i, gap, global)
+			}
+			if i != 20 && gap > perChat+jitter {
+				t.Errorf("sends %d and %d are %v apart, more than the chat interval and jitter", i-1, i, gap)
+			}
+		}
+		if p, ok := last[s.chat]; ok && s.at.Sub(p) < perChat {
+			t.Errorf("two sends to %s are %v apart, want at least %v", s.chat, s.at.Sub(p), perChat)
+		}
+		last[s.chat] = s.at
+	}
+	if first := sends[20].at.Sub(now); first < 0 || first > jitter {
+		t.Errorf("the first send after a quiet minute waits %v, want at most the jitter", first)
+	}
+
+	// The real clock: three sends to one chat take at least two intervals.
+	thr = newThrottle(40*time.Millisecond, 0, 0)
+	begun := time.Now()
+	for range 3 {
+		if err := thr.wait(context.Background(), "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := time.Since(begun); d < 80*time.Millisecond {
+		t.Errorf("three sends took %v, want at least 80ms", d)
+	}
+}
+
+func TestThrottleCancelAndPause(t *testing.T) {
+	thr := newThrottle(time.Hour, 0, 0)
+	if err := thr.wait(context.Background(), "x"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := thr.wait(ctx, "x"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second send within the hour: %v, want the context's deadline", err)
+	}
+	thr = newThrottle(0, 0, 0)
+	thr.pause(80 * time.Millisecond)
+	begun := time.Now()
+	if err := thr.wait(context.Background(), "y"); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(begun); d < 75*time.Millisecond {
+		t.Errorf("send after a pause of 80ms went out after %v", d)
+	}
+}
+
+func TestConfig(t *testing.T) {
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatalf("default config: %v", err)
+	}
+	tests := map[string]func(*Config){
+		"storage_file":    func(c *Config) { c.StorageFile = " " },
+		"chat_interval":   func(c *Config) { c.ChatInterval.Duration = -time.Second },
+		"global_interval": func(c *Config) { c.GlobalInterval.Duration = -time.Second },
+		"jitter":          func(c *Config) { c.Jitter.Duration = -time.Second },
+		"part_chars":      func(c *Config) { c.PartChars = 10 },
+		"max_parts":       func(c *Config) { c.MaxParts = 0 },
+		"up_tokens":       func(c *Config) { c.UpTokens = []string{""} },
+		"down_tokens":     func(c *Config) { c.DownTokens = []string{"好"} },
+		"regen_tokens":    func(c *Config) { c.RegenTokens = []string{"差"} },
+	}
+	for key, mutate := range tests {
+		c := DefaultConfig()
+		mutate(&c)
+		err := c.Validate()
+		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), key) {
+			t.Errorf("%s: got %v, want an ErrConfig naming the key", key, err)
+		}
+		if _, err := New(c, &recorder{}, nil); !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: New accepted a bad config: %v", key, err)
+		}
+	}
+
+	// Every key decodes from TOML.
+	var c Config
+	md, err := toml.Decode(`
+enabled = true
+storage_file = "/var/lib/chatloop/wx.json"
+qr_file = "/tmp/qr.png"
+private_chats = false
+groups = true
+chat_interval = "3s"
+global_interval = "1500ms"
+jitter = "1s"
+part_chars = 800
+max_parts = 3
+up_tokens = ["赞"]
+down_tokens = ["踩"]
+regen_tokens = ["再来"]
+media_reply = "text only"
+`, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		t.Errorf("undecoded keys %v", und)
+	}
+	if !c.Enabled || c.PrivateChats || c.ChatInterval.Duration != 3*time.Second || c.GlobalInterval.Duration != 1500*time.Millisecond ||
+		c.PartChars != 800 || c.MaxParts != 3 || c.qrFile() != "/tmp/qr.png" || c.RegenTokens[0] != "再来" || c.MediaReply != "text only" {
+		t.Errorf("decoded %+v", c)
+	}
+	if got := DefaultConfig().qrFile(); got != "wechat-login-qr.png" {
+		t.Errorf("default QR file %q", got)
+	}
+}
+
+func TestLoginStorage(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s.json")
+
+	// Nothing saved: openwechat is told the storage is invalid, and the
+	// QR-login storage never reads.
+	var buf [8]byte
+	if _, err := newLoginStorage(path, true).Read(buf[:]); !errors.Is(err, openwechat.ErrInvalidStorage) {
+		t.Fatalf("read of a missing file: %v", err)
+	}
+	if err := os.WriteFile(path, []byte(`{"x":1}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newLoginStorage(path, false).Read(buf[:]); !errors.Is(err, openwechat.ErrInvalidStorage) {
+		t.Fatalf("read of the QR-login storage: %v", err)
+	}
+
+	// A saved session with cookies for two sites; openwechat's dump after
+	// a hot login has lost one of them.
+	saved := `{"Jar":{"https://wx.qq.com":[{"Name":"wxsid","Value":"s1"}],"https://file.wx.qq.com":[{"Name":"t","Value":"f1"}]},"UUID":"u1"}`
+	if err := os.WriteFile(path, []byte(saved), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st := newLoginStorage(path, true)
+	var item openwechat.HotReloadStorageItem
+	if err := json.NewDecoder(st).Decode(&item); err != nil || item.UUID != "u1" {
+		t.Fatalf("decoding the saved session: %v %+v", err, item)
+	}
+	dump := `{"Jar":{"https://wx.qq.com":[{"Name":"wxsid","Value":"s2"}]},"UUID":"u2"}` + "\n"
+	if n, err := st.Write([]byte(dump)); err != nil || n != len(dump) {
+		t.Fatalf("Write = %d, %v", n, err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("saved with mode %v, want 0600", fi.Mode().Perm())
+	}
+	b, _ := os.ReadFile(path)
+	var got struct {
+		Jar  map[string][]map[string]string
+		UUID string
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatalf("saved file %s: %v", b, err)
+	}
+	if got.UUID != "u2" || got.Jar["https://wx.qq.com"][0]["Value"] != "s2" || got.Jar["https://file.wx.qq.com"][0]["Value"] != "f1" {
+		t.Errorf("saved %s, want the new session with the old file.wx.qq.com cookies kept", b)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("temporary files left behind: %v", entries)
+	}
+
+	// An unreadable dump is saved as it is.
+	if out := mergeJar([]byte("not json"), map[string]json.RawMessage{"x": []byte(`[]`)}); string(out) != "not json" {
+		t.Errorf("mergeJar changed unreadable input to %q", out)
+	}
+}
+
+func TestParts(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PartChars, cfg.MaxParts = 100, 3
+	a, err := New(cfg, &recorder{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	para := strings.Repeat("字", 60)
+	text := strings.Join([]string{para, para, para}, "\n\n")
+	parts := a.parts(text)
+	if len(parts) != 3 {
+		t.Fatalf("%d parts, want one per paragraph: %q", len(parts), parts)
+	}
+	for _, p := range parts {
+		if strings.TrimSpace(p) != para {
+			t.Errorf("part %q is not a paragraph", p)
+		}
+	}
+	long := strings.Repeat(para+"\n\n", 6)
+	parts = a.parts(long)
+	if len(parts) != 3 || !strings.HasSuffix(parts[2], cutNote) {
+		t.Fatalf("an over-long answer gave %d parts, want 3 ending with the cut note", len(parts))
+	}
+	for _, p := range parts {
+		if n := utf8.RuneCountInString(p); n > cfg.PartChars {
+			t.Errorf("part of %d characters, limit %d", n, cfg.PartChars)
+		}
+	}
+}
+
+// TestRunLifecycle covers the login loop's edges: an expired QR code is
+// replaced, a cancel during a QR login returns at once, and a storage
+// directory that cannot exist is a fatal error.
+func TestRunLifecycle(t *testing.T) {
+	f := newFakeWeChat(t)
+	r := startAdapter(t, f, testConfig(t.TempDir()), &recorder{})
+	f.expireQR(f.waitQR(t, 1))
+	f.waitQR(t, 2)
+	waitFor(t, "the second QR code", 5*time.Second, func() bool { return strings.Count(r.qr.String(), "Scan this QR code") == 2 })
+	begun := time.Now()
+	r.stop(t)
+	if d := time.Since(begun); d > 2*time.Second {
+		t.Errorf("Run took %v to return after cancel during a QR login", d)
+	}
+
+	blocker := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t.TempDir())
+	cfg.StorageFile = filepath.Join(blocker, "sub", "login.json")
+	a, err := New(cfg, &recorder{}, nil, WithHTTPClient(f.client()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "storage_file") {
+		t.Errorf("Run with an impossible storage directory: %v, want an error naming storage_file", err)
+	}
+	if _, err := New(cfg, nil, nil); err == nil {
+		t.Error("New accepted a nil handler")
+	}
+}
