@@ -186,6 +186,41 @@ func TestEndToEnd(t *testing.T) {
 	f.react(alice, fakeChannel, a3[0].ID, emojiUp, true)
 	waitFor(t, 5*time.Second, "a vote on the first part", func() bool { v, ok := votes(ans3, alice.ID); return ok && v == 1 })
 
+	// A question deleted by its author cancels its generation: the answer
+	// stops growing and is stored as cut short.
+	var slow strings.Builder
+	for i := 0; i < 120; i++ {
+		fmt.Fprintf(&slow, "slow%03d ", i)
+	}
+	before = len(f.botMessages(fakeChannel))
+	q5 := f.say(userMsg{channel: fakeChannel, author: bob, content: mention(slow.String()), mentionBot: true})
+	var a5 []fMessage
+	waitFor(t, 10*time.Second, "the slow answer to start", func() bool { a5 = answerTo(f, q5, before); return len(a5) == 1 })
+	var ans5 bot.AnswerID
+	waitFor(t, 5*time.Second, "the slow answer's message to be mapped", func() bool {
+		ans5, err = store.AnswerByMessage(ctx, Platform, bot.MessageID(a5[0].ID))
+		return err == nil
+	})
+	f.deleteMessage(fakeChannel, q5)
+	rec5 := finished(ans5)
+	if !rec5.Truncated || strings.HasSuffix(rec5.Text, strings.TrimSpace(slow.String())) {
+		t.Errorf("after its question was deleted the answer was stored as %d chars, truncated=%v; want it cut short", len(rec5.Text), rec5.Truncated)
+	}
+	if shown, _ := f.message(a5[0].ID); strings.HasSuffix(shown.Content, "slow119") {
+		t.Errorf("the answer to the deleted question was completed")
+	}
+
+	// The /reset slash command reaches the core and its notice replaces the
+	// deferred response.
+	f.slash(alice, fakeChannel, "reset", nil)
+	waitFor(t, 5*time.Second, "the /reset response", func() bool { return f.stat(func(f *fakeDiscord) int { return len(f.original) }) == 1 })
+	f.mu.Lock()
+	resetReply := f.original[0]
+	f.mu.Unlock()
+	if !strings.Contains(resetReply, "cleared") {
+		t.Errorf("/reset answered %q", resetReply)
+	}
+
 	// The bot survives a dropped connection and answers the next mention.
 	f.drop()
 	waitFor(t, 10*time.Second, "RESUME", func() bool { return f.stat(func(f *fakeDiscord) int { return f.resumes }) >= 1 })
