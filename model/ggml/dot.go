@@ -15,6 +15,15 @@ import (
 type rowDot func(row []byte, a *Activation) float32
 
 func rowKernel(t Type) rowDot {
+	if k := asmKernel(t); k != nil {
+		return k
+	}
+	return goKernel(t)
+}
+
+// goKernel is the pure-Go kernel for t, the fallback everywhere and the
+// reference the assembly kernels are tested against.
+func goKernel(t Type) rowDot {
 	switch t {
 	case F32:
 		return dotF32Row

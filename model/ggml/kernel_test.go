@@ -332,3 +332,42 @@ func TestQuantizeRoundTripError(t *testing.T) {
 		}
 	}
 }
+
+func TestAsmMatchesGo(t *testing.T) {
+	if !haveAVX2 {
+		t.Skip("no AVX2 kernels on this machine or build")
+	}
+	rng := rand.New(rand.NewPCG(17, 18))
+	const rows, cols = 16, 2560 // 80 blocks: more than one assembly chunk
+	tested := 0
+	for _, typ := range kernelTypes {
+		fast, slow := asmKernel(typ), goKernel(typ)
+		if fast == nil {
+			continue
+		}
+		tested++
+		for trial := 0; trial < 4; trial++ {
+			rs, _ := typ.RowSize(cols)
+			w := make([]byte, rows*int(rs))
+			if trial%2 == 0 {
+				w, _ = Quantize(typ, randFloats(rng, rows*cols, 0.1))
+			} else {
+				for i := range w { // any bytes, scales included
+					w[i] = byte(rng.Uint32())
+				}
+			}
+			var a Activation
+			a.Rounding = Rounding(trial / 2)
+			a.Prepare(randFloats(rng, cols, 3), typ)
+			for r := 0; r < rows; r++ {
+				row := w[r*int(rs) : (r+1)*int(rs)]
+				if got, want := fast(row, &a), slow(row, &a); !sameOrBothNaN(got, want) {
+					t.Fatalf("%s trial %d row %d: AVX2 %v, Go %v", typ, trial, r, got, want)
+				}
+			}
+		}
+	}
+	if tested == 0 {
+		t.Fatal("no assembly kernels registered")
+	}
+}

@@ -1,0 +1,165 @@
+//go:build !noasm && amd64
+
+package ggml
+
+import "golang.org/x/sys/cpu"
+
+// haveAVX2 selects the AVX2 kernels; tests switch it off to compare them
+// with the pure-Go ones.
+var haveAVX2 = cpu.X86.HasAVX2
+
+//go:noescape
+func blockSumsQ8AVX2(w *byte, stride int, q *int8, nb int, out *int32)
+
+//go:noescape
+func blockSumsQ4AVX2(w *byte, stride int, q *int8, nb int, out *int32)
+
+//go:noescape
+func lanesQ4KAVX2(qs *byte, q8 *int8, scales *int32, lanes *int32)
+
+//go:noescape
+func lanesI8x32AVX2(w *int8, q8 *int8, scales *int32, n int, lanes *int32)
+
+//go:noescape
+func lanesQ5KAVX2(ql *byte, qh *byte, q8 *int8, scales *int32, lanes *int32)
+
+//go:noescape
+func lanesQ6KAVX2(b *byte, q8 *int8, scales *int32, lanes *int32)
+
+func asmKernel(t Type) rowDot {
+	if !haveAVX2 {
+		return nil
+	}
+	switch t {
+	case Q8_0:
+		return dotQ8_0AVX2
+	case Q4_0:
+		return dotQ4_0AVX2
+	case Q4_K:
+		return dotQ4_KAVX2
+	case Q5_K:
+		return dotQ5_KAVX2
+	case Q6_K:
+		return dotQ6_KAVX2
+	}
+	return nil
+}
+
+// chunkBlocks is how many 32-element blocks one assembly call sums.
+const chunkBlocks = 64
+
+func dotQ8_0AVX2(row []byte, a *Activation) float32 {
+	nb := a.n / 32
+	row = row[:34*nb]
+	qs := a.qs[:32*nb]
+	ds := a.d[:nb]
+	var sums [chunkBlocks]int32
+	var sumf float32
+	for b0 := 0; b0 < nb; b0 += chunkBlocks {
+		n := min(chunkBlocks, nb-b0)
+		blockSumsQ8AVX2(&row[34*b0+2], 34, &qs[32*b0], n, &sums[0])
+		for k, s := range sums[:n] {
+			ib := b0 + k
+			dd := float32(f16Table[uint16(row[34*ib])|uint16(row[34*ib+1])<<8] * ds[ib])
+			sumf += float32(float32(s) * dd)
+		}
+	}
+	return sumf
+}
+
+func dotQ4_0AVX2(row []byte, a *Activation) float32 {
+	nb := a.n / 32
+	row = row[:18*nb]
+	qs := a.qs[:32*nb]
+	ds := a.d[:nb]
+	var sums [chunkBlocks]int32
+	var sumf float32
+	for b0 := 0; b0 < nb; b0 += chunkBlocks {
+		n := min(chunkBlocks, nb-b0)
+		blockSumsQ4AVX2(&row[18*b0+2], 18, &qs[32*b0], n, &sums[0])
+		for k, s := range sums[:n] {
+			ib := b0 + k
+			sumf += float32(float32(float32(s)*f16Table[uint16(row[18*ib])|uint16(row[18*ib+1])<<8]) * ds[ib])
+		}
+	}
+	return sumf
+}
+
+func dotQ4_KAVX2(row []byte, a *Activation) float32 {
+	nb := a.n / QK_K
+	row = row[:144*nb]
+	var sums [8]float32
+	var sumf float32
+	var scales [8]int32
+	var lanes [8]int32
+	for i := 0; i < nb; i++ {
+		b := (*[144]byte)(row[144*i:])
+		q8 := (*[QK_K]int8)(a.qs[QK_K*i:])
+		bs := (*[16]int16)(a.bsums[16*i:])
+		sc := b[4:16]
+		var summ int32
+		for j := 0; j < 8; j++ {
+			s, m := scaleMinK4(j, sc)
+			scales[j] = int32(s)
+			summ += (int32(bs[2*j]) + int32(bs[2*j+1])) * int32(m)
+		}
+		lanesQ4KAVX2(&b[16], &q8[0], &scales[0], &lanes[0])
+		d := float32(half(b[:]) * a.d[i])
+		for l := 0; l < 8; l++ {
+			sums[l] += float32(d * float32(lanes[l]))
+		}
+		dmin := float32(half(b[2:]) * a.d[i])
+		sumf -= float32(dmin * float32(summ))
+	}
+	return finishK8(sumf, &sums)
+}
+
+func dotQ5_KAVX2(row []byte, a *Activation) float32 {
+	nb := a.n / QK_K
+	row = row[:176*nb]
+	var sums [8]float32
+	var sumf float32
+	var scales [8]int32
+	var lanes [8]int32
+	for i := 0; i < nb; i++ {
+		b := (*[176]byte)(row[176*i:])
+		q8 := (*[QK_K]int8)(a.qs[QK_K*i:])
+		bs := (*[16]int16)(a.bsums[16*i:])
+		sc := b[4:16]
+		var summ int32
+		for j := 0; j < 8; j++ {
+			s, m := scaleMinK4(j, sc)
+			scales[j] = int32(s)
+			summ += (int32(bs[2*j]) + int32(bs[2*j+1])) * int32(m)
+		}
+		lanesQ5KAVX2(&b[48], &b[16], &q8[0], &scales[0], &lanes[0])
+		d := float32(half(b[:]) * a.d[i])
+		for l := 0; l < 8; l++ {
+			sums[l] += float32(d * float32(lanes[l]))
+		}
+		dmin := float32(half(b[2:]) * a.d[i])
+		sumf -= float32(dmin * float32(summ))
+	}
+	return finishK8(sumf, &sums)
+}
+
+func dotQ6_KAVX2(row []byte, a *Activation) float32 {
+	nb := a.n / QK_K
+	row = row[:210*nb]
+	var sums [8]float32
+	var scales [16]int32
+	var lanes [8]int32
+	for i := 0; i < nb; i++ {
+		b := (*[210]byte)(row[210*i:])
+		q8 := (*[QK_K]int8)(a.qs[QK_K*i:])
+		for j := 0; j < 16; j++ {
+			scales[j] = int32(int8(b[192+j]))
+		}
+		lanesQ6KAVX2(&b[0], &q8[0], &scales[0], &lanes[0])
+		d := float32(half(b[208:]) * a.d[i])
+		for l := 0; l < 8; l++ {
+			sums[l] += float32(d * float32(lanes[l]))
+		}
+	}
+	return finishK8(0, &sums)
+}
