@@ -545,6 +545,22 @@ func TestAdapterRespectsRateLimits(t *testing.T) {
 	}
 }
 
+func TestAdapterRetriesFailedFinalEdit(t *testing.T) {
+	f := newFakeDiscord(t)
+	f.failEdits = 2
+	h := newScriptHandler()
+	h.delay = 0
+	startAdapter(t, f, testConfig(f), h)
+	q := f.say(userMsg{channel: fakeChannel, author: alice, content: mention("all at once with no delay"), mentionBot: true})
+	msgs := waitAnswer(t, f, h, bot.MessageID(q))
+	if want := "You said: all at once with no delay"; len(msgs) != 1 || msgs[0].Content != want {
+		t.Fatalf("answer = %+v, want %q", msgs, want)
+	}
+	if got := f.stat(func(f *fakeDiscord) int { return f.failed }); got != 2 {
+		t.Errorf("failed edits = %d, want 2", got)
+	}
+}
+
 func TestAdapterResumesAfterDrop(t *testing.T) {
 	f := newFakeDiscord(t)
 	h := newScriptHandler()

@@ -133,6 +133,9 @@ type fakeDiscord struct {
 	violations  int
 	limitWindow time.Duration
 
+	// failEdits makes the next edits fail with a 500.
+	failEdits, failed int
+
 	// gateway
 	conn       *websocket.Conn
 	connMu     *sync.Mutex // serialises writes to conn
@@ -421,6 +424,13 @@ func (f *fakeDiscord) editMessage(w http.ResponseWriter, r *http.Request) {
 			})
 			return
 		}
+	}
+	if f.failEdits > 0 {
+		f.failEdits--
+		f.failed++
+		f.mu.Unlock()
+		writeError(w, http.StatusInternalServerError, 0, "500: Internal Server Error")
+		return
 	}
 	m := f.messages[mid]
 	if m == nil || m.ChannelID != r.PathValue("cid") {

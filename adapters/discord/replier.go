@@ -16,6 +16,10 @@ import (
 // answer is being prepared (Discord shows it for about ten seconds).
 const typingRefresh = 8 * time.Second
 
+// finishRetries is how many more times the final text is tried when
+// Discord fails an edit.
+const finishRetries = 3
+
 // typingMax bounds how long the indicator is kept up without text.
 const typingMax = 3 * time.Minute
 
@@ -167,6 +171,7 @@ type answerView struct {
 	label string
 	text  strings.Builder
 	parts []part
+	err   error // the last failed request
 }
 
 // Stream shows an answer as a reply that is edited as tokens arrive, at
@@ -185,7 +190,7 @@ func (r *replier) Stream(ctx context.Context, out bot.Outgoing, tokens <-chan st
 			return ctx.Err()
 		case <-edit.C:
 			if dirty {
-				dirty = v.flush(ctx) != nil
+				dirty = !v.flush(ctx)
 			}
 		case tok, ok := <-tokens:
 			if !ok {
@@ -195,24 +200,29 @@ func (r *replier) Stream(ctx context.Context, out bot.Outgoing, tokens <-chan st
 			dirty = true
 			if !first && strings.TrimSpace(v.text.String()) != "" {
 				// First text: show it at once, then edit on the ticker.
-				first, dirty = true, false
-				if err := v.flush(ctx); err != nil {
-					r.a.log.Warn("showing an answer", "err", err)
-					dirty = true // retried on the ticker
-				}
+				first = true
+				dirty = !v.flush(ctx) // else retried on the ticker
 				edit.Reset(interval)
 			}
 		}
 	}
 }
 
-// finish shows the complete text and adds the vote controls.
+// finish shows the complete text, retrying a few times if Discord failed
+// some edits, and adds the vote controls.
 func (v *answerView) finish(ctx context.Context) error {
 	if strings.TrimSpace(v.text.String()) == "" {
 		v.text.WriteString("_(empty answer)_")
 	}
-	if err := v.flush(ctx); err != nil {
-		return err
+	for try := 0; !v.flush(ctx) && try < finishRetries; try++ {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(v.r.a.cfg.editInterval()):
+		}
+	}
+	if len(v.parts) == 0 {
+		return fmt.Errorf("discord: the answer could not be posted: %w", v.err)
 	}
 	last := v.parts[len(v.parts)-1].id
 	for _, e := range v.controls() {
@@ -246,13 +256,14 @@ func (v *answerView) controls() []string {
 
 // flush brings the messages up to date with the text: parts whose content
 // changed are edited, new parts are posted. A part deleted by someone is
-// posted again, so the answer stays whole. It returns an error only when
-// no message could be shown at all.
-func (v *answerView) flush(ctx context.Context) error {
+// posted again, so the answer stays whole. It reports whether every part
+// now shows its text; the last failure is kept in v.err.
+func (v *answerView) flush(ctx context.Context) bool {
 	full := v.label + v.text.String()
 	if strings.TrimSpace(full) == "" {
-		return nil
+		return true
 	}
+	ok := true
 	for i, c := range bot.SplitReply(full, messageLimit) {
 		if i < len(v.parts) {
 			if v.parts[i].content == c {
@@ -269,23 +280,22 @@ func (v *answerView) flush(ctx context.Context) error {
 				v.r.a.answers.forget(v.parts[i].id)
 				m, perr := v.r.post(ctx, c, v.replyTarget(i))
 				if perr != nil {
-					v.r.a.log.Warn("re-posting a deleted answer part", "err", perr)
+					v.fail("re-posting a deleted answer part", perr)
+					ok = false
 					continue
 				}
 				v.parts[i] = part{id: m.ID, content: c}
 				v.sent(m.ID)
 			default:
-				v.r.a.log.Warn("editing an answer", "err", err)
+				v.fail("editing an answer", err)
+				ok = false
 			}
 			continue
 		}
 		m, err := v.r.post(ctx, c, v.replyTarget(i))
 		if err != nil {
-			if len(v.parts) == 0 {
-				return err
-			}
-			v.r.a.log.Warn("posting an answer part", "err", err)
-			return nil // retried at the next flush
+			v.fail("posting an answer part", err)
+			return false // the later parts must wait for this one
 		}
 		v.parts = append(v.parts, part{id: m.ID, content: c})
 		v.sent(m.ID)
@@ -293,7 +303,13 @@ func (v *answerView) flush(ctx context.Context) error {
 		v.r.shown = true
 		v.r.mu.Unlock()
 	}
-	return nil
+	return ok
+}
+
+// fail logs a failed request and keeps it for finish.
+func (v *answerView) fail(what string, err error) {
+	v.err = err
+	v.r.a.log.Warn(what, "err", err)
 }
 
 // replyTarget is what part i replies to: the question for the first part,
