@@ -260,8 +260,38 @@ func (sn *snapshot) preferencePairs(ctx context.Context, o ExportOptions, emit f
 	seen := map[[2]string]bool{}
 	answers := sn.tx.Bucket(bucketAnswers)
 	var group string
+	var ids []string // the current group's answers
 	var members []*answerRecord
 	flush := func() error {
+		defer func() { ids = ids[:0] }()
+		// Decode only groups that can give a pair: two answers or more
+		// with different net scores and enough votes.
+		if len(ids) < 2 {
+			return nil
+		}
+		nets := map[int]bool{}
+		for _, id := range ids {
+			if t := sn.tallies[id]; t.votes() >= o.MinVotes {
+				nets[t.net()] = true
+			}
+		}
+		if len(nets) < 2 {
+			return nil
+		}
+		members = members[:0]
+		for _, id := range ids {
+			v := answers.Get([]byte(id))
+			if v == nil {
+				return fmt.Errorf("%w: group %q lists missing answer %q", ErrCorrupt, group, id)
+			}
+			r, err := decodeAnswer(v)
+			if err != nil {
+				return err
+			}
+			if o.keeps(r, sn.tallies[r.ID]) {
+				members = append(members, r)
+			}
+		}
 		for i := range members {
 			for j := i + 1; j < len(members); j++ {
 				a, b := members[i], members[j]
@@ -278,7 +308,6 @@ func (sn *snapshot) preferencePairs(ctx context.Context, o ExportOptions, emit f
 				}
 			}
 		}
-		members = members[:0]
 		return ctx.Err()
 	}
 	c := sn.tx.Bucket(bucketGroups).Cursor()
@@ -293,17 +322,7 @@ func (sn *snapshot) preferencePairs(ctx context.Context, o ExportOptions, emit f
 			}
 			group = g
 		}
-		v := answers.Get(id)
-		if v == nil {
-			return fmt.Errorf("%w: group %q lists missing answer %q", ErrCorrupt, g, id)
-		}
-		r, err := decodeAnswer(v)
-		if err != nil {
-			return err
-		}
-		if o.keeps(r, sn.tallies[r.ID]) {
-			members = append(members, r)
-		}
+		ids = append(ids, string(id))
 	}
 	if err := flush(); err != nil {
 		return err
@@ -361,7 +380,9 @@ func (sn *snapshot) preferencePairs(ctx context.Context, o ExportOptions, emit f
 }
 
 // eachAnswer calls fn with every answer the options keep, in id order.
-func (sn *snapshot) eachAnswer(ctx context.Context, o ExportOptions, fn func(r *answerRecord, t *tally) error) error {
+// want, when not nil, skips an answer by its votes alone before it is
+// decoded.
+func (sn *snapshot) eachAnswer(ctx context.Context, o ExportOptions, want func(t *tally) bool, fn func(r *answerRecord, t *tally) error) error {
 	c := sn.tx.Bucket(bucketAnswers).Cursor()
 	n := 0
 	for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -370,11 +391,14 @@ func (sn *snapshot) eachAnswer(ctx context.Context, o ExportOptions, fn func(r *
 				return err
 			}
 		}
+		t := sn.tallies[string(k)]
+		if t.votes() < o.MinVotes || (want != nil && !want(t)) {
+			continue
+		}
 		r, err := decodeAnswer(v)
 		if err != nil {
 			return fmt.Errorf("answer %q: %w", k, err)
 		}
-		t := sn.tallies[r.ID]
 		if !o.keeps(r, t) {
 			continue
 		}
@@ -397,21 +421,20 @@ func (sn *snapshot) rows(ctx context.Context, o ExportOptions, emit func(row any
 			return emit(PreferenceRow{Prompt: messages(chosen.Prompt), Chosen: assistant(chosen.Text), Rejected: assistant(rejected.Text)})
 		})
 	case FormatKTO:
-		return sn.eachAnswer(ctx, o, func(r *answerRecord, t *tally) error {
-			if t.net() == 0 {
-				return nil
-			}
+		voted := func(t *tally) bool { return t.net() != 0 }
+		return sn.eachAnswer(ctx, o, voted, func(r *answerRecord, t *tally) error {
 			return emit(KTORow{Prompt: messages(r.Prompt), Completion: assistant(r.Text), Label: t.net() > 0})
 		})
 	case FormatSFT:
-		return sn.eachAnswer(ctx, o, func(r *answerRecord, t *tally) error {
+		good := func(t *tally) bool { return t.net() >= o.MinScore }
+		return sn.eachAnswer(ctx, o, good, func(r *answerRecord, t *tally) error {
 			if !sftEligible(r, t, o.MinScore) {
 				return nil
 			}
 			return emit(SFTRow{Messages: append(messages(r.Prompt), assistant(r.Text)...)})
 		})
 	case FormatRaw:
-		return sn.eachAnswer(ctx, o, func(r *answerRecord, t *tally) error {
+		return sn.eachAnswer(ctx, o, nil, func(r *answerRecord, t *tally) error {
 			row := RawRow{
 				ID: r.ID, GroupID: r.GroupID, Platform: r.Platform, ChatID: r.ChatID,
 				AskerHash: r.AskerHash, Created: r.Created, Prompt: messages(r.Prompt),
@@ -534,7 +557,7 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 			return err
 		}
 		all := ExportOptions{}
-		err = sn.eachAnswer(ctx, all, func(r *answerRecord, t *tally) error {
+		err = sn.eachAnswer(ctx, all, nil, func(r *answerRecord, t *tally) error {
 			st.Answers++
 			m := row(byModel, modelKey(r.Model))
 			m.Answers++
