@@ -228,9 +228,41 @@ func TestGoldenActivations(t *testing.T) {
 }
 
 // goldenTol bounds the difference between our dot products and ggml's
-// SIMD ones: 2^-20 of Σ|wᵢ·xᵢ| (a few float32 ulps of the sum of
-// magnitudes), the reordering error of float32 sums of block products.
+// SIMD ones: 2^-20 of the magnitude of the terms summed (a few float32
+// ulps of it), the reordering error of float32 sums of block products.
 const goldenTol = 1.0 / (1 << 20)
+
+// termMagnitudes returns, per row, Σ|terms| of the dot products with x:
+// Σ|wᵢxᵢ|, and for the types with block minimums (w = d·q + m) the scale
+// and minimum parts counted separately, Σ|d·qᵢ·xᵢ| + Σ|m·xᵢ|, since ggml
+// adds them up separately and they may cancel.
+func termMagnitudes(t testing.TB, typ Type, w []byte, rows, cols int, x []float32) []float64 {
+	deq := make([]float32, rows*cols)
+	if err := Dequantize(typ, w, deq); err != nil {
+		t.Fatal(err)
+	}
+	scaled := deq
+	switch typ {
+	case Q4_1, Q5_1, Q4_K, Q5_K: // the minimum's F16 sits at bytes 2..3 of each block
+		nw := append([]byte(nil), w...)
+		for o := 0; o < len(nw); o += typ.TypeSize() {
+			nw[o+2], nw[o+3] = 0, 0
+		}
+		scaled = make([]float32, rows*cols)
+		if err := Dequantize(typ, nw, scaled); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mag := make([]float64, rows)
+	for r := range mag {
+		for i := 0; i < cols; i++ {
+			s := float64(scaled[r*cols+i])
+			m := float64(deq[r*cols+i]) - s
+			mag[r] += (math.Abs(s) + math.Abs(m)) * math.Abs(float64(x[i]))
+		}
+	}
+	return mag
+}
 
 func TestGoldenMatVec(t *testing.T) {
 	for _, c := range []struct {
@@ -248,7 +280,6 @@ func TestGoldenMatVec(t *testing.T) {
 			}
 			for _, ws := range goldenWeights {
 				w := x64.get(t, fmt.Sprintf("q/%s/%s", tn(typ), ws))
-				deq := x64.floats(t, fmt.Sprintf("deq/%s/%s", tn(typ), ws))
 				for _, xs := range goldenActs {
 					x := g.floats(t, "x/"+xs)
 					want := g.floats(t, fmt.Sprintf("dot/%s/%s/%s", tn(typ), ws, xs))
@@ -265,10 +296,7 @@ func TestGoldenMatVec(t *testing.T) {
 							}
 							continue
 						}
-						var mag float64
-						for i := 0; i < cols; i++ {
-							mag += math.Abs(float64(deq[r*cols+i]) * float64(x[i]))
-						}
+						mag := termMagnitudes(t, typ, w, rows, cols, x)[r]
 						diff := math.Abs(float64(got[r]) - float64(want[r]))
 						if diff > goldenTol*mag {
 							t.Errorf("%s: %s %s·%s row %d = %v, ggml %v (diff %.3g, allowed %.3g)", c.file, typ, ws, xs, r, got[r], want[r], diff, goldenTol*mag)
@@ -281,7 +309,84 @@ func TestGoldenMatVec(t *testing.T) {
 			}
 		}
 		if !c.exact {
-			t.Logf("%s: worst |Δ|/Σ|wx| = %.3g (allowed %.3g)", c.file, worst, goldenTol)
+			t.Logf("%s: worst |Δ|/Σ|terms| = %.3g (allowed %.3g)", c.file, worst, goldenTol)
+		}
+	}
+}
+
+// TestGoldenMulMatOp compares with ggml's whole mul_mat operator (the path
+// llama.cpp's graphs take, where the AVX2 build may hand the product to
+// llamafile's tinyBLAS instead of vec_dot), for one activation column and
+// for a batch of five through Pool.MatMul.
+func TestGoldenMulMatOp(t *testing.T) {
+	x64 := loadGolden(t, "golden-x64.bin.gz")
+	p := NewPool(2)
+	defer p.Close()
+	for _, c := range []struct {
+		file  string
+		r     Rounding
+		exact bool
+	}{{"golden-x64.bin.gz", RoundRef, true}, {"golden-haswell.bin.gz", RoundAVX, false}} {
+		g := loadGolden(t, c.file)
+		rows, cols := g.dims(t)
+		xb := g.floats(t, "xbatch")
+		batch := len(xb) / cols
+		var worst float64
+		check := func(what string, got, want float32, w []byte, typ Type, x []float32, r int) {
+			if c.exact {
+				if !sameBits(got, want) {
+					t.Errorf("%s: %s row %d = %v, ggml mul_mat %v", c.file, what, r, got, want)
+				}
+				return
+			}
+			mag := termMagnitudes(t, typ, w, rows, cols, x)[r]
+			diff := math.Abs(float64(got) - float64(want))
+			if diff > goldenTol*mag {
+				t.Errorf("%s: %s row %d = %v, ggml mul_mat %v (diff %.3g, allowed %.3g)", c.file, what, r, got, want, diff, goldenTol*mag)
+			}
+			if mag > 0 {
+				worst = max(worst, diff/mag)
+			}
+		}
+		for _, typ := range goldenTypes {
+			if _, ok := VecDotType(typ); !ok {
+				continue
+			}
+			for _, ws := range goldenWeights {
+				w := x64.get(t, fmt.Sprintf("q/%s/%s", tn(typ), ws))
+				for _, xs := range goldenActs {
+					x := g.floats(t, "x/"+xs)
+					want := g.floats(t, fmt.Sprintf("mulmat/%s/%s/%s", tn(typ), ws, xs))
+					a := Activation{Rounding: c.r}
+					a.Prepare(x, typ)
+					got := make([]float32, rows)
+					if err := p.MatVec(typ, w, rows, cols, &a, got); err != nil {
+						t.Fatal(err)
+					}
+					for r := range got {
+						check(fmt.Sprintf("%s %s·%s", typ, ws, xs), got[r], want[r], w, typ, x, r)
+					}
+				}
+				acts := make([]*Activation, batch)
+				ys := make([][]float32, batch)
+				for i := range acts {
+					acts[i] = &Activation{Rounding: c.r}
+					acts[i].Prepare(xb[i*cols:(i+1)*cols], typ)
+					ys[i] = make([]float32, rows)
+				}
+				if err := p.MatMul(typ, w, rows, cols, acts, ys); err != nil {
+					t.Fatal(err)
+				}
+				want := g.floats(t, fmt.Sprintf("mulmat/%s/%s/batch", tn(typ), ws))
+				for i := range ys {
+					for r := range ys[i] {
+						check(fmt.Sprintf("%s %s batch column %d", typ, ws, i), ys[i][r], want[i*rows+r], w, typ, xb[i*cols:(i+1)*cols], r)
+					}
+				}
+			}
+		}
+		if !c.exact {
+			t.Logf("%s: worst |Δ|/Σ|terms| against mul_mat = %.3g (allowed %.3g)", c.file, worst, goldenTol)
 		}
 	}
 }

@@ -17,6 +17,12 @@
 #include <string.h>
 #include <math.h>
 
+// Matrix shapes of every fixture.
+enum { ROWS = 4, COLS = 512, N = ROWS * COLS };
+#define ROWS_ALL ROWS
+#define COLS_ALL COLS
+enum { BATCH = 5 };
+
 typedef void (*to_float_t)(const void *x, float *y, int64_t k);
 typedef void (*from_float_t)(const float *x, void *y, int64_t k);
 typedef void (*vec_dot_t)(int n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by, int nrc);
@@ -49,6 +55,41 @@ static uint16_t (*fp32_to_bf16)(float);
 static void (*cpu_fp32_to_fp16)(const float *, uint16_t *, int64_t);
 static void (*cpu_fp32_to_bf16)(const float *, uint16_t *, int64_t);
 
+struct init_params { // struct ggml_init_params
+	size_t mem_size;
+	void *mem_buffer;
+	bool no_alloc;
+};
+static void *(*ctx_init)(struct init_params);
+static void (*ctx_free)(void *);
+static void *(*new_tensor_2d)(void *, int, int64_t, int64_t);
+static void *(*mul_mat)(void *, void *, void *);
+static void *(*new_graph)(void *);
+static void (*build_forward_expand)(void *, void *);
+static int (*graph_compute_with_ctx)(void *, void *, int);
+static void *(*get_data)(const void *);
+
+// mulmat runs the real ggml_mul_mat op (the CPU backend's full path,
+// llamafile sgemm included where it applies) of rows×cols weights wq of
+// type ty with n activation columns x, writing n×rows results.
+static void mulmat(int ty, const void *wq, size_t wbytes, const float *x, int n, float *out) {
+	struct init_params ip = {64 << 20, NULL, false};
+	void *ctx = ctx_init(ip);
+	void *a = new_tensor_2d(ctx, ty, COLS_ALL, ROWS_ALL);
+	void *b = new_tensor_2d(ctx, 0, COLS_ALL, n);
+	memcpy(get_data(a), wq, wbytes);
+	memcpy(get_data(b), x, sizeof(float) * COLS_ALL * n);
+	void *c = mul_mat(ctx, a, b);
+	void *gf = new_graph(ctx);
+	build_forward_expand(gf, c);
+	if (graph_compute_with_ctx(ctx, gf, 1) != 0) {
+		fprintf(stderr, "graph compute failed\n");
+		exit(1);
+	}
+	memcpy(out, get_data(c), sizeof(float) * ROWS_ALL * n);
+	ctx_free(ctx);
+}
+
 static void *sym(void *lib, const char *name) {
 	void *p = dlsym(lib, name);
 	if (!p) {
@@ -76,7 +117,6 @@ static uint64_t next_u64(void) { // splitmix64
 static float uniform(void) { return (float)((next_u64() >> 40) * (1.0 / 16777216.0)); }
 static float gauss(void) { return uniform() + uniform() + uniform() + uniform() - 2.0f; }
 
-enum { ROWS = 4, COLS = 512, N = ROWS * COLS };
 
 // Weight sets.
 static void fill_weights(const char *set, float *w) {
@@ -165,6 +205,14 @@ int main(int argc, char **argv) {
 	cpu_init = sym(cpu, "ggml_cpu_init");
 	cpu_fp32_to_fp16 = sym(cpu, "ggml_cpu_fp32_to_fp16");
 	cpu_fp32_to_bf16 = sym(cpu, "ggml_cpu_fp32_to_bf16");
+	ctx_init = sym(base, "ggml_init");
+	ctx_free = sym(base, "ggml_free");
+	new_tensor_2d = sym(base, "ggml_new_tensor_2d");
+	mul_mat = sym(base, "ggml_mul_mat");
+	new_graph = sym(base, "ggml_new_graph");
+	build_forward_expand = sym(base, "ggml_build_forward_expand");
+	get_data = sym(base, "ggml_get_data");
+	graph_compute_with_ctx = sym(cpu, "ggml_graph_compute_with_ctx");
 	cpu_init();
 
 	uint32_t dims[2] = {ROWS, COLS};
@@ -250,6 +298,28 @@ int main(int argc, char **argv) {
 				for (int r = 0; r < ROWS; r++) tc->vec_dot(COLS, &dots[r], 0, q + r * row, 0, act, 0, 1);
 				snprintf(name, sizeof name, "dot/%s/%s/%s", tt->type_name, wsets[s], xsets[xs]);
 				record(name, dots, sizeof dots);
+				mulmat(ty, q, got, x, 1, dots);
+				snprintf(name, sizeof name, "mulmat/%s/%s/%s", tt->type_name, wsets[s], xsets[xs]);
+				record(name, dots, sizeof dots);
+			}
+			// a batch (prompt processing): columns "normal", "special" and
+			// three scaled mixes of them
+			{
+				static float xb[BATCH * COLS], xn[COLS], outb[BATCH * ROWS];
+				fill_act("normal", xn);
+				fill_act("special", x);
+				for (int i = 0; i < COLS; i++) {
+					xb[i] = xn[i];
+					xb[COLS + i] = x[i];
+					xb[2 * COLS + i] = 0.5f * xn[i] - x[i];
+					xb[3 * COLS + i] = 1e-3f * xn[i];
+					xb[4 * COLS + i] = xn[i] * x[i];
+				}
+				snprintf(name, sizeof name, "xbatch");
+				if (t == 0 && s == 0) record(name, xb, sizeof xb);
+				mulmat(ty, q, got, xb, BATCH, outb);
+				snprintf(name, sizeof name, "mulmat/%s/%s/batch", tt->type_name, wsets[s]);
+				record(name, outb, sizeof outb);
 			}
 		}
 	}
