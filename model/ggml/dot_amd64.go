@@ -12,7 +12,10 @@ var haveAVX2 = cpu.X86.HasAVX2
 func blockSumsQ8AVX2(w *byte, stride int, q *int8, nb int, out *int32)
 
 //go:noescape
-func blockSumsQ4AVX2(w *byte, stride int, q *int8, nb int, out *int32)
+func blockSumsQ4AVX2(w *byte, stride int, q *int8, nb int, bias int, out *int32)
+
+//go:noescape
+func blockSumsQ5AVX2(w *byte, stride int, q *int8, nb int, bias int, out *int32)
 
 //go:noescape
 func lanesQ4KAVX2(qs *byte, q8 *int8, scales *int32, lanes *int32)
@@ -35,6 +38,12 @@ func asmKernel(t Type) rowDot {
 		return dotQ8_0AVX2
 	case Q4_0:
 		return dotQ4_0AVX2
+	case Q4_1:
+		return dotQ4_1AVX2
+	case Q5_0:
+		return dotQ5_0AVX2
+	case Q5_1:
+		return dotQ5_1AVX2
 	case Q4_K:
 		return dotQ4_KAVX2
 	case Q5_K:
@@ -76,10 +85,69 @@ func dotQ4_0AVX2(row []byte, a *Activation) float32 {
 	var sumf float32
 	for b0 := 0; b0 < nb; b0 += chunkBlocks {
 		n := min(chunkBlocks, nb-b0)
-		blockSumsQ4AVX2(&row[18*b0+2], 18, &qs[32*b0], n, &sums[0])
+		blockSumsQ4AVX2(&row[18*b0+2], 18, &qs[32*b0], n, 8, &sums[0])
 		for k, s := range sums[:n] {
 			ib := b0 + k
 			sumf += float32(float32(float32(s)*f16Table[uint16(row[18*ib])|uint16(row[18*ib+1])<<8]) * ds[ib])
+		}
+	}
+	return sumf
+}
+
+func dotQ4_1AVX2(row []byte, a *Activation) float32 {
+	nb := a.n / 32
+	row = row[:20*nb]
+	qs := a.qs[:32*nb]
+	ds, ss := a.d[:nb], a.s[:nb]
+	var sums [chunkBlocks]int32
+	var sumf float32
+	for b0 := 0; b0 < nb; b0 += chunkBlocks {
+		n := min(chunkBlocks, nb-b0)
+		blockSumsQ4AVX2(&row[20*b0+4], 20, &qs[32*b0], n, 0, &sums[0])
+		for k, s := range sums[:n] {
+			ib := b0 + k
+			b := row[20*ib : 20*ib+4]
+			dd := float32(half(b) * ds[ib])
+			sumf += float32(float32(dd*float32(s)) + float32(half(b[2:])*ss[ib]))
+		}
+	}
+	return sumf
+}
+
+func dotQ5_0AVX2(row []byte, a *Activation) float32 {
+	nb := a.n / 32
+	row = row[:22*nb]
+	qs := a.qs[:32*nb]
+	ds := a.d[:nb]
+	var sums [chunkBlocks]int32
+	var sumf float32
+	for b0 := 0; b0 < nb; b0 += chunkBlocks {
+		n := min(chunkBlocks, nb-b0)
+		blockSumsQ5AVX2(&row[22*b0+2], 22, &qs[32*b0], n, 16, &sums[0])
+		for k, s := range sums[:n] {
+			ib := b0 + k
+			dd := float32(half(row[22*ib:]) * ds[ib])
+			sumf += float32(dd * float32(s))
+		}
+	}
+	return sumf
+}
+
+func dotQ5_1AVX2(row []byte, a *Activation) float32 {
+	nb := a.n / 32
+	row = row[:24*nb]
+	qs := a.qs[:32*nb]
+	ds, ss := a.d[:nb], a.s[:nb]
+	var sums [chunkBlocks]int32
+	var sumf float32
+	for b0 := 0; b0 < nb; b0 += chunkBlocks {
+		n := min(chunkBlocks, nb-b0)
+		blockSumsQ5AVX2(&row[24*b0+4], 24, &qs[32*b0], n, 0, &sums[0])
+		for k, s := range sums[:n] {
+			ib := b0 + k
+			b := row[24*ib : 24*ib+4]
+			dd := float32(half(b) * ds[ib])
+			sumf += float32(float32(dd*float32(s)) + float32(half(b[2:])*ss[ib]))
 		}
 	}
 	return sumf

@@ -12,12 +12,6 @@ DATA nib<>+16(SB)/8, $0x0f0f0f0f0f0f0f0f
 DATA nib<>+24(SB)/8, $0x0f0f0f0f0f0f0f0f
 GLOBL nib<>(SB), RODATA|NOPTR, $32
 
-DATA eight<>+0(SB)/8, $0x0008000800080008
-DATA eight<>+8(SB)/8, $0x0008000800080008
-DATA eight<>+16(SB)/8, $0x0008000800080008
-DATA eight<>+24(SB)/8, $0x0008000800080008
-GLOBL eight<>(SB), RODATA|NOPTR, $32
-
 DATA three<>+0(SB)/8, $0x0303030303030303
 DATA three<>+8(SB)/8, $0x0303030303030303
 DATA three<>+16(SB)/8, $0x0303030303030303
@@ -69,17 +63,20 @@ q8done:
 	VZEROUPPER
 	RET
 
-// func blockSumsQ4AVX2(w *byte, stride int, q *int8, nb int, out *int32)
-// w points at a Q4_0 block's 16 quant bytes: element j is the low nibble of
-// byte j, element j+16 the high nibble, both minus 8.
-TEXT ·blockSumsQ4AVX2(SB), NOSPLIT, $0-40
+// func blockSumsQ4AVX2(w *byte, stride int, q *int8, nb int, bias int, out *int32)
+// w points at a Q4_0/Q4_1 block's 16 quant bytes: element j is the low
+// nibble of byte j, element j+16 the high nibble; bias (8 for Q4_0, 0 for
+// Q4_1) is subtracted from each level.
+TEXT ·blockSumsQ4AVX2(SB), NOSPLIT, $0-48
 	MOVQ w+0(FP), SI
 	MOVQ stride+8(FP), BX
 	MOVQ q+16(FP), DI
 	MOVQ nb+24(FP), CX
-	MOVQ out+32(FP), DX
+	MOVQ bias+32(FP), AX
+	MOVQ out+40(FP), DX
 	VMOVDQU nib<>(SB), X6
-	VMOVDQU eight<>(SB), Y7
+	MOVQ AX, X7
+	VPBROADCASTW X7, Y7
 	TESTQ CX, CX
 	JEQ q4done
 q4loop:
@@ -104,6 +101,76 @@ q4loop:
 	DECQ CX
 	JNZ q4loop
 q4done:
+	VZEROUPPER
+	RET
+
+DATA bitshuf<>+0(SB)/8, $0x0000000000000000
+DATA bitshuf<>+8(SB)/8, $0x0101010101010101
+DATA bitshuf<>+16(SB)/8, $0x0202020202020202
+DATA bitshuf<>+24(SB)/8, $0x0303030303030303
+GLOBL bitshuf<>(SB), RODATA|NOPTR, $32
+
+DATA bitsel<>+0(SB)/8, $0x8040201008040201
+DATA bitsel<>+8(SB)/8, $0x8040201008040201
+DATA bitsel<>+16(SB)/8, $0x8040201008040201
+DATA bitsel<>+24(SB)/8, $0x8040201008040201
+GLOBL bitsel<>(SB), RODATA|NOPTR, $32
+
+DATA b16<>+0(SB)/8, $0x1010101010101010
+DATA b16<>+8(SB)/8, $0x1010101010101010
+DATA b16<>+16(SB)/8, $0x1010101010101010
+DATA b16<>+24(SB)/8, $0x1010101010101010
+GLOBL b16<>(SB), RODATA|NOPTR, $32
+
+// func blockSumsQ5AVX2(w *byte, stride int, q *int8, nb int, bias int, out *int32)
+// w points at a Q5_0/Q5_1 block's qh (4 bytes, bit j is the fifth bit of
+// element j) followed by its 16 nibble bytes; bias is 16 for Q5_0, 0 for
+// Q5_1.
+TEXT ·blockSumsQ5AVX2(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ stride+8(FP), BX
+	MOVQ q+16(FP), DI
+	MOVQ nb+24(FP), CX
+	MOVQ bias+32(FP), AX
+	MOVQ out+40(FP), DX
+	VMOVDQU nib<>(SB), X6
+	MOVQ AX, X7
+	VPBROADCASTW X7, Y7
+	VMOVDQU bitshuf<>(SB), Y9
+	VMOVDQU bitsel<>(SB), Y10
+	VMOVDQU b16<>(SB), Y11
+	TESTQ CX, CX
+	JEQ q5done
+q5loop:
+	VMOVDQU 4(SI), X4
+	VPAND X6, X4, X5          // low nibbles: elements 0..15
+	VPSRLW $4, X4, X4
+	VPAND X6, X4, X4          // high nibbles: elements 16..31
+	VINSERTI128 $1, X4, Y5, Y5
+	VPBROADCASTD (SI), Y12    // qh: byte j/8 of it to byte j, then bit j%8
+	VPSHUFB Y9, Y12, Y12
+	VPAND Y10, Y12, Y12
+	VPCMPEQB Y10, Y12, Y12
+	VPAND Y11, Y12, Y12
+	VPOR Y12, Y5, Y5          // levels 0..31
+	VPMOVZXBW X5, Y0
+	VEXTRACTI128 $1, Y5, X1
+	VPMOVZXBW X1, Y1
+	VPSUBW Y7, Y0, Y0
+	VPSUBW Y7, Y1, Y1
+	VPMOVSXBW (DI), Y2
+	VPMOVSXBW 16(DI), Y3
+	VPMADDWD Y2, Y0, Y0
+	VPMADDWD Y3, Y1, Y1
+	VPADDD Y1, Y0, Y0
+	HSUM8
+	VMOVD X0, (DX)
+	ADDQ BX, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ q5loop
+q5done:
 	VZEROUPPER
 	RET
 
