@@ -52,15 +52,14 @@ func openStore(t *testing.T) *feedback.Store {
 	return st
 }
 
-// voteOf reads voter's vote on answer id back from the store's raw export
-// (voters appear there only as keyed hashes).
-func voteOf(t *testing.T, st *feedback.Store, id bot.AnswerID, voter string) (int, bool) {
+// rawRow reads answer id's row of the store's raw export, where voters
+// appear only as keyed hashes.
+func rawRow(t *testing.T, st *feedback.Store, id bot.AnswerID) (feedback.RawRow, bool) {
 	t.Helper()
 	var buf bytes.Buffer
 	if _, err := st.Export(context.Background(), &buf, feedback.ExportOptions{Format: feedback.FormatRaw, Platform: Platform}); err != nil {
 		t.Fatalf("export: %v", err)
 	}
-	hash := st.HashUser(Platform, bot.UserID(voter))
 	sc := bufio.NewScanner(&buf)
 	sc.Buffer(nil, 1<<24)
 	for sc.Scan() {
@@ -68,13 +67,21 @@ func voteOf(t *testing.T, st *feedback.Store, id bot.AnswerID, voter string) (in
 		if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
 			t.Fatalf("export row: %v", err)
 		}
-		if row.ID != string(id) {
-			continue
+		if row.ID == string(id) {
+			return row, true
 		}
-		for _, v := range row.Votes {
-			if v.VoterHash == hash {
-				return v.Value, true
-			}
+	}
+	return feedback.RawRow{}, false
+}
+
+// voteOf reads voter's vote on answer id back from the bbolt file.
+func voteOf(t *testing.T, st *feedback.Store, id bot.AnswerID, voter string) (int, bool) {
+	t.Helper()
+	row, _ := rawRow(t, st, id)
+	hash := st.HashUser(Platform, bot.UserID(voter))
+	for _, v := range row.Votes {
+		if v.VoterHash == hash {
+			return v.Value, true
 		}
 	}
 	return 0, false
