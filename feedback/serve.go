@@ -334,6 +334,9 @@ func readFrames(r io.Reader, w io.Writer, result any) error {
 		if n > maxFrame {
 			return fmt.Errorf("frame of %d bytes exceeds %d", n, maxFrame)
 		}
+		if uint32(cap(buf)) < n {
+			buf = make([]byte, n)
+		}
 		buf = buf[:n]
 		if _, err := io.ReadFull(r, buf); err != nil {
 			return fmt.Errorf("reading a frame: %w", err)
