@@ -366,7 +366,9 @@ func (r *reader) array(what string) (Value, error) {
 			return Value{}, fmt.Errorf("%w: %s: %d elements", ErrUnsupported, what, n)
 		}
 		a.n = int(n)
-		a.strs = make([]string, 0, preallocate(n))
+		// n is at most an eighth of what is left: the string headers take
+		// at most twice the file's remaining bytes.
+		a.strs = make([]string, 0, n)
 		for i := range n {
 			s, err := r.string(fmt.Sprintf("%s[%d]", what, i))
 			if err != nil {

@@ -108,12 +108,13 @@ func sampleWriter(tb testing.TB, version uint32, alignment uint64, seed uint64) 
 func encode(tb testing.TB, w *gguf.Writer) []byte {
 	tb.Helper()
 	var buf bytes.Buffer
+	buf.Grow(int(w.Size()))
 	n, err := w.WriteTo(&buf)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if n != int64(buf.Len()) {
-		tb.Fatalf("WriteTo reported %d bytes, wrote %d", n, buf.Len())
+	if n != int64(buf.Len()) || n != w.Size() {
+		tb.Fatalf("WriteTo reported %d bytes, wrote %d; Size said %d", n, buf.Len(), w.Size())
 	}
 	return buf.Bytes()
 }

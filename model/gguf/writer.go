@@ -205,23 +205,64 @@ func (c *countingWriter) value(v Value) {
 	}
 }
 
-// WriteTo writes the file to out.
-func (w *Writer) WriteTo(out io.Writer) (int64, error) {
+// Size is the number of bytes WriteTo writes (0 if it would fail).
+func (w *Writer) Size() int64 {
+	kv, err := w.metadata()
+	if err != nil {
+		return 0
+	}
+	n := uint64(4 + 4 + 8 + 8)
+	for _, e := range kv {
+		n += 8 + uint64(len(e.Key)) + 4
+		switch v := e.Value; v.Type {
+		case TypeString:
+			n += 8 + uint64(len(v.str))
+		case TypeArray:
+			n += 4 + 8 + uint64(len(v.arr.raw))
+			for _, s := range v.arr.strs {
+				n += 8 + uint64(len(s))
+			}
+		default:
+			n += uint64(v.Type.size())
+		}
+	}
+	for _, t := range w.tensors {
+		n += 8 + uint64(len(t.info.Name)) + 4 + 8*uint64(len(t.info.Dims)) + 4 + 8
+	}
+	n = align(n, w.alignment)
+	for _, t := range w.tensors {
+		n = align(n+t.info.Size, w.alignment)
+	}
+	return int64(n)
+}
+
+// metadata returns the keys to write: those set, and general.alignment
+// when the alignment is not the default.
+func (w *Writer) metadata() ([]KV, error) {
 	if w.err != nil {
-		return 0, w.err
+		return nil, w.err
 	}
 	kv := w.kv
 	if i, ok := w.kvIndex[KeyAlignment]; ok {
 		if a, _ := kv[i].Value.Uint(); kv[i].Value.Type != TypeUint32 || a != w.alignment {
-			return 0, fmt.Errorf("gguf: %s is set to %s, but the writer aligns to %d (uint32)", KeyAlignment, kv[i].Value.Describe(), w.alignment)
+			return nil, fmt.Errorf("gguf: %s is set to %s, but the writer aligns to %d (uint32)", KeyAlignment, kv[i].Value.Describe(), w.alignment)
 		}
 	} else if w.alignment != DefaultAlignment {
 		kv = append(kv[:len(kv):len(kv)], KV{Key: KeyAlignment, Value: Uint32Value(uint32(w.alignment))})
 	}
 	for _, e := range kv {
 		if e.Value.Type.size() < 0 || (e.Value.Type == TypeArray && e.Value.arr == nil) {
-			return 0, fmt.Errorf("gguf: key %s: invalid value of type %s", e.Key, e.Value.Type)
+			return nil, fmt.Errorf("gguf: key %s: invalid value of type %s", e.Key, e.Value.Type)
 		}
+	}
+	return kv, nil
+}
+
+// WriteTo writes the file to out.
+func (w *Writer) WriteTo(out io.Writer) (int64, error) {
+	kv, err := w.metadata()
+	if err != nil {
+		return 0, err
 	}
 	c := &countingWriter{w: bufio.NewWriterSize(out, 1<<20)}
 	c.write([]byte(Magic))
