@@ -175,6 +175,12 @@ func (a *Adapter) callback(ctx context.Context) http.Handler {
 			// Acknowledge at once (an empty 200 means "no passive
 			// reply"); the answer goes out through message/send.
 			w.WriteHeader(http.StatusOK)
+			if m.MsgID != "" && !a.replay.first("msgid\x00"+m.MsgID, a.now()) {
+				// WeCom sends a callback again, newly signed, when
+				// it got no answer in time: handled once.
+				a.log.Info("repeated message ignored")
+				return
+			}
 			a.dispatch(ctx, m)
 		default:
 			a.refuse(w, r, http.StatusMethodNotAllowed, errors.New("method not allowed"))

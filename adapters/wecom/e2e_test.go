@@ -278,7 +278,7 @@ func TestEndToEnd(t *testing.T) {
 	// and signature made valid by someone holding the token), a replay, a
 	// stale timestamp, garbage. None reaches the core or sends anything.
 	n = f.sentCount()
-	good := f.seal(textXML("zhangsan", "should never be answered", 1004), time.Now())
+	good := f.seal(textXML("zhangsan", "answered exactly once", 1004), time.Now())
 	bad := good
 	bad.sig = strings.Repeat("0", 40)
 	if status, _ := f.post(t, target, bad); status != http.StatusForbidden {
@@ -315,6 +315,11 @@ func TestEndToEnd(t *testing.T) {
 	f.waitSent(t, n2, 2)
 	if status, _ := f.post(t, target, good); status != http.StatusConflict {
 		t.Errorf("replay: %d, want 409", status)
+	}
+	// WeCom's own retry of a message (same MsgId, newly signed) is
+	// acknowledged but answered once.
+	if status, _ := f.post(t, target, f.seal(textXML("zhangsan", "answered exactly once", 1004), time.Now())); status != http.StatusOK {
+		t.Errorf("WeCom's retry: %d, want 200", status)
 	}
 	time.Sleep(50 * time.Millisecond)
 	if got := f.sentFrom(n); len(got) != 2 {
