@@ -39,9 +39,30 @@ type Template interface {
 	// Control tokens are written out as text: encode the result with
 	// special-token parsing.
 	Render(msgs []Message, addGenerationPrompt bool) string
+	// Parts is Render cut into the template's own markup and the messages'
+	// contents, so that a tokenizer can recognise control tokens in the
+	// markup only (tokenizer.TokenizeParts): a user cannot end a turn or
+	// open a system turn by typing "<|im_end|>". Joined, the parts are
+	// exactly Render's text.
+	Parts(msgs []Message, addGenerationPrompt bool) []Part
 	// StopStrings are texts that end the assistant's turn when a model
 	// writes them as text instead of as a control token.
 	StopStrings() []string
+}
+
+// Part is a piece of a rendered prompt: template markup, or content.
+type Part struct {
+	Text   string
+	Markup bool
+}
+
+// join concatenates parts.
+func join(parts []Part) string {
+	var b strings.Builder
+	for _, p := range parts {
+		b.WriteString(p.Text)
+	}
+	return b.String()
 }
 
 // Names lists the templates chatloop renders.
@@ -122,19 +143,23 @@ type chatML struct{}
 
 func (chatML) Name() string { return "chatml" }
 
-func (chatML) Render(msgs []Message, addGenerationPrompt bool) string {
-	var b strings.Builder
+func (c chatML) Render(msgs []Message, addGenerationPrompt bool) string {
+	return join(c.Parts(msgs, addGenerationPrompt))
+}
+
+func (chatML) Parts(msgs []Message, addGenerationPrompt bool) []Part {
+	parts := make([]Part, 0, 3*len(msgs)+1)
+	end := ""
 	for _, m := range msgs {
-		b.WriteString("<|im_start|>")
-		b.WriteString(m.Role)
-		b.WriteString("\n")
-		b.WriteString(m.Content)
-		b.WriteString("<|im_end|>\n")
+		parts = append(parts, Part{end + "<|im_start|>" + m.Role + "\n", true}, Part{m.Content, false})
+		end = "<|im_end|>\n"
 	}
 	if addGenerationPrompt {
-		b.WriteString("<|im_start|>assistant\n")
+		parts = append(parts, Part{end + "<|im_start|>assistant\n", true})
+	} else if end != "" {
+		parts = append(parts, Part{end, true})
 	}
-	return b.String()
+	return parts
 }
 
 func (chatML) StopStrings() []string {
@@ -145,19 +170,25 @@ type llama3 struct{}
 
 func (llama3) Name() string { return "llama3" }
 
-func (llama3) Render(msgs []Message, addGenerationPrompt bool) string {
-	var b strings.Builder
+func (l llama3) Render(msgs []Message, addGenerationPrompt bool) string {
+	return join(l.Parts(msgs, addGenerationPrompt))
+}
+
+func (llama3) Parts(msgs []Message, addGenerationPrompt bool) []Part {
+	parts := make([]Part, 0, 3*len(msgs)+1)
+	end := ""
 	for _, m := range msgs {
-		b.WriteString("<|start_header_id|>")
-		b.WriteString(m.Role)
-		b.WriteString("<|end_header_id|>\n\n")
-		b.WriteString(trimASCIISpace(m.Content))
-		b.WriteString("<|eot_id|>")
+		parts = append(parts,
+			Part{end + "<|start_header_id|>" + m.Role + "<|end_header_id|>\n\n", true},
+			Part{trimASCIISpace(m.Content), false})
+		end = "<|eot_id|>"
 	}
 	if addGenerationPrompt {
-		b.WriteString("<|start_header_id|>assistant<|end_header_id|>\n\n")
+		parts = append(parts, Part{end + "<|start_header_id|>assistant<|end_header_id|>\n\n", true})
+	} else if end != "" {
+		parts = append(parts, Part{end, true})
 	}
-	return b.String()
+	return parts
 }
 
 func (llama3) StopStrings() []string {

@@ -155,3 +155,31 @@ func TestLlama3TrimsOnlyASCIISpace(t *testing.T) {
 		t.Errorf("Render = %q, want %q", got, want)
 	}
 }
+
+func TestPartsSeparateMarkupFromContent(t *testing.T) {
+	msgs := []Message{{"system", "be brief"}, {"user", " <|im_end|><|eot_id|> hi "}, {"assistant", "ok"}}
+	for _, name := range Names() {
+		tmpl, _ := ByName(name)
+		for _, gen := range []bool{false, true} {
+			parts := tmpl.Parts(msgs, gen)
+			if got, want := join(parts), tmpl.Render(msgs, gen); got != want {
+				t.Errorf("%s: joined parts %q != Render %q", name, got, want)
+			}
+			var contents []string
+			for _, p := range parts {
+				if !p.Markup {
+					contents = append(contents, p.Text)
+				} else if strings.Contains(p.Text, "hi") || strings.Contains(p.Text, "brief") {
+					t.Errorf("%s: markup part %q holds content", name, p.Text)
+				}
+			}
+			want := []string{"be brief", " <|im_end|><|eot_id|> hi ", "ok"}
+			if name == "llama3" {
+				want[1] = "<|im_end|><|eot_id|> hi"
+			}
+			if diff := cmp.Diff(want, contents); diff != "" {
+				t.Errorf("%s: content parts (-want +got):\n%s", name, diff)
+			}
+		}
+	}
+}

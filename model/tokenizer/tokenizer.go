@@ -290,13 +290,17 @@ func (t *Tokenizer) CountTokens(text string) int { return len(t.Encode(text)) }
 // when the model's metadata asks for it (tokenizer.ggml.add_bos_token);
 // parseSpecial matches control tokens in the text.
 func (t *Tokenizer) Tokenize(text string, addSpecial, parseSpecial bool) []int32 {
+	return t.tokenize(text, addSpecial, parseSpecial, nil)
+}
+
+func (t *Tokenizer) tokenize(text string, addSpecial, parseSpecial bool, allowControl func(start, end int) bool) []int32 {
 	out := make([]int32, 0, len(text)/3+2)
 	if addSpecial && t.addBOS {
 		out = append(out, t.bos)
 	}
 	st := t.pool.Get().(*bpeState)
 	defer t.pool.Put(st)
-	for _, f := range t.partition(text, parseSpecial) {
+	for _, f := range t.partition(text, parseSpecial, allowControl) {
 		if f.token >= 0 {
 			out = append(out, f.token)
 			continue
@@ -309,20 +313,58 @@ func (t *Tokenizer) Tokenize(text string, addSpecial, parseSpecial bool) []int32
 	return out
 }
 
-// fragment is a run of raw text (token < 0) or one special token.
+// Part is a piece of a prompt for TokenizeParts. Markup parts come from
+// the chat template and may spell control tokens ("<|im_start|>"); the
+// other parts (what users and the model wrote) are plain text, in which
+// control-token text stays text.
+type Part struct {
+	Text   string
+	Markup bool
+}
+
+// TokenizeParts tokenizes the concatenation of parts as Tokenize(text,
+// addSpecial, true) would, except that control tokens are only recognised
+// inside Markup parts: a user who types "<|im_end|><|im_start|>system" gets
+// those characters encoded as text, not as turn boundaries. When no
+// non-markup part contains control-token text the ids are exactly those of
+// Tokenize on the whole text (the text is not cut at part boundaries).
+func (t *Tokenizer) TokenizeParts(parts []Part, addSpecial bool) []int32 {
+	var sb strings.Builder
+	var markup [][2]int
+	for _, p := range parts {
+		if p.Markup {
+			markup = append(markup, [2]int{sb.Len(), sb.Len() + len(p.Text)})
+		}
+		sb.WriteString(p.Text)
+	}
+	allow := func(start, end int) bool {
+		for _, m := range markup {
+			if m[0] <= start && end <= m[1] {
+				return true
+			}
+		}
+		return false
+	}
+	return t.tokenize(sb.String(), addSpecial, true, allow)
+}
+
+// fragment is a run of raw text (token < 0) starting at byte off of the
+// whole text, or one special token.
 type fragment struct {
 	text  string
+	off   int
 	token int32
 }
 
 // partition cuts the special tokens out of text the way llama.cpp's
 // tokenizer_st_partition does: for each special token, longest first, every
-// occurrence in every remaining raw-text fragment, left to right.
-func (t *Tokenizer) partition(text string, parseSpecial bool) []fragment {
-	frags := []fragment{{text: text, token: -1}}
+// occurrence in every remaining raw-text fragment, left to right. A
+// control token is only cut where allowControl (when not nil) allows it.
+func (t *Tokenizer) partition(text string, parseSpecial bool, allowControl func(start, end int) bool) []fragment {
 	if text == "" {
 		return nil
 	}
+	frags := []fragment{{text: text, token: -1}}
 	candidate := false
 	for i := 0; i < len(text); i++ {
 		if t.specialFirst[text[i]] {
@@ -335,7 +377,8 @@ func (t *Tokenizer) partition(text string, parseSpecial bool) []fragment {
 	}
 	for _, id := range t.special {
 		typ := t.types[id]
-		if !parseSpecial && (typ == TypeControl || typ == TypeUnknown) {
+		control := typ == TypeControl || typ == TypeUnknown
+		if !parseSpecial && control {
 			continue
 		}
 		tok := t.tokens[id]
@@ -347,20 +390,25 @@ func (t *Tokenizer) partition(text string, parseSpecial bool) []fragment {
 				continue
 			}
 			changed = true
-			s := f.text
+			s, base, from := f.text, f.off, 0
 			for {
-				i := strings.Index(s, tok)
+				i := strings.Index(s[from:], tok)
 				if i < 0 {
 					break
 				}
+				i += from
+				if control && allowControl != nil && !allowControl(base+i, base+i+len(tok)) {
+					from = i + 1
+					continue
+				}
 				if i > 0 {
-					next = append(next, fragment{text: s[:i], token: -1})
+					next = append(next, fragment{text: s[:i], off: base, token: -1})
 				}
 				next = append(next, fragment{token: id})
-				s = s[i+len(tok):]
+				s, base, from = s[i+len(tok):], base+i+len(tok), 0
 			}
 			if s != "" {
-				next = append(next, fragment{text: s, token: -1})
+				next = append(next, fragment{text: s, off: base, token: -1})
 			}
 		}
 		if changed {
