@@ -241,7 +241,7 @@ func (a *Adapter) loginWith(ctx context.Context, hot bool) (*session, error) {
 	}
 	hc.Transport = guardTransport{next: next}
 	client := openwechat.NewClient(&hc)
-	client.AddHttpHook(openwechat.UserAgentHook{UserAgent: userAgent})
+	client.AddHttpHook(openwechat.UserAgentHook{UserAgent: userAgent}, redactHook{})
 	client.MaxRetryTimes = 2
 	b.Caller = openwechat.NewCaller(client)
 	openwechat.Desktop.Prepare(b)

@@ -7,21 +7,26 @@ import (
 	"image/png"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/skip2/go-qrcode"
 
 	"github.com/chatloop/chatloop/bot"
 	"github.com/chatloop/chatloop/bot/demo"
+	"github.com/chatloop/chatloop/feedback"
 )
 
-// startCore runs the real conversation core with the demo generator.
-func startCore(t *testing.T, store bot.FeedbackStore) *bot.Core {
+// startCore runs the real conversation core with the demo generator until
+// the returned stop is called (or the test ends).
+func startCore(t *testing.T, store bot.FeedbackStore, abProbability float64) (*bot.Core, func()) {
 	t.Helper()
 	cfg := bot.DefaultConfig()
 	cfg.RatePerMinute = 0 // the burst below is about the send throttle
 	cfg.Workers = 2
+	cfg.ABProbability = abProbability
 	core, err := bot.NewCore(bot.Options{Config: cfg, Generator: demo.New(), Store: store, MaxTokens: 256})
 	if err != nil {
 		t.Fatal(err)
@@ -29,8 +34,10 @@ func startCore(t *testing.T, store bot.FeedbackStore) *bot.Core {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = core.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return core
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return core, stop
 }
 
 // answerOf finds the answer a sent message shows.
@@ -59,7 +66,7 @@ func TestEndToEnd(t *testing.T) {
 	f := newFakeWeChat(t)
 	dir := t.TempDir()
 	store := openTestStore(t, dir)
-	core := startCore(t, store)
+	core, stopCore := startCore(t, store, 0)
 	cfg := testConfig(dir)
 	r := startAdapter(t, f, cfg, core)
 
@@ -90,7 +97,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("group answer %+v, want an @Bobby demo answer in the group", ans)
 	}
 	a1 := answerOf(t, store, ans.MsgID)
-	if a1.ChatID != "group:Test Group" || a1.AskerID != "~Bob" {
+	if a1.ChatID != "group:Test Group" || string(a1.AskerID) != store.HashUser(Platform, "~Bob") {
 		t.Errorf("answer recorded for chat %q asker %q", a1.ChatID, a1.AskerID)
 	}
 
@@ -110,6 +117,31 @@ func TestEndToEnd(t *testing.T) {
 	a2 := answerOf(t, store, dm.MsgID)
 	f.push(fakeMsg{FromUserName: "@carol01", MsgType: 1, Content: `<span class="emoji emoji1f44d"></span>`})
 	waitVote(t, store, a2.ID, "~Carol", 1)
+
+	// A long answer comes in paragraph-sized parts, each mapped to the
+	// answer as soon as it is sent.
+	n = f.sentCount()
+	para := strings.TrimSpace(strings.Repeat("lorem ipsum ", 25))
+	f.push(f.text("@carol01", strings.Join([]string{para, para, para}, "\n\n")))
+	parts := f.waitSent(t, n, 2)
+	time.Sleep(2 * cfg.ChatInterval.Duration)
+	parts = f.sentSince(n)
+	if len(parts) != 2 {
+		t.Fatalf("a %d-character answer came in %d parts, want 2 of at most %d", 3*len(para)+30, len(parts), cfg.PartChars)
+	}
+	var joined strings.Builder
+	for _, p := range parts {
+		if p.To != "@carol01" || utf8.RuneCountInString(p.Content) > cfg.PartChars {
+			t.Errorf("part %+v", p)
+		}
+		if a := answerOf(t, store, p.MsgID); a.ID != answerOf(t, store, parts[0].MsgID).ID {
+			t.Errorf("part %s maps to answer %s, want the first part's", p.MsgID, a.ID)
+		}
+		joined.WriteString(p.Content)
+	}
+	if !strings.Contains(strings.Join(strings.Fields(joined.String()), " "), strings.Join(strings.Fields(para+" "+para+" "+para), " ")) {
+		t.Errorf("the parts do not hold the whole answer: %q", joined.String())
+	}
 
 	// A picture in the private chat gets the text-only notice; the
 	// quote-reply "换一个" asks for another answer to the quoted one.
@@ -189,6 +221,28 @@ func TestEndToEnd(t *testing.T) {
 	}
 	askDM(t, f, "@carol01", "after the new QR login")
 
+	// The votes are in the bbolt file: stop everything, reopen it.
+	r.stop(t)
+	stopCore()
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	reopened, err := feedback.Open(store.path, feedback.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reopened.Close()
+	file := &testStore{Store: reopened, path: store.path}
+	for _, v := range []struct {
+		id    bot.AnswerID
+		voter bot.UserID
+		want  int
+	}{{a1.ID, "~Bob", 1}, {a1.ID, "alice-remark", -1}, {a2.ID, "~Carol", 1}} {
+		if got, ok := file.voteOf(v.id, v.voter); !ok || got != v.want {
+			t.Errorf("in the file: vote by %s on %s = %d (found %v), want %+d", v.voter, v.id, got, ok, v.want)
+		}
+	}
+
 	logs := r.logs.String()
 	for _, want := range []string{"WeChat login lost", "the saved WeChat session was refused", "logged in to WeChat"} {
 		if !strings.Contains(logs, want) {
@@ -224,20 +278,19 @@ func askDM(t *testing.T, f *fakeWeChat, from, text string) {
 // any two sends global_interval apart.
 func checkSpacing(t *testing.T, sent []fakeSent, cfg Config) {
 	t.Helper()
-	// Timestamps are taken by the server when a request arrives; one that
-	// was slow to cross loopback (a loaded machine, the race detector)
-	// shortens the gap to the next. Unthrottled sends are milliseconds
-	// apart, far below these bounds.
-	const slack = 50 * time.Millisecond
+	// The server stamps a request when it arrives, before it answers; the
+	// adapter starts the next send an interval after it read that answer.
+	// So the stamps are at least an interval apart however slow loopback
+	// is.
 	last := map[string]time.Time{}
 	for i, s := range sent {
 		if i > 0 {
-			if d := s.At.Sub(sent[i-1].At); d < cfg.GlobalInterval.Duration-slack {
+			if d := s.At.Sub(sent[i-1].At); d < cfg.GlobalInterval.Duration {
 				t.Errorf("sends %d and %d are %v apart, want at least %v", i-1, i, d, cfg.GlobalInterval.Duration)
 			}
 		}
 		if prev, ok := last[s.To]; ok {
-			if d := s.At.Sub(prev); d < cfg.ChatInterval.Duration-slack {
+			if d := s.At.Sub(prev); d < cfg.ChatInterval.Duration {
 				t.Errorf("two sends to %s are %v apart, want at least %v", s.To, d, cfg.ChatInterval.Duration)
 			}
 		}
@@ -300,10 +353,74 @@ func isDark(img image.Image, x, y int) bool {
 }
 
 // waitVote waits until voter's vote on answer id has value want.
-func waitVote(t *testing.T, store testStore, id bot.AnswerID, voter bot.UserID, want int) {
+func waitVote(t *testing.T, store *testStore, id bot.AnswerID, voter bot.UserID, want int) {
 	t.Helper()
 	waitFor(t, fmt.Sprintf("vote %+d by %s on %s", want, voter, id), 5*time.Second, func() bool {
 		v, ok := store.voteOf(id, voter)
 		return ok && v == want
 	})
+}
+
+// TestChoices runs A/B mode through the core: the two labelled answers go
+// out, and "B" in a private chat or a bare "a" in the group after an A/B
+// answer records the choice in the feedback store.
+func TestChoices(t *testing.T) {
+	f := newFakeWeChat(t)
+	dir := t.TempDir()
+	store := openTestStore(t, dir)
+	core, _ := startCore(t, store, 1)
+	r := startAdapter(t, f, testConfig(dir), core)
+	qrLogin(t, f, r, 1, 1)
+
+	pair := func(from int, to string) (a, b bot.AnswerID) {
+		t.Helper()
+		sent := f.waitSent(t, from, 3)
+		for _, s := range sent[:3] {
+			if s.To != to {
+				t.Fatalf("A/B message %+v, want it sent to %s", s, to)
+			}
+		}
+		if !strings.Contains(sent[0].Content, "【A】[demo") || !strings.Contains(sent[1].Content, "【B】[demo") {
+			t.Fatalf("A/B answers %q and %q", sent[0].Content, sent[1].Content)
+		}
+		return answerOf(t, store, sent[0].MsgID).ID, answerOf(t, store, sent[1].MsgID).ID
+	}
+
+	f.push(f.text("@alice01", "which is better"))
+	a, b := pair(0, "@alice01")
+	f.push(f.text("@alice01", "B"))
+	waitFor(t, "Alice's choice", 5*time.Second, func() bool { return store.choiceOf(b, a, "alice-remark") })
+	thanks := f.waitSent(t, 3, 1)[0]
+	if thanks.To != "@alice01" || !strings.Contains(thanks.Content, "choice recorded") {
+		t.Errorf("after the choice: %+v", thanks)
+	}
+
+	n := f.sentCount()
+	f.push(f.groupText("@bob01", "@LoopBot compare these"))
+	waitFor(t, "the group's A/B answers", 10*time.Second, func() bool {
+		c := 0
+		for _, s := range f.sentSince(n) {
+			if strings.Contains(s.Content, "compare these") {
+				c++
+			}
+		}
+		return c == 2
+	})
+	var ga, gb bot.AnswerID
+	for _, s := range f.sentSince(n) {
+		if !strings.HasPrefix(s.Content, "@Bobby\u2005") {
+			t.Errorf("group message without the @mention: %q", s.Content)
+		}
+		switch {
+		case strings.Contains(s.Content, "【A】") && strings.Contains(s.Content, "compare these"):
+			ga = answerOf(t, store, s.MsgID).ID
+		case strings.Contains(s.Content, "【B】") && strings.Contains(s.Content, "compare these"):
+			gb = answerOf(t, store, s.MsgID).ID
+		}
+	}
+	f.push(f.groupText("@bob01", "a"))
+	waitFor(t, "Bob's choice", 5*time.Second, func() bool { return store.choiceOf(ga, gb, "~Bob") })
+	if store.choiceOf(gb, ga, "~Bob") {
+		t.Error("Bob's choice recorded both ways")
+	}
 }

@@ -3,8 +3,10 @@ package wechat
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -77,4 +79,26 @@ func guardBody(body []byte, init bool) []byte {
 func missing(raw json.RawMessage) bool {
 	t := bytes.TrimSpace(raw)
 	return len(t) == 0 || t[0] != '{'
+}
+
+// redactHook strips the query from the URL in a failed request's error:
+// WeChat's URLs carry the session keys (skey, sid, pass_ticket), and
+// errors end up in logs.
+type redactHook struct{}
+
+func (redactHook) BeforeRequest(*http.Request) {}
+
+func (redactHook) AfterRequest(_ *http.Response, err error) {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = withoutQuery(ue.URL)
+	}
+}
+
+// withoutQuery returns raw without its query and fragment.
+func withoutQuery(raw string) string {
+	if i := strings.IndexAny(raw, "?#"); i >= 0 {
+		return raw[:i]
+	}
+	return raw
 }

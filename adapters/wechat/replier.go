@@ -112,9 +112,11 @@ func (a *Adapter) send(ctx context.Context, chat bot.ChatID, to, text string) (b
 	if err != nil {
 		return "", err
 	}
-	if err := a.thr.wait(ctx, chat); err != nil {
+	done, err := a.thr.acquire(ctx, chat)
+	if err != nil {
 		return "", err
 	}
+	defer done()
 	b := s.bot
 	sent, err := b.Caller.WebWxSendMsg(ctx, &openwechat.CallerWebWxSendMsgOptions{
 		LoginInfo:   b.Storage.LoginInfo,

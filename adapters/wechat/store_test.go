@@ -1,113 +1,81 @@
 package wechat
 
 import (
+	"bytes"
 	"context"
-	"fmt"
-	"slices"
-	"sync"
+	"encoding/json"
+	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/chatloop/chatloop/bot"
+	"github.com/chatloop/chatloop/feedback"
 )
 
-// testStore is the feedback store the end-to-end test runs on, with a way
-// to read a vote back.
-type testStore interface {
-	bot.FeedbackStore
-	voteOf(id bot.AnswerID, voter bot.UserID) (int, bool)
+// testStore is the real bbolt feedback store, with votes and choices read
+// back through its raw export.
+type testStore struct {
+	*feedback.Store
+	path string
 }
 
-// memStore keeps answers and votes in memory.
-type memStore struct {
-	mu      sync.Mutex
-	answers map[bot.AnswerID]bot.Answer
-	msgs    map[string]bot.AnswerID
-	votes   map[bot.AnswerID]map[bot.UserID]int
-}
-
-func openTestStore(t *testing.T, _ string) testStore {
+// openTestStore opens a feedback database in dir, closed at the test's end.
+func openTestStore(t *testing.T, dir string) *testStore {
 	t.Helper()
-	return &memStore{answers: map[bot.AnswerID]bot.Answer{}, msgs: map[string]bot.AnswerID{}, votes: map[bot.AnswerID]map[bot.UserID]int{}}
-}
-
-func (s *memStore) RecordAnswer(_ context.Context, a bot.Answer) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.answers[a.ID] = a
-	return nil
-}
-
-func (s *memStore) FinishAnswer(_ context.Context, a bot.Answer) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.answers[a.ID] = a
-	return nil
-}
-
-func (s *memStore) MapMessage(_ context.Context, platform string, msg bot.MessageID, id bot.AnswerID) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.msgs[platform+"\x00"+string(msg)] = id
-	return nil
-}
-
-func (s *memStore) AnswerByMessage(_ context.Context, platform string, msg bot.MessageID) (bot.AnswerID, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	id, ok := s.msgs[platform+"\x00"+string(msg)]
-	if !ok {
-		return "", fmt.Errorf("message %s: %w", msg, bot.ErrNotFound)
+	path := filepath.Join(dir, "feedback.db")
+	s, err := feedback.Open(path, feedback.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return id, nil
+	ts := &testStore{Store: s, path: path}
+	t.Cleanup(func() { _ = ts.Close() })
+	return ts
 }
 
-func (s *memStore) Answer(_ context.Context, id bot.AnswerID) (bot.Answer, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a, ok := s.answers[id]
-	if !ok {
-		return a, fmt.Errorf("answer %s: %w", id, bot.ErrNotFound)
+// raw returns the raw export row of answer id.
+func (s *testStore) raw(id bot.AnswerID) (feedback.RawRow, bool) {
+	var buf bytes.Buffer
+	if _, err := s.Export(context.Background(), &buf, feedback.ExportOptions{Format: feedback.FormatRaw}); err != nil {
+		return feedback.RawRow{}, false
 	}
-	return a, nil
-}
-
-func (s *memStore) Vote(_ context.Context, id bot.AnswerID, _ string, voter bot.UserID, value int) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.answers[id]; !ok {
-		return bot.ErrNotFound
-	}
-	if s.votes[id] == nil {
-		s.votes[id] = map[bot.UserID]int{}
-	}
-	s.votes[id][voter] = value
-	return nil
-}
-
-func (s *memStore) Choose(context.Context, bot.AnswerID, bot.AnswerID, string, bot.UserID) error {
-	return nil
-}
-
-func (s *memStore) RecentAnswers(_ context.Context, platform string, chat bot.ChatID, asker bot.UserID, since time.Time, limit int) ([]bot.Answer, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []bot.Answer
-	for _, a := range s.answers {
-		if a.Platform == platform && a.ChatID == chat && (asker == "" || a.AskerID == asker) && !a.Created.Before(since) {
-			out = append(out, a)
+	dec := json.NewDecoder(&buf)
+	for dec.More() {
+		var row feedback.RawRow
+		if err := dec.Decode(&row); err != nil {
+			return feedback.RawRow{}, false
+		}
+		if row.ID == string(id) {
+			return row, true
 		}
 	}
-	slices.SortFunc(out, func(a, b bot.Answer) int { return b.Created.Compare(a.Created) })
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
-	}
-	return out, nil
+	return feedback.RawRow{}, false
 }
 
-func (s *memStore) voteOf(id bot.AnswerID, voter bot.UserID) (int, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.votes[id][voter]
-	return v, ok
+// voteOf returns voter's vote on answer id.
+func (s *testStore) voteOf(id bot.AnswerID, voter bot.UserID) (int, bool) {
+	row, ok := s.raw(id)
+	if !ok {
+		return 0, false
+	}
+	hash := s.HashUser(Platform, voter)
+	for _, v := range row.Votes {
+		if v.VoterHash == hash {
+			return v.Value, true
+		}
+	}
+	return 0, false
+}
+
+// choiceOf reports whether voter chose winner over loser.
+func (s *testStore) choiceOf(winner, loser bot.AnswerID, voter bot.UserID) bool {
+	row, ok := s.raw(winner)
+	if !ok {
+		return false
+	}
+	hash := s.HashUser(Platform, voter)
+	for _, p := range row.Choices {
+		if p.Winner == string(winner) && p.Loser == string(loser) && p.VoterHash == hash {
+			return true
+		}
+	}
+	return false
 }

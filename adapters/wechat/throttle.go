@@ -9,17 +9,21 @@ import (
 	"github.com/chatloop/chatloop/bot"
 )
 
-// throttle spaces sends: at least perChat between two sends to one chat,
-// at least global between any two sends, plus a random jitter. Each caller
-// reserves the next free slot, so concurrent senders queue up in order
-// and the spacing holds however many wait.
+// throttle spaces sends: one at a time, each starting at least perChat
+// after the previous send to the same chat finished and at least global
+// after any send finished, plus a random jitter. Counting from the end of
+// the previous send keeps the spacing WeChat sees even when a request is
+// slow to arrive.
 type throttle struct {
 	perChat, global, jitter time.Duration
 
-	mu         sync.Mutex
-	nextChat   map[bot.ChatID]time.Time
-	nextGlobal time.Time
-	rng        *rand.Rand
+	slot chan struct{} // held by the one send under way
+
+	mu       sync.Mutex
+	lastChat map[bot.ChatID]time.Time
+	last     time.Time // when the latest send finished
+	paused   time.Time // no send before this
+	rng      *rand.Rand
 }
 
 func newThrottle(perChat, global, jitter time.Duration) *throttle {
@@ -27,50 +31,53 @@ func newThrottle(perChat, global, jitter time.Duration) *throttle {
 		perChat:  perChat,
 		global:   global,
 		jitter:   jitter,
-		nextChat: map[bot.ChatID]time.Time{},
+		slot:     make(chan struct{}, 1),
+		lastChat: map[bot.ChatID]time.Time{},
 		rng:      rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15)),
 	}
 }
 
-// wait blocks until a send to chat may go out, or ctx is done.
-func (t *throttle) wait(ctx context.Context, chat bot.ChatID) error {
-	d := time.Until(t.reserve(chat, time.Now()))
-	if d <= 0 {
-		return ctx.Err()
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
+// acquire waits until a send to chat may start and returns the function
+// to call when it has finished (sent or failed). It returns ctx's error
+// if ctx is done first.
+func (t *throttle) acquire(ctx context.Context, chat bot.ChatID) (done func(), err error) {
 	select {
+	case t.slot <- struct{}{}:
 	case <-ctx.Done():
-		return ctx.Err()
-	case <-timer.C:
-		return nil
+		return nil, ctx.Err()
 	}
+	if !sleep(ctx, time.Until(t.earliest(chat))) {
+		<-t.slot
+		return nil, ctx.Err()
+	}
+	return func() {
+		t.mu.Lock()
+		now := time.Now()
+		t.lastChat[chat], t.last = now, now
+		if len(t.lastChat) > 1024 {
+			for c, at := range t.lastChat {
+				if now.Sub(at) > t.perChat {
+					delete(t.lastChat, c)
+				}
+			}
+		}
+		t.mu.Unlock()
+		<-t.slot
+	}, nil
 }
 
-// reserve books the next free slot for a send to chat, seen at now, and
-// returns its time.
-func (t *throttle) reserve(chat bot.ChatID, now time.Time) time.Time {
+// earliest is when the next send to chat may start.
+func (t *throttle) earliest(chat bot.ChatID) time.Time {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	at := now
-	if n := t.nextChat[chat]; n.After(at) {
-		at = n
-	}
-	if t.nextGlobal.After(at) {
-		at = t.nextGlobal
+	at := time.Now()
+	for _, next := range []time.Time{t.lastChat[chat].Add(t.perChat), t.last.Add(t.global), t.paused} {
+		if next.After(at) {
+			at = next
+		}
 	}
 	if t.jitter > 0 {
 		at = at.Add(time.Duration(t.rng.Int64N(int64(t.jitter) + 1)))
-	}
-	t.nextChat[chat] = at.Add(t.perChat)
-	t.nextGlobal = at.Add(t.global)
-	if len(t.nextChat) > 1024 {
-		for c, n := range t.nextChat {
-			if n.Before(now) {
-				delete(t.nextChat, c)
-			}
-		}
 	}
 	return at
 }
@@ -79,7 +86,7 @@ func (t *throttle) reserve(chat bot.ChatID, now time.Time) time.Time {
 func (t *throttle) pause(d time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if until := time.Now().Add(d); until.After(t.nextGlobal) {
-		t.nextGlobal = until
+	if until := time.Now().Add(d); until.After(t.paused) {
+		t.paused = until
 	}
 }

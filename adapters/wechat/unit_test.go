@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -18,71 +21,82 @@ import (
 )
 
 func TestThrottleSpacing(t *testing.T) {
-	const perChat, global, jitter = 2 * time.Second, 700 * time.Millisecond, 300 * time.Millisecond
+	const perChat, global, jitter = 40 * time.Millisecond, 15 * time.Millisecond, 5 * time.Millisecond
 	thr := newThrottle(perChat, global, jitter)
 	type send struct {
-		chat bot.ChatID
-		at   time.Time
+		chat       bot.ChatID
+		start, end time.Time
 	}
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	var sends []send
-	for i := range 30 {
-		chat := bot.ChatID([]string{"a", "b", "c", "a", "a"}[i%5])
-		if i == 20 {
-			now = now.Add(time.Minute) // a quiet minute: no waiting after it
-		}
-		sends = append(sends, send{chat, thr.reserve(chat, now)})
+	var (
+		mu    sync.Mutex
+		sends []send
+		wg    sync.WaitGroup
+	)
+	for i := range 12 {
+		chat := bot.ChatID([]string{"a", "b", "c", "a"}[i%4])
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			done, err := thr.acquire(context.Background(), chat)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			s := send{chat: chat, start: time.Now()}
+			time.Sleep(time.Duration(i%3) * time.Millisecond) // the request
+			s.end = time.Now()
+			mu.Lock()
+			sends = append(sends, s)
+			mu.Unlock()
+			done()
+		}()
 	}
+	wg.Wait()
+	slices.SortFunc(sends, func(a, b send) int { return a.start.Compare(b.start) })
 	last := map[bot.ChatID]time.Time{}
 	for i, s := range sends {
 		if i > 0 {
-			gap := s.at.Sub(sends[i-1].at)
-			if gap < global {
-				t.Errorf("sends %d and %d are %v apart, want at least %v", i-1, i, gap, global)
-			}
-			if i != 20 && gap > perChat+jitter {
-				t.Errorf("sends %d and %d are %v apart, more than the chat interval and jitter", i-1, i, gap)
+			if prev := sends[i-1]; s.start.Before(prev.end) {
+				t.Fatalf("sends %d and %d overlap", i-1, i)
+			} else if gap := s.start.Sub(prev.end); gap < global {
+				t.Errorf("send %d started %v after send %d ended, want at least %v", i, gap, i-1, global)
 			}
 		}
-		if p, ok := last[s.chat]; ok && s.at.Sub(p) < perChat {
-			t.Errorf("two sends to %s are %v apart, want at least %v", s.chat, s.at.Sub(p), perChat)
+		if p, ok := last[s.chat]; ok && s.start.Sub(p) < perChat {
+			t.Errorf("a send to %s started %v after the previous one ended, want at least %v", s.chat, s.start.Sub(p), perChat)
 		}
-		last[s.chat] = s.at
-	}
-	if first := sends[20].at.Sub(now); first < 0 || first > jitter {
-		t.Errorf("the first send after a quiet minute waits %v, want at most the jitter", first)
-	}
-
-	// The real clock: three sends to one chat take at least two intervals.
-	thr = newThrottle(40*time.Millisecond, 0, 0)
-	begun := time.Now()
-	for range 3 {
-		if err := thr.wait(context.Background(), "x"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if d := time.Since(begun); d < 80*time.Millisecond {
-		t.Errorf("three sends took %v, want at least 80ms", d)
+		last[s.chat] = s.end
 	}
 }
 
 func TestThrottleCancelAndPause(t *testing.T) {
 	thr := newThrottle(time.Hour, 0, 0)
-	if err := thr.wait(context.Background(), "x"); err != nil {
+	done, err := thr.acquire(context.Background(), "x")
+	if err != nil {
 		t.Fatal(err)
 	}
+	done()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if err := thr.wait(ctx, "x"); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := thr.acquire(ctx, "x"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("second send within the hour: %v, want the context's deadline", err)
 	}
+	// The cancelled wait gave the slot back: another chat can send.
+	if done, err := thr.acquire(context.Background(), "y"); err != nil {
+		t.Fatal(err)
+	} else {
+		done()
+	}
+
 	thr = newThrottle(0, 0, 0)
 	thr.pause(80 * time.Millisecond)
 	begun := time.Now()
-	if err := thr.wait(context.Background(), "y"); err != nil {
+	done, err = thr.acquire(context.Background(), "y")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(begun); d < 75*time.Millisecond {
+	done()
+	if d := time.Since(begun); d < 80*time.Millisecond {
 		t.Errorf("send after a pause of 80ms went out after %v", d)
 	}
 }
@@ -268,5 +282,50 @@ func TestRunLifecycle(t *testing.T) {
 	}
 	if _, err := New(cfg, nil, nil); err == nil {
 		t.Error("New accepted a nil handler")
+	}
+}
+
+func TestErrorsHoldNoKeys(t *testing.T) {
+	failing := roundTripFunc(func(*http.Request) (*http.Response, error) { return nil, errors.New("connection refused") })
+	c := openwechat.NewClient(&http.Client{Transport: failing})
+	c.AddHttpHook(redactHook{})
+	req, err := http.NewRequest(http.MethodGet, "https://webpush.wx.qq.com/cgi-bin/mmwebwx-bin/synccheck?skey=@crypt_secret&sid=sid-secret#x", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Do(req)
+	if err == nil {
+		t.Fatal("no error from a failing transport")
+	}
+	if msg := err.Error(); strings.Contains(msg, "secret") || !strings.Contains(msg, "synccheck") {
+		t.Errorf("error %q: want the path without the keys", msg)
+	}
+	if !openwechat.IsNetworkError(err) {
+		t.Errorf("error %v lost openwechat's network error mark", err)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestGuardBody(t *testing.T) {
+	tests := []struct {
+		in   string
+		init bool
+		want string
+	}{
+		{`{"BaseResponse":{"Ret":1101}}`, false, `{"BaseResponse":{"Ret":1101},"SyncKey":{"Count":0,"List":[]}}`},
+		{`{"BaseResponse":{"Ret":0},"SyncKey":null}`, false, `{"BaseResponse":{"Ret":0},"SyncKey":{"Count":0,"List":[]}}`},
+		{`{"BaseResponse":{"Ret":0},"SyncKey":{"Count":1}}`, false, `{"BaseResponse":{"Ret":0},"SyncKey":{"Count":1}}`},
+		{`{"BaseResponse":{"Ret":0},"SyncKey":{"Count":1}}`, true, `{"BaseResponse":{"Ret":-1,"ErrMsg":"webwxinit answered without a user"},"SyncKey":{"Count":1},"User":{}}`},
+		{`{"BaseResponse":{"Ret":0},"SyncKey":{"Count":1},"User":{"UserName":"@me"}}`, true, `{"BaseResponse":{"Ret":0},"SyncKey":{"Count":1},"User":{"UserName":"@me"}}`},
+		{`not json`, false, `not json`},
+		{`[1,2]`, true, `[1,2]`},
+	}
+	for _, tc := range tests {
+		if got := string(guardBody([]byte(tc.in), tc.init)); got != tc.want {
+			t.Errorf("guardBody(%s, %v) = %s, want %s", tc.in, tc.init, got, tc.want)
+		}
 	}
 }
