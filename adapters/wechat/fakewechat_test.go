@@ -51,6 +51,7 @@ type fakeWeChat struct {
 	nextID   int64
 	rejected []string // why requests were refused, for failure messages
 	blips    int      // sync checks still to answer 1101 with a valid session
+	garbled  int      // sync checks still to answer with garbage
 
 	self    fakeUser
 	friends []fakeUser
@@ -549,6 +550,14 @@ func (f *fakeWeChat) syncCheck(w http.ResponseWriter, r *http.Request) {
 	for {
 		f.mu.Lock()
 		s := f.sess
+		if f.garbled > 0 {
+			f.garbled--
+			f.counts["synccheck garbled"]++
+			f.mu.Unlock()
+			w.WriteHeader(http.StatusBadGateway)
+			_, _ = fmt.Fprint(w, `<html>bad gateway</html>`)
+			return
+		}
 		if f.blips > 0 {
 			f.blips--
 			f.counts["synccheck 1101"]++
@@ -703,6 +712,14 @@ func (f *fakeWeChat) blip() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.blips++
+	f.changed()
+}
+
+// garble makes the next n sync checks fail with a proxy error page.
+func (f *fakeWeChat) garble(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.garbled += n
 	f.changed()
 }
 

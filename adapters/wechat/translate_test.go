@@ -155,6 +155,24 @@ func TestTranslation(t *testing.T) {
 	if notices[0].To == notices[1].To {
 		t.Errorf("both notices went to %s", notices[0].To)
 	}
+
+	// Sync checks that fail without saying the session is gone are
+	// retried: no re-login, and messages still arrive.
+	inits, uuids := f.count("webwxinit"), f.count("jslogin")
+	f.garble(3)
+	waitFor(t, "three failed sync checks", 5*time.Second, func() bool { return f.count("synccheck garbled") == 3 })
+	f.push(f.text("@alice01", "still there?"))
+	waitFor(t, "a message after the failures", 5*time.Second, func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.messages[len(h.messages)-1].Text == "still there?"
+	})
+	if f.count("webwxinit") != inits || f.count("jslogin") != uuids {
+		t.Error("failed sync checks caused a re-login")
+	}
+	if !strings.Contains(r.logs.String(), "WeChat sync check failed; retrying") {
+		t.Error("the failed sync checks were not logged")
+	}
 	if rej := f.rejections(); len(rej) > 0 {
 		t.Errorf("the fake server refused requests: %q", rej)
 	}

@@ -261,6 +261,9 @@ func TestRunLifecycle(t *testing.T) {
 	f.expireQR(f.waitQR(t, 1))
 	f.waitQR(t, 2)
 	waitFor(t, "the second QR code", 5*time.Second, func() bool { return strings.Count(r.qr.String(), "Scan this QR code") == 2 })
+	if !strings.Contains(r.logs.String(), "the QR code expired") {
+		t.Error("the expired QR code was not logged")
+	}
 	begun := time.Now()
 	r.stop(t)
 	if d := time.Since(begun); d > 2*time.Second {
