@@ -178,3 +178,17 @@ func FuzzDecrypt(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkOpenCallback measures checking and decrypting one message
+// callback (signature, AES-256-CBC, receiver check).
+func BenchmarkOpenCallback(b *testing.B) {
+	c := docCrypt(b)
+	for b.Loop() {
+		if err := c.verify(docMsgSig, docMsgTS, docMsgNonce, docMsgEncrypt); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.decrypt(docMsgEncrypt); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
