@@ -581,6 +581,15 @@ func TestAdapterResumesAfterDrop(t *testing.T) {
 	}
 	q2 := f.say(userMsg{channel: fakeChannel, author: bob, content: mention("and now?"), mentionBot: true})
 	waitAnswer(t, f, h, bot.MessageID(q2))
+
+	// Op 7 RECONNECT: the client closes and resumes on a new connection.
+	f.requestReconnect()
+	waitFor(t, 10*time.Second, "a second RESUME", func() bool { return f.stat(func(f *fakeDiscord) int { return f.resumes }) >= 2 })
+	q3 := f.say(userMsg{channel: fakeChannel, author: bob, content: mention("after the reconnect"), mentionBot: true})
+	waitAnswer(t, f, h, bot.MessageID(q3))
+	if got := f.stat(func(f *fakeDiscord) int { return f.identifies }); got != 1 {
+		t.Errorf("IDENTIFY sent %d times, want 1", got)
+	}
 }
 
 func TestAdapterSlashCommands(t *testing.T) {

@@ -705,6 +705,19 @@ func (f *fakeDiscord) drop() {
 	}
 }
 
+// requestReconnect sends op 7 RECONNECT: the client must close and
+// resume on a new connection.
+func (f *fakeDiscord) requestReconnect() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.conn == nil {
+		return
+	}
+	f.connMu.Lock()
+	_ = f.conn.WriteJSON(map[string]any{"op": 7, "d": nil, "s": nil, "t": nil})
+	f.connMu.Unlock()
+}
+
 // ---- what users do ----
 
 type userMsg struct {
