@@ -191,10 +191,26 @@ func TestDecoderInvalidBytes(t *testing.T) {
 	}
 }
 
+// TestInvalidUTF8 follows llama.cpp: a byte that starts no well-formed
+// sequence becomes U+FFFD, an overlong form becomes its code point.
+func TestInvalidUTF8(t *testing.T) {
+	tok := realTokenizer(t, "qwen2", "qwen2")
+	for _, tt := range []struct{ in, same string }{
+		{"x\xffy", "x\uFFFDy"},
+		{"\xe4\xbd", "\uFFFD\uFFFD"},
+		{"\xc1\x81BC", "ABC"},
+		{"a\xc0\x80b", "a\x00b"},
+	} {
+		if diff := cmp.Diff(tok.Encode(tt.same), tok.Encode(tt.in)); diff != "" {
+			t.Errorf("Encode(%q) differs from Encode(%q):\n%s", tt.in, tt.same, diff)
+		}
+	}
+}
+
 // FuzzEncodeDecode: decoding what was encoded gives back valid UTF-8 text
-// exactly, and no input panics.
+// exactly, any other input as llama.cpp reads it, and no input panics.
 func FuzzEncodeDecode(f *testing.F) {
-	for _, s := range []string{"", "hello world", "  \t\n\r\n x", "你好😀", "<|im_end|>x<|eot_id|>", "it's 123456", "\xff\xfe", "\xed\xa0\x80", "a\u0300\u200d", "<think></think>"} {
+	for _, s := range []string{"", "hello world", "  \t\n\r\n x", "你好😀", "<|im_end|>x<|eot_id|>", "it's 123456", "\xff\xfe", "\xed\xa0\x80", "\xc1\x81x", "\xf4\x90\x80\x80", "a\u0300\u200d", "<think></think>"} {
 		f.Add(s)
 	}
 	// Two vocabularies and their own pre-tokenizers keep each run cheap; the
@@ -215,6 +231,11 @@ func FuzzEncodeDecode(f *testing.F) {
 				got := tok.Decode(ids)
 				if utf8.ValidString(s) && got != s {
 					t.Fatalf("%s special=%v: Decode(Encode(%q)) = %q", tok.Pre(), special, s, got)
+				}
+				// Invalid input comes back as llama.cpp reads it (U+FFFD
+				// for bad bytes, overlong forms shortened).
+				if _, norm := decodeCodepoints(s, nil); !special && got != norm {
+					t.Fatalf("%s: Decode(Encode(%q)) = %q, want %q", tok.Pre(), s, got, norm)
 				}
 			}
 		}

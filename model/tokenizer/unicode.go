@@ -65,7 +65,8 @@ func cptFlags(c uint32) uint16 {
 // decodeCodepoints splits text into code points the way llama.cpp's
 // unicode_cpts_from_utf8 does: a byte that does not start a well-formed
 // sequence becomes U+FFFD and is skipped alone. It returns the code points
-// and the text they spell (text itself when nothing was replaced).
+// and the text they spell (text itself when nothing was replaced or
+// re-encoded).
 func decodeCodepoints(text string, cpts []uint32) ([]uint32, string) {
 	replaced := false
 	for i := 0; i < len(text); {
@@ -81,6 +82,11 @@ func decodeCodepoints(text string, cpts []uint32) ([]uint32, string) {
 			replaced = true
 			i++
 			continue
+		}
+		if n != cptLen(c) {
+			// An overlong form: llama.cpp keeps the code point and
+			// re-encodes it in its shortest form.
+			replaced = true
 		}
 		cpts = append(cpts, c)
 		i += n
