@@ -34,6 +34,32 @@ GLOBL b32<>(SB), RODATA|NOPTR, $32
 	VPSHUFD $0xb1, X0, X1 \
 	VPADDD X1, X0, X0
 
+// REDUCE8 turns the eight int32 partial-sum vectors Y8..Y15 (one per
+// block) into the eight block sums in Y0 and stores them at (DX).
+#define REDUCE8 \
+	VPHADDD Y9, Y8, Y8 \
+	VPHADDD Y11, Y10, Y10 \
+	VPHADDD Y13, Y12, Y12 \
+	VPHADDD Y15, Y14, Y14 \
+	VPHADDD Y10, Y8, Y8 \
+	VPHADDD Y14, Y12, Y12 \
+	VPERM2I128 $0x20, Y12, Y8, Y0 \
+	VPERM2I128 $0x31, Y12, Y8, Y1 \
+	VPADDD Y1, Y0, Y0 \
+	VMOVDQU Y0, (DX)
+
+// Q8PART leaves the 8 int32 partial sums of one Q8_0 block in dst.
+#define Q8PART(dst) \
+	VPMOVSXBW (SI), Y0 \
+	VPMOVSXBW 16(SI), Y1 \
+	VPMOVSXBW (DI), Y2 \
+	VPMOVSXBW 16(DI), Y3 \
+	VPMADDWD Y2, Y0, Y0 \
+	VPMADDWD Y3, Y1, Y1 \
+	VPADDD Y1, Y0, dst \
+	ADDQ BX, SI \
+	ADDQ $32, DI
+
 // func blockSumsQ8AVX2(w *byte, stride int, q *int8, nb int, out *int32)
 // out[i] = Σ_j int8(w[i*stride+j]) * q[32*i+j], j < 32.
 TEXT ·blockSumsQ8AVX2(SB), NOSPLIT, $0-40
@@ -42,26 +68,53 @@ TEXT ·blockSumsQ8AVX2(SB), NOSPLIT, $0-40
 	MOVQ q+16(FP), DI
 	MOVQ nb+24(FP), CX
 	MOVQ out+32(FP), DX
+q8by8:
+	CMPQ CX, $8
+	JLT q8tail
+	Q8PART(Y8)
+	Q8PART(Y9)
+	Q8PART(Y10)
+	Q8PART(Y11)
+	Q8PART(Y12)
+	Q8PART(Y13)
+	Q8PART(Y14)
+	Q8PART(Y15)
+	REDUCE8
+	ADDQ $32, DX
+	SUBQ $8, CX
+	JMP q8by8
+q8tail:
 	TESTQ CX, CX
 	JEQ q8done
 q8loop:
-	VPMOVSXBW (SI), Y0
-	VPMOVSXBW 16(SI), Y1
-	VPMOVSXBW (DI), Y2
-	VPMOVSXBW 16(DI), Y3
-	VPMADDWD Y2, Y0, Y0
-	VPMADDWD Y3, Y1, Y1
-	VPADDD Y1, Y0, Y0
+	Q8PART(Y0)
 	HSUM8
 	VMOVD X0, (DX)
-	ADDQ BX, SI
-	ADDQ $32, DI
 	ADDQ $4, DX
 	DECQ CX
 	JNZ q8loop
 q8done:
 	VZEROUPPER
 	RET
+
+// Q4PART leaves the 8 int32 partial sums of one Q4_0/Q4_1 block in dst
+// (X6: nibble mask, Y7: bias words).
+#define Q4PART(dst) \
+	VMOVDQU (SI), X4 \
+	VPAND X6, X4, X5 \
+	VPSRLW $4, X4, X4 \
+	VPAND X6, X4, X4 \
+	VPMOVZXBW X5, Y0 \
+	VPMOVZXBW X4, Y1 \
+	VPSUBW Y7, Y0, Y0 \
+	VPSUBW Y7, Y1, Y1 \
+	VPMOVSXBW (DI), Y2 \
+	VPMOVSXBW 16(DI), Y3 \
+	VPMADDWD Y2, Y0, Y0 \
+	VPMADDWD Y3, Y1, Y1 \
+	VPADDD Y1, Y0, dst \
+	ADDQ BX, SI \
+	ADDQ $32, DI
 
 // func blockSumsQ4AVX2(w *byte, stride int, q *int8, nb int, bias int, out *int32)
 // w points at a Q4_0/Q4_1 block's 16 quant bytes: element j is the low
@@ -77,26 +130,28 @@ TEXT ·blockSumsQ4AVX2(SB), NOSPLIT, $0-48
 	VMOVDQU nib<>(SB), X6
 	MOVQ AX, X7
 	VPBROADCASTW X7, Y7
+q4by8:
+	CMPQ CX, $8
+	JLT q4tail
+	Q4PART(Y8)
+	Q4PART(Y9)
+	Q4PART(Y10)
+	Q4PART(Y11)
+	Q4PART(Y12)
+	Q4PART(Y13)
+	Q4PART(Y14)
+	Q4PART(Y15)
+	REDUCE8
+	ADDQ $32, DX
+	SUBQ $8, CX
+	JMP q4by8
+q4tail:
 	TESTQ CX, CX
 	JEQ q4done
 q4loop:
-	VMOVDQU (SI), X4
-	VPAND X6, X4, X5          // low nibbles
-	VPSRLW $4, X4, X4
-	VPAND X6, X4, X4          // high nibbles
-	VPMOVZXBW X5, Y0
-	VPMOVZXBW X4, Y1
-	VPSUBW Y7, Y0, Y0
-	VPSUBW Y7, Y1, Y1
-	VPMOVSXBW (DI), Y2
-	VPMOVSXBW 16(DI), Y3
-	VPMADDWD Y2, Y0, Y0
-	VPMADDWD Y3, Y1, Y1
-	VPADDD Y1, Y0, Y0
+	Q4PART(Y0)
 	HSUM8
 	VMOVD X0, (DX)
-	ADDQ BX, SI
-	ADDQ $32, DI
 	ADDQ $4, DX
 	DECQ CX
 	JNZ q4loop
@@ -122,6 +177,33 @@ DATA b16<>+16(SB)/8, $0x1010101010101010
 DATA b16<>+24(SB)/8, $0x1010101010101010
 GLOBL b16<>(SB), RODATA|NOPTR, $32
 
+// Q5PART leaves the 8 int32 partial sums of one Q5_0/Q5_1 block in dst
+// (Y6: bias words; constants from memory).
+#define Q5PART(dst) \
+	VMOVDQU 4(SI), X4 \
+	VPAND nib<>(SB), X4, X5 \
+	VPSRLW $4, X4, X4 \
+	VPAND nib<>(SB), X4, X4 \
+	VINSERTI128 $1, X4, Y5, Y5 \
+	VPBROADCASTD (SI), Y7 \
+	VPSHUFB bitshuf<>(SB), Y7, Y7 \
+	VPAND bitsel<>(SB), Y7, Y7 \
+	VPCMPEQB bitsel<>(SB), Y7, Y7 \
+	VPAND b16<>(SB), Y7, Y7 \
+	VPOR Y7, Y5, Y5 \
+	VPMOVZXBW X5, Y0 \
+	VEXTRACTI128 $1, Y5, X1 \
+	VPMOVZXBW X1, Y1 \
+	VPSUBW Y6, Y0, Y0 \
+	VPSUBW Y6, Y1, Y1 \
+	VPMOVSXBW (DI), Y2 \
+	VPMOVSXBW 16(DI), Y3 \
+	VPMADDWD Y2, Y0, Y0 \
+	VPMADDWD Y3, Y1, Y1 \
+	VPADDD Y1, Y0, dst \
+	ADDQ BX, SI \
+	ADDQ $32, DI
+
 // func blockSumsQ5AVX2(w *byte, stride int, q *int8, nb int, bias int, out *int32)
 // w points at a Q5_0/Q5_1 block's qh (4 bytes, bit j is the fifth bit of
 // element j) followed by its 16 nibble bytes; bias is 16 for Q5_0, 0 for
@@ -133,40 +215,30 @@ TEXT ·blockSumsQ5AVX2(SB), NOSPLIT, $0-48
 	MOVQ nb+24(FP), CX
 	MOVQ bias+32(FP), AX
 	MOVQ out+40(FP), DX
-	VMOVDQU nib<>(SB), X6
-	MOVQ AX, X7
-	VPBROADCASTW X7, Y7
-	VMOVDQU bitshuf<>(SB), Y9
-	VMOVDQU bitsel<>(SB), Y10
-	VMOVDQU b16<>(SB), Y11
+	MOVQ AX, X6
+	VPBROADCASTW X6, Y6
+q5by8:
+	CMPQ CX, $8
+	JLT q5tail
+	Q5PART(Y8)
+	Q5PART(Y9)
+	Q5PART(Y10)
+	Q5PART(Y11)
+	Q5PART(Y12)
+	Q5PART(Y13)
+	Q5PART(Y14)
+	Q5PART(Y15)
+	REDUCE8
+	ADDQ $32, DX
+	SUBQ $8, CX
+	JMP q5by8
+q5tail:
 	TESTQ CX, CX
 	JEQ q5done
 q5loop:
-	VMOVDQU 4(SI), X4
-	VPAND X6, X4, X5          // low nibbles: elements 0..15
-	VPSRLW $4, X4, X4
-	VPAND X6, X4, X4          // high nibbles: elements 16..31
-	VINSERTI128 $1, X4, Y5, Y5
-	VPBROADCASTD (SI), Y12    // qh: byte j/8 of it to byte j, then bit j%8
-	VPSHUFB Y9, Y12, Y12
-	VPAND Y10, Y12, Y12
-	VPCMPEQB Y10, Y12, Y12
-	VPAND Y11, Y12, Y12
-	VPOR Y12, Y5, Y5          // levels 0..31
-	VPMOVZXBW X5, Y0
-	VEXTRACTI128 $1, Y5, X1
-	VPMOVZXBW X1, Y1
-	VPSUBW Y7, Y0, Y0
-	VPSUBW Y7, Y1, Y1
-	VPMOVSXBW (DI), Y2
-	VPMOVSXBW 16(DI), Y3
-	VPMADDWD Y2, Y0, Y0
-	VPMADDWD Y3, Y1, Y1
-	VPADDD Y1, Y0, Y0
+	Q5PART(Y0)
 	HSUM8
 	VMOVD X0, (DX)
-	ADDQ BX, SI
-	ADDQ $32, DI
 	ADDQ $4, DX
 	DECQ CX
 	JNZ q5loop
