@@ -60,6 +60,9 @@ func New(cfg Config, h bot.Handler, log *slog.Logger, opts ...Option) (*Adapter,
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := cfg.validateIdentity(); err != nil {
+		return nil, err
+	}
 	if h == nil {
 		return nil, fmt.Errorf("%w: no handler", ErrConfig)
 	}

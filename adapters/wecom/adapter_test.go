@@ -134,10 +134,16 @@ func TestAPIErrors(t *testing.T) {
 }
 
 func TestConfig(t *testing.T) {
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatalf("the default (disabled) config: %v", err)
+	}
 	good := DefaultConfig()
-	good.CorpID, good.AgentID = fakeCorpID, fakeAgentID
+	good.Enabled, good.CorpID, good.AgentID = true, fakeCorpID, fakeAgentID
 	if err := good.Validate(); err != nil {
 		t.Fatalf("good config: %v", err)
+	}
+	if _, err := New(DefaultConfig(), nopHandler{}, nil); !errors.Is(err, ErrConfig) {
+		t.Errorf("New without corp_id: %v, want ErrConfig", err)
 	}
 	for name, mod := range map[string]func(*Config){
 		"no corp id":    func(c *Config) { c.CorpID = "" },

@@ -90,13 +90,13 @@ var (
 	ErrNoSecret = errors.New("missing WeCom secret")
 )
 
-// Validate reports the first bad value, naming its key.
+// Validate reports the first bad value, naming its key. corp_id and
+// agent_id are required when the adapter is enabled.
 func (c Config) Validate() error {
-	if c.CorpID == "" {
-		return fmt.Errorf("%w: key corp_id is empty", ErrConfig)
-	}
-	if c.AgentID <= 0 {
-		return fmt.Errorf("%w: key agent_id must be the application's AgentId", ErrConfig)
+	if c.Enabled {
+		if err := c.validateIdentity(); err != nil {
+			return err
+		}
 	}
 	if c.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
@@ -117,6 +117,16 @@ func (c Config) Validate() error {
 	}
 	if c.MaxClockSkew.Duration < 0 {
 		return fmt.Errorf("%w: key max_clock_skew: %v is negative", ErrConfig, c.MaxClockSkew.Duration)
+	}
+	return nil
+}
+
+func (c Config) validateIdentity() error {
+	if c.CorpID == "" {
+		return fmt.Errorf("%w: key corp_id is empty", ErrConfig)
+	}
+	if c.AgentID <= 0 {
+		return fmt.Errorf("%w: key agent_id must be the application's AgentId", ErrConfig)
 	}
 	return nil
 }
