@@ -27,6 +27,7 @@ import (
 	"math/bits"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/chatloop/chatloop/model/ggml"
 )
@@ -316,6 +317,39 @@ func (r *reader) count(min uint64, what string) (uint64, error) {
 	return n, nil
 }
 
+// strings reads n strings. It checks every length first, then copies
+// the whole run of strings to the heap at once and makes the strings
+// point into that copy: one allocation instead of one per string (a
+// vocabulary has hundreds of thousands).
+func (r *reader) strings(n int, what string) ([]string, error) {
+	start := r.pos
+	for i := range n {
+		if r.left() < 8 {
+			return nil, r.errorf("%s[%d] length: needs 8 bytes, the file has %d left", what, i, r.left())
+		}
+		l := getLE(r.data[r.pos:], 8)
+		r.pos += 8
+		if l > r.left() {
+			return nil, r.errorf("%s[%d]: length %d exceeds the %d bytes left in the file", what, i, l, r.left())
+		}
+		r.pos += l
+	}
+	// n is at most an eighth of the bytes read: the string headers take
+	// at most twice as much memory.
+	buf := slices.Clone(r.data[start:r.pos])
+	out := make([]string, n)
+	off := uint64(0)
+	for i := range out {
+		l := getLE(buf[off:], 8)
+		off += 8
+		if l > 0 {
+			out[i] = unsafe.String(&buf[off], int(l))
+		}
+		off += l
+	}
+	return out, nil
+}
+
 // preallocate caps the capacity reserved up front for n items, so that
 // memory grows with what is actually read.
 func preallocate(n uint64) int { return int(min(n, 1<<12)) }
@@ -365,17 +399,11 @@ func (r *reader) array(what string) (Value, error) {
 		if n > math.MaxInt32 {
 			return Value{}, fmt.Errorf("%w: %s: %d elements", ErrUnsupported, what, n)
 		}
-		a.n = int(n)
-		// n is at most an eighth of what is left: the string headers take
-		// at most twice the file's remaining bytes.
-		a.strs = make([]string, 0, n)
-		for i := range n {
-			s, err := r.string(fmt.Sprintf("%s[%d]", what, i))
-			if err != nil {
-				return Value{}, err
-			}
-			a.strs = append(a.strs, s)
+		strs, err := r.strings(int(n), what)
+		if err != nil {
+			return Value{}, err
 		}
+		a.n, a.strs = int(n), strs
 	default:
 		n, err := r.count(uint64(sz), what+" element count")
 		if err != nil {
