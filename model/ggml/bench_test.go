@@ -6,10 +6,12 @@ import (
 	"testing"
 )
 
-// BenchmarkMatVec measures a 4864×896 product (Qwen2.5-0.5B's FFN up/gate
-// shape: 4864 rows of 896... rounded to whole super-blocks, 4864×1024 for
-// the K-quants) per type and thread count; the throughput is weight bytes
-// read per second.
+// BenchmarkMatVec measures a 4864×896 matrix-vector product (the FFN
+// gate/up shape of Qwen2.5-0.5B; 4864×1024 for the K-quants, whose rows must
+// be whole 256-element super-blocks) per type and thread count, including
+// the activation's conversion. The throughput is weight bytes per second.
+// scripts/reference/ggml-bench.c times ggml's own mul_mat on the same
+// shapes.
 func BenchmarkMatVec(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	for _, typ := range kernelTypes {

@@ -1,6 +1,22 @@
 // Package ggml knows the tensor types of GGUF files exactly as ggml lays
 // them out: block sizes, byte sizes, quantization and dequantization, and
 // the dot-product and matrix-vector kernels the engine runs on them.
+//
+// The arithmetic follows ggml's CPU backend so that chatloop reproduces
+// llama.cpp's generations: Quantize is ggml's reference quantizer
+// (quantize_row_*_ref, byte for byte), Dequantize is dequantize_row_*
+// (bit for bit), and a matrix-vector product first converts the activation
+// vector to the weight type's vec_dot type (Q8_0, Q8_1, Q8_K, F16, BF16 or
+// F32, see VecDotType and Activation), then sums exact integer products per
+// block and scales and accumulates them in float32 in the order of ggml's
+// portable ggml_vec_dot_* kernels. Against the portable CPU build of ggml
+// the results are identical; against the AVX2 build they agree to within a
+// few float32 ulps of the summed magnitudes (that build adds the same block
+// products in a different order). The golden tests check both.
+//
+// On amd64 with AVX2 the integer parts run in assembly (build tag noasm
+// turns it off); the pure-Go kernels are the fallback and are tested
+// against the assembly bit for bit.
 package ggml
 
 import "fmt"
