@@ -73,7 +73,10 @@ func New(cfg Config, h bot.Handler, log *slog.Logger, opts ...Option) (*Adapter,
 	if err != nil {
 		return nil, err
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr := &http.Transport{}
+	if dt, ok := http.DefaultTransport.(*http.Transport); ok {
+		tr = dt.Clone()
+	}
 	tr.Proxy = http.ProxyFromEnvironment
 	a := &Adapter{
 		cfg:   cfg,
@@ -107,10 +110,15 @@ func (a *Adapter) Run(ctx context.Context) error {
 			return fmt.Errorf("wecom: listening on %s: %w", a.cfg.listen(), err)
 		}
 	}
-	mux := http.NewServeMux()
-	mux.Handle(a.cfg.path(), a.callback(ctx))
+	cb, path := a.callback(ctx), a.cfg.path()
 	srv := &http.Server{
-		Handler:           mux,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != path {
+				http.NotFound(w, r)
+				return
+			}
+			cb.ServeHTTP(w, r)
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,

@@ -200,6 +200,25 @@ func TestConfig(t *testing.T) {
 	}
 }
 
+// TestOtherPaths: only the configured path is served.
+func TestOtherPaths(t *testing.T) {
+	f := newFakeWeCom(t)
+	cfg := testConfig(t, f)
+	cfg.Path = "/hook/{x}"
+	target, _ := startAdapter(t, cfg, nopHandler{})
+	base := strings.TrimSuffix(target, cfg.Path)
+	for path, want := range map[string]int{"/": 404, "/hook/y": 404, "/hook/{x}": 400} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+}
+
 func TestThumbs(t *testing.T) {
 	for _, tc := range []struct {
 		text string
