@@ -53,10 +53,12 @@ type Adapter struct {
 	thr    *throttle
 	mem    *memory
 
-	// Back-off after a failed login and after failed sync checks; tests
-	// shorten them.
+	// Back-off after a failed login and after failed sync checks, and how
+	// long a login from the saved session must last to be tried again;
+	// tests shorten them.
 	loginBackoff, maxLoginBackoff time.Duration
 	syncBackoff                   time.Duration
+	minSession                    time.Duration
 
 	mu      sync.Mutex
 	cur     *session
@@ -76,6 +78,7 @@ type session struct {
 	bot      *openwechat.Bot
 	cancel   context.CancelFunc
 	storage  *loginStorage
+	hot      bool   // logged in from the saved session
 	selfName string // the account's session user name
 }
 
@@ -120,6 +123,7 @@ func New(cfg Config, h bot.Handler, log *slog.Logger, opts ...Option) (*Adapter,
 		loginBackoff:    5 * time.Second,
 		maxLoginBackoff: 5 * time.Minute,
 		syncBackoff:     2 * time.Second,
+		minSession:      time.Minute,
 		changed:         make(chan struct{}),
 	}
 	for _, o := range opts {
@@ -151,8 +155,9 @@ func (a *Adapter) Run(ctx context.Context) error {
 	}
 	defer a.shutdown()
 	backoff := a.loginBackoff
+	forceQR := false
 	for ctx.Err() == nil {
-		s, err := a.login(ctx)
+		s, err := a.login(ctx, forceQR)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -171,6 +176,7 @@ func (a *Adapter) Run(ctx context.Context) error {
 		backoff = a.loginBackoff
 		a.setSession(s)
 		a.log.Info("logged in to WeChat; answering messages")
+		began := time.Now()
 
 		select {
 		case <-ctx.Done():
@@ -180,6 +186,13 @@ func (a *Adapter) Run(ctx context.Context) error {
 		s.end()
 		if ctx.Err() != nil {
 			break
+		}
+		// A saved session that WeChat accepts and drops again at once would
+		// have the adapter log in over and over: ask for a QR scan instead.
+		forceQR = s.hot && time.Since(began) < a.minSession
+		if forceQR {
+			a.log.Warn("WeChat login lost right after a login with the saved session; a QR login is needed", "reason", s.bot.CrashReason())
+			continue
 		}
 		a.log.Warn("WeChat login lost; logging in again (saved session first, then QR code)", "reason", s.bot.CrashReason())
 	}
@@ -211,8 +224,11 @@ func (a *Adapter) enter() bool {
 
 // login logs in from the saved session if there is one, else (or when it
 // is refused) with a QR code.
-func (a *Adapter) login(ctx context.Context) (*session, error) {
+func (a *Adapter) login(ctx context.Context, forceQR bool) (*session, error) {
 	path := a.cfg.StorageFile
+	if forceQR {
+		return a.loginWith(ctx, false)
+	}
 	if savedSession(path) {
 		a.log.Info("logging in with the saved WeChat session", "file", path)
 		s, err := a.loginWith(ctx, true)
@@ -247,7 +263,7 @@ func (a *Adapter) loginWith(ctx context.Context, hot bool) (*session, error) {
 	openwechat.Desktop.Prepare(b)
 
 	st := newLoginStorage(a.cfg.StorageFile, hot)
-	s := &session{bot: b, cancel: cancel, storage: st}
+	s := &session{bot: b, cancel: cancel, storage: st, hot: hot}
 	b.UUIDCallback = a.showQR
 	b.ScanCallBack = func(openwechat.CheckLoginResponse) {
 		a.log.Info("QR code scanned; confirm the login on the phone")

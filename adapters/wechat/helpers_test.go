@@ -54,9 +54,9 @@ type running struct {
 	qr     *syncBuffer
 }
 
-// startAdapter builds an adapter for the fake server and runs it until
-// stop (or the test's end).
-func startAdapter(t *testing.T, f *fakeWeChat, cfg Config, h bot.Handler) *running {
+// startAdapter builds an adapter for the fake server, applies tweaks, and
+// runs it until stop (or the test's end).
+func startAdapter(t *testing.T, f *fakeWeChat, cfg Config, h bot.Handler, tweaks ...func(*Adapter)) *running {
 	t.Helper()
 	r := &running{logs: &syncBuffer{}, qr: &syncBuffer{}, done: make(chan error, 1)}
 	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -66,6 +66,10 @@ func startAdapter(t *testing.T, f *fakeWeChat, cfg Config, h bot.Handler) *runni
 	}
 	a.loginBackoff = 50 * time.Millisecond
 	a.syncBackoff = 20 * time.Millisecond
+	a.minSession = 0 // tests drop sessions seconds after a login
+	for _, tw := range tweaks {
+		tw(a)
+	}
 	r.a = a
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel

@@ -332,3 +332,25 @@ func TestGuardBody(t *testing.T) {
 		}
 	}
 }
+
+// TestFlappingSession checks that a saved session WeChat drops right after
+// accepting it is not tried again and again: the next login is a QR login.
+func TestFlappingSession(t *testing.T) {
+	f := newFakeWeChat(t)
+	cfg := testConfig(t.TempDir())
+	r := startAdapter(t, f, cfg, &recorder{})
+	qrLogin(t, f, r, 1, 1)
+	r.stop(t)
+
+	r = startAdapter(t, f, cfg, &recorder{}, func(a *Adapter) { a.minSession = time.Minute })
+	waitLoggedIn(t, r)
+	inits := f.count("webwxinit")
+	f.blip()
+	qrLogin(t, f, r, 2, 1)
+	if got := f.count("webwxinit") - inits; got != 1 {
+		t.Errorf("%d logins after the drop, want just the QR login's", got)
+	}
+	if !strings.Contains(r.logs.String(), "right after a login with the saved session") {
+		t.Error("the drop was not logged")
+	}
+}
