@@ -46,6 +46,10 @@ var (
 	ErrInvalid = errors.New("invalid feedback")
 )
 
+// batchDelay is the longest a vote waits for others to share its
+// transaction.
+const batchDelay = 2 * time.Millisecond
+
 // DefaultTimeout is how long Open waits for another process to release the
 // file when Options.Timeout is zero.
 const DefaultTimeout = 2 * time.Second
@@ -98,6 +102,11 @@ func Open(path string, opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("opening feedback database %s: %w", path, err)
 	}
+	// Batch waits this long for more writers to join a transaction. bbolt's
+	// default, 10 ms, caps a lone voter at about 65 votes/s and eight at
+	// about 450/s on a disk that syncs in a millisecond or two; 2 ms keeps
+	// the coalescing and most of the single-writer speed.
+	db.MaxBatchDelay = batchDelay
 	s := &Store{db: db, now: now, path: path, batchVotes: true}
 	if opts.ReadOnly {
 		err = db.View(func(tx *bolt.Tx) error {
