@@ -42,6 +42,11 @@ func (c Config) intents() discordgo.Intent {
 // ErrUnauthorized is returned by Run when Discord refuses the bot token.
 var ErrUnauthorized = errors.New("discord refused the bot token")
 
+// ErrIntents is returned by Run when Discord refuses the gateway intents:
+// usually the Message Content intent is not enabled for the bot in the
+// developer portal.
+var ErrIntents = errors.New("discord refused the gateway intents: enable the Message Content intent for the bot in the developer portal, or set [discord] message_content = false")
+
 // Adapter connects one Discord bot to a bot.Handler.
 type Adapter struct {
 	cfg    Config
@@ -142,7 +147,8 @@ func New(cfg Config, h bot.Handler, log *slog.Logger, opts ...Option) (*Adapter,
 // Run connects to Discord and hands its events to the handler until ctx is
 // done, then disconnects. discordgo reconnects and resumes by itself after
 // a dropped gateway connection; Run retries the first connection with
-// back-off. It returns an error only when the token is refused.
+// back-off. It returns an error only when the token or the intents are
+// refused (ErrUnauthorized, ErrIntents).
 func (a *Adapter) Run(ctx context.Context) error {
 	useAPIBase(a.cfg.apiBase())
 	setLogger(a.log, a.token)
@@ -219,7 +225,7 @@ func (a *Adapter) Run(ctx context.Context) error {
 	cancel()
 	a.wg.Wait()
 	a.log.Info("disconnected")
-	if errors.Is(err, ErrUnauthorized) {
+	if errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrIntents) {
 		return err
 	}
 	return nil
@@ -231,7 +237,7 @@ func (a *Adapter) connect(ctx context.Context, s *discordgo.Session) error {
 	wait := time.Second
 	for {
 		err := a.tryConnect(ctx, s)
-		if err == nil || errors.Is(err, ErrUnauthorized) {
+		if err == nil || errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrIntents) {
 			return err
 		}
 		a.log.Warn("cannot connect to Discord; retrying", "err", err, "in", wait)
@@ -257,6 +263,15 @@ func (a *Adapter) tryConnect(ctx context.Context, s *discordgo.Session) error {
 	a.botID = me.ID
 	a.mu.Unlock()
 	if err := s.Open(); err != nil {
+		var cerr *websocket.CloseError
+		if errors.As(err, &cerr) {
+			switch cerr.Code {
+			case 4004: // authentication failed
+				return fmt.Errorf("discord: the gateway says %q: %w", cerr.Text, ErrUnauthorized)
+			case 4013, 4014: // invalid or disallowed intents
+				return fmt.Errorf("discord: the gateway says %q: %w", cerr.Text, ErrIntents)
+			}
+		}
 		return fmt.Errorf("discord: open the gateway: %w", err)
 	}
 	a.log.Info("connected to the gateway", "bot", me.Username)

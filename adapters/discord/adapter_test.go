@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -660,6 +661,28 @@ func TestRunRefusedToken(t *testing.T) {
 	}
 }
 
+func TestRunRefusedIntents(t *testing.T) {
+	f := newFakeDiscord(t)
+	f.contentIntentOff = true
+	a, err := New(testConfig(f), newScriptHandler(), testLogger(t), WithToken(fakeToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Run(ctx); !errors.Is(err, ErrIntents) {
+		t.Fatalf("Run with the content intent refused = %v, want ErrIntents", err)
+	}
+
+	// Without the intent the same server lets the bot in.
+	cfg := testConfig(f)
+	cfg.MessageContent = false
+	h := newScriptHandler()
+	startAdapter(t, f, cfg, h)
+	q := f.say(userMsg{channel: fakeChannel, author: alice, content: mention("no intent"), mentionBot: true})
+	waitAnswer(t, f, h, bot.MessageID(q))
+}
+
 func TestConfig(t *testing.T) {
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "token")
@@ -795,4 +818,12 @@ func FuzzTranslate(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestWithoutURL(t *testing.T) {
+	err := &url.Error{Op: "Patch", URL: "https://discord.com/api/v9/webhooks/1/secret-interaction-token/messages/@original", Err: io.ErrUnexpectedEOF}
+	got := withoutURL(err)
+	if strings.Contains(got.Error(), "secret-interaction-token") || !errors.Is(got, io.ErrUnexpectedEOF) {
+		t.Errorf("withoutURL = %v", got)
+	}
 }

@@ -148,7 +148,10 @@ type fakeDiscord struct {
 	readies    int // READY and RESUMED sent
 	intents    int64
 	badAuth    int
-	deleted    map[string]bool
+	// contentIntentOff refuses IDENTIFY with the message-content intent
+	// (close 4014), as Discord does when it is not enabled for the bot.
+	contentIntentOff bool
+	deleted          map[string]bool
 }
 
 func newFakeDiscord(t testing.TB) *fakeDiscord {
@@ -607,6 +610,11 @@ func (f *fakeDiscord) serveGateway(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			f.mu.Lock()
+			if f.contentIntentOff && d.Intents&(1<<15) != 0 {
+				f.mu.Unlock()
+				_ = c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(4014, "Disallowed intent(s)."))
+				return
+			}
 			f.identifies++
 			f.intents = d.Intents
 			f.sessionID = fmt.Sprintf("session-%d", f.identifies)

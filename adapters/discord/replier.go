@@ -2,7 +2,9 @@ package discord
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -134,10 +136,20 @@ func (r *replier) sendInteraction(ctx context.Context, parts []string) error {
 			}, discordgo.WithContext(ctx))
 		}
 		if err != nil {
-			return fmt.Errorf("discord: command response: %w", err)
+			return fmt.Errorf("discord: command response: %w", withoutURL(err))
 		}
 	}
 	return nil
+}
+
+// withoutURL drops the request URL from a transport error: an
+// interaction's URL carries its token.
+func withoutURL(err error) error {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		return fmt.Errorf("%s (interaction webhook): %w", uerr.Op, uerr.Err)
+	}
+	return err
 }
 
 // post sends one message, as a reply to replyTo when set. The reply is
