@@ -578,8 +578,12 @@ func (r *reader) tensorInfo(i uint64) (TensorInfo, error) {
 		return t, nil // Size 0; TensorData reports ErrUnsupported
 	}
 	bs, ts := uint64(t.Type.BlockSize()), uint64(t.Type.TypeSize())
-	if nDims > 0 && t.Dims[0]%bs != 0 {
-		return t, fmt.Errorf("%w: tensor %s: row length %d is not a multiple of %s's block of %d", ErrMalformed, name, t.Dims[0], t.Type, bs)
+	rowLen := uint64(1) // ggml's ne[0] of a tensor with no dimensions
+	if nDims > 0 {
+		rowLen = t.Dims[0]
+	}
+	if rowLen%bs != 0 {
+		return t, fmt.Errorf("%w: tensor %s: row length %d is not a multiple of %s's block of %d", ErrMalformed, name, rowLen, t.Type, bs)
 	}
 	hi, size := bits.Mul64(elems/bs, ts)
 	if hi != 0 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -475,5 +476,39 @@ func TestOpenErrors(t *testing.T) {
 	os.WriteFile(bad, []byte("GGUF\x03\x00\x00\x00"), 0o644)
 	if _, err := gguf.Open(bad); !errors.Is(err, gguf.ErrMalformed) || !bytes.Contains([]byte(err.Error()), []byte(bad)) {
 		t.Errorf("truncated file: %v (want ErrMalformed naming the path)", err)
+	}
+}
+
+// TestBareValues: Values built as bare structs behave as their zero.
+func TestBareValues(t *testing.T) {
+	arr := gguf.Value{Type: gguf.TypeArray}
+	if arr.ArrayLen() != 0 || arr.ArrayType() != gguf.TypeUint8 {
+		t.Errorf("bare array: %d × %s", arr.ArrayLen(), arr.ArrayType())
+	}
+	if got, ok := arr.Ints(); !ok || len(got) != 0 {
+		t.Errorf("bare array Ints = %v, %v", got, ok)
+	}
+	if _, ok := arr.Strings(); ok {
+		t.Error("bare array Strings succeeded")
+	}
+	w := gguf.NewWriter(3, 0)
+	w.AddKV("a", arr)
+	w.AddKV("z", gguf.Value{})
+	w.AddKV("bad", gguf.Value{Type: 99})
+	if _, err := w.WriteTo(io.Discard); err == nil {
+		t.Error("a value of type 99 was written")
+	}
+	w = gguf.NewWriter(3, 0)
+	w.AddKV("a", arr)
+	w.AddKV("z", gguf.Value{})
+	f, err := gguf.Parse(encode(t, w))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := f.Get("a"); !v.Equal(gguf.Uint8sValue(nil)) {
+		t.Errorf("bare array read back as %s", v.Describe())
+	}
+	if u, ok := f.Uint("z"); !ok || u != 0 {
+		t.Errorf("zero Value read back as %d, %v", u, ok)
 	}
 }

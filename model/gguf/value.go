@@ -85,6 +85,18 @@ type array struct {
 	strs []string // string elements
 }
 
+// emptyArray stands for the array of a Value built as a bare struct
+// (Value{Type: TypeArray}), so that no accessor dereferences nil.
+var emptyArray = &array{elem: TypeUint8}
+
+// array returns v's array, never nil (only meaningful for TypeArray).
+func (v Value) array() *array {
+	if v.arr == nil {
+		return emptyArray
+	}
+	return v.arr
+}
+
 // Scalar constructors.
 
 func Uint8Value(v uint8) Value   { return Value{Type: TypeUint8, bits: uint64(v)} }
@@ -271,19 +283,19 @@ func (v Value) Bool() (bool, bool) {
 
 // Strings returns a copy of an array of strings.
 func (v Value) Strings() ([]string, bool) {
-	if v.Type != TypeArray || v.arr.elem != TypeString {
+	if v.Type != TypeArray || v.array().elem != TypeString {
 		return nil, false
 	}
-	return append([]string(nil), v.arr.strs...), true
+	return append([]string(nil), v.array().strs...), true
 }
 
 // Ints returns an array of integers of any width, or false when it is not
 // one or an element does not fit in an int64.
 func (v Value) Ints() ([]int64, bool) {
-	if v.Type != TypeArray || !(v.arr.elem.signed() || v.arr.elem.unsigned()) {
+	if v.Type != TypeArray || !(v.array().elem.signed() || v.array().elem.unsigned()) {
 		return nil, false
 	}
-	a := v.arr
+	a := v.array()
 	sz := a.elem.size()
 	out := make([]int64, a.n)
 	for i := range out {
@@ -298,10 +310,10 @@ func (v Value) Ints() ([]int64, bool) {
 
 // Floats returns an array of float32 or float64.
 func (v Value) Floats() ([]float64, bool) {
-	if v.Type != TypeArray || (v.arr.elem != TypeFloat32 && v.arr.elem != TypeFloat64) {
+	if v.Type != TypeArray || (v.array().elem != TypeFloat32 && v.array().elem != TypeFloat64) {
 		return nil, false
 	}
-	a := v.arr
+	a := v.array()
 	sz := a.elem.size()
 	out := make([]float64, a.n)
 	for i := range out {
@@ -312,12 +324,12 @@ func (v Value) Floats() ([]float64, bool) {
 
 // Bools returns an array of bools.
 func (v Value) Bools() ([]bool, bool) {
-	if v.Type != TypeArray || v.arr.elem != TypeBool {
+	if v.Type != TypeArray || v.array().elem != TypeBool {
 		return nil, false
 	}
-	out := make([]bool, v.arr.n)
+	out := make([]bool, v.array().n)
 	for i := range out {
-		out[i] = v.arr.raw[i] != 0
+		out[i] = v.array().raw[i] != 0
 	}
 	return out, true
 }
@@ -327,7 +339,7 @@ func (v Value) ArrayLen() int {
 	if v.Type != TypeArray {
 		return 0
 	}
-	return v.arr.n
+	return v.array().n
 }
 
 // ArrayType is the element type of an array. It is meaningless for other
@@ -336,7 +348,7 @@ func (v Value) ArrayType() ValueType {
 	if v.Type != TypeArray {
 		return 0
 	}
-	return v.arr.elem
+	return v.array().elem
 }
 
 // Equal reports whether v and w have the same type and the same contents
@@ -349,7 +361,7 @@ func (v Value) Equal(w Value) bool {
 	case TypeString:
 		return v.str == w.str
 	case TypeArray:
-		a, b := v.arr, w.arr
+		a, b := v.array(), w.array()
 		if a.elem != b.elem || a.n != b.n {
 			return false
 		}
@@ -378,7 +390,7 @@ func (v Value) Describe() string {
 		f, _ := v.Float()
 		return fmt.Sprint(f)
 	case TypeArray:
-		a := v.arr
+		a := v.array()
 		s := fmt.Sprintf("[%d]%s{", a.n, a.elem)
 		const show = 4
 		for i := 0; i < a.n && i < show; i++ {
@@ -401,7 +413,7 @@ func (v Value) Describe() string {
 
 // elem is element i of an array as a scalar Value.
 func (v Value) elem(i int) Value {
-	a := v.arr
+	a := v.array()
 	if a.elem == TypeString {
 		return StringValue(a.strs[i])
 	}

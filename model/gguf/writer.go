@@ -191,14 +191,14 @@ func (c *countingWriter) value(v Value) {
 	case TypeString:
 		c.string(v.str)
 	case TypeArray:
-		c.uint(4, uint64(v.arr.elem))
-		c.uint(8, uint64(v.arr.n))
-		if v.arr.elem == TypeString {
-			for _, s := range v.arr.strs {
+		c.uint(4, uint64(v.array().elem))
+		c.uint(8, uint64(v.array().n))
+		if v.array().elem == TypeString {
+			for _, s := range v.array().strs {
 				c.string(s)
 			}
 		} else {
-			c.write(v.arr.raw)
+			c.write(v.array().raw)
 		}
 	default:
 		c.uint(v.Type.size(), v.bits)
@@ -218,8 +218,8 @@ func (w *Writer) Size() int64 {
 		case TypeString:
 			n += 8 + uint64(len(v.str))
 		case TypeArray:
-			n += 4 + 8 + uint64(len(v.arr.raw))
-			for _, s := range v.arr.strs {
+			n += 4 + 8 + uint64(len(v.array().raw))
+			for _, s := range v.array().strs {
 				n += 8 + uint64(len(s))
 			}
 		default:
@@ -251,7 +251,7 @@ func (w *Writer) metadata() ([]KV, error) {
 		kv = append(kv[:len(kv):len(kv)], KV{Key: KeyAlignment, Value: Uint32Value(uint32(w.alignment))})
 	}
 	for _, e := range kv {
-		if e.Value.Type.size() < 0 || (e.Value.Type == TypeArray && e.Value.arr == nil) {
+		if e.Value.Type.size() < 0 {
 			return nil, fmt.Errorf("gguf: key %s: invalid value of type %s", e.Key, e.Value.Type)
 		}
 	}
