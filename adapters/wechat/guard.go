@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -55,6 +56,9 @@ func guardBody(body []byte, init bool) []byte {
 	if missing(doc["SyncKey"]) {
 		doc["SyncKey"] = json.RawMessage(`{"Count":0,"List":[]}`)
 		changed = true
+	} else if fixed, ok := fixSyncKey(doc["SyncKey"]); ok {
+		doc["SyncKey"] = fixed
+		changed = true
 	}
 	if init && missing(doc["User"]) {
 		var br struct{ Ret int }
@@ -73,6 +77,33 @@ func guardBody(body []byte, init bool) []byte {
 		return body
 	}
 	return out
+}
+
+// fixSyncKey makes a SyncKey's Count match its List: openwechat sizes a
+// slice by Count and fills it from List. ok is false when nothing needed
+// fixing (or the key is beyond repair, and openwechat's decoding fails).
+func fixSyncKey(raw json.RawMessage) (json.RawMessage, bool) {
+	var key map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &key); err != nil {
+		return nil, false
+	}
+	count := -1 // a missing Count is fixed too
+	var list []json.RawMessage
+	if raw, ok := key["Count"]; ok && json.Unmarshal(raw, &count) != nil {
+		return nil, false
+	}
+	if raw, ok := key["List"]; ok && json.Unmarshal(raw, &list) != nil {
+		return nil, false
+	}
+	if count == len(list) {
+		return nil, false
+	}
+	key["Count"] = json.RawMessage(strconv.Itoa(len(list)))
+	out, err := json.Marshal(key)
+	if err != nil {
+		return nil, false
+	}
+	return out, true
 }
 
 // missing reports whether a JSON field is absent or not an object.

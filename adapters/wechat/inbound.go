@@ -157,7 +157,7 @@ func (a *Adapter) text(m *openwechat.Message) {
 	}
 
 	addressed := !in.group || in.mentioned
-	switch a.toks.classify(body) {
+	switch kind := a.toks.classify(body); kind {
 	case intentUp:
 		reaction(bot.ReactionUp)
 		return
@@ -171,16 +171,12 @@ func (a *Adapter) text(m *openwechat.Message) {
 		}
 		body = "/regen" // the core's command: another answer to the last question
 	case intentChooseA, intentChooseB:
-		kind := bot.ReactionChooseA
-		if a.toks.classify(body) == intentChooseB {
-			kind = bot.ReactionChooseB
+		choice := bot.ReactionChooseA
+		if kind == intentChooseB {
+			choice = bot.ReactionChooseB
 		}
-		switch {
-		case quoted:
-			reaction(kind)
-			return
-		case !addressed && a.mem.choosing(in.chat, in.sender):
-			reaction(kind)
+		if quoted || (!addressed && a.mem.choosing(in.chat, in.sender)) {
+			reaction(choice)
 			return
 		}
 		// Addressed: the core knows the session's pending comparison.

@@ -1,6 +1,8 @@
 package wechat
 
 import (
+	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -191,5 +193,35 @@ func FuzzStripMention(f *testing.F) {
 			t.Fatalf("nothing found but %q became %q", text, out)
 		}
 		_ = newTokens(DefaultConfig()).classify(text)
+	})
+}
+
+// FuzzGuardBody checks that whatever WeChat answers, the guarded answer
+// either is the same bytes or is a JSON object whose SyncKey (and, for
+// webwxinit, User) is an object openwechat can dereference.
+func FuzzGuardBody(f *testing.F) {
+	f.Add([]byte(`{"BaseResponse":{"Ret":1101}}`), true)
+	f.Add([]byte(`{"SyncKey":{"Count":1,"List":[{"Key":1,"Val":2}]},"User":{"UserName":"@a"}}`), false)
+	f.Add([]byte(`{"SyncKey":[]}`), true)
+	f.Add([]byte(`null`), false)
+	f.Fuzz(func(t *testing.T, body []byte, init bool) {
+		out := guardBody(body, init)
+		if bytes.Equal(out, body) {
+			return
+		}
+		var doc map[string]json.RawMessage
+		if err := json.Unmarshal(out, &doc); err != nil {
+			t.Fatalf("guarded %q into invalid JSON %q: %v", body, out, err)
+		}
+		if missing(doc["SyncKey"]) || (init && missing(doc["User"])) {
+			t.Fatalf("guarded %q into %q, still without SyncKey/User", body, out)
+		}
+		var key struct {
+			Count int
+			List  []struct{ Key, Val int64 }
+		}
+		if err := json.Unmarshal(doc["SyncKey"], &key); err == nil && key.Count != len(key.List) {
+			t.Fatalf("guarded %q into a SyncKey with Count %d and %d items", body, key.Count, len(key.List))
+		}
 	})
 }
