@@ -372,11 +372,24 @@ hashed the same way to find what to remove.`,
 // parseUser splits PLATFORM:ID at the first colon.
 func parseUser(s string) (string, bot.UserID, error) {
 	platform, id, ok := strings.Cut(s, ":")
-	platform = strings.TrimSpace(platform)
-	if !ok || platform == "" || id == "" || strings.ContainsAny(platform, " \t\n") {
+	if !ok || !platformName(platform) || id == "" {
 		return "", "", fmt.Errorf("--user %q: want PLATFORM:ID, e.g. discord:80351110224678912", s)
 	}
 	return platform, bot.UserID(id), nil
+}
+
+// platformName reports whether s looks like a platform name: discord,
+// wechat, wecom, console (lowercase letters, digits, - and _).
+func platformName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !('a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func newFeedbackBackupCommand(a *app) *cobra.Command {

@@ -156,7 +156,7 @@ func TestFeedbackStatsCLI(t *testing.T) {
 
 func TestFeedbackForgetAndBackupCLI(t *testing.T) {
 	db := feedbackDB(t)
-	for _, u := range []string{"", "discord", ":x", "discord:"} {
+	for _, u := range []string{"", "discord", ":x", "discord:", "Discord :1", " discord:1"} {
 		if _, errOut, code := feedbackCLI(t, "feedback", "forget", "--db", db, "--user", u); code == 0 || !strings.Contains(errOut, "PLATFORM:ID") {
 			t.Errorf("--user %q: exit %d, %q", u, code, errOut)
 		}
