@@ -827,3 +827,29 @@ func TestWithoutURL(t *testing.T) {
 		t.Errorf("withoutURL = %v", got)
 	}
 }
+
+func TestIDCache(t *testing.T) {
+	c := newIDCache(2)
+	c.put("a", "1")
+	c.put("b", "2")
+	c.put("a", "3") // an update keeps a's place
+	c.put("c", "4") // evicts the oldest, a
+	if _, ok := c.get("a"); ok {
+		t.Errorf("a was not evicted")
+	}
+	if v, ok := c.get("b"); !ok || v != "2" {
+		t.Errorf("b = %q, %v", v, ok)
+	}
+	c.forget("b")
+	if _, ok := c.get("b"); ok {
+		t.Errorf("b was not forgotten")
+	}
+	for i := range 100 {
+		k := strings.Repeat("k", i+1)
+		c.put(k, "")
+		c.forget(k)
+	}
+	if len(c.m) > 2 || len(c.order) > 4 {
+		t.Errorf("cache holds %d entries and %d ids in order after churn; want at most 2 and 4", len(c.m), len(c.order))
+	}
+}
