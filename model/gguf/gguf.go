@@ -11,13 +11,23 @@
 // a truncated, corrupt or hostile file gives an error wrapping ErrMalformed
 // (or ErrUnsupported for a valid file chatloop cannot use, such as a
 // big-endian or version 1 file) that says what is wrong and where, never a
-// panic or an allocation larger than the file.
+// panic; memory grows only with the bytes actually present (a count of
+// 2^60 fails at once, allocating nothing).
 //
 // A tensor whose ggml type chatloop does not know (the IQ quantizations,
 // for example) does not make Parse fail: its TensorInfo is listed with its
 // type number and Size 0, and TensorData on it returns an error wrapping
 // ErrUnsupported that lists the supported types. That way a file can
 // still be inspected, and is refused only when its weights are used.
+// (Such a tensor's extent is unknown, so only its offset is checked.)
+//
+// A File is safe for concurrent use by several goroutines, except Close,
+// which must come after every other use.
+//
+// Writer writes files the way llama.cpp's gguf writer does: metadata in
+// the order set, tensor infos and data in the order added, each tensor's
+// data padded to the alignment. Its output is deterministic, so tests
+// can generate models from seeds and compare against stored fixtures.
 package gguf
 
 import (

@@ -11,7 +11,9 @@ import (
 )
 
 // Open maps the file at path read-only and parses it. The tensor data stay
-// in the mapping (the page cache), not on the Go heap, until Close.
+// in the mapping (the page cache), not on the Go heap, until Close. The
+// file must not be truncated or rewritten in place while it is open
+// (replacing it by rename, as Writer.WriteFile does, is safe).
 func Open(path string) (*File, error) {
 	fd, err := os.Open(path)
 	if err != nil {
