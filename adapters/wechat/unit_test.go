@@ -320,9 +320,9 @@ func TestGuardBody(t *testing.T) {
 	}{
 		{`{"BaseResponse":{"Ret":1101}}`, false, `{"BaseResponse":{"Ret":1101},"SyncKey":{"Count":0,"List":[]}}`},
 		{`{"BaseResponse":{"Ret":0},"SyncKey":null}`, false, `{"BaseResponse":{"Ret":0},"SyncKey":{"Count":0,"List":[]}}`},
-		{`{"BaseResponse":{"Ret":0},"SyncKey":{"Count":1}}`, false, `{"BaseResponse":{"Ret":0},"SyncKey":{"Count":1}}`},
-		{`{"BaseResponse":{"Ret":0},"SyncKey":{"Count":1}}`, true, `{"BaseResponse":{"Ret":-1,"ErrMsg":"webwxinit answered without a user"},"SyncKey":{"Count":1},"User":{}}`},
-		{`{"BaseResponse":{"Ret":0},"SyncKey":{"Count":1},"User":{"UserName":"@me"}}`, true, `{"BaseResponse":{"Ret":0},"SyncKey":{"Count":1},"User":{"UserName":"@me"}}`},
+		{`{"BaseResponse":{"Ret":0},"SyncKey":{"Count":1,"List":[{"Key":1,"Val":1}]}}`, false, `{"BaseResponse":{"Ret":0},"SyncKey":{"Count":1,"List":[{"Key":1,"Val":1}]}}`},
+		{`{"BaseResponse":{"Ret":0},"SyncKey":{"Count":1,"List":[{"Key":1,"Val":1}]}}`, true, `{"BaseResponse":{"Ret":-1,"ErrMsg":"webwxinit answered without a user"},"SyncKey":{"Count":1,"List":[{"Key":1,"Val":1}]},"User":{}}`},
+		{`{"BaseResponse":{"Ret":0},"SyncKey":{"Count":1,"List":[{"Key":1,"Val":1}]},"User":{"UserName":"@me"}}`, true, `{"BaseResponse":{"Ret":0},"SyncKey":{"Count":1,"List":[{"Key":1,"Val":1}]},"User":{"UserName":"@me"}}`},
 		{`{"SyncKey":{"Count":3,"List":[{"Key":1,"Val":2}]}}`, false, `{"SyncKey":{"Count":1,"List":[{"Key":1,"Val":2}]}}`},
 		{`{"SyncKey":{"Count":-1,"List":[]}}`, false, `{"SyncKey":{"Count":0,"List":[]}}`},
 		{`{"SyncKey":{"List":[{"Key":1,"Val":2}]}}`, false, `{"SyncKey":{"Count":1,"List":[{"Key":1,"Val":2}]}}`},
