@@ -250,7 +250,11 @@ such as 7d or 36h; they keep answers created in [since, until).`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %d %s rows to %s\n", n, o.Format, displayPath(out))
+			rows := "rows"
+			if n == 1 {
+				rows = "row"
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %d %s %s to %s\n", n, o.Format, rows, displayPath(out))
 			return nil
 		},
 	}

@@ -80,7 +80,7 @@ func TestFeedbackExportCLI(t *testing.T) {
 	if row.Chosen[0].Content != "Hello!" || row.Rejected[0].Content != "Go away." || len(row.Prompt) != 2 {
 		t.Errorf("row %+v", row)
 	}
-	if !strings.Contains(errOut, "wrote 1 preference rows") {
+	if !strings.Contains(errOut, "wrote 1 preference row to standard output") {
 		t.Errorf("stderr %q does not report the row count", errOut)
 	}
 
