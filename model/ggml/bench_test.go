@@ -19,14 +19,17 @@ func BenchmarkMatVec(b *testing.B) {
 		if typ.BlockSize() == QK_K {
 			cols = 1024
 		}
-		w, err := Quantize(typ, randFloats(rng, rows*cols, 0.05))
-		if err != nil {
-			b.Fatal(err)
-		}
+		var w []byte
 		x := randFloats(rng, cols, 1)
 		y := make([]float32, rows)
 		for _, threads := range []int{1, 2} {
 			b.Run(fmt.Sprintf("%s/threads=%d", typ, threads), func(b *testing.B) {
+				if w == nil { // quantized on first use, so filtered runs skip it
+					var err error
+					if w, err = Quantize(typ, randFloats(rng, rows*cols, 0.05)); err != nil {
+						b.Fatal(err)
+					}
+				}
 				p := NewPool(threads)
 				defer p.Close()
 				var a Activation

@@ -29,6 +29,12 @@ func lanesQ5KAVX2(ql *byte, qh *byte, q8 *int8, scales *int32, lanes *int32)
 //go:noescape
 func lanesQ6KAVX2(b *byte, q8 *int8, scales *int32, lanes *int32)
 
+//go:noescape
+func accumD(w *byte, stride int, yd *float32, sums *int32, n int, sumf float32, order int) float32
+
+//go:noescape
+func accumDM(w *byte, stride int, yd, ys *float32, sums *int32, n int, sumf float32) float32
+
 func asmKernel(t Type) rowDot {
 	if !haveAVX2 {
 		return nil
@@ -67,11 +73,7 @@ func dotQ8_0AVX2(row []byte, a *Activation) float32 {
 	for b0 := 0; b0 < nb; b0 += chunkBlocks {
 		n := min(chunkBlocks, nb-b0)
 		blockSumsQ8AVX2(&row[34*b0+2], 34, &qs[32*b0], n, &sums[0])
-		for k, s := range sums[:n] {
-			ib := b0 + k
-			dd := float32(f16Table[uint16(row[34*ib])|uint16(row[34*ib+1])<<8] * ds[ib])
-			sumf += float32(float32(s) * dd)
-		}
+		sumf = accumD(&row[34*b0], 34, &ds[b0], &sums[0], n, sumf, 0)
 	}
 	return sumf
 }
@@ -86,10 +88,7 @@ func dotQ4_0AVX2(row []byte, a *Activation) float32 {
 	for b0 := 0; b0 < nb; b0 += chunkBlocks {
 		n := min(chunkBlocks, nb-b0)
 		blockSumsQ4AVX2(&row[18*b0+2], 18, &qs[32*b0], n, 8, &sums[0])
-		for k, s := range sums[:n] {
-			ib := b0 + k
-			sumf += float32(float32(float32(s)*f16Table[uint16(row[18*ib])|uint16(row[18*ib+1])<<8]) * ds[ib])
-		}
+		sumf = accumD(&row[18*b0], 18, &ds[b0], &sums[0], n, sumf, 1)
 	}
 	return sumf
 }
@@ -104,12 +103,7 @@ func dotQ4_1AVX2(row []byte, a *Activation) float32 {
 	for b0 := 0; b0 < nb; b0 += chunkBlocks {
 		n := min(chunkBlocks, nb-b0)
 		blockSumsQ4AVX2(&row[20*b0+4], 20, &qs[32*b0], n, 0, &sums[0])
-		for k, s := range sums[:n] {
-			ib := b0 + k
-			b := row[20*ib : 20*ib+4]
-			dd := float32(half(b) * ds[ib])
-			sumf += float32(float32(dd*float32(s)) + float32(half(b[2:])*ss[ib]))
-		}
+		sumf = accumDM(&row[20*b0], 20, &ds[b0], &ss[b0], &sums[0], n, sumf)
 	}
 	return sumf
 }
@@ -124,11 +118,7 @@ func dotQ5_0AVX2(row []byte, a *Activation) float32 {
 	for b0 := 0; b0 < nb; b0 += chunkBlocks {
 		n := min(chunkBlocks, nb-b0)
 		blockSumsQ5AVX2(&row[22*b0+2], 22, &qs[32*b0], n, 16, &sums[0])
-		for k, s := range sums[:n] {
-			ib := b0 + k
-			dd := float32(half(row[22*ib:]) * ds[ib])
-			sumf += float32(dd * float32(s))
-		}
+		sumf = accumD(&row[22*b0], 22, &ds[b0], &sums[0], n, sumf, 0)
 	}
 	return sumf
 }
@@ -143,12 +133,7 @@ func dotQ5_1AVX2(row []byte, a *Activation) float32 {
 	for b0 := 0; b0 < nb; b0 += chunkBlocks {
 		n := min(chunkBlocks, nb-b0)
 		blockSumsQ5AVX2(&row[24*b0+4], 24, &qs[32*b0], n, 0, &sums[0])
-		for k, s := range sums[:n] {
-			ib := b0 + k
-			b := row[24*ib : 24*ib+4]
-			dd := float32(half(b) * ds[ib])
-			sumf += float32(float32(dd*float32(s)) + float32(half(b[2:])*ss[ib]))
-		}
+		sumf = accumDM(&row[24*b0], 24, &ds[b0], &ss[b0], &sums[0], n, sumf)
 	}
 	return sumf
 }

@@ -473,3 +473,90 @@ q5kloop:
 	VMOVDQU Y8, (DX)
 	VZEROUPPER
 	RET
+
+// func accumD(w *byte, stride int, yd *float32, sums *int32, n int, sumf float32, order int) float32
+// The float part of the Q8_0/Q4_0/Q5_0 kernels with the exact scalar
+// operations of the Go code (no FMA): for each block i, dx is the F16 at
+// w+i*stride and s = float32(sums[i]);
+//   order 0: sumf += s * (dx*yd[i])      (Q8_0, Q5_0)
+//   order 1: sumf += (s*dx) * yd[i]      (Q4_0)
+TEXT ·accumD(SB), NOSPLIT, $0-60
+	MOVQ w+0(FP), SI
+	MOVQ stride+8(FP), BX
+	MOVQ yd+16(FP), DI
+	MOVQ sums+24(FP), R9
+	MOVQ n+32(FP), CX
+	VMOVSS sumf+40(FP), X0
+	MOVQ order+48(FP), R10
+	VXORPS X7, X7, X7         // source of the upper lanes: no false dependency
+	TESTQ CX, CX
+	JEQ accdone
+	TESTQ R10, R10
+	JNE acc1
+acc0:
+	MOVWLZX (SI), AX
+	VMOVD AX, X1
+	VCVTPH2PS X1, X1
+	VMULSS (DI), X1, X1
+	VCVTSI2SSL (R9), X7, X3
+	VMULSS X1, X3, X3
+	VADDSS X3, X0, X0
+	ADDQ BX, SI
+	ADDQ $4, DI
+	ADDQ $4, R9
+	DECQ CX
+	JNZ acc0
+	JMP accdone
+acc1:
+	MOVWLZX (SI), AX
+	VMOVD AX, X1
+	VCVTPH2PS X1, X1
+	VCVTSI2SSL (R9), X7, X3
+	VMULSS X1, X3, X3
+	VMULSS (DI), X3, X3
+	VADDSS X3, X0, X0
+	ADDQ BX, SI
+	ADDQ $4, DI
+	ADDQ $4, R9
+	DECQ CX
+	JNZ acc1
+accdone:
+	VMOVSS X0, ret+56(FP)
+	RET
+
+// func accumDM(w *byte, stride int, yd, ys *float32, sums *int32, n int, sumf float32) float32
+// The float part of the Q4_1/Q5_1 kernels: dx at w+i*stride, mx two bytes
+// later; sumf += (dx*yd[i])*s + mx*ys[i].
+TEXT ·accumDM(SB), NOSPLIT, $0-60
+	MOVQ w+0(FP), SI
+	MOVQ stride+8(FP), BX
+	MOVQ yd+16(FP), DI
+	MOVQ ys+24(FP), R8
+	MOVQ sums+32(FP), R9
+	MOVQ n+40(FP), CX
+	VMOVSS sumf+48(FP), X0
+	VXORPS X7, X7, X7
+	TESTQ CX, CX
+	JEQ accmdone
+accm:
+	MOVWLZX (SI), AX
+	VMOVD AX, X1
+	VCVTPH2PS X1, X1
+	MOVWLZX 2(SI), AX
+	VMOVD AX, X2
+	VCVTPH2PS X2, X2
+	VMULSS (DI), X1, X1       // dx*yd
+	VCVTSI2SSL (R9), X7, X3
+	VMULSS X3, X1, X1         // *s
+	VMULSS (R8), X2, X2       // mx*ys
+	VADDSS X2, X1, X1
+	VADDSS X1, X0, X0
+	ADDQ BX, SI
+	ADDQ $4, DI
+	ADDQ $4, R8
+	ADDQ $4, R9
+	DECQ CX
+	JNZ accm
+accmdone:
+	VMOVSS X0, ret+56(FP)
+	RET
