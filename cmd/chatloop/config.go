@@ -166,6 +166,21 @@ func (c *Config) validate() error {
 	if err := c.Bot.Validate(); err != nil {
 		return fmt.Errorf("section bot: %w", err)
 	}
+	if c.Discord.Enabled {
+		if err := c.Discord.Validate(); err != nil {
+			return fmt.Errorf("section discord: %w", err)
+		}
+	}
+	if c.WeChat.Enabled {
+		if err := c.WeChat.Validate(); err != nil {
+			return fmt.Errorf("section wechat: %w", err)
+		}
+	}
+	if c.WeCom.Enabled {
+		if err := c.WeCom.Validate(); err != nil {
+			return fmt.Errorf("section wecom: %w", err)
+		}
+	}
 	return nil
 }
 

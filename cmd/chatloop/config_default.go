@@ -100,4 +100,78 @@ socket = ""
 path = ""
 # Sample this many answers and send the one the reward model scores best.
 best_of = 1
+
+[discord]
+# Start the Discord adapter in "chatloop run". The bot token comes from
+# the DISCORD_TOKEN environment variable, else from the file token_file
+# names. See the README for creating the bot and its intents.
+enabled = false
+token_file = ""
+# The base under which the REST API and GET .../gateway are reached, as
+# under discord.com (for Discord-compatible servers and tests).
+api_url = "https://discord.com/"
+# How often a streamed answer is edited.
+edit_interval = "1s"
+# Add 👍 and 👎 under each answer; add 🔄 (react for another answer).
+vote_reactions = true
+regen_reaction = true
+# Earlier messages of a reply chain or thread given to the model (0: off).
+reply_chain_depth = 20
+# Register the /reset and /persona slash commands on start, globally or,
+# with command_guild, in one server (they appear there at once).
+register_commands = true
+command_guild = ""
+# Ask for the privileged message-content intent (enable it in the
+# developer portal too). Without it DMs and @mentions still work, but not
+# the prefix trigger, replies without a ping, or reply-chain context.
+message_content = true
+
+[wechat]
+# Start the personal-WeChat adapter (openwechat, desktop mode) in
+# "chatloop run". The first start prints a QR code to scan.
+enabled = false
+# The hot-login session (a secret, written 0600) and the QR code PNG
+# (empty: wechat-login-qr.png beside storage_file).
+storage_file = "wechat-login.json"
+qr_file = ""
+# Answer friends' private chats; answer @mentions in groups.
+private_chats = true
+groups = true
+# Send throttle: least time between sends to one chat, between any two
+# sends, and a random extra delay up to jitter. Accounts that burst get
+# restricted: keep these conservative.
+chat_interval = "2s"
+global_interval = "1s"
+jitter = "700ms"
+# Long answers go out in parts of at most part_chars characters, at most
+# max_parts of them.
+part_chars = 600
+max_parts = 6
+# Messages that vote on an answer (quote it, or it is your latest answer
+# within vote_window) or ask for another one.
+up_tokens = ["👍", "[强]", "+1", "好"]
+down_tokens = ["👎", "[弱]", "-1", "差"]
+regen_tokens = ["/regen", "换一个"]
+# The reply to pictures and voice in private chats ("" sends nothing).
+media_reply = "目前只能处理文字消息。(Text only for now.)"
+
+[wecom]
+# Start the WeCom (enterprise WeChat) self-built application adapter in
+# "chatloop run". Secrets: WECOM_SECRET, WECOM_TOKEN, WECOM_AES_KEY in the
+# environment, or the files named below.
+enabled = false
+# Where the callback server listens, and the callback URL's path.
+listen = "127.0.0.1:8086"
+path = "/wecom/callback"
+# Required when enabled: the corp id ("ww...") and the app's AgentId.
+corp_id = ""
+agent_id = 0
+api_url = "https://qyapi.weixin.qq.com/"
+secret_file = ""
+token_file = ""
+aes_key_file = ""
+# Callbacks older (or newer) than this are refused as stale.
+max_clock_skew = "5m0s"
+# Follow each answer with a card with 👍 / 👎 / 🔄 buttons.
+cards = true
 `

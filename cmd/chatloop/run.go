@@ -13,6 +13,7 @@ import (
 
 	"github.com/chatloop/chatloop/adapters/discord"
 	"github.com/chatloop/chatloop/adapters/wechat"
+	"github.com/chatloop/chatloop/adapters/wecom"
 	"github.com/chatloop/chatloop/bot"
 	"github.com/chatloop/chatloop/feedback"
 )
@@ -136,8 +137,15 @@ func (a *app) enabledAdapters(cfg *Config, h bot.Handler) (map[string]runner, er
 		}
 		out["wechat"] = w
 	}
+	if cfg.WeCom.Enabled {
+		w, err := wecom.New(cfg.WeCom, h, log.With("adapter", "wecom"))
+		if err != nil {
+			return nil, fmt.Errorf("[wecom]: %w", err)
+		}
+		out["wecom"] = w
+	}
 	if len(out) == 0 {
-		return nil, errors.New("no adapter is enabled: set enabled = true in [discord] or [wechat] of the configuration (chatloop init writes one), or use \"chatloop chat\" for the terminal")
+		return nil, errors.New("no adapter is enabled: set enabled = true in [discord], [wechat] or [wecom] of the configuration (chatloop init writes one), or use \"chatloop chat\" for the terminal")
 	}
 	return out, nil
 }
