@@ -254,6 +254,11 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("log contains %q:\n%s", secret, logs)
 		}
 	}
+	for _, endpoint := range []string{"jslogin", "login", "webwxnewloginpage", "webwxinit", "webwxstatusnotify", "webwxgetcontact", "webwxbatchgetcontact", "synccheck", "webwxsync", "webwxsendmsg"} {
+		if f.count(endpoint) == 0 {
+			t.Errorf("the client never called %s", endpoint)
+		}
+	}
 	if rej := f.rejections(); len(rej) > 0 {
 		t.Errorf("the fake server refused requests: %q", rej)
 	}
