@@ -106,7 +106,7 @@ func New(c Config) (*Tokenizer, error) {
 	t := &Tokenizer{
 		pre:     pre,
 		preName: c.Pre,
-		tokens:  c.Tokens,
+		tokens:  slices.Clone(c.Tokens),
 		types:   make([]TokenType, n),
 		ids:     make(map[string]int32, n),
 		ranks:   make(map[uint64]uint64, len(c.Merges)),
