@@ -187,7 +187,9 @@ func (c *Core) HandleMessage(_ context.Context, m Message, r Replier) {
 	}
 	m.Text = sanitize(m.Text)
 	text, ok := c.triggered(m)
-	if !ok {
+	if !ok || (text == "" && !m.IsDirect && !m.MentionsBot) {
+		// An empty reply to an answer is a platform hiding the text (Discord
+		// without the message-content intent), not a question.
 		complete(r)
 		return
 	}

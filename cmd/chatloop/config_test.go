@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 func TestDefaultConfigTextMatchesDefaults(t *testing.T) {
@@ -20,8 +22,8 @@ func TestDefaultConfigTextMatchesDefaults(t *testing.T) {
 	if und := md.Undecoded(); len(und) > 0 {
 		t.Fatalf("unknown keys in the default config: %v", und)
 	}
-	if want := defaultConfig(); !reflect.DeepEqual(got, want) {
-		t.Errorf("the default config text differs from defaultConfig():\n got %+v\nwant %+v", got, want)
+	if diff := cmp.Diff(defaultConfig(), got, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("the default config text differs from defaultConfig() (-want +got):\n%s", diff)
 	}
 	// Every key of Config is written out, so every key is documented.
 	var missing []string
