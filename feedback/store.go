@@ -22,7 +22,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -49,6 +51,9 @@ var (
 // batchDelay is the longest a vote waits for others to share its
 // transaction.
 const batchDelay = 2 * time.Millisecond
+
+// initialMmapSize is how much of the file is mapped ahead of its size.
+const initialMmapSize = 1 << 30
 
 // DefaultTimeout is how long Open waits for another process to release the
 // file when Options.Timeout is zero.
@@ -95,7 +100,16 @@ func Open(path string, opts Options) (*Store, error) {
 	if now == nil {
 		now = time.Now
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: opts.ReadOnly})
+	bopts := &bolt.Options{Timeout: timeout, ReadOnly: opts.ReadOnly}
+	if !opts.ReadOnly && runtime.GOOS != "windows" && strconv.IntSize == 64 {
+		// bbolt must remap the file to grow it, and a remap waits for every
+		// read transaction to end: without room mapped ahead, a vote
+		// arriving during a long export would wait for the export.
+		// Mapping ahead costs address space only (Windows would grow the
+		// file to the mapped size, so not there).
+		bopts.InitialMmapSize = initialMmapSize
+	}
+	db, err := bolt.Open(path, 0o600, bopts)
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("opening %s: %w: another process (probably a running `chatloop run`) holds it; waited %s", path, ErrLocked, timeout)

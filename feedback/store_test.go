@@ -3,9 +3,13 @@ package feedback
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -448,5 +452,53 @@ func TestBackupIsAWorkingCopy(t *testing.T) {
 	must(t, err)
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("stats of the copy (-orig +copy):\n%s", diff)
+	}
+}
+
+// TestWritesDoNotWaitForLongReads holds a read transaction open (as a long
+// export does) while votes and answers grow the file well past its first
+// size: the writes must not wait for the reader to finish.
+func TestWritesDoNotWaitForLongReads(t *testing.T) {
+	if runtime.GOOS == "windows" || strconv.IntSize != 64 {
+		t.Skip("the store maps ahead only on 64-bit non-Windows systems")
+	}
+	s := openTest(t, Options{})
+	must(t, s.RecordAnswer(bg, answer("a0", "", "discord", "c", "u", t0, "q")))
+	release := make(chan struct{})
+	reading := make(chan struct{})
+	go s.db.View(func(tx *bolt.Tx) error {
+		close(reading)
+		<-release
+		return nil
+	})
+	<-reading
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	defer unblock()
+	done := make(chan error, 1)
+	go func() {
+		big := strings.Repeat("a long answer that makes the file grow. ", 25000)
+		for i := range 10 {
+			a := answer(fmt.Sprintf("b%04d", i), "", "discord", "c", "u", t0, big)
+			a.Text = big
+			if err := s.RecordAnswer(bg, a); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- s.Vote(bg, "a0", "discord", "v", 1)
+	}()
+	select {
+	case err := <-done:
+		must(t, err)
+	case <-time.After(20 * time.Second):
+		unblock()
+		<-done
+		t.Fatal("writes waited for a read transaction to end")
+	}
+	var size int64
+	must(t, s.db.View(func(tx *bolt.Tx) error { size = tx.Size(); return nil }))
+	if size < 8<<20 {
+		t.Errorf("the file grew to %d bytes only: the test did not force a remap", size)
 	}
 }
