@@ -20,9 +20,13 @@ type recorder struct {
 	ids     []bot.AnswerID
 	done    chan struct{}
 	once    sync.Once
+	started chan struct{} // closed when the first answer starts streaming
+	sonce   sync.Once
 }
 
-func newRecorder() *recorder { return &recorder{done: make(chan struct{})} }
+func newRecorder() *recorder {
+	return &recorder{done: make(chan struct{}), started: make(chan struct{})}
+}
 
 func (r *recorder) Send(_ context.Context, text string) error {
 	r.mu.Lock()
@@ -33,6 +37,7 @@ func (r *recorder) Send(_ context.Context, text string) error {
 
 func (r *recorder) Stream(ctx context.Context, out bot.Outgoing, tokens <-chan string) error {
 	var b strings.Builder
+	r.sonce.Do(func() { close(r.started) })
 	if out.Sent != nil {
 		out.Sent(bot.MessageID("msg-" + string(out.AnswerID)))
 	}
@@ -232,6 +237,9 @@ func TestQueueFull(t *testing.T) {
 		r := newRecorder()
 		c.HandleMessage(context.Background(), bot.Message{Platform: "test", ChatID: bot.ChatID("dm" + string(rune('a'+i))), SenderID: "u", Text: "a question of several words", IsDirect: true}, r)
 		rs = append(rs, r)
+		if i == 0 {
+			<-r.started // the only worker is busy with the first message
+		}
 	}
 	busy, answered := 0, 0
 	for _, r := range rs {
