@@ -55,6 +55,9 @@ const batchDelay = 2 * time.Millisecond
 // initialMmapSize is how much of the file is mapped ahead of its size.
 const initialMmapSize = 1 << 30
 
+// growStep is how much the file grows at a time.
+const growStep = 1 << 20
+
 // DefaultTimeout is how long Open waits for another process to release the
 // file when Options.Timeout is zero.
 const DefaultTimeout = 2 * time.Second
@@ -121,6 +124,11 @@ func Open(path string, opts Options) (*Store, error) {
 	// about 450/s on a disk that syncs in a millisecond or two; 2 ms keeps
 	// the coalescing and most of the single-writer speed.
 	db.MaxBatchDelay = batchDelay
+	if bopts.InitialMmapSize > 0 {
+		// bbolt grows a file mapped beyond 16 MiB (its AllocSize) in
+		// AllocSize steps; a smaller step keeps a small database small.
+		db.AllocSize = growStep
+	}
 	s := &Store{db: db, now: now, path: path, batchVotes: true}
 	if opts.ReadOnly {
 		err = db.View(func(tx *bolt.Tx) error {

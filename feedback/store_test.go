@@ -501,4 +501,11 @@ func TestWritesDoNotWaitForLongReads(t *testing.T) {
 	if size < 8<<20 {
 		t.Errorf("the file grew to %d bytes only: the test did not force a remap", size)
 	}
+	// Mapping ahead must not make the file itself bigger than its data
+	// and one growth step.
+	fi, err := os.Stat(s.Path())
+	must(t, err)
+	if fi.Size() > size+growStep {
+		t.Errorf("the file is %d bytes for %d bytes of data", fi.Size(), size)
+	}
 }
