@@ -377,3 +377,30 @@ func TestAsmMatchesGo(t *testing.T) {
 		t.Fatal("no assembly kernels registered")
 	}
 }
+
+// FuzzQuantize checks that any float32 values (NaN, Inf, subnormals,
+// huge) quantize to every type without a panic and dequantize again.
+func FuzzQuantize(f *testing.F) {
+	f.Add([]byte{0, 0, 0xc0, 0x7f, 0, 0, 0x80, 0x7f, 1, 0, 0, 0})
+	f.Add([]byte{0xff, 0xff, 0x7f, 0x7f, 0, 0, 0x80, 0xff})
+	types := []Type{F32, F16, BF16, Q8_0, Q8_1, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		x := make([]float32, QK_K)
+		for i := range x {
+			if 4*i+4 <= len(data) {
+				x[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:]))
+			} else if len(data) > 0 {
+				x[i] = float32(data[i%len(data)]) - 128
+			}
+		}
+		for _, typ := range types {
+			b, err := Quantize(typ, x)
+			if err != nil {
+				t.Fatal(typ, err)
+			}
+			if err := Dequantize(typ, b, make([]float32, len(x))); err != nil {
+				t.Fatal(typ, err)
+			}
+		}
+	})
+}
