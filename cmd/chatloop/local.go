@@ -1,12 +1,71 @@
 package main
 
 import (
-	"errors"
+	"context"
+	"fmt"
+	"sync"
 
 	"github.com/spf13/cobra"
+
+	"github.com/chatloop/chatloop/bot"
+	"github.com/chatloop/chatloop/model"
 )
 
 // openLocalBackend loads the GGUF model the configuration names.
 func (a *app) openLocalBackend(cmd *cobra.Command, cfg *Config) (*backend, error) {
-	return nil, errors.New("the local model engine is not built yet: use --backend demo")
+	path, err := a.resolveModelPath(cmd, cfg)
+	if err != nil {
+		return nil, err
+	}
+	e, err := model.Load(path, model.Options{
+		Threads:  cfg.Model.Threads,
+		Context:  cfg.Model.Context,
+		Template: cfg.Model.Template,
+		Log:      a.logger(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &backend{gen: newLocalGenerator(e), counter: e, close: e.Close}, nil
+}
+
+// localGenerator bridges the engine to the core's Generator interface.
+type localGenerator struct {
+	e       *model.Engine
+	info    bot.ModelInfo
+	shaOnce sync.Once
+}
+
+func newLocalGenerator(e *model.Engine) *localGenerator {
+	i := e.Info()
+	return &localGenerator{e: e, info: bot.ModelInfo{Backend: "local", Name: i.Name, Quantization: i.Quantization, Template: i.Template}}
+}
+
+// Generate implements bot.Generator.
+func (g *localGenerator) Generate(ctx context.Context, req bot.Request, onToken func(string)) (bot.Result, error) {
+	mreq := model.Request{
+		MaxTokens: req.MaxTokens,
+		Stop:      req.Stop,
+		Sampling: model.SamplingParams{
+			Temperature:   req.Sampling.Temperature,
+			TopK:          req.Sampling.TopK,
+			TopP:          req.Sampling.TopP,
+			MinP:          req.Sampling.MinP,
+			RepeatPenalty: req.Sampling.RepeatPenalty,
+			Seed:          req.Sampling.Seed,
+		},
+	}
+	for _, t := range req.Messages {
+		mreq.Messages = append(mreq.Messages, model.Message{Role: t.Role, Content: t.Content})
+	}
+	res, err := g.e.Generate(ctx, mreq, onToken)
+	// The digest is computed in the background from load on; the first
+	// answer waits for it.
+	g.shaOnce.Do(func() { g.info.SHA256, _ = g.e.FileSHA256() })
+	info := g.info
+	out := bot.Result{Text: res.Text, PromptTokens: res.PromptTokens, AnswerTokens: res.AnswerTokens, Truncated: res.Truncated, Model: info}
+	if err != nil {
+		return out, fmt.Errorf("local model: %w", err)
+	}
+	return out, nil
 }
