@@ -1,0 +1,117 @@
+// Package reward trains and applies a reward model: a small head, built
+// with spago's autograd, over feature vectors of (prompt, answer) that a
+// frozen backbone (the local LLM's final hidden state) provides. It is
+// trained with the pairwise Bradley–Terry loss −log σ(r_chosen − r_rejected)
+// on preference pairs, plus an optional pointwise logistic term on single
+// votes (KTO rows).
+//
+// The package does not know the backbone: it takes vectors through the
+// Featurizer interface, caches them in a bbolt file keyed by the backbone's
+// SHA-256 and the text, and checks a saved head's backbone on load.
+package reward
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// ErrInvalid is returned (wrapped) for data the package cannot use.
+var ErrInvalid = errors.New("reward: invalid data")
+
+// Message is one role/content message of a prompt.
+type Message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// Pair is a preference: Chosen was preferred to Rejected as an answer to
+// Prompt.
+type Pair struct {
+	Prompt           []Message
+	Chosen, Rejected string
+}
+
+// Point is a single vote: Answer to Prompt was liked (Label) or not.
+type Point struct {
+	Prompt []Message
+	Answer string
+	Label  bool
+}
+
+// Dataset is what training and evaluation read, in file order.
+type Dataset struct {
+	Pairs  []Pair
+	Points []Point
+}
+
+// row is a line of a preference or KTO export (feedback.PreferenceRow,
+// feedback.KTORow).
+type row struct {
+	Prompt     []Message `json:"prompt"`
+	Chosen     []Message `json:"chosen"`
+	Rejected   []Message `json:"rejected"`
+	Completion []Message `json:"completion"`
+	Label      *bool     `json:"label"`
+}
+
+// maxLine bounds one JSONL line.
+const maxLine = 64 << 20
+
+// ReadJSONL reads rows of chatloop's preference export
+// ({"prompt","chosen","rejected"}) and KTO export
+// ({"prompt","completion","label"}), which may be mixed. The answer of a
+// row is the content of its assistant messages. A bad line is an error
+// naming its line number.
+func ReadJSONL(r io.Reader) (Dataset, error) {
+	var ds Dataset
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), maxLine)
+	line := 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimSpace(sc.Text())
+		if text == "" {
+			continue
+		}
+		var rw row
+		if err := json.Unmarshal([]byte(text), &rw); err != nil {
+			return ds, fmt.Errorf("%w: line %d: %w", ErrInvalid, line, err)
+		}
+		switch {
+		case rw.Chosen != nil || rw.Rejected != nil:
+			c, r := answerText(rw.Chosen), answerText(rw.Rejected)
+			if c == "" || r == "" {
+				return ds, fmt.Errorf("%w: line %d: a preference row needs a non-empty chosen and rejected answer", ErrInvalid, line)
+			}
+			ds.Pairs = append(ds.Pairs, Pair{Prompt: rw.Prompt, Chosen: c, Rejected: r})
+		case rw.Completion != nil:
+			a := answerText(rw.Completion)
+			if a == "" || rw.Label == nil {
+				return ds, fmt.Errorf("%w: line %d: a KTO row needs a non-empty completion and a label", ErrInvalid, line)
+			}
+			ds.Points = append(ds.Points, Point{Prompt: rw.Prompt, Answer: a, Label: *rw.Label})
+		default:
+			return ds, fmt.Errorf("%w: line %d: neither a preference row (chosen, rejected) nor a KTO row (completion, label)", ErrInvalid, line)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return ds, fmt.Errorf("reward: line %d: %w", line+1, err)
+	}
+	return ds, nil
+}
+
+// answerText joins the content of the assistant messages (all messages if
+// none has a role).
+func answerText(msgs []Message) string {
+	var parts []string
+	for _, m := range msgs {
+		if m.Role == "assistant" || m.Role == "" {
+			parts = append(parts, m.Content)
+		}
+	}
+	return strings.Join(parts, "\n")
+}
