@@ -237,8 +237,7 @@ func (c *Core) HandleReaction(_ context.Context, x Reaction, r Replier) {
 		}
 	case ReactionRegen:
 		if !x.Removed && r != nil && c.allow(x.Platform, x.UserID) {
-			key := sessionKey{platform: x.Platform, chat: x.ChatID, user: x.UserID}
-			c.enqueue(key, &job{msg: Message{Platform: x.Platform, ChatID: x.ChatID, SenderID: x.UserID}, regen: id, replier: r}, r)
+			c.enqueue(c.reactionSession(x), &job{msg: Message{Platform: x.Platform, ChatID: x.ChatID, SenderID: x.UserID}, regen: id, replier: r}, r)
 			return
 		}
 	}
@@ -288,6 +287,22 @@ func (c *Core) triggered(m Message) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// reactionSession is the session a reaction's work belongs to: the
+// reacting user's own in a group, or the chat's when the chat has one
+// session (a direct chat, a shared group session).
+func (c *Core) reactionSession(x Reaction) sessionKey {
+	perUser := sessionKey{platform: x.Platform, chat: x.ChatID, user: x.UserID}
+	whole := sessionKey{platform: x.Platform, chat: x.ChatID}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.sessions[perUser]; !ok {
+		if _, ok := c.sessions[whole]; ok {
+			return whole
+		}
+	}
+	return perUser
 }
 
 func (c *Core) sessionKeyFor(m Message) sessionKey {
