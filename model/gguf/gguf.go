@@ -612,8 +612,8 @@ func (f *File) checkTensors() error {
 			return fmt.Errorf("%w: tensor %s: offset %d is not a multiple of the alignment %d", ErrMalformed, t.Name, t.Offset, f.Alignment)
 		}
 		if t.Offset > n || t.Size > n-t.Offset {
-			return fmt.Errorf("%w: tensor %s: bytes %d to %d+%d of the data section lie beyond its end (%d bytes; the file is truncated?)",
-				ErrMalformed, t.Name, t.Offset, t.Offset, t.Size, n)
+			return fmt.Errorf("%w: tensor %s: its %d bytes at offset %d lie beyond the end of the data section (%d bytes; is the file truncated?)",
+				ErrMalformed, t.Name, t.Size, t.Offset, n)
 		}
 	}
 	order := make([]int, len(f.Tensors))

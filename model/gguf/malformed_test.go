@@ -136,8 +136,8 @@ func TestMalformed(t *testing.T) {
 		{"partial block", tensorFile(func(e *enc) { e.str("t").u32(2).u64(16).u64(2).u32(8).u64(0) }, 1, 68), gguf.ErrMalformed, "not a multiple of Q8_0's block of 32"},
 		{"scalar Q8_0", tensorFile(func(e *enc) { e.str("t").u32(0).u32(8).u64(0) }, 1, 64), gguf.ErrMalformed, "row length 1 is not a multiple of Q8_0's block of 32"},
 		{"unaligned offset", tensorFile(func(e *enc) { e.str("t").u32(1).u64(4).u32(0).u64(4) }, 1, 64), gguf.ErrMalformed, "not a multiple of the alignment 32"},
-		{"beyond the end", tensorFile(func(e *enc) { e.str("t").u32(1).u64(16).u32(0).u64(32) }, 1, 64), gguf.ErrMalformed, "beyond its end"},
-		{"offset 2^64-32", tensorFile(func(e *enc) { e.str("t").u32(1).u64(16).u32(0).u64(math.MaxUint64 - 31) }, 1, 64), gguf.ErrMalformed, "beyond its end"},
+		{"beyond the end", tensorFile(func(e *enc) { e.str("t").u32(1).u64(16).u32(0).u64(32) }, 1, 64), gguf.ErrMalformed, "beyond the end of the data section"},
+		{"offset 2^64-32", tensorFile(func(e *enc) { e.str("t").u32(1).u64(16).u32(0).u64(math.MaxUint64 - 31) }, 1, 64), gguf.ErrMalformed, "beyond the end of the data section"},
 		{"overlap", tensorFile(func(e *enc) {
 			e.str("a").u32(1).u64(16).u32(0).u64(0)
 			e.str("b").u32(1).u64(4).u32(0).u64(32)

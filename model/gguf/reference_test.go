@@ -102,19 +102,25 @@ type referenceFile struct {
 }
 
 func referenceFiles() []referenceFile {
-	files := []referenceFile{{Name: "types", build: typesWriter}}
+	files := []referenceFile{
+		{Name: "types", build: func(tb testing.TB) *gguf.Writer { return typesWriter(tb, 3, 0) }},
+		{Name: "types-v2-align64", build: func(tb testing.TB) *gguf.Writer { return typesWriter(tb, 2, 64) }},
+	}
 	for _, t := range allTypes {
 		files = append(files, referenceFile{
 			Name: "llama-" + strings.ToLower(t.String()), Load: true,
-			build: func(tb testing.TB) *gguf.Writer { return tinyLlamaWriter(tb, t) },
+			build: func(tb testing.TB) *gguf.Writer { return tinyLlamaWriter(tb, t, 0) },
 		})
 	}
-	return files
+	return append(files, referenceFile{
+		Name: "llama-q8_0-align256", Load: true,
+		build: func(tb testing.TB) *gguf.Writer { return tinyLlamaWriter(tb, ggml.Q8_0, 256) },
+	})
 }
 
 // typesWriter: a metadata value of every kind and a tensor of every type.
-func typesWriter(tb testing.TB) *gguf.Writer {
-	w := gguf.NewWriter(3, 0)
+func typesWriter(tb testing.TB, version uint32, alignment uint64) *gguf.Writer {
+	w := gguf.NewWriter(version, alignment)
 	for _, e := range sampleKV() {
 		if e.Key == "test.nan" {
 			continue // JSON cannot carry it
@@ -143,7 +149,7 @@ var embeddings = map[int][]byte{}
 // tinyLlamaWriter writes a one-layer llama model with Llama 3's real
 // tokenizer, an F16 token embedding (tied to the output) and its other
 // matrices of type t.
-func tinyLlamaWriter(tb testing.TB, t ggml.Type) *gguf.Writer {
+func tinyLlamaWriter(tb testing.TB, t ggml.Type, alignment uint64) *gguf.Writer {
 	vocab, err := vocabdata.Llama3()
 	if err != nil {
 		tb.Fatal(err)
@@ -154,7 +160,7 @@ func tinyLlamaWriter(tb testing.TB, t ggml.Type) *gguf.Writer {
 	}
 	headDim := hidden / heads
 	nVocab := len(vocab.Tokens)
-	w := gguf.NewWriter(3, 0)
+	w := gguf.NewWriter(3, alignment)
 	w.SetString("general.architecture", "llama")
 	w.SetString("general.name", "chatloop gguf reference "+t.String())
 	w.SetUint32("llama.block_count", 1)
@@ -285,7 +291,7 @@ func TestReferenceGolden(t *testing.T) {
 			if !ok {
 				t.Fatalf("no reference file %s", g.Name)
 			}
-			if testing.Short() && rf.Load && g.Name != "llama-f32" && g.Name != "llama-q4_k" {
+			if testing.Short() && rf.Load && g.Name != "llama-f32" && g.Name != "llama-q4_k" && g.Name != "llama-q8_0-align256" {
 				t.Skip("-short: two of the llama files suffice")
 			}
 			data := encode(t, rf.build(t))
