@@ -81,13 +81,20 @@ func must(t testing.TB, err error) {
 
 var bg = context.Background()
 
-// bulkAnswers writes n answers in groups of size siblings in one
-// transaction, each with a prompt of a few turns, and votes on most of
+// bulkAnswers writes n answers in groups of size siblings, a few
+// thousand a transaction, each with a prompt of a few turns, and votes on most of
 // them: a quick way to a big store.
 func bulkAnswers(t testing.TB, s *Store, n, siblings int) {
 	t.Helper()
+	const perTx = 2000 // bbolt slows down on huge transactions
+	for from := 0; from < n; from += perTx {
+		bulkRange(t, s, from, min(from+perTx, n), siblings)
+	}
+}
+
+func bulkRange(t testing.TB, s *Store, from, to, siblings int) {
 	must(t, s.db.Update(func(tx *bolt.Tx) error {
-		for i := range n {
+		for i := from; i < to; i++ {
 			id := fmt.Sprintf("01J%023d", i)
 			group := fmt.Sprintf("g%d", i/siblings)
 			a := answer(id, group, "discord", fmt.Sprintf("chat-%d", i%50), "asker", t0.Add(time.Duration(i)*time.Second),

@@ -1,0 +1,237 @@
+package reward
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Backbone identifies what makes feature vectors: a head trained on one
+// backbone's vectors means nothing on another's.
+type Backbone struct {
+	// SHA256 is the hex digest of the model file.
+	SHA256 string `json:"sha256"`
+	// Name is for messages (general.name or the file name).
+	Name string `json:"name"`
+	// Dim is the length of the vectors.
+	Dim int `json:"dim"`
+	// Feature names how a vector is taken from the model, e.g.
+	// "last-token-final-norm/v1".
+	Feature string `json:"feature"`
+}
+
+func (b Backbone) String() string {
+	sum := b.SHA256
+	if len(sum) > 12 {
+		sum = sum[:12]
+	}
+	return fmt.Sprintf("%s (sha256 %s…, %d-dim %s)", b.Name, sum, b.Dim, b.Feature)
+}
+
+// Same reports whether vectors of b and o are interchangeable.
+func (b Backbone) Same(o Backbone) bool {
+	return b.SHA256 == o.SHA256 && b.Dim == o.Dim && b.Feature == o.Feature
+}
+
+// Featurizer turns a prompt and an answer into a feature vector of
+// Backbone().Dim elements.
+type Featurizer interface {
+	Backbone() Backbone
+	Features(ctx context.Context, prompt []Message, answer string) ([]float32, error)
+}
+
+// Cache stores feature vectors in a bbolt file, keyed by the backbone and a
+// hash of the prompt and answer, so that retraining after new votes only
+// runs the backbone on what is new.
+type Cache struct {
+	db *bolt.DB
+}
+
+var cacheBucket = []byte("features")
+
+// OpenCache opens (creating) the cache file at path.
+func OpenCache(path string) (*Cache, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("reward: feature cache %s: %w", path, err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(cacheBucket)
+		return err
+	}); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("reward: feature cache %s: %w", path, err)
+	}
+	return &Cache{db: db}, nil
+}
+
+// Close closes the file.
+func (c *Cache) Close() error { return c.db.Close() }
+
+// cacheKey is SHA-256(backbone sha, feature, prompt JSON, answer).
+func cacheKey(b Backbone, prompt []Message, answer string) []byte {
+	h := sha256.New()
+	p, _ := json.Marshal(prompt)
+	for _, s := range [][]byte{[]byte(b.SHA256), []byte(b.Feature), p, []byte(answer)} {
+		var n [8]byte
+		binary.LittleEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		h.Write(s)
+	}
+	return h.Sum(nil)
+}
+
+func (c *Cache) get(key []byte, dim int) []float32 {
+	var out []float32
+	c.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(cacheBucket).Get(key)
+		if len(v) != 4*dim {
+			return nil
+		}
+		out = make([]float32, dim)
+		for i := range out {
+			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(v[4*i:]))
+		}
+		return nil
+	})
+	return out
+}
+
+func (c *Cache) put(key []byte, x []float32) error {
+	v := make([]byte, 4*len(x))
+	for i, f := range x {
+		binary.LittleEndian.PutUint32(v[4*i:], math.Float32bits(f))
+	}
+	return c.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(cacheBucket).Put(key, v) })
+}
+
+// Cached returns a Featurizer that reads vectors from c and asks f only for
+// those it lacks, storing them. Hits and Misses count the two.
+func Cached(f Featurizer, c *Cache) *CachedFeaturizer {
+	return &CachedFeaturizer{f: f, c: c}
+}
+
+// CachedFeaturizer is Featurizer with a Cache in front.
+type CachedFeaturizer struct {
+	f            Featurizer
+	c            *Cache
+	Hits, Misses int
+}
+
+// Backbone is the wrapped featurizer's.
+func (cf *CachedFeaturizer) Backbone() Backbone { return cf.f.Backbone() }
+
+// Features returns the cached vector, or computes and stores it.
+func (cf *CachedFeaturizer) Features(ctx context.Context, prompt []Message, answer string) ([]float32, error) {
+	b := cf.f.Backbone()
+	key := cacheKey(b, prompt, answer)
+	if x := cf.c.get(key, b.Dim); x != nil {
+		cf.Hits++
+		return x, nil
+	}
+	x, err := cf.f.Features(ctx, prompt, answer)
+	if err != nil {
+		return nil, err
+	}
+	if len(x) != b.Dim {
+		return nil, fmt.Errorf("reward: the backbone gave %d features, want %d", len(x), b.Dim)
+	}
+	cf.Misses++
+	if err := cf.c.put(key, x); err != nil {
+		return nil, fmt.Errorf("reward: feature cache: %w", err)
+	}
+	return x, nil
+}
+
+// FeaturePair is a Pair as vectors; Group identifies its prompt, so that
+// the held-out split keeps a prompt's pairs together.
+type FeaturePair struct {
+	Chosen, Rejected []float32
+	Group            string
+}
+
+// FeaturePoint is a Point as a vector.
+type FeaturePoint struct {
+	X     []float32
+	Label bool
+	Group string
+}
+
+// FeatureSet is a Dataset as vectors of Dim elements.
+type FeatureSet struct {
+	Dim    int
+	Pairs  []FeaturePair
+	Points []FeaturePoint
+}
+
+// Featurize computes the vectors of ds with f, each distinct (prompt,
+// answer) once, calling progress (if not nil) after each with how many of
+// total are done.
+func Featurize(ctx context.Context, ds Dataset, f Featurizer, progress func(done, total int)) (FeatureSet, error) {
+	set := FeatureSet{Dim: f.Backbone().Dim}
+	type item struct {
+		prompt []Message
+		answer string
+	}
+	var order []item
+	index := map[string]int{}
+	group := func(prompt []Message) string {
+		p, _ := json.Marshal(prompt)
+		s := sha256.Sum256(p)
+		return hex.EncodeToString(s[:8])
+	}
+	ref := func(prompt []Message, answer string) int {
+		k := string(cacheKey(Backbone{}, prompt, answer))
+		if i, ok := index[k]; ok {
+			return i
+		}
+		index[k] = len(order)
+		order = append(order, item{prompt, answer})
+		return len(order) - 1
+	}
+	type pairRef struct{ c, r int }
+	pairs := make([]pairRef, len(ds.Pairs))
+	for i, p := range ds.Pairs {
+		pairs[i] = pairRef{ref(p.Prompt, p.Chosen), ref(p.Prompt, p.Rejected)}
+	}
+	points := make([]int, len(ds.Points))
+	for i, p := range ds.Points {
+		points[i] = ref(p.Prompt, p.Answer)
+	}
+	vecs := make([][]float32, len(order))
+	for i, it := range order {
+		if err := ctx.Err(); err != nil {
+			return set, err
+		}
+		x, err := f.Features(ctx, it.prompt, it.answer)
+		if err != nil {
+			return set, fmt.Errorf("reward: features: %w", err)
+		}
+		if len(x) != set.Dim {
+			return set, fmt.Errorf("reward: the backbone gave %d features, want %d", len(x), set.Dim)
+		}
+		for _, v := range x {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return set, fmt.Errorf("%w: the backbone gave a non-finite feature", ErrInvalid)
+			}
+		}
+		vecs[i] = x
+		if progress != nil {
+			progress(i+1, len(order))
+		}
+	}
+	for i, p := range pairs {
+		set.Pairs = append(set.Pairs, FeaturePair{Chosen: vecs[p.c], Rejected: vecs[p.r], Group: group(ds.Pairs[i].Prompt)})
+	}
+	for i, p := range points {
+		set.Points = append(set.Points, FeaturePoint{X: vecs[p], Label: ds.Points[i].Label, Group: group(ds.Points[i].Prompt)})
+	}
+	return set, nil
+}
