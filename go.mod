@@ -7,6 +7,7 @@ require (
 	github.com/bwmarrin/discordgo v0.29.0 // indirect
 	github.com/dlclark/regexp2 v1.12.0 // indirect
 	github.com/eatmoreapple/openwechat v1.4.8 // indirect
+	github.com/google/flatbuffers v23.5.26+incompatible // indirect
 	github.com/google/go-cmp v0.7.0 // indirect
 	github.com/gorilla/websocket v1.5.3 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
