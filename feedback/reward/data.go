@@ -33,6 +33,8 @@ type Message struct {
 type Pair struct {
 	Prompt           []Message
 	Chosen, Rejected string
+	// Line is the row's line in the file it was read from (0 otherwise).
+	Line int
 }
 
 // Point is a single vote: Answer to Prompt was liked (Label) or not.
@@ -40,6 +42,8 @@ type Point struct {
 	Prompt []Message
 	Answer string
 	Label  bool
+	// Line is the row's line in the file it was read from (0 otherwise).
+	Line int
 }
 
 // Dataset is what training and evaluation read, in file order.
@@ -87,13 +91,13 @@ func ReadJSONL(r io.Reader) (Dataset, error) {
 			if c == "" || r == "" {
 				return ds, fmt.Errorf("%w: line %d: a preference row needs a non-empty chosen and rejected answer", ErrInvalid, line)
 			}
-			ds.Pairs = append(ds.Pairs, Pair{Prompt: rw.Prompt, Chosen: c, Rejected: r})
+			ds.Pairs = append(ds.Pairs, Pair{Prompt: rw.Prompt, Chosen: c, Rejected: r, Line: line})
 		case rw.Completion != nil:
 			a := answerText(rw.Completion)
 			if a == "" || rw.Label == nil {
 				return ds, fmt.Errorf("%w: line %d: a KTO row needs a non-empty completion and a label", ErrInvalid, line)
 			}
-			ds.Points = append(ds.Points, Point{Prompt: rw.Prompt, Answer: a, Label: *rw.Label})
+			ds.Points = append(ds.Points, Point{Prompt: rw.Prompt, Answer: a, Label: *rw.Label, Line: line})
 		default:
 			return ds, fmt.Errorf("%w: line %d: neither a preference row (chosen, rejected) nor a KTO row (completion, label)", ErrInvalid, line)
 		}
