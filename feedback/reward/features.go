@@ -104,13 +104,29 @@ func (c *Cache) get(key []byte, dim int) []float32 {
 	return out
 }
 
-func (c *Cache) put(key []byte, x []float32) error {
+// putAll writes entries (key, encoded vector) in one transaction.
+func (c *Cache) putAll(entries [][2][]byte) error {
+	return c.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(cacheBucket)
+		for _, e := range entries {
+			if err := b.Put(e[0], e[1]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func encodeVector(x []float32) []byte {
 	v := make([]byte, 4*len(x))
 	for i, f := range x {
 		binary.LittleEndian.PutUint32(v[4*i:], math.Float32bits(f))
 	}
-	return c.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(cacheBucket).Put(key, v) })
+	return v
 }
+
+// flushEvery is how many new vectors are written in one transaction.
+const flushEvery = 128
 
 // Cached returns a Featurizer that reads vectors from c and asks f only for
 // those it lacks, storing them. Hits and Misses count the two.
@@ -118,11 +134,26 @@ func Cached(f Featurizer, c *Cache) *CachedFeaturizer {
 	return &CachedFeaturizer{f: f, c: c}
 }
 
-// CachedFeaturizer is Featurizer with a Cache in front.
+// CachedFeaturizer is Featurizer with a Cache in front. New vectors are
+// written in batches: call Flush when done (Featurize does).
 type CachedFeaturizer struct {
 	f            Featurizer
 	c            *Cache
+	pending      [][2][]byte
 	Hits, Misses int
+}
+
+// Flush writes the vectors not yet in the file.
+func (cf *CachedFeaturizer) Flush() error {
+	if len(cf.pending) == 0 {
+		return nil
+	}
+	err := cf.c.putAll(cf.pending)
+	cf.pending = cf.pending[:0]
+	if err != nil {
+		return fmt.Errorf("reward: feature cache: %w", err)
+	}
+	return nil
 }
 
 // Backbone is the wrapped featurizer's.
@@ -144,8 +175,11 @@ func (cf *CachedFeaturizer) Features(ctx context.Context, prompt []Message, answ
 		return nil, fmt.Errorf("reward: the backbone gave %d features, want %d", len(x), b.Dim)
 	}
 	cf.Misses++
-	if err := cf.c.put(key, x); err != nil {
-		return nil, fmt.Errorf("reward: feature cache: %w", err)
+	cf.pending = append(cf.pending, [2][]byte{key, encodeVector(x)})
+	if len(cf.pending) >= flushEvery {
+		if err := cf.Flush(); err != nil {
+			return nil, err
+		}
 	}
 	return x, nil
 }
@@ -225,6 +259,11 @@ func Featurize(ctx context.Context, ds Dataset, f Featurizer, progress func(done
 		vecs[i] = x
 		if progress != nil {
 			progress(i+1, len(order))
+		}
+	}
+	if fl, ok := f.(interface{ Flush() error }); ok {
+		if err := fl.Flush(); err != nil {
+			return set, err
 		}
 	}
 	for i, p := range pairs {
