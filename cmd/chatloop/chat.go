@@ -12,6 +12,7 @@ import (
 
 	"github.com/chatloop/chatloop/adapters/console"
 	"github.com/chatloop/chatloop/bot"
+	"github.com/chatloop/chatloop/feedback"
 )
 
 func init() {
@@ -121,6 +122,16 @@ func (a *app) chat(cmd *cobra.Command, cfg *Config, once string) error {
 		stopCore()
 		<-coreDone
 	}()
+
+	// Feedback commands reach the database over the socket while we hold it.
+	serveDone := make(chan struct{})
+	go func() {
+		defer close(serveDone)
+		if err := feedback.Serve(coreCtx, store, socketPath(cfg), a.logger()); err != nil {
+			a.logger().Warn("feedback socket", "err", err)
+		}
+	}()
+	defer func() { stopCore(); <-serveDone }()
 
 	con := console.New(core, a.stdin, a.stdout, console.Options{User: user, Interactive: a.interactive()})
 	if once != "" {
