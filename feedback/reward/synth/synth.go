@@ -115,3 +115,13 @@ func WriteJSONL(w io.Writer, pairs []reward.Pair) error {
 	}
 	return nil
 }
+
+// VowelRule is the rule of the best-of-n check: unlike Rule, a small
+// random-weight model's samples follow it some of the time (about one in
+// five for the tests' tiny model).
+const VowelRule = "An answer contains a lowercase vowel (Latin-script words)."
+
+// HasVowel answers whether an answer follows VowelRule.
+func HasVowel(answer string) bool {
+	return strings.ContainsAny(answer, "aeiou")
+}
