@@ -2,15 +2,20 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/chatloop/chatloop/bot"
+	"github.com/chatloop/chatloop/feedback"
 	"github.com/chatloop/chatloop/feedback/reward"
 	"github.com/chatloop/chatloop/feedback/reward/synth"
 	"github.com/chatloop/chatloop/model/ggml"
@@ -215,5 +220,53 @@ func TestRewardBadInput(t *testing.T) {
 		if code == 0 || !strings.Contains(errOut, c.want) {
 			t.Errorf("%v: exit %d, stderr %q; want an error with %q", c.args, code, errOut, c.want)
 		}
+	}
+}
+
+// TestRewardTrainFromStore trains on the feedback database: sibling
+// answers with opposite votes become preference pairs, the votes kto rows.
+func TestRewardTrainFromStore(t *testing.T) {
+	f := rewardFiles(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "feedback.db")
+	store, err := feedback.Open(db, feedback.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	created := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	for i, p := range synth.Pairs(60, 5, false) {
+		prompt := []bot.Turn{{Role: bot.RoleUser, Content: p.Prompt[0].Content}}
+		group := bot.GroupID(fmt.Sprintf("g%03d", i))
+		for j, text := range []string{p.Chosen, p.Rejected} {
+			a := bot.Answer{
+				ID: bot.AnswerID(fmt.Sprintf("a%03d-%d", i, j)), GroupID: group, Platform: "console", ChatID: "c",
+				Created: created.Add(time.Duration(i) * time.Minute), Prompt: prompt, Text: text, Finished: true, Sent: true,
+			}
+			if err := store.RecordAnswer(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+			if err := store.FinishAnswer(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+			if err := store.Vote(ctx, a.ID, "console", "voter", 1-2*j); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rm := filepath.Join(dir, "rm.json")
+	out, errOut, code := chatloop(t, dir, "", "reward", "train", "--model", f.model, "--db", db, "--out", rm, "--epochs", "40")
+	if code != 0 {
+		t.Fatalf("reward train --db exited %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, db+": 60 preference pairs, 120 votes") {
+		t.Fatalf("reward train --db printed:\n%s", out)
+	}
+	res := evalJSON(t, dir, "--model", f.model, "--rm", rm, "--data", f.test)
+	if *res.Accuracy < 0.9 {
+		t.Fatalf("trained from the store: accuracy %.3f on the test pairs", *res.Accuracy)
 	}
 }
