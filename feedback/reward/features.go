@@ -240,6 +240,11 @@ func Featurize(ctx context.Context, ds Dataset, f Featurizer, progress func(done
 		points[i] = ref(p.Prompt, p.Answer)
 	}
 	vecs := make([][]float32, len(order))
+	flusher, _ := f.(interface{ Flush() error })
+	if flusher != nil {
+		// Keep what was computed even when a later answer fails.
+		defer flusher.Flush()
+	}
 	for i, it := range order {
 		if err := ctx.Err(); err != nil {
 			return set, err
@@ -261,8 +266,8 @@ func Featurize(ctx context.Context, ds Dataset, f Featurizer, progress func(done
 			progress(i+1, len(order))
 		}
 	}
-	if fl, ok := f.(interface{ Flush() error }); ok {
-		if err := fl.Flush(); err != nil {
+	if flusher != nil {
+		if err := flusher.Flush(); err != nil {
 			return set, err
 		}
 	}
