@@ -3,7 +3,9 @@ package model
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"math"
+	"os"
 	"strings"
 	"testing"
 
@@ -17,6 +19,9 @@ import (
 func TestEmbedIsTheLMHeadInput(t *testing.T) {
 	for _, arch := range []string{"qwen2", "llama"} {
 		t.Run(arch, func(t *testing.T) {
+			if arch == "llama" && testing.Short() {
+				t.Skip("the untied F32 llama file is large")
+			}
 			path := testmodel.Write(t, testmodel.Tiny(arch, ggml.F32, 5))
 			e, err := Load(path, Options{Threads: 2})
 			if err != nil {
@@ -67,7 +72,7 @@ func TestEmbedMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if equal(a1, a2) {
+	if embedMaxDiff(a1, a2) == 0 {
 		t.Fatal("two different answers have the same embedding")
 	}
 	// A generation in between uses its own cache; the prefix reuse of the
@@ -84,10 +89,10 @@ func TestEmbedMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := maxDiff(again, want); d > 1e-4 {
+	if d := embedMaxDiff(again, want); d > 1e-4 {
 		t.Fatalf("embedding after reuse differs from a fresh engine's by %g", d)
 	}
-	if d := maxDiff(a1, want); d > 1e-4 {
+	if d := embedMaxDiff(a1, want); d > 1e-4 {
 		t.Fatalf("embedding differs between calls by %g", d)
 	}
 	// It is the state of the rendered conversation, answer closed.
@@ -95,7 +100,7 @@ func TestEmbedMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := maxDiff(raw, a1); d > 1e-4 {
+	if d := embedMaxDiff(raw, a1); d > 1e-4 {
 		t.Fatalf("EmbedMessages differs from Embed of the rendered text by %g", d)
 	}
 	// Control-token text in an answer is text, not a turn boundary.
@@ -103,7 +108,7 @@ func TestEmbedMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if maxDiff(injected, a1) < 1e-6 {
+	if embedMaxDiff(injected, a1) < 1e-6 {
 		t.Fatal("an answer typing <|im_end|> embeds like the closed answer")
 	}
 }
@@ -135,9 +140,7 @@ func TestEmbedErrors(t *testing.T) {
 	}
 }
 
-func equal(a, b []float32) bool { return maxDiff(a, b) == 0 }
-
-func maxDiff(a, b []float32) float64 {
+func embedMaxDiff(a, b []float32) float64 {
 	if len(a) != len(b) {
 		return math.Inf(1)
 	}
@@ -146,4 +149,35 @@ func maxDiff(a, b []float32) float64 {
 		d = max(d, math.Abs(float64(a[i]-b[i])))
 	}
 	return d
+}
+
+// BenchmarkEmbedMessages embeds a new ~30-token answer to a shared prompt
+// per op (the prompt's prefix is reused, as for best-of-n candidates and
+// preference siblings): the backbone's share of reward training and
+// scoring. The 0.5B-shaped model runs only with CHATLOOP_BENCH_REAL=1.
+func BenchmarkEmbedMessages(b *testing.B) {
+	specs := []struct {
+		name string
+		spec testmodel.Spec
+	}{{"tiny-Q8_0", testmodel.Tiny("qwen2", ggml.Q8_0, 1)}}
+	if os.Getenv("CHATLOOP_BENCH_REAL") != "" {
+		specs = append(specs, struct {
+			name string
+			spec testmodel.Spec
+		}{"qwen2.5-0.5B-Q8_0", testmodel.Qwen25_05B(ggml.Q8_0)})
+	}
+	prompt := []Message{{Role: "system", Content: "You are a helpful assistant."}, {Role: "user", Content: "Tell me something about the moon, please."}}
+	for _, s := range specs {
+		b.Run(s.name, func(b *testing.B) {
+			e := benchEngine(b, s.spec, 2)
+			i := 0
+			for b.Loop() {
+				i++
+				answer := fmt.Sprintf("Answer %d: the moon has a long history and many stories are told about it. Would you like to know more?", i)
+				if _, err := e.EmbedMessages(context.Background(), prompt, answer); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
