@@ -46,7 +46,9 @@ type Spec struct {
 func Tiny(arch string, t ggml.Type, seed uint64) Spec {
 	s := Spec{Arch: arch, Type: t, Layers: 2, Hidden: 64, Heads: 4, KVHeads: 2, FFN: 128, Seed: seed}
 	if t.BlockSize() == ggml.QK_K {
-		s.Hidden, s.FFN = 256, 512
+		// Rows of 256; the 151936-row embedding in Q8_0, as in llama.cpp's
+		// Q4_K_M of Qwen2.5-0.5B, keeps the file quick to write and read.
+		s.Hidden, s.FFN, s.EmbedQ8 = 256, 512, true
 	}
 	switch arch {
 	case "qwen3":

@@ -7,12 +7,10 @@
 //    write from the same seeds) and DIR/manifest.json.
 // 2. For each model and prompt, llama.cpp (node-llama-cpp, CPU build,
 //    flash attention off, F16 KV cache as by default) tokenizes the prompt
-//    (special tokens parsed, BOS as the metadata says), then decodes 64
-//    tokens greedily one at a time, recording the chosen ids, the gap
-//    between the two best raw logits at every step, and the 16 best raw
-//    logits after the prompt.
+//    (special tokens parsed, BOS as the metadata says), records the 16 best
+//    raw logits after it, and decodes 64 tokens greedily.
 //
-// Run from scripts/reference: node engine-golden.mjs [name-filter-regexp]
+// Run from scripts/reference: node engine-golden.mjs [name-filter-regexp [out.json]]
 // Models matching the filter (default: all) are rerun and replaced in the
 // fixture, which is rewritten after each model.
 import { existsSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from "node:fs";
@@ -22,7 +20,7 @@ import { execFileSync } from "node:child_process";
 import { getLlama } from "node-llama-cpp";
 
 const repo = new URL("../../", import.meta.url).pathname;
-const out = join(repo, "model/testdata/engine-golden.json");
+const out = process.argv[3] ?? join(repo, "model/testdata/engine-golden.json");
 const steps = 64;
 const threads = 2;
 const filter = new RegExp(process.argv[2] ?? ".");
@@ -50,22 +48,20 @@ try {
       let tokens = model.tokenize(text, true);
       const addBos = model.fileInfo.metadata?.tokenizer?.ggml?.add_bos_token === true;
       if (addBos && model.tokens.bos != null) tokens = [model.tokens.bos, ...tokens];
-      const greedy = [], gaps = [];
-      let top = null;
-      let input = tokens;
-      for (let s = 0; s < steps; s++) {
-        const items = input.map((t, i) => i === input.length - 1
-          ? [t, { generateNext: { token: true, logits: { filter: { includeTop: s === 0 ? 16 : 2 } }, options: { temperature: 0 } } }]
-          : t);
-        const res = await seq.controlledEvaluate(items);
-        const next = res[input.length - 1].next;
-        const logits = [...next.logits.entries()].sort((a, b) => b[1] - a[1]);
-        if (s === 0) top = logits.map(([id, l]) => [id, l]);
-        gaps.push(logits[0][1] - logits[1][1]);
-        greedy.push(next.token);
-        input = [next.token];
+      // The first step gives llama.cpp's best raw logits after the prompt;
+      // the rest of the greedy continuation runs inside llama.cpp.
+      const first = await seq.controlledEvaluate(tokens.map((t, i) => i === tokens.length - 1
+        ? [t, { generateNext: { token: true, logits: { filter: { includeTop: 16 } }, options: { temperature: 0 } } }]
+        : t));
+      const next = first[tokens.length - 1].next;
+      const top = [...next.logits.entries()].sort((a, b) => b[1] - a[1]).map(([id, l]) => [id, l]);
+      const greedy = [next.token];
+      for await (const t of seq.evaluate([next.token], { temperature: 0, yieldEogToken: true })) {
+        greedy.push(t);
+        if (greedy.length >= steps) break;
       }
-      entry.prompts.push({ text, tokens, greedy, gaps, top_logits: top });
+      if (greedy.length < steps) throw new Error(`${m.name}: generation ended after ${greedy.length} tokens`);
+      entry.prompts.push({ text, tokens, greedy, top_logits: top });
       await seq.dispose();
     }
     doc.models = doc.models.filter((x) => x.name !== m.name && order.includes(x.name));
