@@ -35,14 +35,14 @@ for (let r = 0; r < runs; r++) {
   pps.push(pp / ((performance.now() - t0) / 1000));
   await seq.dispose();
 
+  // Generation: one token at a time, sampled greedily inside llama.cpp.
   seq = context.getSequence();
   t0 = performance.now();
-  let tok = rand() % nVocab;
-  for (let i = 0; i < tg; i++) {
-    await seq.controlledEvaluate([[tok, { generateNext: { token: true } }]]);
-    tok = rand() % nVocab;
+  let n = 0;
+  for await (const _ of seq.evaluate([rand() % nVocab], { temperature: 0, yieldEogToken: true })) {
+    if (++n >= tg) break;
   }
-  tgs.push(tg / ((performance.now() - t0) / 1000));
+  tgs.push(n / ((performance.now() - t0) / 1000));
   await seq.dispose();
 }
 console.log(JSON.stringify({
