@@ -186,7 +186,7 @@ func newRewardTrainCommand(a *app) *cobra.Command {
 		Use:   "train --model F [--db F | --data FILE.jsonl] --out RM",
 		Short: "Train a reward head on preference pairs and votes",
 		Long: `Train a reward head on the preference pairs (and, weighted by --kto-weight,
-the single votes) of the feedback database or of a preference/kto export.
+the votes on answers that are in no pair) of the feedback database or of a preference/kto export.
 A tenth of the prompts is held out: each epoch prints the training loss and
 the held-out pair accuracy, and training stops when the held-out loss has not
 improved for --patience epochs, keeping the best epoch. The same data and
@@ -220,10 +220,11 @@ on; loading it with another model is refused.`,
 			if err != nil {
 				return err
 			}
+			ds = ds.Unpaired()
 			if len(ds.Pairs) == 0 {
 				return fmt.Errorf("%s has no preference pairs to train on (%d single votes); vote on more answers, or use /regen and pick", source, len(ds.Points))
 			}
-			fmt.Fprintf(a.stdout, "%s: %d preference pairs, %d votes\n", source, len(ds.Pairs), len(ds.Points))
+			fmt.Fprintf(a.stdout, "%s: %d preference pairs, %d votes on answers outside them\n", source, len(ds.Pairs), len(ds.Points))
 			env, err := a.openRewardEnv(cmd, cfg, &flags, out)
 			if err != nil {
 				return err

@@ -254,6 +254,22 @@ func TestRewardTrainFromStore(t *testing.T) {
 			}
 		}
 	}
+	// Lone answers with a vote: the pointwise (kto) term.
+	for i, p := range synth.Pairs(10, 6, false) {
+		a := bot.Answer{
+			ID: bot.AnswerID(fmt.Sprintf("lone%02d", i)), GroupID: bot.GroupID(fmt.Sprintf("lone%02d", i)), Platform: "console", ChatID: "c",
+			Created: created, Prompt: []bot.Turn{{Role: bot.RoleUser, Content: p.Prompt[0].Content}}, Text: p.Chosen, Finished: true, Sent: true,
+		}
+		if err := store.RecordAnswer(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.FinishAnswer(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Vote(ctx, a.ID, "console", "voter", 1); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := store.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -262,8 +278,11 @@ func TestRewardTrainFromStore(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("reward train --db exited %d: %s", code, errOut)
 	}
-	if !strings.Contains(out, db+": 60 preference pairs, 120 votes") {
+	if !strings.Contains(out, db+": 60 preference pairs, 10 votes on answers outside them") {
 		t.Fatalf("reward train --db printed:\n%s", out)
+	}
+	if h := readHead(t, rm); h.Training.TrainPoints+h.Training.HeldOutPoints != 10 {
+		t.Fatalf("the head was trained with %d+%d votes, want 10", h.Training.TrainPoints, h.Training.HeldOutPoints)
 	}
 	res := evalJSON(t, dir, "--model", f.model, "--rm", rm, "--data", f.test)
 	if *res.Accuracy < 0.9 {

@@ -119,3 +119,22 @@ func answerText(msgs []Message) string {
 	}
 	return strings.Join(parts, "\n")
 }
+
+// Unpaired returns ds without the points whose answer (to the same
+// prompt) is already in a pair: a vote that made a pair is counted once,
+// by the pairwise term, and the pointwise term sees only unpaired votes.
+func (ds Dataset) Unpaired() Dataset {
+	inPair := map[string]bool{}
+	key := func(prompt []Message, answer string) string { return string(cacheKey(Backbone{}, prompt, answer)) }
+	for _, p := range ds.Pairs {
+		inPair[key(p.Prompt, p.Chosen)] = true
+		inPair[key(p.Prompt, p.Rejected)] = true
+	}
+	out := Dataset{Pairs: ds.Pairs}
+	for _, p := range ds.Points {
+		if !inPair[key(p.Prompt, p.Answer)] {
+			out.Points = append(out.Points, p)
+		}
+	}
+	return out
+}

@@ -190,3 +190,15 @@ func FuzzDecodeHead(f *testing.F) {
 		}
 	})
 }
+
+func TestUnpaired(t *testing.T) {
+	p := []Message{{Role: "user", Content: "q"}}
+	ds := Dataset{
+		Pairs:  []Pair{{Prompt: p, Chosen: "a", Rejected: "b"}},
+		Points: []Point{{Prompt: p, Answer: "a", Label: true}, {Prompt: p, Answer: "c", Label: false}, {Prompt: []Message{{Role: "user", Content: "other"}}, Answer: "b"}},
+	}
+	got := ds.Unpaired()
+	if len(got.Pairs) != 1 || len(got.Points) != 2 || got.Points[0].Answer != "c" || got.Points[1].Answer != "b" {
+		t.Fatalf("Unpaired kept %+v", got.Points)
+	}
+}
