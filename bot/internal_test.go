@@ -23,8 +23,8 @@ func TestParseCommand(t *testing.T) {
 		{"/persona You are a pirate.", cmdPersona, "You are a pirate."},
 		{"/人设 你是海盗", cmdPersona, "你是海盗"},
 		{"/persona\nmulti\nline", cmdPersona, "multi\nline"},
-		{"please /reset", cmdNone, ""},      // not the first word
-		{"/resetting", cmdNone, ""},         // not the whole word
+		{"please /reset", cmdNone, ""},   // not the first word
+		{"/resetting", cmdNone, ""},      // not the whole word
 		{"「bot：/reset」 hi", cmdNone, ""}, // quoted text
 		{"", cmdNone, ""},
 	}
