@@ -19,6 +19,12 @@ type backend struct {
 // openBackend makes the generator the configuration asks for.
 func (a *app) openBackend(cmd *cobra.Command, cfg *Config) (*backend, error) {
 	switch cfg.Model.Backend {
+	case "demo", "openai":
+		if _, err := a.openScorer(cfg, nil); err != nil {
+			return nil, err // a reward head needs the local engine's features
+		}
+	}
+	switch cfg.Model.Backend {
 	case "demo":
 		return newDemoBackend(), nil
 	case "local":

@@ -26,7 +26,12 @@ func (a *app) openLocalBackend(cmd *cobra.Command, cfg *Config) (*backend, error
 	if err != nil {
 		return nil, err
 	}
-	return &backend{gen: newLocalGenerator(e), counter: e, close: e.Close}, nil
+	sc, err := a.openScorer(cfg, e)
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	return &backend{gen: newLocalGenerator(e), counter: e, scorer: sc, close: e.Close}, nil
 }
 
 // localGenerator bridges the engine to the core's Generator interface.
