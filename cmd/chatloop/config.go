@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -56,10 +57,10 @@ type ModelConfig struct {
 	Sampling bot.Sampling `toml:"sampling"`
 
 	// BaseURL, APIKeyEnv and RemoteModel configure the "openai" backend.
-	BaseURL     string   `toml:"base_url"`
-	APIKeyEnv   string   `toml:"api_key_env"`
-	RemoteModel string   `toml:"remote_model"`
-	Timeout     Duration `toml:"timeout"`
+	BaseURL     string       `toml:"base_url"`
+	APIKeyEnv   string       `toml:"api_key_env"`
+	RemoteModel string       `toml:"remote_model"`
+	Timeout     bot.Duration `toml:"timeout"`
 }
 
 // FeedbackConfig is the [feedback] section.
@@ -79,22 +80,6 @@ type RewardConfig struct {
 	BestOf int `toml:"best_of"`
 }
 
-// Duration is a time.Duration written as "30s" in TOML.
-type Duration struct{ time.Duration }
-
-// UnmarshalText parses a Go duration string.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return fmt.Errorf("want a duration such as \"30s\" or \"10m\": %w", err)
-	}
-	d.Duration = v
-	return nil
-}
-
-// MarshalText writes a Go duration string.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
-
 // defaultConfig is every key's default.
 func defaultConfig() Config {
 	return Config{
@@ -106,7 +91,7 @@ func defaultConfig() Config {
 			Sampling:  bot.Sampling{Temperature: 0.7, TopK: 40, TopP: 0.9, MinP: 0.05, RepeatPenalty: 1.1},
 			BaseURL:   "http://127.0.0.1:11434/v1",
 			APIKeyEnv: "OPENAI_API_KEY",
-			Timeout:   Duration{120 * time.Second},
+			Timeout:   bot.Duration{Duration: 120 * time.Second},
 		},
 		Feedback: FeedbackConfig{DB: "chatloop.db"},
 		Reward:   RewardConfig{BestOf: 1},
@@ -218,13 +203,19 @@ func setByEnvKey(v reflect.Value, key, val string) (bool, error) {
 		if key == tag {
 			return true, setScalar(fv, val)
 		}
-		if fv.Kind() == reflect.Struct && strings.HasPrefix(key, tag+"_") && fv.Type() != reflect.TypeOf(Duration{}) {
+		if isSection(fv.Type()) && strings.HasPrefix(key, tag+"_") {
 			if ok, err := setByEnvKey(fv, strings.TrimPrefix(key, tag+"_"), val); ok || err != nil {
 				return ok, err
 			}
 		}
 	}
 	return false, nil
+}
+
+// isSection reports whether a config field is a table of further keys
+// rather than one value written as text (such as a duration).
+func isSection(t reflect.Type) bool {
+	return t.Kind() == reflect.Struct && !reflect.PointerTo(t).Implements(reflect.TypeFor[encoding.TextUnmarshaler]())
 }
 
 func setScalar(v reflect.Value, s string) error {
@@ -241,14 +232,6 @@ func setScalar(v reflect.Value, s string) error {
 		}
 		v.SetBool(b)
 	case reflect.Int, reflect.Int64, reflect.Int32:
-		if v.Type() == reflect.TypeOf(time.Duration(0)) {
-			d, err := time.ParseDuration(s)
-			if err != nil {
-				return err
-			}
-			v.SetInt(int64(d))
-			return nil
-		}
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
 			return fmt.Errorf("want an integer, got %q", s)

@@ -46,7 +46,7 @@ func walkKeys(t reflect.Type, prefix []string, fn func([]string)) {
 			continue
 		}
 		key := append(append([]string(nil), prefix...), tag)
-		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(Duration{}) && !strings.HasSuffix(f.Type.Name(), "Duration") {
+		if isSection(f.Type) {
 			walkKeys(f.Type, key, fn)
 			continue
 		}
