@@ -298,6 +298,38 @@ func finite(v float64) *float64 {
 	return &v
 }
 
+// scoreDataFile reads --data, loads the backbone and the head rm, and
+// computes the features of every row: what eval and score share. done
+// releases the backbone.
+func (a *app) scoreDataFile(cmd *cobra.Command, cfg *Config, flags *rewardFlags, rm string, needRows bool) (*reward.Head, reward.Dataset, reward.FeatureSet, func(), error) {
+	var set reward.FeatureSet
+	if flags.data == "" {
+		return nil, reward.Dataset{}, set, nil, errors.New("--data is required")
+	}
+	ds, err := readDataFile(flags.data)
+	if err != nil {
+		return nil, ds, set, nil, err
+	}
+	if needRows && len(ds.Pairs)+len(ds.Points) == 0 {
+		return nil, ds, set, nil, fmt.Errorf("%s has no rows to evaluate on", flags.data)
+	}
+	ctx, stop := signalContext(cmd)
+	defer stop()
+	env, err := a.openRewardEnv(cmd, cfg, flags, rm)
+	if err != nil {
+		return nil, ds, set, nil, err
+	}
+	head, err := loadHeadFor(env, rm)
+	if err == nil {
+		set, err = a.featurize(ctx, env, ds)
+	}
+	if err != nil {
+		env.close()
+		return nil, ds, set, nil, err
+	}
+	return head, ds, set, func() { env.close() }, nil
+}
+
 func newRewardEvalCommand(a *app) *cobra.Command {
 	var flags rewardFlags
 	var rm string
@@ -315,31 +347,11 @@ chance that a chosen or liked answer outscores a rejected or disliked one).
 			if err != nil {
 				return err
 			}
-			if flags.data == "" {
-				return errors.New("--data is required")
-			}
-			ds, err := readDataFile(flags.data)
+			head, _, set, done, err := a.scoreDataFile(cmd, cfg, &flags, rm, true)
 			if err != nil {
 				return err
 			}
-			if len(ds.Pairs)+len(ds.Points) == 0 {
-				return fmt.Errorf("%s has no rows to evaluate on", flags.data)
-			}
-			ctx, stop := signalContext(cmd)
-			defer stop()
-			env, err := a.openRewardEnv(cmd, cfg, &flags, rm)
-			if err != nil {
-				return err
-			}
-			defer env.close()
-			head, err := loadHeadFor(env, rm)
-			if err != nil {
-				return err
-			}
-			set, err := a.featurize(ctx, env, ds)
-			if err != nil {
-				return err
-			}
+			defer done()
 			var chosen, rejected, pos, neg []float64
 			for _, p := range set.Pairs {
 				c, err := head.Score(p.Chosen)
@@ -412,28 +424,11 @@ row. A kto file with any label is a way to score arbitrary answers.`,
 			if err != nil {
 				return err
 			}
-			if flags.data == "" {
-				return errors.New("--data is required")
-			}
-			ds, err := readDataFile(flags.data)
+			head, ds, set, done, err := a.scoreDataFile(cmd, cfg, &flags, rm, false)
 			if err != nil {
 				return err
 			}
-			ctx, stop := signalContext(cmd)
-			defer stop()
-			env, err := a.openRewardEnv(cmd, cfg, &flags, rm)
-			if err != nil {
-				return err
-			}
-			defer env.close()
-			head, err := loadHeadFor(env, rm)
-			if err != nil {
-				return err
-			}
-			set, err := a.featurize(ctx, env, ds)
-			if err != nil {
-				return err
-			}
+			defer done()
 			var rows []scoreRow
 			for i, p := range set.Pairs {
 				c, err := head.Score(p.Chosen)
