@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 )
 
@@ -445,6 +446,10 @@ func (c *Core) resolveAnswer(ctx context.Context, x Reaction) (AnswerID, error) 
 	return "", fmt.Errorf("no answer to this user in the last %v: %w", c.cfg.VoteWindow.Duration, ErrNotFound)
 }
 
+// quoteWindow is how far back a quoted answer is looked for (among the
+// chat's last 50 answers).
+const quoteWindow = 7 * 24 * time.Hour
+
 // answerByQuote finds the recent answer in a chat that quoted text comes
 // from. Platforms shorten long quotes, so a prefix match counts.
 func (c *Core) answerByQuote(ctx context.Context, platform string, chat ChatID, quoted string) (AnswerID, error) {
@@ -452,7 +457,7 @@ func (c *Core) answerByQuote(ctx context.Context, platform string, chat ChatID, 
 	if q == "" {
 		return "", ErrNotFound
 	}
-	since := c.opts.Now().Add(-24 * 7 * c.cfg.VoteWindow.Duration)
+	since := c.opts.Now().Add(-quoteWindow)
 	recent, err := c.opts.Store.RecentAnswers(ctx, platform, chat, "", since, 50)
 	if err != nil {
 		return "", err
