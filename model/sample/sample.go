@@ -77,16 +77,11 @@ func (s *Sampler) Sample(logits []float32, history []int) int {
 	if len(s.cand) == 0 {
 		return Argmax(logits)
 	}
-	sort.Slice(s.cand, func(i, j int) bool {
-		if s.cand[i].logit != s.cand[j].logit {
-			return s.cand[i].logit > s.cand[j].logit
-		}
-		return s.cand[i].id < s.cand[j].id
-	})
 	c := s.cand
 	if k := s.p.TopK; k > 0 && k < len(c) {
-		c = c[:k]
+		c = keepBest(c, k)
 	}
+	sort.Slice(c, func(i, j int) bool { return better(c[i], c[j]) })
 	c = topP(c, s.p.TopP)
 	c = minP(c, s.p.MinP)
 	// Temperature, then the final distribution.
@@ -101,6 +96,47 @@ func (s *Sampler) Sample(logits []float32, history []int) int {
 		}
 	}
 	return c[len(c)-1].id
+}
+
+// better orders candidates: higher logit first, lower id on ties.
+func better(a, b candidate) bool {
+	if a.logit != b.logit {
+		return a.logit > b.logit
+	}
+	return a.id < b.id
+}
+
+// keepBest moves the k best candidates (by better) to the front of c, in
+// no particular order, and returns them: O(n log k) with a heap whose root
+// is the worst candidate kept, instead of sorting the whole vocabulary.
+func keepBest(c []candidate, k int) []candidate {
+	h := c[:k]
+	down := func(i int) {
+		for {
+			w := i
+			if l := 2*i + 1; l < k && better(h[w], h[l]) {
+				w = l
+			}
+			if r := 2*i + 2; r < k && better(h[w], h[r]) {
+				w = r
+			}
+			if w == i {
+				return
+			}
+			h[i], h[w] = h[w], h[i]
+			i = w
+		}
+	}
+	for i := k/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	for _, x := range c[k:] {
+		if better(x, h[0]) {
+			h[0] = x
+			down(0)
+		}
+	}
+	return h
 }
 
 // penalize applies the repetition penalty to the tokens of the recent
