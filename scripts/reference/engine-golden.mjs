@@ -10,7 +10,13 @@
 //    (special tokens parsed, BOS as the metadata says), records the 16 best
 //    raw logits after it, and decodes 64 tokens greedily.
 //
-// Run from scripts/reference: node engine-golden.mjs [name-filter-regexp [out.json]]
+// Run through engine-golden.sh [name-filter-regexp [out.json]], which makes
+// llama.cpp use ggml's portable CPU build (libggml-cpu-x64.so) rather than
+// the variant node-llama-cpp would pick for this CPU (zen4, haswell, ...):
+// the model/ggml kernels follow the portable build to the bit, while the
+// SIMD builds quantize and sum differently, which on these models moved
+// quantized logits by up to 0.38 and tipped 9 of 72 greedy continuations.
+// This script refuses to run on any other CPU variant.
 // Models matching the filter (default: all) are rerun and replaced in the
 // fixture, which is rewritten after each model.
 import { existsSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from "node:fs";
@@ -19,7 +25,8 @@ import { join } from "node:path";
 import { execFileSync } from "node:child_process";
 import { getLlama } from "node-llama-cpp";
 
-const repo = new URL("../../", import.meta.url).pathname;
+const repo = process.env.CHATLOOP_REPO ?? new URL("../../", import.meta.url).pathname;
+const cpuVariant = "libggml-cpu-x64.so";
 const out = process.argv[3] ?? join(repo, "model/testdata/engine-golden.json");
 const steps = 64;
 const threads = 2;
@@ -33,7 +40,7 @@ try {
   const llama = await getLlama({ gpu: false, logLevel: "error" });
   const doc = existsSync(out) ? JSON.parse(readFileSync(out, "utf8")) : { models: [] };
   doc.generator = "scripts/reference/engine-golden.mjs";
-  doc.llama_cpp = "node-llama-cpp 3.22.1 (llama.cpp release v0.5.0 binaries), CPU, flashAttention false, F16 KV cache, " + threads + " threads";
+  doc.llama_cpp = "node-llama-cpp 3.22.1 (llama.cpp release v0.5.0 binaries), CPU, ggml CPU variant " + cpuVariant + " (portable, no SIMD), flashAttention false, F16 KV cache, " + threads + " threads";
   doc.steps = steps;
   const order = manifest.models.map((m) => m.name);
   for (const m of manifest.models) {
@@ -42,6 +49,10 @@ try {
     const context = await model.createContext({
       contextSize: 512, batchSize: 512, threads, flashAttention: false, sequences: 1,
     });
+    const loaded = [...new Set(readFileSync("/proc/self/maps", "utf8").split("\n")
+      .filter((l) => l.includes("libggml-cpu-")).map((l) => l.split("/").pop()))];
+    if (loaded.length !== 1 || loaded[0] !== cpuVariant)
+      throw new Error(`llama.cpp loaded ${loaded.join(", ") || "no ggml CPU backend"}, not ${cpuVariant}: run engine-golden.sh`);
     const entry = { name: m.name, sha256: m.sha256, prompts: [] }; // sha256 of the weights (see weightsSHA)
     for (const text of m.prompts) {
       const seq = context.getSequence();
