@@ -34,3 +34,20 @@ func (a *app) openBackend(cmd *cobra.Command, cfg *Config) (*backend, error) {
 	}
 	return nil, fmt.Errorf("model.backend %q is not one of local, openai, demo", cfg.Model.Backend)
 }
+
+// newCore builds the conversation core over a backend and a store, with
+// the model settings of cfg and the bot settings botCfg.
+func (a *app) newCore(cfg *Config, botCfg bot.Config, be *backend, store bot.FeedbackStore) (*bot.Core, error) {
+	return bot.NewCore(bot.Options{
+		Config:    botCfg,
+		Generator: be.gen,
+		Store:     store,
+		Counter:   be.counter,
+		Logger:    a.logger(),
+		Sampling:  cfg.Model.Sampling,
+		MaxTokens: cfg.Model.MaxTokens,
+		Stop:      cfg.Model.Stop,
+		BestOf:    cfg.Reward.BestOf,
+		Scorer:    be.scorer,
+	})
+}

@@ -11,7 +11,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/chatloop/chatloop/adapters/console"
-	"github.com/chatloop/chatloop/bot"
 	"github.com/chatloop/chatloop/feedback"
 )
 
@@ -95,18 +94,7 @@ func (a *app) chat(cmd *cobra.Command, cfg *Config, once string) error {
 	botCfg := cfg.Bot
 	botCfg.Admins = append(botCfg.Admins, console.Platform+":"+user) // the terminal's user owns the bot
 	botCfg.RatePerMinute = 0                                         // and is not rate limited
-	core, err := bot.NewCore(bot.Options{
-		Config:    botCfg,
-		Generator: be.gen,
-		Store:     store,
-		Counter:   be.counter,
-		Logger:    a.logger(),
-		Sampling:  cfg.Model.Sampling,
-		MaxTokens: cfg.Model.MaxTokens,
-		Stop:      cfg.Model.Stop,
-		BestOf:    cfg.Reward.BestOf,
-		Scorer:    be.scorer,
-	})
+	core, err := a.newCore(cfg, botCfg, be, store)
 	if err != nil {
 		return err
 	}

@@ -68,18 +68,7 @@ func (a *app) run(cmd *cobra.Command, cfg *Config) error {
 	}
 	defer store.Close()
 
-	core, err := bot.NewCore(bot.Options{
-		Config:    cfg.Bot,
-		Generator: be.gen,
-		Store:     store,
-		Counter:   be.counter,
-		Logger:    log,
-		Sampling:  cfg.Model.Sampling,
-		MaxTokens: cfg.Model.MaxTokens,
-		Stop:      cfg.Model.Stop,
-		BestOf:    cfg.Reward.BestOf,
-		Scorer:    be.scorer,
-	})
+	core, err := a.newCore(cfg, cfg.Bot, be, store)
 	if err != nil {
 		return err
 	}
