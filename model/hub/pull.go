@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/chatloop/chatloop/model/internal/httpwait"
 )
 
 // Errors a pull can end with, wrapped with details.
@@ -189,7 +191,7 @@ func (p *Puller) Resolve(ctx context.Context, src Source) (Remote, error) {
 				return rem, err
 			}
 			tries++
-			if err := sleep(ctx, p.backoff(tries, resp.Header)); err != nil {
+			if err := httpwait.Sleep(ctx, p.backoff(tries, resp.Header)); err != nil {
 				return rem, err
 			}
 		}
@@ -384,7 +386,7 @@ func (d *download) run(ctx context.Context) error {
 			wait = re.after
 		}
 		d.p.log().Warn("download interrupted, resuming", "file", d.rem.Source.FileName(), "at", d.done, "err", err, "wait", wait)
-		if err := sleep(ctx, wait); err != nil {
+		if err := httpwait.Sleep(ctx, wait); err != nil {
 			return fmt.Errorf("download of %s stopped at byte %d (run the pull again to resume): %w", d.rem.Source.FileName(), d.done, err)
 		}
 	}
@@ -455,7 +457,7 @@ func (d *download) fetch(parent context.Context) (bool, error) {
 		err := statusError(d.rem.Source, code, d.p.Token != "")
 		var re *retryError
 		if errors.As(err, &re) {
-			re.after = retryAfter(resp.Header)
+			re.after = httpwait.RetryAfter(resp.Header, 5*time.Minute)
 		}
 		return false, err
 	}
@@ -537,7 +539,7 @@ func statusError(src Source, code int, haveToken bool) error {
 }
 
 func (p *Puller) backoff(n int, h http.Header) time.Duration {
-	if d := retryAfter(h); d > 0 {
+	if d := httpwait.RetryAfter(h, 5*time.Minute); d > 0 {
 		return d
 	}
 	base := p.RetryDelay
@@ -549,33 +551,6 @@ func (p *Puller) backoff(n int, h http.Header) time.Duration {
 		d *= 2
 	}
 	return min(d, 30*time.Second)
-}
-
-// retryAfter reads a Retry-After header (seconds or an HTTP date), capped
-// at five minutes.
-func retryAfter(h http.Header) time.Duration {
-	v := h.Get("Retry-After")
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-		d = time.Duration(s) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = time.Until(t)
-	}
-	return max(0, min(d, 5*time.Minute))
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // etagSHA256 extracts a SHA-256 from an ETag value such as

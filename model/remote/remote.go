@@ -16,10 +16,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/chatloop/chatloop/model/internal/httpwait"
 )
 
 // Errors a request can end with, wrapped with details.
@@ -194,7 +195,7 @@ func (c *Client) Chat(ctx context.Context, req Request, onDelta func(string)) (R
 			wait = re.after
 		}
 		c.log().Warn("remote model request failed, retrying", "base_url", c.BaseURL, "err", re.err, "wait", wait)
-		if err := sleep(ctx, wait); err != nil {
+		if err := httpwait.Sleep(ctx, wait); err != nil {
 			return resp, err
 		}
 	}
@@ -279,7 +280,7 @@ func (c *Client) statusError(resp *http.Response, model string) error {
 	case code == http.StatusNotFound:
 		return fmt.Errorf("%w: model %q not found at %s (is the model pulled there, and is the base URL the API root, such as http://host:11434/v1?)%s", ErrModelNotFound, model, c.BaseURL, msg)
 	case code == http.StatusTooManyRequests || code >= 500:
-		return retryable(fmt.Errorf("%s answered %d%s", c.host(), code, msg), retryAfter(resp.Header))
+		return retryable(fmt.Errorf("%s answered %d%s", c.host(), code, msg), httpwait.RetryAfter(resp.Header, 2*time.Minute))
 	}
 	return fmt.Errorf("remote: %s answered %d%s", c.host(), code, msg)
 }
@@ -386,31 +387,6 @@ func (e *retryError) Error() string { return e.err.Error() }
 func (e *retryError) Unwrap() error { return e.err }
 
 func retryable(err error, after time.Duration) error { return &retryError{err: err, after: after} }
-
-func retryAfter(h http.Header) time.Duration {
-	v := h.Get("Retry-After")
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
-		d = time.Duration(s * float64(time.Second))
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = time.Until(t)
-	}
-	return max(0, min(d, 2*time.Minute))
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
 
 func unwrapURLError(err error) error {
 	var ue *url.Error

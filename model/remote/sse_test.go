@@ -2,10 +2,8 @@ package remote
 
 import (
 	"errors"
-	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestReadStreamFormats(t *testing.T) {
@@ -62,18 +60,4 @@ func FuzzReadStream(f *testing.F) {
 			t.Fatalf("returned text %q differs from streamed %q", out.Text, streamed.String())
 		}
 	})
-}
-
-func TestRetryAfter(t *testing.T) {
-	h := http.Header{}
-	for v, want := range map[string]time.Duration{"": 0, "2": 2 * time.Second, "0.5": 500 * time.Millisecond, "-3": 0, "soon": 0, "100000": 2 * time.Minute} {
-		h.Set("Retry-After", v)
-		if got := retryAfter(h); got != want {
-			t.Errorf("Retry-After %q: got %v, want %v", v, got, want)
-		}
-	}
-	h.Set("Retry-After", time.Now().Add(30*time.Second).UTC().Format(http.TimeFormat))
-	if got := retryAfter(h); got < 28*time.Second || got > 31*time.Second {
-		t.Errorf("Retry-After as a date: got %v, want about 30s", got)
-	}
 }
