@@ -77,9 +77,39 @@ type Pool struct {
 	closed  bool
 }
 
-// poolJob is one product; the pool reuses a single job value. Workers
-// claim chunks of rows from next until none are left.
+// matKernel multiplies rows [r0, r1) of the weight matrix w (rs bytes per
+// row) by every activation of xs, writing ys[i][r]. The fast paths register
+// one per weight type in matKernels (tiles of rows × activations that reuse
+// each loaded weight); the results must equal the type's rowDot bit for
+// bit, which the differential tests check.
+type matKernel func(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32)
+
+// matKernels holds the registered matrix kernels by weight type; a type
+// without one uses its rowDot row by row. Fast paths fill it in init
+// functions, after checking the CPU's features.
+var matKernels [typeSlots]matKernel
+
+// typeSlots bounds the Type values matKernels is indexed by.
+const typeSlots = 64
+
+// matKernelFor returns the registered matrix kernel of t, or nil.
+func matKernelFor(t Type) matKernel {
+	if int(t) >= 0 && int(t) < typeSlots && useMatKernels {
+		return matKernels[t]
+	}
+	return nil
+}
+
+// useMatKernels lets tests switch the matrix kernels off to compare them
+// with the row kernels.
+var useMatKernels = true
+
+// poolJob is one product, or one Parallel loop; the pool reuses a single
+// job value. Workers claim chunks of rows (or loop indices) from next until
+// none are left.
 type poolJob struct {
+	fn    func(i int) // Parallel's body; nil for a product
+	mat   matKernel
 	kern  rowDot
 	rs    int
 	w     []byte
@@ -97,6 +127,16 @@ func (j *poolJob) run() {
 			return
 		}
 		r1 := min(r0+j.chunk, j.rows)
+		if j.fn != nil {
+			for i := r0; i < r1; i++ {
+				j.fn(i)
+			}
+			continue
+		}
+		if j.mat != nil {
+			j.mat(j.w, j.rs, r0, r1, j.xs, j.ys)
+			continue
+		}
 		for r := r0; r < r1; r++ {
 			row := j.w[r*j.rs : (r+1)*j.rs]
 			for i, a := range j.xs {
@@ -185,18 +225,46 @@ func (p *Pool) run(t Type, w []byte, rows, cols int, xs []*Activation, ys [][]fl
 		return nil
 	}
 	j := &p.job
-	j.kern, j.rs, j.w, j.xs, j.ys, j.rows = kern, rs, w, xs, ys, rows
+	j.kern, j.mat, j.rs, j.w, j.xs, j.ys, j.rows = kern, matKernelFor(t), rs, w, xs, ys, rows
 	// Chunks: a few per worker so that uneven progress evens out, but at
-	// least 16 rows each.
-	j.chunk = max((rows+4*p.threads-1)/(4*p.threads), 16)
+	// least 16 rows each (a multiple of 16, so that tiles of 4, 8 or 16
+	// rows never straddle two chunks).
+	j.chunk = (max((rows+4*p.threads-1)/(4*p.threads), 16) + 15) &^ 15
+	p.dispatch(j)
+	j.w, j.xs, j.ys, j.mat = nil, nil, nil, nil
+	return nil
+}
+
+// dispatch runs j on the calling goroutine and as many workers as it has
+// chunks for, and waits for all of them.
+func (p *Pool) dispatch(j *poolJob) {
 	j.next.Store(0)
-	helpers := min(p.threads-1, (rows+j.chunk-1)/j.chunk-1)
+	helpers := min(p.threads-1, (j.rows+j.chunk-1)/j.chunk-1)
 	p.wg.Add(helpers)
 	for i := 0; i < helpers; i++ {
 		p.work <- j
 	}
 	j.run()
 	p.wg.Wait()
-	j.w, j.xs, j.ys = nil, nil, nil
+}
+
+// Parallel calls fn(i) for every i in [0, n) on the pool's workers (the
+// calling goroutine among them) and returns when all calls have returned.
+// chunk is how many consecutive indices a worker claims at a time (at
+// least 1). fn must be safe to call concurrently for distinct i. It does
+// not allocate when fn is a function value made once and reused.
+func (p *Pool) Parallel(n, chunk int, fn func(i int)) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	if n <= 0 {
+		return nil
+	}
+	j := &p.job
+	j.fn, j.rows, j.chunk = fn, n, max(chunk, 1)
+	p.dispatch(j)
+	j.fn = nil
 	return nil
 }
