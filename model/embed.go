@@ -116,6 +116,10 @@ func (c *captureKernels) Dequantize(t ggml.Type, src []byte, dst []float32) erro
 	return c.inner.Dequantize(t, src, dst)
 }
 
+func (c *captureKernels) Parallel(n, chunk int, fn func(i int)) error {
+	return c.inner.Parallel(n, chunk, fn)
+}
+
 // embedders holds each engine's embedder, made on first use. It lives
 // beside Engine rather than in it so that embedding stays an addition to
 // the engine; an entry goes when its engine is collected.

@@ -453,4 +453,8 @@ func (k *kernels) Dequantize(t ggml.Type, src []byte, dst []float32) error {
 	return ggml.Dequantize(t, src, dst)
 }
 
+func (k *kernels) Parallel(n, chunk int, fn func(i int)) error {
+	return k.pool.Parallel(n, chunk, fn)
+}
+
 func (k *kernels) close() { k.pool.Close() }

@@ -19,6 +19,10 @@ type Kernels interface {
 	MatMul(ws []*Matrix, xs [][]float32, ys [][][]float32) error
 	// Dequantize expands src, a whole number of blocks of type t, into dst.
 	Dequantize(t ggml.Type, src []byte, dst []float32) error
+	// Parallel calls fn(i) for every i in [0, n) on the kernels' worker
+	// goroutines, chunk consecutive indices at a time, and returns when
+	// all have returned.
+	Parallel(n, chunk int, fn func(i int)) error
 }
 
 // Matrix is a rows×cols weight matrix in its file type (ggml's ne[0] is

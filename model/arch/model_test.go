@@ -42,6 +42,14 @@ func (f32Kernels) Dequantize(t ggml.Type, src []byte, dst []float32) error {
 	return nil
 }
 
+// Parallel runs the loop sequentially.
+func (f32Kernels) Parallel(n, chunk int, fn func(i int)) error {
+	for i := range n {
+		fn(i)
+	}
+	return nil
+}
+
 func randomModel(t *testing.T, arch string, seed uint64) *Model {
 	t.Helper()
 	fam, err := Lookup(arch)
