@@ -5,9 +5,10 @@
 package sample
 
 import (
+	"cmp"
 	"math"
 	"math/rand/v2"
-	"sort"
+	"slices"
 )
 
 // Params are the sampling parameters. The zero value is greedy decoding.
@@ -27,7 +28,8 @@ type Params struct {
 	// as llama.cpp does: positive logits are divided by it, negative ones
 	// multiplied.
 	RepeatPenalty float64
-	// RepeatLastN is how far back the penalty looks; 0 means 64.
+	// RepeatLastN is how far back the penalty looks; 0 means 64, a
+	// negative value the whole history (llama.cpp's -1).
 	RepeatLastN int
 	// Seed seeds the random source.
 	Seed uint64
@@ -36,11 +38,14 @@ type Params struct {
 // Greedy reports whether p always picks the most likely token.
 func (p Params) Greedy() bool { return p.Temperature <= 0 }
 
-// Sampler picks tokens. It is not safe for concurrent use.
+// Sampler picks tokens. It is not safe for concurrent use. Once its
+// buffers have grown to the vocabulary and the penalty window, Sample
+// does not allocate.
 type Sampler struct {
-	p    Params
-	rng  *rand.Rand
-	cand []candidate
+	p      Params
+	rng    *rand.Rand
+	cand   []candidate
+	recent []int // the penalty window, sorted to visit each id once
 }
 
 type candidate struct {
@@ -81,7 +86,7 @@ func (s *Sampler) Sample(logits []float32, history []int) int {
 	if k := s.p.TopK; k > 0 && k < len(c) {
 		c = keepBest(c, k)
 	}
-	sort.Slice(c, func(i, j int) bool { return better(c[i], c[j]) })
+	slices.SortFunc(c, order)
 	c = topP(c, s.p.TopP)
 	c = minP(c, s.p.MinP)
 	// Temperature, then the final distribution.
@@ -104,6 +109,15 @@ func better(a, b candidate) bool {
 		return a.logit > b.logit
 	}
 	return a.id < b.id
+}
+
+// order is better as a comparison function for slices.SortFunc (which,
+// unlike sort.Slice, does not allocate).
+func order(a, b candidate) int {
+	if a.logit != b.logit {
+		return -cmp.Compare(a.logit, b.logit)
+	}
+	return cmp.Compare(a.id, b.id)
 }
 
 // keepBest moves the k best candidates (by better) to the front of c, in
@@ -140,19 +154,24 @@ func keepBest(c []candidate, k int) []candidate {
 }
 
 // penalize applies the repetition penalty to the tokens of the recent
-// history, each once however often it occurs.
+// history, each once however often it occurs. The window is copied and
+// sorted in a buffer the sampler keeps, so that no set is allocated per
+// token.
 func (s *Sampler) penalize(logits []float32, history []int) {
 	pen := float32(s.p.RepeatPenalty)
 	if pen <= 0 || pen == 1 {
 		return
 	}
-	from := max(0, len(history)-s.p.RepeatLastN)
-	seen := make(map[int]bool, len(history)-from)
-	for _, id := range history[from:] {
-		if id < 0 || id >= len(logits) || seen[id] {
+	from := 0
+	if s.p.RepeatLastN > 0 {
+		from = max(0, len(history)-s.p.RepeatLastN)
+	}
+	s.recent = append(s.recent[:0], history[from:]...)
+	slices.Sort(s.recent)
+	for i, id := range s.recent {
+		if id < 0 || id >= len(logits) || (i > 0 && s.recent[i-1] == id) {
 			continue
 		}
-		seen[id] = true
 		if logits[id] > 0 {
 			logits[id] /= pen
 		} else {

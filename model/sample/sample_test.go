@@ -2,6 +2,7 @@ package sample
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -124,5 +125,43 @@ func TestRepeatPenalty(t *testing.T) {
 	New(Params{RepeatPenalty: 2, RepeatLastN: 1}).Sample(l, []int{0, 3})
 	if l[0] != 2 || l[3] != 0.25 {
 		t.Errorf("window of 1: logits %v, want [2 -2 1.9 0.25]", l)
+	}
+}
+
+func TestRepeatPenaltyWholeHistory(t *testing.T) {
+	l := []float32{2, -2, 1.9, 0.5}
+	New(Params{RepeatPenalty: 2, RepeatLastN: -1}).Sample(l, []int{0, 3, 3})
+	if l[0] != 1 || l[3] != 0.25 || l[1] != -2 {
+		t.Errorf("whole history: logits %v, want [1 -2 1.9 0.25]", l)
+	}
+}
+
+// TestSampleDoesNotAllocate checks that a sampler in steady use, with a
+// repetition penalty and the whole sampling chain, allocates nothing per
+// token (the engine samples every generated token with it).
+func TestSampleDoesNotAllocate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	logits := make([]float32, 4096)
+	for i := range logits {
+		logits[i] = float32(rng.NormFloat64())
+	}
+	history := make([]int, 200)
+	for i := range history {
+		history[i] = rng.IntN(len(logits))
+	}
+	work := make([]float32, len(logits))
+	for _, p := range []Params{
+		{RepeatPenalty: 1.1},
+		{Temperature: 0.7, TopK: 40, TopP: 0.9, MinP: 0.05, RepeatPenalty: 1.1, Seed: 1},
+		{Temperature: 1, RepeatPenalty: 1.3, RepeatLastN: -1, Seed: 2},
+	} {
+		s := New(p)
+		allocs := testing.AllocsPerRun(20, func() {
+			copy(work, logits)
+			s.Sample(work, history)
+		})
+		if allocs != 0 {
+			t.Errorf("%+v: %v allocations per token, want 0", p, allocs)
+		}
 	}
 }
