@@ -5,11 +5,15 @@
 package testmodel
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
 	"testing"
 
 	"github.com/chatloop/chatloop/model/ggml"
@@ -20,7 +24,7 @@ import (
 // Spec describes a model to write.
 type Spec struct {
 	Arch    string    // "qwen2", "qwen3" or "llama"
-	Type    ggml.Type // type of the 2-D weight matrices, embedding included
+	Type    ggml.Type // type of the 2-D weight matrices, embedding included (without Mix)
 	Layers  int
 	Hidden  int
 	Heads   int
@@ -36,9 +40,14 @@ type Spec struct {
 	Untied bool
 	// RopeFreqs adds llama3-style rope_freqs factors (llama only).
 	RopeFreqs bool
-	// EmbedQ8 stores token_embd (and output) in Q8_0 whatever Type is,
-	// which keeps files with large types or slow quantizers quick to write.
+	// EmbedQ8 stores token_embd (and output) in Q8_0 whatever Type or Mix
+	// is (llama-quantize's --token-embedding-type q8_0 --output-tensor-type
+	// q8_0), which keeps files with large types or slow quantizers quick
+	// to write.
 	EmbedQ8 bool
+	// Mix, when set, chooses each weight matrix's type as llama-quantize's
+	// file type of that name does (Q4_K_M); Type is then unused.
+	Mix *Mix
 }
 
 // Tiny returns a 2-layer spec of arch with tensors of type t, shaped so
@@ -65,11 +74,37 @@ func Qwen25_05B(t ggml.Type) Spec {
 	return Spec{Arch: "qwen2", Type: t, Layers: 24, Hidden: 896, Heads: 14, KVHeads: 2, FFN: 4864, Context: 32768, Seed: 1}
 }
 
+// Qwen25_15B is the real shape of Qwen2.5-1.5B-Instruct (28 layers, hidden
+// 1536, 12 heads, 2 KV heads, FFN 8960, tied embeddings) with tensors of
+// type t: every row is a whole number of K-quant blocks, so a Q4_K_M mix
+// of it is all K-quants (the file is 1–3 GB).
+func Qwen25_15B(t ggml.Type) Spec {
+	return Spec{Arch: "qwen2", Type: t, Layers: 28, Hidden: 1536, Heads: 12, KVHeads: 2, FFN: 8960, Context: 32768, Seed: 1}
+}
+
+// TinyMix returns a 2-layer qwen2 spec in mix m, shaped so that the mix's
+// rules and its shape fallback both apply: rows of 256 (hidden, attention)
+// take the mix's K-quants, the 288-column ffn_down falls back to a 32-block
+// type, and layer 1 of 2 gets the extra bits of use_more_bits. The
+// embedding is Q8_0 (as EmbedQ8), which keeps the file quick to write.
+func TinyMix(m Mix, seed uint64) Spec {
+	return Spec{Arch: "qwen2", Mix: &m, Layers: 2, Hidden: 256, Heads: 4, KVHeads: 2, FFN: 288, Seed: seed, EmbedQ8: true}
+}
+
+// TypeName is the name of the spec's tensor types: the mix's name
+// ("Q4_K_M") or the uniform type's ("Q8_0").
+func (s Spec) TypeName() string {
+	if s.Mix != nil {
+		return s.Mix.Name
+	}
+	return s.Type.String()
+}
+
 // Write writes the model to a file in tb's temporary directory and
 // returns its path.
 func Write(tb testing.TB, s Spec) string {
 	tb.Helper()
-	path := filepath.Join(tb.TempDir(), fmt.Sprintf("%s-%s.gguf", s.Arch, s.Type))
+	path := filepath.Join(tb.TempDir(), fmt.Sprintf("%s-%s.gguf", s.Arch, s.TypeName()))
 	if err := WriteFile(path, s); err != nil {
 		tb.Fatal(err)
 	}
@@ -82,9 +117,62 @@ var fileType = map[ggml.Type]uint32{
 	ggml.Q4_K: 15, ggml.Q5_K: 17, ggml.Q6_K: 18, ggml.BF16: 32,
 }
 
-// WriteFile writes the model described by s to path. The same spec always
-// gives the same bytes.
-func WriteFile(path string, s Spec) error {
+// ErrShape reports a uniform tensor type whose blocks do not divide the
+// rows of a matrix of the spec (a mix falls back instead, as llama.cpp
+// does).
+var ErrShape = errors.New("testmodel: rows are not a whole number of the type's blocks")
+
+// Tensor is one tensor of the file a Spec describes.
+type Tensor struct {
+	Name string
+	Type ggml.Type
+	Dims []uint64 // ne[0] (the row length) first
+}
+
+// planned is a Tensor and how to draw its values: normal(mean, std), or
+// fixed values.
+type planned struct {
+	Tensor
+	mean, std float64
+	fixed     []float32
+}
+
+func (p planned) elements() int {
+	n := 1
+	for _, d := range p.Dims {
+		n *= int(d)
+	}
+	return n
+}
+
+// Tensors lists the tensors WriteFile writes for s, in file order, with
+// the types they get (from s.Mix, or s.Type).
+func Tensors(s Spec) ([]Tensor, error) {
+	s, nVocab, err := s.normalize()
+	if err != nil {
+		return nil, err
+	}
+	plan, err := s.plan(nVocab)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Tensor, len(plan))
+	for i, p := range plan {
+		out[i] = p.Tensor
+	}
+	return out, nil
+}
+
+// CountTypes counts tensors by type name ("F32", "Q5_0"...).
+func CountTypes(ts []Tensor) map[string]int {
+	n := map[string]int{}
+	for _, t := range ts {
+		n[t.Type.String()]++
+	}
+	return n
+}
+
+func (s Spec) normalize() (Spec, int, error) {
 	if s.Vocab == nil {
 		s.Vocab = vocabdata.Qwen2
 	}
@@ -96,14 +184,118 @@ func WriteFile(path string, s Spec) error {
 	}
 	vocab, err := s.Vocab()
 	if err != nil {
-		return fmt.Errorf("testmodel: %w", err)
+		return s, 0, fmt.Errorf("testmodel: %w", err)
 	}
-	nVocab := len(vocab.Tokens)
+	return s, len(vocab.Tokens), nil
+}
+
+// plan lays out the file's tensors in order. The order is also the order
+// in which WriteFile draws their random values, so it must not change:
+// golden fixtures depend on the bytes.
+func (s Spec) plan(nVocab int) ([]planned, error) {
+	var plan []planned
+	layers := s.Layers
+	// matrix places a rows×cols weight matrix (ne = [cols, rows]) of the
+	// mix's or the uniform type, with values of the given std.
+	matrix := func(name string, rows, cols int, std float64) error {
+		m := Matrix{Name: name, Layer: layerOf(name), Layers: layers, Cols: cols, Rows: rows, Tied: !s.Untied}
+		t := s.Type
+		if s.Mix != nil {
+			t = s.Mix.TypeOf(m)
+		} else if bs := t.BlockSize(); bs == 0 || cols%bs != 0 {
+			return fmt.Errorf("%w: %s has rows of %d, %s blocks of %d", ErrShape, name, cols, t, bs)
+		}
+		if s.EmbedQ8 && (name == "token_embd.weight" || name == "output.weight") {
+			t = ggml.Q8_0
+		}
+		plan = append(plan, planned{Tensor: Tensor{Name: name, Type: t, Dims: []uint64{uint64(cols), uint64(rows)}}, std: std})
+		return nil
+	}
+	// mat is a matrix with a gain that keeps activations of order one, so
+	// that logits spread and greedy choices are far from ties.
+	mat := func(name string, rows, cols int, gain float64) error {
+		return matrix(name, rows, cols, gain/math.Sqrt(float64(cols)))
+	}
+	vec := func(name string, n int, mean, std float64) {
+		plan = append(plan, planned{Tensor: Tensor{Name: name, Type: ggml.F32, Dims: []uint64{uint64(n)}}, mean: mean, std: std})
+	}
+	qDim, kvDim := s.Heads*s.HeadDim, s.KVHeads*s.HeadDim
+	if err := matrix("token_embd.weight", nVocab, s.Hidden, 1); err != nil {
+		return nil, err
+	}
+	vec("output_norm.weight", s.Hidden, 1, 0.1)
+	if s.Untied {
+		if err := matrix("output.weight", nVocab, s.Hidden, 4/math.Sqrt(float64(s.Hidden))); err != nil {
+			return nil, err
+		}
+	}
+	if s.RopeFreqs {
+		f := make([]float32, s.HeadDim/2)
+		for i := range f {
+			f[i] = 1 + float32(i)*8/float32(len(f)) // like llama3's 1..8 ramp
+		}
+		plan = append(plan, planned{Tensor: Tensor{Name: "rope_freqs.weight", Type: ggml.F32, Dims: []uint64{uint64(len(f))}}, fixed: f})
+	}
+	for l := range s.Layers {
+		p := fmt.Sprintf("blk.%d.", l)
+		vec(p+"attn_norm.weight", s.Hidden, 1, 0.1)
+		for _, m := range []struct {
+			name       string
+			rows, cols int
+		}{
+			{"attn_q.weight", qDim, s.Hidden},
+			{"attn_k.weight", kvDim, s.Hidden},
+			{"attn_v.weight", kvDim, s.Hidden},
+			{"attn_output.weight", s.Hidden, qDim},
+		} {
+			if err := mat(p+m.name, m.rows, m.cols, 1); err != nil {
+				return nil, err
+			}
+		}
+		vec(p+"ffn_norm.weight", s.Hidden, 1, 0.1)
+		for _, m := range []struct {
+			name       string
+			rows, cols int
+		}{
+			{"ffn_gate.weight", s.FFN, s.Hidden},
+			{"ffn_up.weight", s.FFN, s.Hidden},
+			{"ffn_down.weight", s.Hidden, s.FFN},
+		} {
+			if err := mat(p+m.name, m.rows, m.cols, 1); err != nil {
+				return nil, err
+			}
+		}
+		switch s.Arch {
+		case "qwen2":
+			vec(p+"attn_q.bias", qDim, 0, 0.1)
+			vec(p+"attn_k.bias", kvDim, 0, 0.1)
+			vec(p+"attn_v.bias", kvDim, 0, 0.1)
+		case "qwen3":
+			vec(p+"attn_q_norm.weight", s.HeadDim, 1, 0.1)
+			vec(p+"attn_k_norm.weight", s.HeadDim, 1, 0.1)
+		}
+	}
+	return plan, nil
+}
+
+// WriteFile writes the model described by s to path. The same spec always
+// gives the same bytes.
+func WriteFile(path string, s Spec) error {
+	s, nVocab, err := s.normalize()
+	if err != nil {
+		return err
+	}
+	plan, err := s.plan(nVocab)
+	if err != nil {
+		return err
+	}
 	w := gguf.NewWriter(3, 0)
 	a := s.Arch
 	w.SetString("general.architecture", a)
-	w.SetString("general.name", fmt.Sprintf("chatloop-test-%s-%s", a, s.Type))
-	if ft, ok := fileType[s.Type]; ok {
+	w.SetString("general.name", fmt.Sprintf("chatloop-test-%s-%s", a, s.TypeName()))
+	if s.Mix != nil {
+		w.SetUint32("general.file_type", s.Mix.FileType)
+	} else if ft, ok := fileType[s.Type]; ok {
 		w.SetUint32("general.file_type", ft)
 	}
 	w.SetUint32(a+".block_count", uint32(s.Layers))
@@ -124,89 +316,29 @@ func WriteFile(path string, s Spec) error {
 		w.SetUint32(a+".attention.key_length", uint32(s.HeadDim))
 		w.SetUint32(a+".attention.value_length", uint32(s.HeadDim))
 	}
+	vocab, err := s.Vocab()
+	if err != nil {
+		return fmt.Errorf("testmodel: %w", err)
+	}
 	if err := vocab.WriteGGUF(w); err != nil {
 		return fmt.Errorf("testmodel: %w", err)
 	}
 
 	r := rand.New(rand.NewPCG(s.Seed, 0x636861746c6f6f70))
-	add := func(name string, t ggml.Type, vals []float32, dims ...uint64) error {
-		data, err := ggml.Quantize(t, vals)
-		if err != nil {
-			return fmt.Errorf("testmodel: %s: %w", name, err)
-		}
-		if err := w.AddTensor(name, t, dims, data); err != nil {
-			return fmt.Errorf("testmodel: %s: %w", name, err)
-		}
-		return nil
-	}
-	normal := func(n int, mean, std float64) []float32 {
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = float32(mean + std*r.NormFloat64())
-		}
-		return v
-	}
-	// A matrix with rows×cols and a gain that keeps activations of order
-	// one, so that logits spread and greedy choices are far from ties.
-	mat := func(name string, rows, cols int, gain float64) error {
-		return add(name, s.Type, normal(rows*cols, 0, gain/math.Sqrt(float64(cols))), uint64(cols), uint64(rows))
-	}
-	vec := func(name string, n int, mean, std float64) error {
-		return add(name, ggml.F32, normal(n, mean, std), uint64(n))
-	}
-	qDim, kvDim := s.Heads*s.HeadDim, s.KVHeads*s.HeadDim
-	embType := s.Type
-	if s.EmbedQ8 {
-		embType = ggml.Q8_0
-	}
-	if err := add("token_embd.weight", embType, normal(nVocab*s.Hidden, 0, 1), uint64(s.Hidden), uint64(nVocab)); err != nil {
-		return err
-	}
-	if err := vec("output_norm.weight", s.Hidden, 1, 0.1); err != nil {
-		return err
-	}
-	if s.Untied {
-		if err := add("output.weight", embType, normal(nVocab*s.Hidden, 0, 4/math.Sqrt(float64(s.Hidden))), uint64(s.Hidden), uint64(nVocab)); err != nil {
-			return err
-		}
-	}
-	if s.RopeFreqs {
-		f := make([]float32, s.HeadDim/2)
-		for i := range f {
-			f[i] = 1 + float32(i)*8/float32(len(f)) // like llama3's 1..8 ramp
-		}
-		if err := add("rope_freqs.weight", ggml.F32, f, uint64(len(f))); err != nil {
-			return err
-		}
-	}
-	for l := range s.Layers {
-		p := fmt.Sprintf("blk.%d.", l)
-		steps := []func() error{
-			func() error { return vec(p+"attn_norm.weight", s.Hidden, 1, 0.1) },
-			func() error { return mat(p+"attn_q.weight", qDim, s.Hidden, 1) },
-			func() error { return mat(p+"attn_k.weight", kvDim, s.Hidden, 1) },
-			func() error { return mat(p+"attn_v.weight", kvDim, s.Hidden, 1) },
-			func() error { return mat(p+"attn_output.weight", s.Hidden, qDim, 1) },
-			func() error { return vec(p+"ffn_norm.weight", s.Hidden, 1, 0.1) },
-			func() error { return mat(p+"ffn_gate.weight", s.FFN, s.Hidden, 1) },
-			func() error { return mat(p+"ffn_up.weight", s.FFN, s.Hidden, 1) },
-			func() error { return mat(p+"ffn_down.weight", s.Hidden, s.FFN, 1) },
-		}
-		if a == "qwen2" {
-			steps = append(steps,
-				func() error { return vec(p+"attn_q.bias", qDim, 0, 0.1) },
-				func() error { return vec(p+"attn_k.bias", kvDim, 0, 0.1) },
-				func() error { return vec(p+"attn_v.bias", kvDim, 0, 0.1) })
-		}
-		if a == "qwen3" {
-			steps = append(steps,
-				func() error { return vec(p+"attn_q_norm.weight", s.HeadDim, 1, 0.1) },
-				func() error { return vec(p+"attn_k_norm.weight", s.HeadDim, 1, 0.1) })
-		}
-		for _, f := range steps {
-			if err := f(); err != nil {
-				return err
+	for _, p := range plan {
+		vals := p.fixed
+		if vals == nil {
+			vals = make([]float32, p.elements())
+			for i := range vals {
+				vals[i] = float32(p.mean + p.std*r.NormFloat64())
 			}
+		}
+		data, err := quantizeRows(p.Type, vals, int(p.Dims[0]))
+		if err != nil {
+			return fmt.Errorf("testmodel: %s: %w", p.Name, err)
+		}
+		if err := w.AddTensor(p.Name, p.Type, p.Dims, data); err != nil {
+			return fmt.Errorf("testmodel: %s: %w", p.Name, err)
 		}
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -225,4 +357,31 @@ func WriteFile(path string, s Spec) error {
 		return fmt.Errorf("testmodel: writing %s: %w", path, err)
 	}
 	return nil
+}
+
+// quantizeRows quantizes vals (rows of cols values) into t, splitting
+// large tensors by rows across the CPUs. Blocks are independent, so the
+// bytes are those of one ggml.Quantize call.
+func quantizeRows(t ggml.Type, vals []float32, cols int) ([]byte, error) {
+	const parallelAbove = 1 << 20
+	workers := runtime.GOMAXPROCS(0)
+	rows := len(vals) / max(cols, 1)
+	if len(vals) < parallelAbove || workers < 2 || rows < workers {
+		return ggml.Quantize(t, vals)
+	}
+	per := (rows + workers - 1) / workers
+	parts := make([][]byte, workers)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for i := range workers {
+		lo, hi := min(i*per, rows), min((i+1)*per, rows)
+		wg.Go(func() {
+			parts[i], errs[i] = ggml.Quantize(t, vals[lo*cols:hi*cols])
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return bytes.Join(parts, nil), nil
 }
