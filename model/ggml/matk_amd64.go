@@ -1,0 +1,189 @@
+//go:build !noasm && amd64
+
+package ggml
+
+import (
+	"math"
+	"sync"
+
+	"golang.org/x/sys/cpu"
+)
+
+// Matrix kernels for Q4_K and Q6_K weights (Q8_K activations) that tile
+// rows × activations: each weight super-block is unpacked once per tile
+// (levels times sub-block scales, as int16) and multiplied with every
+// activation of the tile by VPDPWSSD, instead of being decoded again for
+// every activation as the row kernels do. Results equal the row kernels
+// bit for bit: integer lane sums are exact in any order, and the float part
+// repeats dot.go's operations for every (row, activation) pair.
+
+// haveKVNNI selects the AVX-512 VNNI tile kernels; tests switch it off to
+// compare them with the row kernels.
+var haveKVNNI = cpu.X86.HasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW &&
+	cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
+
+//go:noescape
+func unpackQ4KAVX2(b *byte, nb int, rec *int16)
+
+//go:noescape
+func unpackQ6KAVX2(b *byte, nb int, rec *int16)
+
+//go:noescape
+func permQ8KAVX2(q *int8, nb int, rec *int16)
+
+//go:noescape
+func tileKVNNI(w0, w1, a *int16, astride, nb, na, mins int, out *float32)
+
+// The layout of one super-block record (int16 units), shared with
+// matk_amd64.s.
+const (
+	kRec       = 288 // int16 per record (576 bytes)
+	kRecMins   = 256 // Q4_K mins, or an activation's bsum pairs
+	kRecScales = 264 // sub-block scales (8 for Q4_K, 16 for Q6_K)
+	kRecD      = 280 // float32 d
+	kRecDmin   = 282 // float32 dmin
+)
+
+// kActBlock is how many activations share one unpacking of a weight row:
+// their records (kActBlock × 19 × 576 bytes for 4864 columns) stay in L2.
+const kActBlock = 16
+
+func init() {
+	if haveKVNNI {
+		matKernels[Q4_K] = matQ4K
+		matKernels[Q6_K] = matQ6K
+	}
+}
+
+// kScratch holds one call's unpacked rows and prepared activations.
+type kScratch struct {
+	w   []int16
+	a   []int16
+	out [8]float32
+}
+
+var kScratchPool = sync.Pool{New: func() any { return new(kScratch) }}
+
+func putF32(r []int16, v float32) {
+	b := math.Float32bits(v)
+	r[0], r[1] = int16(uint16(b)), int16(uint16(b>>16))
+}
+
+// unpackQ4K fills nb records from one Q4_K row.
+func unpackQ4K(rec []int16, row []byte, nb int) {
+	row = row[:144*nb]
+	rec = rec[:kRec*nb]
+	for i := 0; i < nb; i++ {
+		b := (*[144]byte)(row[144*i:])
+		r := (*[kRec]int16)(rec[kRec*i:])
+		sc := b[4:16]
+		for s := 0; s < 8; s++ {
+			c, m := scaleMinK4(s, sc)
+			r[kRecScales+s], r[kRecMins+s] = int16(c), int16(m)
+		}
+		putF32(r[kRecD:], half(b[:]))
+		putF32(r[kRecDmin:], half(b[2:]))
+	}
+	if nb > 0 {
+		unpackQ4KAVX2(&row[0], nb, &rec[0])
+	}
+}
+
+// unpackQ6K fills nb records from one Q6_K row.
+func unpackQ6K(rec []int16, row []byte, nb int) {
+	row = row[:210*nb]
+	rec = rec[:kRec*nb]
+	for i := 0; i < nb; i++ {
+		b := (*[210]byte)(row[210*i:])
+		r := (*[kRec]int16)(rec[kRec*i:])
+		for s := 0; s < 16; s++ {
+			r[kRecScales+s] = int16(int8(b[192+s]))
+		}
+		putF32(r[kRecD:], half(b[208:]))
+	}
+	if nb > 0 {
+		unpackQ6KAVX2(&row[0], nb, &rec[0])
+	}
+}
+
+// prepareQ8K fills nb records from a Q8_K activation; mins adds the bsum
+// pairs the Q4_K mins term needs.
+func prepareQ8K(rec []int16, a *Activation, nb int, mins bool) {
+	rec = rec[:kRec*nb]
+	qs := a.qs[:QK_K*nb]
+	bs := a.bsums[:16*nb]
+	for i := 0; i < nb; i++ {
+		r := (*[kRec]int16)(rec[kRec*i:])
+		if mins {
+			for s := 0; s < 8; s++ {
+				r[kRecMins+s] = bs[16*i+2*s] + bs[16*i+2*s+1]
+			}
+		}
+		putF32(r[kRecD:], a.d[i])
+	}
+	if nb > 0 {
+		permQ8KAVX2(&qs[0], nb, &rec[0])
+	}
+}
+
+func matQ4K(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+	matK(unpackQ4K, 144, true, w, rs, r0, r1, xs, ys)
+}
+
+func matQ6K(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+	matK(unpackQ6K, 210, false, w, rs, r0, r1, xs, ys)
+}
+
+// matK is the tiled kernel: for each block of up to kActBlock activations,
+// rows are unpacked two at a time and multiplied with the block's
+// activations four, two or one at a time.
+func matK(unpack func([]int16, []byte, int), blockBytes int, mins bool, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+	nb := rs / blockBytes
+	if nb == 0 {
+		for i := range xs {
+			clear(ys[i][r0:r1])
+		}
+		return
+	}
+	s := kScratchPool.Get().(*kScratch)
+	defer kScratchPool.Put(s)
+	n := kRec * nb
+	s.w = grow(s.w, 2*n)
+	s.a = grow(s.a, min(len(xs), kActBlock)*n)
+	flag := 0
+	if mins {
+		flag = 1
+	}
+	for a0 := 0; a0 < len(xs); a0 += kActBlock {
+		a1 := min(a0+kActBlock, len(xs))
+		for i := a0; i < a1; i++ {
+			prepareQ8K(s.a[(i-a0)*n:], xs[i], nb, mins)
+		}
+		for r := r0; r < r1; r += 2 {
+			unpack(s.w[:n], w[r*rs:], nb)
+			w1 := &s.w[0]
+			two := r+1 < r1
+			if two {
+				unpack(s.w[n:], w[(r+1)*rs:], nb)
+				w1 = &s.w[n]
+			}
+			for i := a0; i < a1; {
+				na := 1
+				switch {
+				case a1-i >= 4:
+					na = 4
+				case a1-i >= 2:
+					na = 2
+				}
+				tileKVNNI(&s.w[0], w1, &s.a[(i-a0)*n], 2*n, nb, na, flag, &s.out[0])
+				for k := 0; k < na; k++ {
+					ys[i+k][r] = s.out[k]
+					if two {
+						ys[i+k][r+1] = s.out[4+k]
+					}
+				}
+				i += na
+			}
+		}
+	}
+}
