@@ -80,6 +80,15 @@ func checkInvariants(t *testing.T, f *gguf.File, data []byte) {
 			t.Fatalf("Get(%q) disagrees with KV", e.Key)
 		}
 		_ = e.Value.Describe()
+		if strs, ok := e.Value.Strings(); ok {
+			view, _ := e.Value.StringsView()
+			if len(strs) != e.Value.ArrayLen() || fmt.Sprint(strs) != fmt.Sprint(view) {
+				t.Fatalf("%s: Strings %q, StringsView %q, ArrayLen %d", e.Key, strs, view, e.Value.ArrayLen())
+			}
+			if !gguf.StringsValue(strs).Equal(e.Value) {
+				t.Fatalf("%s: StringsValue of its strings differs", e.Key)
+			}
+		}
 	}
 	for _, ti := range f.Tensors {
 		if got, ok := f.Tensor(ti.Name); !ok || got.Offset != ti.Offset {

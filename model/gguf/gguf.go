@@ -4,8 +4,10 @@
 //
 // Open maps a file read-only and Parse reads the header, the metadata and
 // the tensor infos; tensor weights stay in the mapping and TensorData
-// returns slices of it without copying. Metadata values and names are
-// copied to the heap, so they outlive Close; tensor data does not.
+// returns slices of it without copying. Metadata outlive Close; tensor data
+// do not. A File from Open leaves metadata arrays (a vocabulary's 150,000
+// tokens and merges) in the mapping too, where they cost no heap, and
+// copies them to the heap in Close; Parse copies them at once.
 //
 // Parse checks every count, length, offset and size against the file, so
 // a truncated, corrupt or hostile file gives an error wrapping ErrMalformed
@@ -37,7 +39,6 @@ import (
 	"math/bits"
 	"slices"
 	"strings"
-	"unsafe"
 
 	"github.com/chatloop/chatloop/model/ggml"
 )
@@ -133,6 +134,12 @@ func (f *File) Close() error {
 	f.closed = true
 	f.data = nil
 	if f.unmap != nil {
+		// Metadata outlive the mapping: copy out the arrays left in it.
+		for _, kv := range f.KV {
+			if a := kv.Value.arr; a != nil && a.inPlace {
+				a.raw, a.inPlace = slices.Clone(a.raw), false
+			}
+		}
 		return f.unmap()
 	}
 	return nil
@@ -196,6 +203,16 @@ func (f *File) Strings(key string) ([]string, bool) {
 		return nil, false
 	}
 	return v.Strings()
+}
+
+// StringsView returns an array-of-strings metadata value without copying
+// the strings (see Value.StringsView: they must not be used after Close).
+func (f *File) StringsView(key string) ([]string, bool) {
+	v, ok := f.Get(key)
+	if !ok {
+		return nil, false
+	}
+	return v.StringsView()
 }
 
 // Ints returns an array-of-integers metadata value (any width).
@@ -269,6 +286,9 @@ func SupportedTypes() string {
 type reader struct {
 	data []byte
 	pos  uint64
+	// inPlace lets arrays refer to data instead of copying them (Open:
+	// data is the mapping, and Close copies them out before unmapping).
+	inPlace bool
 }
 
 func (r *reader) left() uint64 { return uint64(len(r.data)) - r.pos }
@@ -327,11 +347,10 @@ func (r *reader) count(min uint64, what string) (uint64, error) {
 	return n, nil
 }
 
-// strings reads n strings. It checks every length first, then copies
-// the whole run of strings to the heap at once and makes the strings
-// point into that copy: one allocation instead of one per string (a
-// vocabulary has hundreds of thousands).
-func (r *reader) strings(n int, what string) ([]string, error) {
+// strings checks the lengths of n strings and returns their encoded
+// run (each a uint64 length and its bytes): the array's storage, a slice
+// of the file or a copy of it (see reader.inPlace).
+func (r *reader) strings(n int, what string) ([]byte, error) {
 	start := r.pos
 	for i := range n {
 		if r.left() < 8 {
@@ -344,20 +363,15 @@ func (r *reader) strings(n int, what string) ([]string, error) {
 		}
 		r.pos += l
 	}
-	// n is at most an eighth of the bytes read: the string headers take
-	// at most twice as much memory.
-	buf := slices.Clone(r.data[start:r.pos])
-	out := make([]string, n)
-	off := uint64(0)
-	for i := range out {
-		l := getLE(buf[off:], 8)
-		off += 8
-		if l > 0 {
-			out[i] = unsafe.String(&buf[off], int(l))
-		}
-		off += l
+	return r.keep(r.data[start:r.pos]), nil
+}
+
+// keep returns b, or a copy of it unless the array may stay in place.
+func (r *reader) keep(b []byte) []byte {
+	if r.inPlace {
+		return b[:len(b):len(b)]
 	}
-	return out, nil
+	return slices.Clone(b)
 }
 
 // preallocate caps the capacity reserved up front for n items, so that
@@ -409,11 +423,11 @@ func (r *reader) array(what string) (Value, error) {
 		if n > math.MaxInt32 {
 			return Value{}, fmt.Errorf("%w: %s: %d elements", ErrUnsupported, what, n)
 		}
-		strs, err := r.strings(int(n), what)
+		raw, err := r.strings(int(n), what)
 		if err != nil {
 			return Value{}, err
 		}
-		a.n, a.strs = int(n), strs
+		a.n, a.raw, a.inPlace = int(n), raw, r.inPlace
 	default:
 		n, err := r.count(uint64(sz), what+" element count")
 		if err != nil {
@@ -432,16 +446,19 @@ func (r *reader) array(what string) (Value, error) {
 				}
 			}
 		}
-		a.n = int(n)
-		a.raw = slices.Clone(raw)
+		a.n, a.raw, a.inPlace = int(n), r.keep(raw), r.inPlace
 	}
 	return Value{Type: TypeArray, arr: a}, nil
 }
 
 // Parse reads a GGUF file held in data. The File's tensor data are slices
-// of data, which must not change while the File is used.
-func Parse(data []byte) (*File, error) {
-	r := &reader{data: data}
+// of data, which must not change while the File is used; its metadata are
+// copies.
+func Parse(data []byte) (*File, error) { return parse(data, false) }
+
+// parse is Parse; with inPlace, metadata arrays stay in data too.
+func parse(data []byte, inPlace bool) (*File, error) {
+	r := &reader{data: data, inPlace: inPlace}
 	magic, err := r.bytes(4, "magic")
 	if err != nil {
 		return nil, err

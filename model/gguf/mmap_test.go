@@ -13,6 +13,7 @@ import (
 
 	"github.com/chatloop/chatloop/model/ggml"
 	"github.com/chatloop/chatloop/model/gguf"
+	"github.com/chatloop/chatloop/model/internal/vocabdata"
 )
 
 // writeBig writes a file with one F32 tensor of n elements (a byte
@@ -97,4 +98,89 @@ func mappingOf(t *testing.T, addr uintptr) string {
 		}
 	}
 	return ""
+}
+
+// TestOpenLeavesArraysInMapping opens a file with the real Qwen2.5
+// vocabulary (151,936 tokens, 151,387 merges: 5.7 MB of string arrays,
+// 9.7 MiB of heap when they were copied out as Go strings) and checks that
+// the arrays cost (almost) no heap while the file is open, lie in the
+// mapping, read back exactly, and are still readable, from the heap, after
+// Close.
+func TestOpenLeavesArraysInMapping(t *testing.T) {
+	v, err := vocabdata.Qwen2()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := gguf.NewWriter(3, 0)
+	w.SetString("general.architecture", "qwen2")
+	if err := v.WriteGGUF(w); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "vocab.gguf")
+	if err := w.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(f)
+	// What remains is the key index and small values: well under 1 MiB.
+	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 1<<20 {
+		t.Errorf("an open vocabulary file holds %d bytes of heap, want under 1 MiB", grew)
+	}
+
+	tokens, _ := f.Get("tokenizer.ggml.tokens")
+	view, ok := tokens.StringsView()
+	if !ok || len(view) != len(v.Tokens) {
+		t.Fatalf("StringsView: %d strings, %v; want %d", len(view), ok, len(v.Tokens))
+	}
+	copied, _ := tokens.Strings()
+	for i := range v.Tokens {
+		if view[i] != v.Tokens[i] || copied[i] != v.Tokens[i] {
+			t.Fatalf("token %d: view %q, copy %q; want %q", i, view[i], copied[i], v.Tokens[i])
+		}
+	}
+	if !tokens.Equal(gguf.StringsValue(v.Tokens)) {
+		t.Error("the tokens differ from StringsValue of the same strings")
+	}
+	inMapping := func(s string) bool {
+		m := mappingOf(t, uintptr(unsafe.Pointer(unsafe.StringData(s))))
+		return strings.HasSuffix(m, path)
+	}
+	if runtime.GOOS == "linux" && !inMapping(view[1000]) {
+		t.Error("StringsView's strings do not lie in the file's mapping")
+	}
+	if runtime.GOOS == "linux" && inMapping(copied[1000]) {
+		t.Error("Strings' strings lie in the file's mapping")
+	}
+	types, _ := f.Get("tokenizer.ggml.token_type")
+
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	merges, ok := f.Strings("tokenizer.ggml.merges")
+	if !ok || len(merges) != len(v.Merges) || merges[len(merges)-1] != v.Merges[len(v.Merges)-1] {
+		t.Fatalf("merges after Close: %d, %v", len(merges), ok)
+	}
+	afterView, _ := tokens.StringsView()
+	if afterView[151643] != v.Tokens[151643] {
+		t.Errorf("token 151643 after Close: %q, want %q", afterView[151643], v.Tokens[151643])
+	}
+	if runtime.GOOS == "linux" && inMapping(afterView[1000]) {
+		t.Error("after Close, StringsView still points at the (unmapped) file")
+	}
+	ids, _ := types.Ints()
+	for i, want := range v.TokenTypes {
+		if ids[i] != int64(want) {
+			t.Fatalf("token type %d after Close: %d, want %d", i, ids[i], want)
+		}
+	}
 }

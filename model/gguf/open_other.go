@@ -14,7 +14,7 @@ func Open(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gguf: %w", err)
 	}
-	f, err := Parse(data)
+	f, err := Parse(data) // data is on the heap: metadata are copied so Close frees it
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

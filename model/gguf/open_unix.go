@@ -37,7 +37,7 @@ func Open(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gguf: mapping %s: %w", path, err)
 	}
-	f, err := Parse(data)
+	f, err := parse(data, true)
 	if err != nil {
 		_ = unix.Munmap(data)
 		return nil, fmt.Errorf("%s: %w", path, err)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"unsafe"
 )
 
 // ValueType is the type of a metadata value, numbered as in the GGUF
@@ -76,13 +77,16 @@ type Value struct {
 	arr  *array // TypeArray
 }
 
-// array holds an array value: numeric elements as their encoded
-// little-endian bytes, string elements as Go strings.
+// array holds an array value as it is encoded in a file: numeric
+// elements as their little-endian bytes, string elements each as a uint64
+// length and its bytes. One slice per array keeps a vocabulary of 150,000
+// strings at the size it has in the file, and lets a File from Open leave
+// it in the mapping (inPlace) until Close.
 type array struct {
-	elem ValueType
-	n    int
-	raw  []byte   // numeric and bool elements
-	strs []string // string elements
+	elem    ValueType
+	n       int
+	raw     []byte
+	inPlace bool // raw lies in the File's mapping: Close copies it out
 }
 
 // emptyArray stands for the array of a Value built as a bare struct
@@ -122,9 +126,33 @@ func BoolValue(v bool) Value {
 	return Value{Type: TypeBool, bits: b}
 }
 
-// StringsValue is an array of strings (the slice is copied).
+// StringsValue is an array of strings (the strings are copied).
 func StringsValue(v []string) Value {
-	return Value{Type: TypeArray, arr: &array{elem: TypeString, n: len(v), strs: append([]string(nil), v...)}}
+	size := 8 * len(v)
+	for _, s := range v {
+		size += len(s)
+	}
+	raw := make([]byte, 0, size)
+	for _, s := range v {
+		raw = binary.LittleEndian.AppendUint64(raw, uint64(len(s)))
+		raw = append(raw, s...)
+	}
+	return Value{Type: TypeArray, arr: &array{elem: TypeString, n: len(v), raw: raw}}
+}
+
+// eachString calls yield with every element of a string array, in
+// order: strings that alias raw. The lengths were checked when raw was
+// parsed or built.
+func (a *array) eachString(yield func(i int, b []byte) bool) {
+	off := 0
+	for i := range a.n {
+		l := int(binary.LittleEndian.Uint64(a.raw[off:]))
+		off += 8
+		if !yield(i, a.raw[off:off+l:off+l]) {
+			return
+		}
+		off += l
+	}
 }
 
 type number interface {
@@ -281,12 +309,38 @@ func (v Value) Bool() (bool, bool) {
 	return v.bits != 0, true
 }
 
-// Strings returns a copy of an array of strings.
+// Strings returns a copy of an array of strings: the strings share one
+// new allocation of their bytes.
 func (v Value) Strings() ([]string, bool) {
 	if v.Type != TypeArray || v.array().elem != TypeString {
 		return nil, false
 	}
-	return append([]string(nil), v.array().strs...), true
+	a := v.array()
+	buf := make([]byte, 0, len(a.raw)-8*a.n)
+	out := make([]string, a.n)
+	a.eachString(func(i int, b []byte) bool {
+		buf = append(buf, b...)
+		out[i] = unsafe.String(unsafe.SliceData(buf[len(buf)-len(b):]), len(b))
+		return true
+	})
+	return out, true
+}
+
+// StringsView returns an array of strings without copying their bytes:
+// for a File from Open they lie in the file's mapping and must not be
+// used after Close (after it, the same call returns strings on the heap).
+// A tokenizer built from 150,000 strings that copies what it keeps saves
+// a transient copy of all of them this way. Strings has no such limit.
+func (v Value) StringsView() ([]string, bool) {
+	if v.Type != TypeArray || v.array().elem != TypeString {
+		return nil, false
+	}
+	out := make([]string, v.array().n)
+	v.array().eachString(func(i int, b []byte) bool {
+		out[i] = unsafe.String(unsafe.SliceData(b), len(b))
+		return true
+	})
+	return out, true
 }
 
 // Ints returns an array of integers of any width, or false when it is not
@@ -365,14 +419,7 @@ func (v Value) Equal(w Value) bool {
 		if a.elem != b.elem || a.n != b.n {
 			return false
 		}
-		if a.elem == TypeString {
-			for i := range a.strs {
-				if a.strs[i] != b.strs[i] {
-					return false
-				}
-			}
-			return true
-		}
+		// Both encodings are canonical, strings included.
 		return string(a.raw) == string(b.raw)
 	}
 	return v.bits == w.bits
@@ -415,7 +462,14 @@ func (v Value) Describe() string {
 func (v Value) elem(i int) Value {
 	a := v.array()
 	if a.elem == TypeString {
-		return StringValue(a.strs[i])
+		var s string
+		a.eachString(func(j int, b []byte) bool {
+			if j == i {
+				s = string(b)
+			}
+			return j < i
+		})
+		return StringValue(s)
 	}
 	sz := a.elem.size()
 	return Value{Type: a.elem, bits: getLE(a.raw[i*sz:], sz)}

@@ -193,13 +193,7 @@ func (c *countingWriter) value(v Value) {
 	case TypeArray:
 		c.uint(4, uint64(v.array().elem))
 		c.uint(8, uint64(v.array().n))
-		if v.array().elem == TypeString {
-			for _, s := range v.array().strs {
-				c.string(s)
-			}
-		} else {
-			c.write(v.array().raw)
-		}
+		c.write(v.array().raw) // strings are stored encoded too
 	default:
 		c.uint(v.Type.size(), v.bits)
 	}
@@ -219,9 +213,6 @@ func (w *Writer) Size() int64 {
 			n += 8 + uint64(len(v.str))
 		case TypeArray:
 			n += 4 + 8 + uint64(len(v.array().raw))
-			for _, s := range v.array().strs {
-				n += 8 + uint64(len(s))
-			}
 		default:
 			n += uint64(v.Type.size())
 		}

@@ -75,3 +75,21 @@ func BenchmarkDecode(b *testing.B) {
 	}
 	b.ReportMetric(float64(tokens*b.N)/b.Elapsed().Seconds(), "tokens/s")
 }
+
+// BenchmarkNew builds the Qwen2.5 (151,936 tokens, 151,387 merges) and
+// Llama 3 (128,256 tokens, 280,147 merges) tokenizers: part of every
+// model load. B/op includes what is garbage once New returns; the
+// retained size is TestRetainedHeap's.
+func BenchmarkNew(b *testing.B) {
+	for _, v := range []struct{ vocab, pre string }{{"qwen2", "qwen2"}, {"llama3", "llama-bpe"}} {
+		c := configFor(realVocab(b, v.vocab), v.pre)
+		b.Run(v.vocab, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := New(c); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -73,14 +73,11 @@ type bpeState struct {
 	heap    bigramHeap
 }
 
-func pairKey(a, b int32) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b)) }
-
 // merge looks up the merge of symbols a and b of word: its rank and the
 // token of the merged text.
 func (t *Tokenizer) merge(word string, a, b symbol) (rank, result int32, ok bool) {
 	if a.id >= 0 && b.id >= 0 {
-		v, ok := t.ranks[pairKey(a.id, b.id)]
-		return int32(v >> 32), int32(uint32(v)), ok
+		return t.merges.find(a.id, b.id)
 	}
 	if len(t.rankStr) == 0 {
 		return 0, 0, false
@@ -93,10 +90,7 @@ func (t *Tokenizer) merge(word string, a, b symbol) (rank, result int32, ok bool
 	if !ok {
 		return 0, 0, false
 	}
-	result, found := t.ids[ea+eb]
-	if !found {
-		result = -1
-	}
+	result, _ = t.vocab.id(ea + eb) // -1 if none
 	return rank, result, true
 }
 
@@ -107,7 +101,7 @@ func (t *Tokenizer) merge(word string, a, b symbol) (rank, result int32, ok bool
 func (t *Tokenizer) encodeWord(st *bpeState, word string, out []int32) []int32 {
 	if t.ignoreMerges {
 		st.enc = byteEncode(st.enc[:0], word)
-		if id, ok := t.ids[string(st.enc)]; ok {
+		if id, ok := t.vocab.idBytes(st.enc); ok {
 			return append(out, id)
 		}
 	}
@@ -166,7 +160,7 @@ func (t *Tokenizer) encodeWord(st *bpeState, word string, out []int32) []int32 {
 		// encoded piece, keeping those bytes that are tokens by themselves.
 		piece := byteEncode(nil, word[s.start:s.start+s.n])
 		for j := range piece {
-			if id, ok := t.ids[string(piece[j:j+1])]; ok {
+			if id, ok := t.vocab.idBytes(piece[j : j+1]); ok {
 				out = append(out, id)
 			}
 		}

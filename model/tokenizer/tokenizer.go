@@ -13,6 +13,7 @@ package tokenizer
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -58,16 +59,15 @@ type Config struct {
 type Tokenizer struct {
 	pre          splitter
 	preName      string
-	tokens       []string
-	types        []TokenType
-	ids          map[string]int32
-	ranks        map[uint64]uint64 // (left id, right id) -> rank<<32 | merged token (uint32(-1): none)
-	rankStr      map[string]int32  // merges whose halves are not both tokens, by "left\x00right"
-	byteIDs      [256]int32        // token of each byte's byte-level character, -1: none
+	vocab        vocab   // token texts and their ids
+	types        []uint8 // TokenType of every token (TypeUndefined if not in 0..255)
+	merges       mergeTable
+	rankStr      map[string]int32 // merges whose halves are not both tokens, by "left\x00right"
+	byteIDs      [256]int32       // token of each byte's byte-level character, -1: none
 	ignoreMerges bool
 	special      []int32 // control, user-defined and unknown tokens, longest first
 	specialFirst [256]bool
-	pieces       [][]byte // decoded bytes of every token
+	pieces       arena // decoded bytes of every token
 	eog          map[int32]bool
 	bos, eos     int32
 	eot, pad     int32
@@ -103,13 +103,19 @@ func New(c Config) (*Tokenizer, error) {
 	if c.Types != nil && len(c.Types) != n {
 		return nil, fmt.Errorf("%w: %d token types for %d tokens", ErrInvalid, len(c.Types), n)
 	}
+	if len(c.Merges) > maxIndexItems {
+		return nil, fmt.Errorf("%w: %d merges (at most %d)", ErrInvalid, len(c.Merges), maxIndexItems)
+	}
+	v, err := newVocab(c.Tokens)
+	if err != nil {
+		return nil, err
+	}
 	t := &Tokenizer{
 		pre:     pre,
 		preName: c.Pre,
-		tokens:  slices.Clone(c.Tokens),
-		types:   make([]TokenType, n),
-		ids:     make(map[string]int32, n),
-		ranks:   make(map[uint64]uint64, len(c.Merges)),
+		vocab:   v,
+		types:   make([]uint8, n),
+		merges:  mergeTable{byRank: make([]mergeEntry, 0, len(c.Merges)), index: newIndex(len(c.Merges))},
 		eog:     map[int32]bool{},
 		addBOS:  c.AddBOS,
 		addEOS:  c.AddEOS,
@@ -119,13 +125,14 @@ func New(c Config) (*Tokenizer, error) {
 	case "llama-bpe", "llama3", "llama-v3":
 		t.ignoreMerges = true
 	}
-	for i, s := range c.Tokens {
-		t.ids[s] = int32(i) // llama.cpp: a later duplicate wins
-		t.types[i] = TypeNormal
+	for i := range t.types {
+		typ := TypeNormal
 		if c.Types != nil {
-			t.types[i] = TokenType(c.Types[i])
+			typ = TokenType(c.Types[i])
 		}
+		t.setType(int32(i), typ)
 	}
+	var both []byte
 	for i, m := range c.Merges {
 		sp := strings.IndexByte(m[min(1, len(m)):], ' ')
 		if sp < 0 {
@@ -133,19 +140,15 @@ func New(c Config) (*Tokenizer, error) {
 		}
 		sp += min(1, len(m))
 		a, b := m[:sp], m[sp+1:]
-		ia, oka := t.ids[a]
-		ib, okb := t.ids[b]
+		ia, oka := t.vocab.id(a)
+		ib, okb := t.vocab.id(b)
 		if oka && okb {
-			k := pairKey(ia, ib)
-			if _, dup := t.ranks[k]; !dup { // llama.cpp: the first rank wins
-				result, ok := t.ids[a+b]
-				if !ok {
-					result = -1
-				}
-				t.ranks[k] = uint64(i)<<32 | uint64(uint32(result))
-			}
+			both = append(append(both[:0], a...), b...)
+			result, _ := t.vocab.idBytes(both) // -1 if none
+			t.merges.add(int32(i), ia, ib, result)
 			continue
 		}
+		t.merges.skip()
 		if t.rankStr == nil {
 			t.rankStr = map[string]int32{}
 		}
@@ -155,11 +158,7 @@ func New(c Config) (*Tokenizer, error) {
 		}
 	}
 	for b := range t.byteIDs {
-		id, ok := t.ids[string(byteToRune[b])]
-		if !ok {
-			id = -1
-		}
-		t.byteIDs[b] = id
+		t.byteIDs[b], _ = t.vocab.id(string(byteToRune[b])) // -1 if none
 	}
 	valid := func(id int32) int32 {
 		if id < 0 || int(id) >= n {
@@ -176,19 +175,30 @@ func New(c Config) (*Tokenizer, error) {
 	}
 	t.findEOG(valid(c.EOM))
 	for i := range t.types {
-		switch t.types[i] {
+		switch TokenType(t.types[i]) {
 		case TypeControl, TypeUserDefined, TypeUnknown:
-			if t.tokens[i] != "" {
+			if s := t.vocab.text.str(int32(i)); s != "" {
 				t.special = append(t.special, int32(i))
-				t.specialFirst[t.tokens[i][0]] = true
+				t.specialFirst[s[0]] = true
 			}
 		}
 	}
-	slices.SortStableFunc(t.special, func(a, b int32) int { return len(t.tokens[b]) - len(t.tokens[a]) })
-	t.pieces = make([][]byte, n)
-	for i := range t.tokens {
-		t.pieces[i] = t.decodeToken(int32(i))
+	slices.SortStableFunc(t.special, func(a, b int32) int {
+		return len(t.vocab.text.str(b)) - len(t.vocab.text.str(a))
+	})
+	// Decoded pieces are at most as long as the texts (byte-level code
+	// points take one to two bytes for one byte), but for the rare
+	// [UNK_BYTE_...] markers.
+	t.pieces = newArena(n, len(t.vocab.text.data))
+	var piece []byte
+	for i := range n {
+		piece = t.decodeToken(piece[:0], int32(i))
+		if err := checkArenaSize(len(t.pieces.data)+len(piece), "the decoded tokens"); err != nil {
+			return nil, err
+		}
+		t.pieces.add(piece)
 	}
+	t.pieces.trim()
 	t.pool.New = func() any { return &bpeState{} }
 	return t, nil
 }
@@ -214,15 +224,15 @@ var (
 func (t *Tokenizer) findEOG(eom int32) {
 	byText := func(texts []string) int32 {
 		for _, s := range texts {
-			if id, ok := t.ids[s]; ok {
+			if id, ok := t.vocab.id(s); ok {
 				return id
 			}
 		}
 		return -1
 	}
 	control := func(id int32) {
-		if id >= 0 && t.types[id] != TypeControl {
-			t.types[id] = TypeControl
+		if id >= 0 {
+			t.setType(id, TypeControl)
 		}
 	}
 	if t.eot < 0 {
@@ -239,7 +249,7 @@ func (t *Tokenizer) findEOG(eom int32) {
 		}
 	}
 	for _, s := range eogTexts {
-		if id, ok := t.ids[s]; ok {
+		if id, ok := t.vocab.id(s); ok {
 			t.eog[id] = true
 			control(id)
 		}
@@ -251,16 +261,24 @@ func (t *Tokenizer) findEOG(eom int32) {
 	}
 }
 
-// decodeToken is llama.cpp's token_to_piece with special = true: control,
-// unknown and user-defined tokens are their text, normal tokens are
-// byte-level decoded, everything else (unused, byte) is empty.
-func (t *Tokenizer) decodeToken(id int32) []byte {
-	s := t.tokens[id]
-	switch t.types[id] {
+// setType records a token's type; types outside 0..255 are not ones
+// llama.cpp knows either, and it treats them as undefined.
+func (t *Tokenizer) setType(id int32, typ TokenType) {
+	if typ < 0 || typ > math.MaxUint8 {
+		typ = TypeUndefined
+	}
+	t.types[id] = uint8(typ)
+}
+
+// decodeToken appends llama.cpp's token_to_piece with special = true to
+// out: control, unknown and user-defined tokens are their text, normal
+// tokens are byte-level decoded, everything else (unused, byte) is empty.
+func (t *Tokenizer) decodeToken(out []byte, id int32) []byte {
+	s := t.vocab.text.str(id)
+	switch TokenType(t.types[id]) {
 	case TypeControl, TypeUnknown, TypeUserDefined:
-		return []byte(s)
+		return append(out, s...)
 	case TypeNormal:
-		out := make([]byte, 0, len(s))
 		for _, r := range s {
 			if b, ok := runeToByte[r]; ok {
 				out = append(out, b)
@@ -271,7 +289,7 @@ func (t *Tokenizer) decodeToken(id int32) []byte {
 		}
 		return out
 	}
-	return nil
+	return out
 }
 
 // Encode tokenizes plain text: no BOS/EOS, and text that looks like a
@@ -376,12 +394,12 @@ func (t *Tokenizer) partition(text string, parseSpecial bool, allowControl func(
 		return frags
 	}
 	for _, id := range t.special {
-		typ := t.types[id]
+		typ := TokenType(t.types[id])
 		control := typ == TypeControl || typ == TypeUnknown
 		if !parseSpecial && control {
 			continue
 		}
-		tok := t.tokens[id]
+		tok := t.vocab.text.str(id)
 		var next []fragment
 		changed := false
 		for _, f := range frags {
@@ -473,19 +491,19 @@ func (t *Tokenizer) Decode(ids []int32) string {
 // Piece returns the bytes token id stands for (nil when out of range). The
 // slice must not be modified.
 func (t *Tokenizer) Piece(id int32) []byte {
-	if id < 0 || int(id) >= len(t.pieces) {
+	if id < 0 || int(id) >= t.pieces.len() {
 		return nil
 	}
-	return t.pieces[id]
+	return t.pieces.bytes(id)
 }
 
 // TokenText returns the token as the vocabulary stores it (byte-level
 // encoded for normal tokens: "Ġhello"), or "" when out of range.
 func (t *Tokenizer) TokenText(id int32) string {
-	if id < 0 || int(id) >= len(t.tokens) {
+	if id < 0 || int(id) >= t.vocab.text.len() {
 		return ""
 	}
-	return t.tokens[id]
+	return t.vocab.text.str(id)
 }
 
 // TokenType returns the token's type (after llama.cpp's corrections:
@@ -494,17 +512,20 @@ func (t *Tokenizer) TokenType(id int32) TokenType {
 	if id < 0 || int(id) >= len(t.types) {
 		return TypeUndefined
 	}
-	return t.types[id]
+	return TokenType(t.types[id])
 }
 
 // TokenID returns the id of the token with exactly this vocabulary text.
 func (t *Tokenizer) TokenID(text string) (int32, bool) {
-	id, ok := t.ids[text]
-	return id, ok
+	id, ok := t.vocab.id(text)
+	if !ok {
+		return 0, false
+	}
+	return id, true
 }
 
 // VocabSize is the number of tokens (rows of the embedding matrix).
-func (t *Tokenizer) VocabSize() int { return len(t.tokens) }
+func (t *Tokenizer) VocabSize() int { return t.vocab.text.len() }
 
 // BOS returns the beginning-of-sequence token, or -1.
 func (t *Tokenizer) BOS() int32 { return t.bos }
