@@ -1,0 +1,168 @@
+//go:build !noasm && amd64
+
+package ggml
+
+import "golang.org/x/sys/cpu"
+
+//go:noescape
+func m32RowsVNNI(w *byte, rs int, nb int, acts *m32Acts, nt int, order int, out *[4][8]float32)
+
+//go:noescape
+func m32ActsVNNI(w *byte, rs int, nb int, xr *byte, xd *float32, sw *int32, order int, out *[4][16]float32)
+
+//go:noescape
+func m32SumW(w *byte, stride int, nb int, out *int32)
+
+//go:noescape
+func m32UnpackQ4_0(src *byte, stride int, nb int, dst *byte)
+
+//go:noescape
+func m32UnpackQ5_0(src *byte, stride int, nb int, dst *byte)
+
+// m32Acts passes up to four activations to m32RowsVNNI.
+type m32Acts struct {
+	q [4]*int8
+	d [4]*float32
+}
+
+// m32Kind describes a weight type to the kernels: how to rewrite its
+// blocks as Q8_0-layout signed levels (nil for Q8_0 itself) and the order
+// of its float operations (0: sum*(dw*dx) like dotQ8_0 and dotQ5_0; 1:
+// (sum*dw)*dx like dotQ4_0).
+type m32Kind struct {
+	typ        Type
+	blockBytes int
+	unpack     func(src *byte, stride int, nb int, dst *byte)
+	order      int
+}
+
+var (
+	m32Q8_0 = m32Kind{typ: Q8_0, blockBytes: 34}
+	m32Q4_0 = m32Kind{typ: Q4_0, blockBytes: 18, unpack: m32UnpackQ4_0, order: 1}
+	m32Q5_0 = m32Kind{typ: Q5_0, blockBytes: 22, unpack: m32UnpackQ5_0}
+)
+
+func init() {
+	haveM32VNNI = cpu.X86.HasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW &&
+		cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
+	if haveM32VNNI {
+		matKernels[Q8_0] = func(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+			m32Mat(&m32Q8_0, w, rs, r0, r1, xs, ys)
+		}
+		matKernels[Q4_0] = func(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+			m32Mat(&m32Q4_0, w, rs, r0, r1, xs, ys)
+		}
+		matKernels[Q5_0] = func(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+			m32Mat(&m32Q5_0, w, rs, r0, r1, xs, ys)
+		}
+	}
+}
+
+// m32RowLoop is the row kernel applied row by row, for tails and when the
+// fast path is off.
+func m32RowLoop(t Type, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+	kern := rowKernel(t)
+	for r := r0; r < r1; r++ {
+		row := w[r*rs : (r+1)*rs]
+		for i, a := range xs {
+			ys[i][r] = kern(row, a)
+		}
+	}
+}
+
+// m32Mat is the matKernel of the 32-element block types.
+func m32Mat(k *m32Kind, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+	if !haveM32VNNI || len(xs) == 0 || xs[0].n < 32 {
+		m32RowLoop(k.typ, w, rs, r0, r1, xs, ys)
+		return
+	}
+	nb := xs[0].n / 32
+	var r int
+	if len(xs) <= m32RowsMaxActs {
+		r = m32RowTiles(k, w, rs, nb, r0, r1, xs, ys)
+	} else {
+		r = m32ActTiles(k, w, rs, nb, r0, r1, xs, ys)
+	}
+	m32RowLoop(k.typ, w, rs, r, r1, xs, ys)
+}
+
+// m32RowTiles runs the row-tile kernel over the whole tiles of eight rows
+// in [r0, r1) and returns where the tail starts.
+func m32RowTiles(k *m32Kind, w []byte, rs, nb, r0, r1 int, xs []*Activation, ys [][]float32) int {
+	var sc *m32Scratch
+	if k.unpack != nil {
+		sc = m32Pool.Get().(*m32Scratch)
+		defer m32Pool.Put(sc)
+		sc.wq = grow32(sc.wq, 8*nb*34)
+	}
+	var acts m32Acts
+	var out [4][8]float32
+	r := r0
+	for ; r+8 <= r1; r += 8 {
+		wp, wrs := &w[r*rs], rs
+		if k.unpack != nil {
+			for i := 0; i < 8; i++ {
+				k.unpack(&w[(r+i)*rs], k.blockBytes, nb, &sc.wq[i*nb*34])
+			}
+			wp, wrs = &sc.wq[0], nb*34
+		}
+		for t0 := 0; t0 < len(xs); t0 += 4 {
+			nt := min(4, len(xs)-t0)
+			for i := 0; i < nt; i++ {
+				a := xs[t0+i]
+				acts.q[i], acts.d[i] = &a.qs[0], &a.d[0]
+			}
+			m32RowsVNNI(wp, wrs, nb, &acts, nt, k.order, &out)
+			for i := 0; i < nt; i++ {
+				copy(ys[t0+i][r:r+8], out[i][:])
+			}
+		}
+	}
+	return r
+}
+
+// m32ActTiles runs the activation-lane kernel over the whole tiles of four
+// rows in [r0, r1) and returns where the tail starts.
+func m32ActTiles(k *m32Kind, w []byte, rs, nb, r0, r1 int, xs []*Activation, ys [][]float32) int {
+	if r1-r0 < 4 {
+		return r0
+	}
+	sc := m32Pool.Get().(*m32Scratch)
+	defer m32Pool.Put(sc)
+	groups := (len(xs) + m32Lanes - 1) / m32Lanes
+	sc.xr = sc.alignedBytes(groups * nb * 512)
+	sc.xd = grow32(sc.xd, groups*nb*m32Lanes)
+	sc.sw = grow32(sc.sw, 4*nb)
+	if k.unpack != nil {
+		sc.wq = grow32(sc.wq, 4*nb*34)
+	}
+	m32Repack(sc.xr, sc.xd, xs, nb)
+	var out [4][16]float32
+	r := r0
+	for ; r+4 <= r1; r += 4 {
+		wp, wrs := &w[r*rs], rs
+		if k.unpack != nil {
+			for i := 0; i < 4; i++ {
+				k.unpack(&w[(r+i)*rs], k.blockBytes, nb, &sc.wq[i*nb*34])
+			}
+			wp, wrs = &sc.wq[0], nb*34
+		}
+		for i := 0; i < 4; i++ {
+			if k.unpack != nil {
+				m32SumW(&sc.wq[i*nb*34], 34, nb, &sc.sw[i*nb])
+			} else {
+				m32SumW(&w[(r+i)*rs], 34, nb, &sc.sw[i*nb])
+			}
+		}
+		for g := 0; g < groups; g++ {
+			m32ActsVNNI(wp, wrs, nb, &sc.xr[g*nb*512], &sc.xd[g*nb*m32Lanes], &sc.sw[0], k.order, &out)
+			lanes := min(m32Lanes, len(xs)-g*m32Lanes)
+			for i := 0; i < 4; i++ {
+				for l := 0; l < lanes; l++ {
+					ys[g*m32Lanes+l][r+i] = out[i][l]
+				}
+			}
+		}
+	}
+	return r
+}
