@@ -4,7 +4,6 @@ package ggml
 
 import (
 	"math"
-	"sync"
 
 	"golang.org/x/sys/cpu"
 )
@@ -30,6 +29,12 @@ func unpackQ6KAVX2(b *byte, nb int, rec *int16)
 
 //go:noescape
 func permQ8KAVX2(q *int8, nb int, rec *int16)
+
+//go:noescape
+func rowsQ4KVNNI(w0, w1 *byte, a *int16, nb int, out *float32)
+
+//go:noescape
+func rowsQ6KVNNI(w0, w1 *byte, a *int16, nb int, out *float32)
 
 //go:noescape
 func tileKVNNI(w0, w1, a *int16, astride, nb, na, mins int, out *float32)
@@ -62,7 +67,26 @@ type kScratch struct {
 	out [8]float32
 }
 
-var kScratchPool = sync.Pool{New: func() any { return new(kScratch) }}
+// kScratches keeps scratch buffers between calls (a free list the garbage
+// collector does not empty, unlike a sync.Pool, so steady-state calls do
+// not allocate); one is taken per concurrent call.
+var kScratches = make(chan *kScratch, 64)
+
+func getKScratch() *kScratch {
+	select {
+	case s := <-kScratches:
+		return s
+	default:
+		return new(kScratch)
+	}
+}
+
+func putKScratch(s *kScratch) {
+	select {
+	case kScratches <- s:
+	default:
+	}
+}
 
 func putF32(r []int16, v float32) {
 	b := math.Float32bits(v)
@@ -126,45 +150,76 @@ func prepareQ8K(rec []int16, a *Activation, nb int, mins bool) {
 	}
 }
 
+// kQuant describes one K-quant weight type to matK.
+type kQuant struct {
+	blockBytes int
+	mins       bool                                               // Q4_K's mins term
+	unpack     func([]int16, []byte, int)                         // weight records
+	rows       func(w0, w1 *byte, a *int16, nb int, out *float32) // two rows × one activation
+}
+
+var (
+	kQ4K = kQuant{144, true, unpackQ4K, rowsQ4KVNNI}
+	kQ6K = kQuant{210, false, unpackQ6K, rowsQ6KVNNI}
+)
+
 func matQ4K(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
-	matK(unpackQ4K, 144, true, w, rs, r0, r1, xs, ys)
+	matK(&kQ4K, w, rs, r0, r1, xs, ys)
 }
 
 func matQ6K(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
-	matK(unpackQ6K, 210, false, w, rs, r0, r1, xs, ys)
+	matK(&kQ6K, w, rs, r0, r1, xs, ys)
 }
 
-// matK is the tiled kernel: for each block of up to kActBlock activations,
-// rows are unpacked two at a time and multiplied with the block's
-// activations four, two or one at a time.
-func matK(unpack func([]int16, []byte, int), blockBytes int, mins bool, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
-	nb := rs / blockBytes
+// kRowsMax is the largest number of activations that use the row-pair
+// kernel (weights decoded in registers for every activation) rather than
+// unpacked weight records shared by the activations of a tile.
+var kRowsMax = 1
+
+// matK multiplies rows [r0, r1) by every activation. A single activation
+// (token generation) goes through the row-pair kernel. Otherwise, for each
+// block of up to kActBlock activations, rows are unpacked two at a time
+// and multiplied with the block's activations four, two or one at a time.
+func matK(q *kQuant, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+	nb := rs / q.blockBytes
 	if nb == 0 {
 		for i := range xs {
 			clear(ys[i][r0:r1])
 		}
 		return
 	}
-	s := kScratchPool.Get().(*kScratch)
-	defer kScratchPool.Put(s)
+	s := getKScratch()
+	defer putKScratch(s)
 	n := kRec * nb
 	s.w = grow(s.w, 2*n)
 	s.a = grow(s.a, min(len(xs), kActBlock)*n)
 	flag := 0
-	if mins {
+	if q.mins {
 		flag = 1
+	}
+	if len(xs) <= kRowsMax {
+		for i, x := range xs {
+			prepareQ8K(s.a[:n], x, nb, q.mins)
+			for r := r0; r < r1; r += 2 {
+				r2 := min(r+1, r1-1)
+				q.rows(&w[r*rs], &w[r2*rs], &s.a[0], nb, &s.out[0])
+				ys[i][r] = s.out[0]
+				ys[i][r2] = s.out[1]
+			}
+		}
+		return
 	}
 	for a0 := 0; a0 < len(xs); a0 += kActBlock {
 		a1 := min(a0+kActBlock, len(xs))
 		for i := a0; i < a1; i++ {
-			prepareQ8K(s.a[(i-a0)*n:], xs[i], nb, mins)
+			prepareQ8K(s.a[(i-a0)*n:], xs[i], nb, q.mins)
 		}
 		for r := r0; r < r1; r += 2 {
-			unpack(s.w[:n], w[r*rs:], nb)
+			q.unpack(s.w[:n], w[r*rs:], nb)
 			w1 := &s.w[0]
 			two := r+1 < r1
 			if two {
-				unpack(s.w[n:], w[(r+1)*rs:], nb)
+				q.unpack(s.w[n:], w[(r+1)*rs:], nb)
 				w1 = &s.w[n]
 			}
 			for i := a0; i < a1; {
