@@ -20,7 +20,7 @@ func BenchmarkMatKernelK(b *testing.B) {
 		name       string
 		rows, cols int
 	}{
-		{"896x4864", 896, 4864},  // ffn_down of Qwen2.5-0.5B
+		{"896x4864", 896, 4864},   // ffn_down of Qwen2.5-0.5B
 		{"4864x1024", 4864, 1024}, // gate/up shape with whole super-blocks
 	}
 	paths := []string{"rows"}
