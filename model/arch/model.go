@@ -1,9 +1,8 @@
 package arch
 
 import (
+	"errors"
 	"fmt"
-	"math"
-	"sync"
 
 	"github.com/chatloop/chatloop/model/ggml"
 	"github.com/chatloop/chatloop/model/kvcache"
@@ -58,13 +57,15 @@ type Weights struct {
 	Layers     []Layer
 }
 
-// Model runs the forward pass. It is safe for concurrent use only with
-// distinct caches and when k is.
+// Model runs the forward pass. Its working memory is its own and reused
+// from call to call, so Forward and ForwardBatch must not run
+// concurrently (the engine serialises them).
 type Model struct {
 	Config  Config
 	W       Weights
 	k       Kernels
 	threads int
+	ws      workspace
 }
 
 // New checks the weights' shapes against cfg and returns the model.
@@ -144,174 +145,246 @@ func New(cfg Config, w Weights, k Kernels, threads int) (*Model, error) {
 			}
 		}
 	}
-	return &Model{Config: cfg, W: w, k: k, threads: max(threads, 1)}, nil
+	m := &Model{Config: cfg, W: w, k: k, threads: max(threads, 1)}
+	m.ws.init(m)
+	return m, nil
 }
 
-// NewCache makes a key/value cache of size positions for m.
+// NewCache makes a key/value cache of size positions for m. Its memory
+// grows as positions are used.
 func (m *Model) NewCache(size int) (*kvcache.Cache, error) {
 	return kvcache.New(m.Config.Layers, m.Config.KVHeads*m.Config.HeadDim, size)
 }
 
-// batch holds the activations of the tokens processed together.
-type batch struct {
-	x, h, q, k, v, att, o, gate, up, act, down [][]float32
-}
-
-func rows(n, dim int) [][]float32 {
-	buf := make([]float32, n*dim)
-	r := make([][]float32, n)
-	for i := range r {
-		r[i] = buf[i*dim : (i+1)*dim]
-	}
-	return r
-}
-
-func (m *Model) newBatch(n int) *batch {
-	c := &m.Config
-	qDim, kvDim := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
-	return &batch{
-		x: rows(n, c.Hidden), h: rows(n, c.Hidden),
-		q: rows(n, qDim), k: rows(n, kvDim), v: rows(n, kvDim), att: rows(n, qDim), o: rows(n, c.Hidden),
-		gate: rows(n, c.FFN), up: rows(n, c.FFN), act: rows(n, c.FFN), down: rows(n, c.Hidden),
-	}
+// Seq is one sequence's part of a batch: Tokens follow Cache's committed
+// positions; Logits, when not nil (Vocab elements), receives the logits of
+// the sequence's last token.
+type Seq struct {
+	Tokens []int
+	Cache  *kvcache.Cache
+	Logits []float32
 }
 
 // Forward runs tokens, which follow the cache's committed positions,
 // through the model, commits them to the cache, and writes the logits of
 // the last token to logits (Vocab elements) when logits is not nil. It
 // returns kvcache.ErrFull (wrapped) when the tokens do not fit, leaving the
-// cache as it was.
+// cache as it was. It is ForwardBatch with one sequence.
 func (m *Model) Forward(tokens []int, cache *kvcache.Cache, logits []float32) error {
-	c := &m.Config
-	if len(tokens) == 0 {
-		return fmt.Errorf("forward: no tokens")
-	}
-	if err := cache.Room(len(tokens)); err != nil {
+	one := m.ws.one[:1]
+	one[0] = Seq{Tokens: tokens, Cache: cache, Logits: logits}
+	err := m.ForwardBatch(one)
+	one[0] = Seq{}
+	return err
+}
+
+// ForwardBatch runs the tokens of all seqs through the model together: every
+// weight matrix is multiplied once by all tokens of all sequences (one
+// Kernels.MatMul call per matrix group), each token attends only to its own
+// sequence's cache, and each sequence's tokens are committed to its cache.
+// It fails (wrapping kvcache.ErrFull) before changing anything if any
+// sequence does not fit. The caches must be distinct.
+//
+// Each sequence's results are bit for bit those of running it alone: the
+// kernels work on each token's activations separately.
+//
+// It reuses the model's working memory: calls must not run concurrently.
+// Once that memory has grown to the batch's size, a call allocates
+// nothing (the caches allocate a page every kvcache.PageSize positions).
+func (m *Model) ForwardBatch(seqs []Seq) error {
+	n, err := m.check(seqs)
+	if err != nil {
 		return err
 	}
-	for _, t := range tokens {
-		if t < 0 || t >= c.Vocab {
-			return fmt.Errorf("forward: token %d is outside the vocabulary of %d", t, c.Vocab)
+	for _, s := range seqs {
+		if err := s.Cache.Reserve(len(s.Tokens)); err != nil {
+			return err // checked by m.check; cannot happen
 		}
 	}
-	if logits != nil && len(logits) != c.Vocab {
-		return fmt.Errorf("forward: logits has %d elements, want %d", len(logits), c.Vocab)
-	}
-	n, pos0 := len(tokens), cache.Len()
-	b := m.newBatch(n)
+	ws := &m.ws
+	ws.grow(m, n)
+	maxPos := 0
+	t := 0
 	emb := &m.W.Embedding
 	rb := emb.rowBytes()
-	for i, t := range tokens {
-		if err := m.k.Dequantize(emb.Type, emb.Data[t*rb:(t+1)*rb], b.x[i]); err != nil {
-			return fmt.Errorf("forward: embedding: %w", err)
+	for _, s := range seqs {
+		pos0 := s.Cache.Len()
+		for i, tok := range s.Tokens {
+			ws.pos[t], ws.cache[t] = pos0+i, s.Cache
+			maxPos = max(maxPos, pos0+i)
+			ws.ropes[t].at(pos0 + i)
+			if err := m.k.Dequantize(emb.Type, emb.Data[tok*rb:(tok+1)*rb], ws.x[t]); err != nil {
+				ws.release()
+				return fmt.Errorf("forward: embedding: %w", err)
+			}
+			t++
 		}
 	}
-	ropes := make([]*rope, n)
-	for i := range n {
-		ropes[i] = newRope(c.RopeDim, c.Family.RopeNeox, c.RopeBase, c.RopeFreqScale, m.W.RopeFreqs)
-		ropes[i].at(pos0 + i)
+	ws.growScratch(m, maxPos+1)
+	if err := m.layers(n); err != nil {
+		ws.release()
+		return err
 	}
-	scale := float32(1 / math.Sqrt(float64(c.HeadDim)))
-	kvDim := c.KVHeads * c.HeadDim
+	for _, s := range seqs {
+		if err := s.Cache.Commit(s.Tokens...); err != nil {
+			ws.release()
+			return err // checked by m.check; cannot happen
+		}
+	}
+	err = m.logits(seqs)
+	ws.release()
+	return err
+}
+
+// check validates seqs and returns their total number of tokens.
+func (m *Model) check(seqs []Seq) (int, error) {
+	c := &m.Config
+	if len(seqs) == 0 {
+		return 0, errors.New("forward: no sequences")
+	}
+	n := 0
+	for si, s := range seqs {
+		if len(s.Tokens) == 0 {
+			return 0, fmt.Errorf("forward: sequence %d: no tokens", si)
+		}
+		if s.Cache == nil {
+			return 0, fmt.Errorf("forward: sequence %d: no cache", si)
+		}
+		if s.Cache.Layers() != c.Layers || s.Cache.KVDim() != c.KVHeads*c.HeadDim {
+			return 0, fmt.Errorf("forward: sequence %d: cache of %d layers × %d does not fit the model's %d × %d",
+				si, s.Cache.Layers(), s.Cache.KVDim(), c.Layers, c.KVHeads*c.HeadDim)
+		}
+		for sj := range si {
+			if seqs[sj].Cache == s.Cache {
+				return 0, fmt.Errorf("forward: sequences %d and %d share a cache", sj, si)
+			}
+		}
+		if err := s.Cache.Room(len(s.Tokens)); err != nil {
+			return 0, fmt.Errorf("forward: sequence %d: %w", si, err)
+		}
+		for _, t := range s.Tokens {
+			if t < 0 || t >= c.Vocab {
+				return 0, fmt.Errorf("forward: sequence %d: token %d is outside the vocabulary of %d", si, t, c.Vocab)
+			}
+		}
+		if s.Logits != nil && len(s.Logits) != c.Vocab {
+			return 0, fmt.Errorf("forward: sequence %d: logits has %d elements, want %d", si, len(s.Logits), c.Vocab)
+		}
+		n += len(s.Tokens)
+	}
+	return n, nil
+}
+
+// layers runs the n tokens in the workspace through every block, storing
+// their keys and values in their caches.
+func (m *Model) layers(n int) error {
+	c := &m.Config
+	ws := &m.ws
+	x, h, q, k, v := ws.x[:n], ws.h[:n], ws.q[:n], ws.k[:n], ws.v[:n]
+	att, o, gate, up, act, down := ws.att[:n], ws.o[:n], ws.gate[:n], ws.up[:n], ws.act[:n], ws.down[:n]
 	for li := range m.W.Layers {
 		l := &m.W.Layers[li]
 		for i := range n {
-			rmsNorm(b.h[i], b.x[i], l.AttnNorm, c.Eps)
+			rmsNorm(h[i], x[i], l.AttnNorm, c.Eps)
 		}
-		if err := m.mul(b.h, &l.Q, b.q, &l.K, b.k, &l.V, b.v); err != nil {
+		if err := m.mul3(h, &l.Q, q, &l.K, k, &l.V, v); err != nil {
 			return err
 		}
 		for i := range n {
-			addBias(b.q[i], l.QBias)
-			addBias(b.k[i], l.KBias)
-			addBias(b.v[i], l.VBias)
+			addBias(q[i], l.QBias)
+			addBias(k[i], l.KBias)
+			addBias(v[i], l.VBias)
 			if c.Family.QKNorm {
-				for h := range c.Heads {
-					s := b.q[i][h*c.HeadDim : (h+1)*c.HeadDim]
+				for hd := range c.Heads {
+					s := q[i][hd*c.HeadDim : (hd+1)*c.HeadDim]
 					rmsNorm(s, s, l.QNorm, c.Eps)
 				}
-				for h := range c.KVHeads {
-					s := b.k[i][h*c.HeadDim : (h+1)*c.HeadDim]
+				for hd := range c.KVHeads {
+					s := k[i][hd*c.HeadDim : (hd+1)*c.HeadDim]
 					rmsNorm(s, s, l.KNorm, c.Eps)
 				}
 			}
-			ropes[i].apply(b.q[i], c.Heads, c.HeadDim)
-			ropes[i].apply(b.k[i], c.KVHeads, c.HeadDim)
-			cache.Put(li, pos0+i, b.k[i], b.v[i])
+			ws.ropes[i].apply(q[i], c.Heads, c.HeadDim)
+			ws.ropes[i].apply(k[i], c.KVHeads, c.HeadDim)
+			ws.cache[i].Put(li, ws.pos[i], k[i], v[i])
 		}
-		keys, values := cache.Keys(li, pos0+n), cache.Values(li, pos0+n)
-		m.attend(b, n, pos0, keys, values, kvDim, scale)
-		if err := m.mul(b.att, &l.Out, b.o); err != nil {
+		if err := m.attend(li, n); err != nil {
+			return err
+		}
+		if err := m.mul1(att, &l.Out, o); err != nil {
 			return err
 		}
 		for i := range n {
-			add(b.x[i], b.o[i])
-			rmsNorm(b.h[i], b.x[i], l.FFNNorm, c.Eps)
+			add(x[i], o[i])
+			rmsNorm(h[i], x[i], l.FFNNorm, c.Eps)
 		}
-		if err := m.mul(b.h, &l.FFNGate, b.gate, &l.FFNUp, b.up); err != nil {
+		if err := m.mul3(h, &l.FFNGate, gate, &l.FFNUp, up, nil, nil); err != nil {
 			return err
 		}
 		for i := range n {
-			for j, g := range b.gate[i] {
-				b.act[i][j] = silu(g) * b.up[i][j]
+			a, u := act[i], up[i]
+			for j, g := range gate[i] {
+				a[j] = silu(g) * u[j]
 			}
 		}
-		if err := m.mul(b.act, &l.FFNDown, b.down); err != nil {
+		if err := m.mul1(act, &l.FFNDown, down); err != nil {
 			return err
 		}
 		for i := range n {
-			add(b.x[i], b.down[i])
+			add(x[i], down[i])
 		}
-	}
-	if err := cache.Commit(tokens...); err != nil {
-		return err
-	}
-	if logits == nil {
-		return nil
-	}
-	last := b.x[n-1]
-	rmsNorm(b.h[0], last, m.W.OutputNorm, c.Eps)
-	return m.mul(b.h[:1], &m.W.Output, [][]float32{logits})
-}
-
-// mul multiplies xs by each matrix of pairs (matrix, outputs).
-func (m *Model) mul(xs [][]float32, pairs ...any) error {
-	var ws [3]*Matrix
-	var ys [3][][]float32
-	n := 0
-	for i := 0; i < len(pairs); i += 2 {
-		ws[n], ys[n] = pairs[i].(*Matrix), pairs[i+1].([][]float32)
-		n++
-	}
-	if err := m.k.MatMul(ws[:n], xs, ys[:n]); err != nil {
-		return fmt.Errorf("forward: %s %d×%d: %w", ws[0].Type, ws[0].Rows, ws[0].Cols, err)
 	}
 	return nil
 }
 
-// attend runs every query head of every token of the batch against the
-// cache, token i seeing positions [0, pos0+i].
-func (m *Model) attend(b *batch, n, pos0 int, keys, values []uint16, kvDim int, scale float32) {
-	c := &m.Config
-	group := c.Heads / c.KVHeads
-	jobs := n * c.Heads
-	workers := min(m.threads, jobs)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var sc scratch
-			for job := w; job < jobs; job += workers {
-				i, h := job/c.Heads, job%c.Heads
-				off := (h / group) * c.HeadDim
-				q := b.q[i][h*c.HeadDim : (h+1)*c.HeadDim]
-				out := b.att[i][h*c.HeadDim : (h+1)*c.HeadDim]
-				attention(out, q, keys, values, pos0+i+1, kvDim, off, scale, &sc)
-			}
-		}()
+// logits runs the output norm and head once for the last tokens of the
+// sequences that want logits.
+func (m *Model) logits(seqs []Seq) error {
+	ws := &m.ws
+	nl, t := 0, 0
+	for _, s := range seqs {
+		t += len(s.Tokens)
+		if s.Logits == nil {
+			continue
+		}
+		rmsNorm(ws.h[nl], ws.x[t-1], m.W.OutputNorm, m.Config.Eps)
+		ws.out[nl] = s.Logits
+		nl++
 	}
-	wg.Wait()
+	if nl == 0 {
+		return nil
+	}
+	err := m.mul1(ws.h[:nl], &m.W.Output, ws.out[:nl])
+	clear(ws.out[:nl])
+	return err
+}
+
+// mul1 computes ys = w·xs.
+func (m *Model) mul1(xs [][]float32, w *Matrix, ys [][]float32) error {
+	return m.mul3(xs, w, ys, nil, nil, nil, nil)
+}
+
+// mul3 multiplies xs by up to three matrices in one MatMul call; unused
+// matrices are nil.
+func (m *Model) mul3(xs [][]float32, w0 *Matrix, y0 [][]float32, w1 *Matrix, y1 [][]float32, w2 *Matrix, y2 [][]float32) error {
+	ws := &m.ws
+	ws.mw[0], ws.my[0] = w0, y0
+	nm := 1
+	if w1 != nil {
+		ws.mw[1], ws.my[1] = w1, y1
+		nm++
+	}
+	if w2 != nil {
+		ws.mw[2], ws.my[2] = w2, y2
+		nm++
+	}
+	err := m.k.MatMul(ws.mw[:nm], xs, ws.my[:nm])
+	clear(ws.mw[:])
+	clear(ws.my[:])
+	if err != nil {
+		return fmt.Errorf("forward: %s %d×%d: %w", w0.Type, w0.Rows, w0.Cols, err)
+	}
+	return nil
 }
 
 func addBias(x, b []float32) {

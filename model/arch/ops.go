@@ -2,9 +2,6 @@ package arch
 
 import (
 	"math"
-
-	"github.com/chatloop/chatloop/model/ggml"
-	"github.com/chatloop/chatloop/model/kvcache"
 )
 
 // rmsNorm writes x/rms(x)*w to dst (dst may be x), as ggml's rms_norm
@@ -80,70 +77,3 @@ func expf(x float32) float32 { return float32(math.Exp(float64(x))) }
 
 // silu is x*sigmoid(x) as ggml_silu_f32 computes it.
 func silu(x float32) float32 { return x / (1 + expf(-x)) }
-
-// attention computes one query head against positions [0, n) of the cache
-// rows keys/values (kvDim per row, this head's slice at off), as llama.cpp
-// does without flash attention: q rounded to F16, scores in float32
-// scaled by scale, softmax with a float64 sum, probabilities rounded to
-// F16, values accumulated. sc is scratch space.
-func attention(out, q []float32, keys, values []uint16, n, kvDim, off int, scale float32, sc *scratch) {
-	dim := len(q)
-	sc.grow(n, dim, len(out))
-	qh, scores, acc := sc.q[:dim], sc.scores[:n], sc.acc[:len(out)]
-	for i, v := range q {
-		qh[i] = ggml.FP16ToFP32(kvcache.FromFloat32(v))
-	}
-	maxS := float32(math.Inf(-1))
-	for j := range n {
-		k := keys[j*kvDim+off : j*kvDim+off+dim]
-		var s float64
-		for d, kv := range k {
-			s += float64(qh[d] * ggml.FP16ToFP32(kv))
-		}
-		v := float32(s) * scale
-		scores[j] = v
-		maxS = max(maxS, v)
-	}
-	var sum float64
-	for j := range n {
-		e := expf(scores[j] - maxS)
-		scores[j] = e
-		sum += float64(e)
-	}
-	inv := float32(1 / sum)
-	for j := range n {
-		scores[j] = ggml.FP16ToFP32(kvcache.FromFloat32(scores[j] * inv))
-	}
-	clear(acc)
-	for j, p := range scores {
-		if p == 0 {
-			continue
-		}
-		v := values[j*kvDim+off : j*kvDim+off+len(out)]
-		for d, vv := range v {
-			acc[d] += float64(p * ggml.FP16ToFP32(vv))
-		}
-	}
-	for d := range out {
-		out[d] = float32(acc[d])
-	}
-}
-
-// scratch holds attention's working memory.
-type scratch struct {
-	q, scores []float32
-	acc       []float64
-}
-
-func (s *scratch) grow(n, dim, vdim int) {
-	if cap(s.scores) < n {
-		s.scores = make([]float32, n)
-	}
-	if cap(s.q) < dim {
-		s.q = make([]float32, dim)
-	}
-	if cap(s.acc) < vdim {
-		s.acc = make([]float64, vdim)
-	}
-	s.scores, s.q, s.acc = s.scores[:cap(s.scores)], s.q[:cap(s.q)], s.acc[:cap(s.acc)]
-}

@@ -42,3 +42,72 @@ func FromF16(dst []float32, src []uint16) {
 		dst[i] = f16Table[src[i]]
 	}
 }
+
+// ScoresF16 computes the attention scores of a query against the keys of
+// len(dst) positions stored transposed: element d of position i at
+// kT[d*stride+i]. dst[i] = float32(Σ_d q[d]·k[d][i]) * scale, the products
+// taken in float32 and summed in float64 in order of d, as
+// ggml_vec_dot_f16 (portable form) does for each key row; q holds the
+// query rounded to F16 and widened. Each position is summed on its own,
+// so vector lanes over positions give the same bits.
+func ScoresF16(dst []float32, kT []uint16, stride int, q []float32, scale float32) {
+	if len(dst) == 0 || len(q) == 0 {
+		return
+	}
+	if len(dst) > stride || len(kT) < (len(q)-1)*stride+len(dst) {
+		panic("ggml: ScoresF16: keys shorter than the query and positions")
+	}
+	if scoresF16Asm(dst, kT, stride, q, scale) {
+		return
+	}
+	scoresF16Go(dst, kT, stride, q, scale)
+}
+
+func scoresF16Go(dst []float32, kT []uint16, stride int, q []float32, scale float32) {
+	n := len(dst)
+	var sums [64]float64
+	for i0 := 0; i0 < n; i0 += len(sums) {
+		s := sums[:min(len(sums), n-i0)]
+		clear(s)
+		for d, qd := range q {
+			row := kT[d*stride+i0 : d*stride+i0+len(s)]
+			for i, k := range row {
+				s[i] += float64(qd * f16Table[k])
+			}
+		}
+		for i, v := range s {
+			dst[i0+i] = float32(v) * scale
+		}
+	}
+}
+
+// AccumulateF16 adds the F16 value rows weighted by p to acc:
+// acc[d] += float64(p[j]·v[j][d]) for every j in order (skipping zero
+// weights) and d < len(acc), row j starting at values[j*stride]. The
+// products are taken in float32 and summed in float64 in order of j, as
+// the output of llama.cpp's attention, a ggml_vec_dot_f16 of each column
+// of Vᵀ with the F16 weights, does.
+func AccumulateF16(acc []float64, values []uint16, stride int, p []float32) {
+	if len(acc) == 0 || len(p) == 0 {
+		return
+	}
+	if len(acc) > stride || len(values) < (len(p)-1)*stride+len(acc) {
+		panic("ggml: AccumulateF16: values shorter than the weights and row")
+	}
+	if accumulateF16Asm(acc, values, stride, p) {
+		return
+	}
+	accumulateF16Go(acc, values, stride, p)
+}
+
+func accumulateF16Go(acc []float64, values []uint16, stride int, p []float32) {
+	for j, w := range p {
+		if w == 0 {
+			continue
+		}
+		row := values[j*stride : j*stride+len(acc)]
+		for d, v := range row {
+			acc[d] += float64(w * f16Table[v])
+		}
+	}
+}

@@ -59,6 +59,9 @@ func TestCacheLimits(t *testing.T) {
 	k := []float32{1, 2, 3, 0.1}
 	v := []float32{-1, -2, -3, 1e-3}
 	for pos := range 3 {
+		if err := c.Reserve(1); err != nil {
+			t.Fatal(err)
+		}
 		for l := range 2 {
 			c.Put(l, pos, k, v)
 		}
@@ -69,14 +72,22 @@ func TestCacheLimits(t *testing.T) {
 	if err := c.Commit(99); !errors.Is(err, ErrFull) {
 		t.Fatalf("fourth token in a 3-position cache: got %v, want ErrFull", err)
 	}
+	if err := c.Reserve(1); !errors.Is(err, ErrFull) {
+		t.Fatalf("reserving a fourth position in a 3-position cache: got %v, want ErrFull", err)
+	}
 	if err := c.Room(0); err != nil {
 		t.Errorf("Room(0) on a full cache: %v", err)
 	}
 	if got := c.Len(); got != 3 {
 		t.Errorf("Len after a refused commit: got %d, want 3", got)
 	}
-	if got := ToFloat32(c.Keys(1, 3)[4*2+3]); got != ToFloat32(FromFloat32(0.1)) || got == 0.1 {
+	key := make([]uint16, 4)
+	c.Key(1, 2, key)
+	if got := ToFloat32(key[3]); got != ToFloat32(FromFloat32(0.1)) || got == 0.1 {
 		t.Errorf("stored key: got %v, want 0.1 rounded to F16", got)
+	}
+	if got := ToFloat32(c.Value(0, 1)[0]); got != -1 {
+		t.Errorf("stored value: got %v, want -1", got)
 	}
 	if got := c.CommonPrefix([]int{10, 11, 7}); got != 2 {
 		t.Errorf("CommonPrefix: got %d, want 2", got)
@@ -90,5 +101,168 @@ func TestCacheLimits(t *testing.T) {
 	}
 	if _, err := New(0, 1, 1); err == nil {
 		t.Error("New with 0 layers: no error")
+	}
+}
+
+// fill reserves and puts n positions after c's committed ones, position p
+// of layer l holding keys code(l, p, d) and values -code(l, p, d).
+func fill(t *testing.T, c *Cache, n int) {
+	t.Helper()
+	if err := c.Reserve(n); err != nil {
+		t.Fatal(err)
+	}
+	k, v := make([]float32, c.KVDim()), make([]float32, c.KVDim())
+	for p := c.Len(); p < c.Len()+n; p++ {
+		for l := range c.Layers() {
+			for d := range k {
+				k[d], v[d] = code(l, p, d), -code(l, p, d)
+			}
+			c.Put(l, p, k, v)
+		}
+	}
+	toks := make([]int, n)
+	for i := range toks {
+		toks[i] = c.Len() + i
+	}
+	if err := c.Commit(toks...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// code is a value exact in F16 that tells (layer, position, element)
+// apart from its neighbours (layers < 4, positions modulo 512).
+func code(l, p, d int) float32 { return float32(l*128+p%128) + float32((d+p/128)%4)/4 }
+
+// check verifies positions [from, to) of c hold what fill put there.
+func check(t *testing.T, c *Cache, from, to int) {
+	t.Helper()
+	key := make([]uint16, c.KVDim())
+	for p := from; p < to; p++ {
+		for l := range c.Layers() {
+			c.Key(l, p, key)
+			val := c.Value(l, p)
+			for d := range key {
+				if got, want := ToFloat32(key[d]), code(l, p, d); got != want {
+					t.Fatalf("layer %d position %d key %d: %v, want %v", l, p, d, got, want)
+				}
+				if got, want := ToFloat32(val[d]), -code(l, p, d); got != want {
+					t.Fatalf("layer %d position %d value %d: %v, want %v", l, p, d, got, want)
+				}
+			}
+		}
+	}
+}
+
+func TestPagesGrowWithUse(t *testing.T) {
+	const layers, kvDim, size = 3, 8, 600 // pages of 256, 256, 88
+	c, err := New(layers, kvDim, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Bytes() != 0 || c.Pages() != 0 {
+		t.Fatalf("new cache: %d bytes in %d pages, want none", c.Bytes(), c.Pages())
+	}
+	page := int64(layers * 2 * PageSize * kvDim * 2)
+	fill(t, c, 10)
+	if c.Pages() != 1 || c.Bytes() != page {
+		t.Fatalf("10 positions: %d pages, %d bytes; want 1, %d", c.Pages(), c.Bytes(), page)
+	}
+	fill(t, c, 250) // crosses into the second page
+	if c.Pages() != 2 || c.Bytes() != 2*page {
+		t.Fatalf("260 positions: %d pages, %d bytes; want 2, %d", c.Pages(), c.Bytes(), 2*page)
+	}
+	fill(t, c, 340) // fills the short last page exactly
+	last := int64(layers * 2 * (size - 2*PageSize) * kvDim * 2)
+	if c.Pages() != 3 || c.Bytes() != 2*page+last {
+		t.Fatalf("600 positions: %d pages, %d bytes; want 3, %d", c.Pages(), c.Bytes(), 2*page+last)
+	}
+	check(t, c, 0, size)
+	if err := c.Reserve(1); !errors.Is(err, ErrFull) {
+		t.Fatalf("reserve past the end: %v, want ErrFull", err)
+	}
+	before := c.Bytes()
+	c.Truncate(5)
+	if c.Bytes() != before || c.Len() != 5 {
+		t.Fatalf("Truncate(5): %d bytes, length %d; want %d bytes kept, length 5", c.Bytes(), c.Len(), before)
+	}
+	fill(t, c, 300)
+	check(t, c, 0, 305)
+	if c.Bytes() != before {
+		t.Errorf("refilling truncated pages allocated: %d bytes, want %d", c.Bytes(), before)
+	}
+	c.Release()
+	if c.Bytes() != 0 || c.Len() != 0 || c.Pages() != 0 {
+		t.Fatalf("after Release: %d bytes, length %d, %d pages", c.Bytes(), c.Len(), c.Pages())
+	}
+	fill(t, c, 3)
+	check(t, c, 0, 3)
+}
+
+func TestPageLayout(t *testing.T) {
+	c, _ := New(2, 4, 300)
+	fill(t, c, 260)
+	keys, values, stride := c.Page(1, 1)
+	if stride != 300-PageSize || len(keys) != stride*4 || len(values) != stride*4 {
+		t.Fatalf("page 1: stride %d, %d keys, %d values", stride, len(keys), len(values))
+	}
+	// Position 258 is page 1's position 2: keys transposed, values by row.
+	if got, want := ToFloat32(keys[3*stride+2]), code(1, 258, 3); got != want {
+		t.Errorf("transposed key: %v, want %v", got, want)
+	}
+	if got, want := ToFloat32(values[2*4+3]), -code(1, 258, 3); got != want {
+		t.Errorf("value row: %v, want %v", got, want)
+	}
+}
+
+func TestCopyPrefix(t *testing.T) {
+	src, _ := New(2, 8, 700)
+	fill(t, src, 600)
+	for _, tc := range []struct {
+		name     string
+		size, n  int
+		wantPage int
+	}{
+		{"same size, inside the first page", 700, 100, 1},
+		{"same size, across pages", 700, 300, 2},
+		{"smaller cache with a short last page", 320, 300, 2},
+		{"larger cache", 2000, 600, 3},
+		{"nothing", 700, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst, _ := New(2, 8, tc.size)
+			fill(t, dst, 5) // replaced by the copy
+			if err := dst.CopyPrefix(src, tc.n); err != nil {
+				t.Fatal(err)
+			}
+			if dst.Len() != tc.n || dst.CommonPrefix(src.Tokens()) != tc.n {
+				t.Fatalf("length %d, common prefix %d; want %d", dst.Len(), dst.CommonPrefix(src.Tokens()), tc.n)
+			}
+			if dst.Pages() < tc.wantPage {
+				t.Fatalf("%d pages, want at least %d", dst.Pages(), tc.wantPage)
+			}
+			check(t, dst, 0, tc.n)
+			fill(t, dst, min(50, tc.size-tc.n))
+			check(t, dst, 0, dst.Len())
+			check(t, src, 0, 600) // the source is untouched
+		})
+	}
+	dst, _ := New(2, 8, 100)
+	fill(t, dst, 7)
+	if err := dst.CopyPrefix(src, 200); !errors.Is(err, ErrFull) {
+		t.Errorf("200 positions into 100: %v, want ErrFull", err)
+	}
+	if err := dst.CopyPrefix(src, 601); !errors.Is(err, ErrMismatch) {
+		t.Errorf("601 positions from 600: %v, want ErrMismatch", err)
+	}
+	other, _ := New(3, 8, 100)
+	if err := dst.CopyPrefix(other, 0); !errors.Is(err, ErrMismatch) {
+		t.Errorf("3 layers into 2: %v, want ErrMismatch", err)
+	}
+	if dst.Len() != 7 {
+		t.Fatalf("failed copies changed the cache: length %d, want 7", dst.Len())
+	}
+	check(t, dst, 0, 7)
+	if err := dst.CopyPrefix(dst, 4); err != nil || dst.Len() != 4 {
+		t.Errorf("copy from itself: %v, length %d", err, dst.Len())
 	}
 }

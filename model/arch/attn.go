@@ -1,0 +1,92 @@
+package arch
+
+import (
+	"math"
+
+	"github.com/chatloop/chatloop/model/ggml"
+	"github.com/chatloop/chatloop/model/kvcache"
+)
+
+// attention computes one query head against positions [0, n) of layer of
+// cache c, the head's slice of each key and value starting at element off,
+// as llama.cpp does without flash attention: q rounded to F16, scores in
+// float32 (products summed in float64) scaled by scale, softmax with a
+// float64 sum, probabilities rounded to F16, values accumulated in float64.
+// It walks the cache's pages. sc is scratch space grown to n positions.
+func attention(out, q []float32, c *kvcache.Cache, layer, n, off int, scale float32, sc *scratch) {
+	dim, kvDim := len(q), c.KVDim()
+	qh, scores, acc := sc.q[:dim], sc.scores[:n], sc.acc[:len(out)]
+	for i, v := range q {
+		qh[i] = ggml.FP16ToFP32(kvcache.FromFloat32(v))
+	}
+	for p := 0; p*kvcache.PageSize < n; p++ {
+		keys, _, stride := c.Page(layer, p)
+		lo := p * kvcache.PageSize
+		cnt := min(stride, n-lo)
+		ggml.ScoresF16(scores[lo:lo+cnt], keys[off*stride:], stride, qh, scale)
+	}
+	maxS := float32(math.Inf(-1))
+	for _, v := range scores {
+		maxS = max(maxS, v)
+	}
+	var sum float64
+	for j := range n {
+		e := expf(scores[j] - maxS)
+		scores[j] = e
+		sum += float64(e)
+	}
+	inv := float32(1 / sum)
+	for j := range n {
+		scores[j] = ggml.FP16ToFP32(kvcache.FromFloat32(scores[j] * inv))
+	}
+	clear(acc)
+	for p := 0; p*kvcache.PageSize < n; p++ {
+		_, values, stride := c.Page(layer, p)
+		lo := p * kvcache.PageSize
+		cnt := min(stride, n-lo)
+		ggml.AccumulateF16(acc, values[off:], kvDim, scores[lo:lo+cnt])
+	}
+	for d := range out {
+		out[d] = float32(acc[d])
+	}
+}
+
+// scratch holds one attention job's working memory.
+type scratch struct {
+	q, scores []float32
+	acc       []float64
+}
+
+func (s *scratch) grow(n, dim, vdim int) {
+	if cap(s.scores) < n {
+		s.scores = make([]float32, n)
+	}
+	if cap(s.q) < dim {
+		s.q = make([]float32, dim)
+	}
+	if cap(s.acc) < vdim {
+		s.acc = make([]float64, vdim)
+	}
+	s.scores, s.q, s.acc = s.scores[:cap(s.scores)], s.q[:cap(s.q)], s.acc[:cap(s.acc)]
+}
+
+// attend runs every query head of the n tokens in the workspace against
+// their caches' layer li on the kernels' workers, token i seeing positions
+// [0, pos[i]].
+func (m *Model) attend(li, n int) error {
+	m.ws.layer = li
+	return m.k.Parallel(n*m.Config.Heads, 1, m.ws.attnFn)
+}
+
+// attendJob is one (token, head) pair of attend; its function value is
+// made once, in workspace.init.
+func (m *Model) attendJob(job int) {
+	c := &m.Config
+	ws := &m.ws
+	i, h := job/c.Heads, job%c.Heads
+	off := (h / (c.Heads / c.KVHeads)) * c.HeadDim
+	sc := <-ws.free
+	attention(ws.att[i][h*c.HeadDim:(h+1)*c.HeadDim], ws.q[i][h*c.HeadDim:(h+1)*c.HeadDim],
+		ws.cache[i], ws.layer, ws.pos[i]+1, off, ws.scale, sc)
+	ws.free <- sc
+}

@@ -1,0 +1,7 @@
+//go:build !noasm && amd64
+
+package ggml
+
+func scoresF16Asm([]float32, []uint16, int, []float32, float32) bool { return false }
+
+func accumulateF16Asm([]float64, []uint16, int, []float32) bool { return false }
