@@ -11,7 +11,8 @@ import (
 // tokenizer.ggml.* keys, with llama.cpp's defaults for absent ones: BOS and
 // EOS 11 for a "gpt2" vocabulary without those keys (llama.cpp's GPT-2
 // legacy), add_bos_token true for Llama 3's pre-tokenizer and false
-// otherwise.
+// otherwise. The tokenizer copies what it keeps: it does not need f once
+// built.
 func FromGGUF(f *gguf.File) (*Tokenizer, error) {
 	model, ok := f.String("tokenizer.ggml.model")
 	if !ok {
@@ -28,10 +29,10 @@ func FromGGUF(f *gguf.File) (*Tokenizer, error) {
 		return nil, err
 	}
 	c := Config{Model: model, Pre: pre, BOS: 11, EOS: 11, EOT: -1, EOM: -1, PAD: -1}
-	if c.Tokens, ok = f.Strings("tokenizer.ggml.tokens"); !ok {
+	if c.Tokens, ok = f.StringsView("tokenizer.ggml.tokens"); !ok {
 		return nil, fmt.Errorf("%w: no tokenizer.ggml.tokens string array", ErrInvalid)
 	}
-	if c.Merges, ok = f.Strings("tokenizer.ggml.merges"); !ok {
+	if c.Merges, ok = f.StringsView("tokenizer.ggml.merges"); !ok {
 		return nil, fmt.Errorf("%w: no tokenizer.ggml.merges string array", ErrInvalid)
 	}
 	if _, present := f.Get("tokenizer.ggml.token_type"); present {

@@ -43,7 +43,8 @@ const (
 )
 
 // Config is everything a tokenizer is built from: the tokenizer.ggml.* GGUF
-// keys under their own names.
+// keys under their own names. New copies what it keeps, so the strings may
+// alias memory that goes away afterwards (a GGUF file's mapping).
 type Config struct {
 	Model  string   // tokenizer.ggml.model; only "gpt2" is supported
 	Pre    string   // tokenizer.ggml.pre
