@@ -16,10 +16,14 @@ import (
 // bit for bit: integer lane sums are exact in any order, and the float part
 // repeats dot.go's operations for every (row, activation) pair.
 
-// haveKVNNI selects the AVX-512 VNNI tile kernels; tests switch it off to
-// compare them with the row kernels.
-var haveKVNNI = cpu.X86.HasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW &&
-	cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
+// haveKVNNI selects the AVX-512 VNNI kernels, haveKAVX2 (when haveKVNNI
+// is off) the AVX2 ones; tests switch them to compare every path with the
+// row kernels.
+var (
+	haveKVNNI = cpu.X86.HasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW &&
+		cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
+	haveKAVX2 = cpu.X86.HasAVX2
+)
 
 //go:noescape
 func unpackQ4KAVX2(b *byte, nb int, rec *int16)
@@ -39,6 +43,9 @@ func rowsQ6KVNNI(w0, w1 *byte, a *int16, nb int, out *float32)
 //go:noescape
 func tileKVNNI(w0, w1, a *int16, astride, nb, na, mins int, out *float32)
 
+//go:noescape
+func tileKAVX2(w0, w1, a *int16, astride, nb, na, mins int, out *float32)
+
 // The layout of one super-block record (int16 units), shared with
 // matk_amd64.s.
 const (
@@ -54,7 +61,7 @@ const (
 const kActBlock = 16
 
 func init() {
-	if haveKVNNI {
+	if haveKVNNI || haveKAVX2 {
 		matKernels[Q4_K] = matQ4K
 		matKernels[Q6_K] = matQ6K
 	}
@@ -176,10 +183,11 @@ func matQ6K(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
 // unpacked weight records shared by the activations of a tile.
 var kRowsMax = 1
 
-// matK multiplies rows [r0, r1) by every activation. A single activation
-// (token generation) goes through the row-pair kernel. Otherwise, for each
-// block of up to kActBlock activations, rows are unpacked two at a time
-// and multiplied with the block's activations four, two or one at a time.
+// matK multiplies rows [r0, r1) by every activation. With AVX-512 VNNI, a
+// single activation (token generation) goes through the row-pair kernel.
+// Otherwise, for each block of up to kActBlock activations, rows are
+// unpacked two at a time and multiplied with the block's activations four
+// (AVX-512), two or one at a time.
 func matK(q *kQuant, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
 	nb := rs / q.blockBytes
 	if nb == 0 {
@@ -197,7 +205,11 @@ func matK(q *kQuant, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32)
 	if q.mins {
 		flag = 1
 	}
-	if len(xs) <= kRowsMax {
+	tile, maxTile := tileKVNNI, 4
+	if !haveKVNNI {
+		tile, maxTile = tileKAVX2, 2
+	}
+	if haveKVNNI && len(xs) <= kRowsMax {
 		for i, x := range xs {
 			prepareQ8K(s.a[:n], x, nb, q.mins)
 			for r := r0; r < r1; r += 2 {
@@ -225,12 +237,12 @@ func matK(q *kQuant, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32)
 			for i := a0; i < a1; {
 				na := 1
 				switch {
-				case a1-i >= 4:
+				case a1-i >= 4 && maxTile == 4:
 					na = 4
 				case a1-i >= 2:
 					na = 2
 				}
-				tileKVNNI(&s.w[0], w1, &s.a[(i-a0)*n], 2*n, nb, na, flag, &s.out[0])
+				tile(&s.w[0], w1, &s.a[(i-a0)*n], 2*n, nb, na, flag, &s.out[0])
 				for k := 0; k < na; k++ {
 					ys[i+k][r] = s.out[k]
 					if two {

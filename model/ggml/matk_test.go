@@ -27,6 +27,11 @@ func kPaths() []kPath {
 			haveKVNNI = true
 			return func() { haveKVNNI = old }
 		}},
+		{"avx2", haveKAVX2, func() func() {
+			old := haveKVNNI
+			haveKVNNI = false
+			return func() { haveKVNNI = old }
+		}},
 	}
 }
 
@@ -209,19 +214,26 @@ func TestKernelTiledKThroughPool(t *testing.T) {
 		for _, sh := range []struct{ rows, cols, nact int }{{896, 4864, 1}, {70, 4864, 3}, {151, 512, 9}, {40, 256, 1}} {
 			c := newKCase(rng, typ, sh.rows, sh.cols, sh.nact, 1)
 			want := c.want()
-			for _, threads := range []int{1, 2} {
-				p := NewPool(threads)
-				got := newOutputs(len(c.xs), c.rows)
-				if err := p.MatMul(typ, c.w, c.rows, c.cols, c.xs, got); err != nil {
-					t.Fatal(err)
+			for _, path := range kPaths() {
+				if !path.ok {
+					continue
 				}
-				compareK(t, fmt.Sprintf("MatMul threads=%d", threads), c, got, want, 0, c.rows)
-				y := newOutputs(1, c.rows)
-				if err := p.MatVec(typ, c.w, c.rows, c.cols, c.xs[0], y[0]); err != nil {
-					t.Fatal(err)
+				restore := path.set()
+				for _, threads := range []int{1, 2} {
+					p := NewPool(threads)
+					got := newOutputs(len(c.xs), c.rows)
+					if err := p.MatMul(typ, c.w, c.rows, c.cols, c.xs, got); err != nil {
+						t.Fatal(err)
+					}
+					compareK(t, fmt.Sprintf("%s MatMul threads=%d", path.name, threads), c, got, want, 0, c.rows)
+					y := newOutputs(1, c.rows)
+					if err := p.MatVec(typ, c.w, c.rows, c.cols, c.xs[0], y[0]); err != nil {
+						t.Fatal(err)
+					}
+					compareK(t, fmt.Sprintf("%s MatVec threads=%d", path.name, threads), c, y, want[:1], 0, c.rows)
+					p.Close()
 				}
-				compareK(t, fmt.Sprintf("MatVec threads=%d", threads), c, y, want[:1], 0, c.rows)
-				p.Close()
+				restore()
 			}
 		}
 	}
