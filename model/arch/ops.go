@@ -72,8 +72,42 @@ func (r *rope) apply(x []float32, heads, headDim int) {
 	}
 }
 
-// expf is a correctly rounded float32 exponential.
-func expf(x float32) float32 { return float32(math.Exp(float64(x))) }
+// expf is ggml's vectorised exponential (ggml_v_expf, after ARM's
+// optimized-routines expf) as the x86-64 CPU build without FMA computes it
+// in each SSE2 lane: ggml_vec_soft_max_f32, ggml_vec_silu_f32 and
+// ggml_vec_swiglu_f32 use it for every group of four elements. It is not
+// correctly rounded (up to 1.45 ulp plus rounding) and llama.cpp's results
+// depend on exactly these roundings, so every product and sum is rounded
+// to float32 on its own (the explicit conversions keep Go from fusing them
+// into FMAs). Above 88.38 it gives +Inf, below -103.97 zero.
+func expf(x float32) float32 {
+	const r = float32(0x1.8p23)
+	z := float32(x*0x1.715476p+0) + r
+	n := z - r
+	b := (x - float32(n*0x1.62e4p-1)) - float32(n*0x1.7f7d1cp-20)
+	e := math.Float32bits(z) << 23
+	k := math.Float32frombits(e + math.Float32bits(1))
+	u := float32(b * b)
+	p := float32(float32(float32(0x1.0e4020p-7*b)+0x1.573e2ep-5) * u)
+	q := float32(0x1.555e66p-3*b) + 0x1.fffdb6p-2
+	j := float32(float32(p+q)*u) + float32(0x1.ffffecp-1*b)
+	an := float32(math.Abs(float64(n)))
+	if !(an > 126) {
+		return float32(j*k) + k
+	}
+	var g uint32
+	if n <= 0 {
+		g = 0x82000000
+	}
+	s1 := math.Float32frombits(g + 0x7f000000)
+	if an > 192 {
+		return float32(s1 * s1)
+	}
+	s2 := math.Float32frombits(e - g)
+	return float32(float32(float32(s2*j)+s2) * s1)
+}
 
-// silu is x*sigmoid(x) as ggml_silu_f32 computes it.
+// silu is x*sigmoid(x) as ggml_v_silu computes it in each lane of
+// ggml_vec_silu_f32 and ggml_vec_swiglu_f32 (the x86-64 build's SSE2
+// path): x / (1 + expf(-x)), with ggml's expf.
 func silu(x float32) float32 { return x / (1 + expf(-x)) }
