@@ -2,6 +2,46 @@
 
 package ggml
 
-func scoresF16Asm([]float32, []uint16, int, []float32, float32) bool { return false }
+import "golang.org/x/sys/cpu"
 
-func accumulateF16Asm([]float64, []uint16, int, []float32) bool { return false }
+// haveF16C selects the AVX2/F16C attention kernels; tests switch it off to
+// compare them with the pure-Go ones.
+var haveF16C = cpu.X86.HasAVX2 && cpu.X86.HasF16C
+
+// scoresF16AVX2 is scoresF16Go for n a multiple of 8 and dim > 0.
+//
+//go:noescape
+func scoresF16AVX2(dst *float32, n int, kT *uint16, stride int, q *float32, dim int, scale float32)
+
+// accumulateF16AVX2 is accumulateF16Go for dim a multiple of 8 and n > 0.
+//
+//go:noescape
+func accumulateF16AVX2(acc *float64, dim int, values *uint16, stride int, p *float32, n int)
+
+func scoresF16Asm(dst []float32, kT []uint16, stride int, q []float32, scale float32) bool {
+	if !haveF16C {
+		return false
+	}
+	n8 := len(dst) &^ 7
+	if n8 > 0 {
+		scoresF16AVX2(&dst[0], n8, &kT[0], stride, &q[0], len(q), scale)
+	}
+	if n8 < len(dst) {
+		scoresF16Go(dst[n8:], kT[n8:], stride, q, scale)
+	}
+	return true
+}
+
+func accumulateF16Asm(acc []float64, values []uint16, stride int, p []float32) bool {
+	if !haveF16C {
+		return false
+	}
+	d8 := len(acc) &^ 7
+	if d8 > 0 {
+		accumulateF16AVX2(&acc[0], d8, &values[0], stride, &p[0], len(p))
+	}
+	if d8 < len(acc) {
+		accumulateF16Go(acc[d8:], values[d8:], stride, p)
+	}
+	return true
+}

@@ -1,6 +1,7 @@
 package ggml
 
 import (
+	"fmt"
 	"math"
 	"math/big"
 	"math/rand/v2"
@@ -75,6 +76,195 @@ func TestDotHelpersMatchMatVec(t *testing.T) {
 		}
 		if math.Float32bits(got) != math.Float32bits(y[0]) {
 			t.Errorf("%s: helper %v, MatVec %v", typ, got, y[0])
+		}
+	}
+}
+
+// attnHalves returns n random F16 values: normal ones at scale, with
+// zeros of both signs, subnormals and large values mixed in.
+func attnHalves(rng *rand.Rand, n int, scale float64) []uint16 {
+	h := make([]uint16, n)
+	for i := range h {
+		switch rng.IntN(40) {
+		case 0:
+			h[i] = 0
+		case 1:
+			h[i] = 0x8000
+		case 2:
+			h[i] = uint16(rng.IntN(0x400)) | uint16(rng.IntN(2))<<15 // subnormal
+		case 3:
+			h[i] = FP32ToFP16(float32(rng.NormFloat64() * 3000))
+		default:
+			h[i] = FP32ToFP16(float32(rng.NormFloat64() * scale))
+		}
+	}
+	return h
+}
+
+// withoutAsm runs f with the assembly kernels switched off.
+func withoutAsm(f func()) {
+	saved := haveF16C
+	haveF16C = false
+	defer func() { haveF16C = saved }()
+	f()
+}
+
+// TestScoresF16 checks ScoresF16 against DotF16 of each key row with the
+// query (the kernel proven against llama.cpp), and the assembly kernel
+// against the Go one bit for bit, over position counts and head sizes
+// that exercise every block size and tail.
+func TestScoresF16(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	for _, dim := range []int{1, 3, 8, 64, 80, 128} {
+		for _, n := range []int{1, 7, 8, 9, 31, 32, 33, 40, 64, 100, 256} {
+			stride := n + rng.IntN(3)*8
+			kT := attnHalves(rng, dim*stride, 1)
+			qh := attnHalves(rng, dim, 2)
+			q := make([]float32, dim)
+			FromF16(q, qh)
+			scale := float32(0.125)
+			got := make([]float32, n)
+			ScoresF16(got, kT, stride, q, scale)
+			var goOnly []float32
+			withoutAsm(func() {
+				goOnly = make([]float32, n)
+				ScoresF16(goOnly, kT, stride, q, scale)
+			})
+			row := make([]uint16, dim)
+			for i := range n {
+				for d := range row {
+					row[d] = kT[d*stride+i]
+				}
+				want := DotF16(row, qh) * scale
+				if math.Float32bits(goOnly[i]) != math.Float32bits(want) {
+					t.Fatalf("dim %d, %d positions: Go score %d is %v, DotF16 gives %v", dim, n, i, goOnly[i], want)
+				}
+				if math.Float32bits(got[i]) != math.Float32bits(want) {
+					t.Fatalf("dim %d, %d positions: score %d is %v, DotF16 gives %v", dim, n, i, got[i], want)
+				}
+			}
+		}
+	}
+}
+
+// TestAccumulateF16 checks AccumulateF16 against DotF16 of each value
+// column with the weights, and the assembly kernel against the Go one bit
+// for bit, including zero weights (skipped) and a non-zero start.
+func TestAccumulateF16(t *testing.T) {
+	rng := rand.New(rand.NewPCG(19, 20))
+	for _, dim := range []int{1, 5, 8, 24, 32, 40, 64, 96, 128} {
+		for _, n := range []int{1, 2, 9, 100, 300} {
+			stride := dim + rng.IntN(3)*8
+			values := attnHalves(rng, n*stride, 1)
+			ph := attnHalves(rng, n, 0.05)
+			for i := range ph {
+				ph[i] &^= 0x8000 // probabilities are not negative
+				if rng.IntN(4) == 0 {
+					ph[i] = 0
+				}
+			}
+			p := make([]float32, n)
+			FromF16(p, ph)
+			start := make([]float64, dim)
+			for d := range start {
+				start[d] = float64(rng.IntN(5))
+			}
+			got := append([]float64(nil), start...)
+			AccumulateF16(got, values, stride, p)
+			goOnly := append([]float64(nil), start...)
+			withoutAsm(func() { AccumulateF16(goOnly, values, stride, p) })
+			col := make([]uint16, n)
+			for d := range dim {
+				if math.Float64bits(got[d]) != math.Float64bits(goOnly[d]) {
+					t.Fatalf("dim %d, %d positions: element %d is %v, Go gives %v", dim, n, d, got[d], goOnly[d])
+				}
+				for j := range col {
+					col[j] = values[j*stride+d]
+				}
+				zero := []float64{0}
+				AccumulateF16(zero, values[d:], stride, p)
+				if want := DotF16(col, ph); float32(zero[0]) != want {
+					t.Fatalf("dim %d, %d positions: element %d from zero is %v, DotF16 gives %v", dim, n, d, zero[0], want)
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkScoresF16(b *testing.B) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	const dim = 64
+	for _, n := range []int{32, 256} {
+		kT := attnHalves(rng, dim*n, 1)
+		q := make([]float32, dim)
+		FromF16(q, attnHalves(rng, dim, 1))
+		dst := make([]float32, n)
+		for _, impl := range []string{"asm", "go"} {
+			b.Run(fmt.Sprintf("n=%d/%s", n, impl), func(b *testing.B) {
+				run := func() {
+					for b.Loop() {
+						ScoresF16(dst, kT, n, q, 0.125)
+					}
+				}
+				if impl == "go" {
+					withoutAsm(run)
+				} else {
+					run()
+				}
+				b.ReportMetric(float64(2*dim*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+func BenchmarkAccumulateF16(b *testing.B) {
+	rng := rand.New(rand.NewPCG(23, 24))
+	const dim = 64
+	for _, n := range []int{32, 256} {
+		values := attnHalves(rng, dim*n, 1)
+		p := make([]float32, n)
+		FromF16(p, attnHalves(rng, n, 0.01))
+		acc := make([]float64, dim)
+		for _, impl := range []string{"asm", "go"} {
+			b.Run(fmt.Sprintf("n=%d/%s", n, impl), func(b *testing.B) {
+				run := func() {
+					for b.Loop() {
+						AccumulateF16(acc, values, dim, p)
+					}
+				}
+				if impl == "go" {
+					withoutAsm(run)
+				} else {
+					run()
+				}
+				b.ReportMetric(float64(2*dim*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+// TestAccumulateF16SkipsZeroWeights checks that a zero weight leaves an
+// infinite value out (0·Inf would be NaN), as the scalar attention does.
+func TestAccumulateF16SkipsZeroWeights(t *testing.T) {
+	const dim, n = 40, 3
+	values := make([]uint16, dim*n)
+	for d := range dim {
+		values[d] = 0x7c00            // +Inf, weight 0
+		values[dim+d] = FP32ToFP16(1) // weight 0.5
+		values[2*dim+d] = 0xfc00      // -Inf, weight -0
+	}
+	for _, impl := range []string{"asm", "go"} {
+		acc := make([]float64, dim)
+		run := func() { AccumulateF16(acc, values, dim, []float32{0, 0.5, float32(math.Copysign(0, -1))}) }
+		if impl == "go" {
+			withoutAsm(run)
+		} else {
+			run()
+		}
+		for d, v := range acc {
+			if v != 0.5 {
+				t.Fatalf("%s: element %d is %v, want 0.5", impl, d, v)
+			}
 		}
 	}
 }
