@@ -11,6 +11,7 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -28,14 +29,15 @@ func main() {
 	out := flag.String("out", "", "output file")
 	seed := flag.Uint64("seed", 1, "random seed")
 	dry := flag.Bool("n", false, "print the tensor types only, write nothing")
+	stats := flag.String("stats", "", `also write {"counts": {type: n}, "weight_bytes": n, "bytes_per_token": n} to this file`)
 	flag.Parse()
-	if err := run(*shape, *typ, *out, *seed, *dry, os.Stderr); err != nil {
+	if err := run(*shape, *typ, *out, *seed, *dry, *stats, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "engine-genmodel:", err)
 		os.Exit(1)
 	}
 }
 
-func run(shape, typ, out string, seed uint64, dry bool, log io.Writer) error {
+func run(shape, typ, out string, seed uint64, dry bool, stats string, log io.Writer) error {
 	if out == "" && !dry {
 		return fmt.Errorf("-out is required")
 	}
@@ -83,7 +85,21 @@ func run(shape, typ, out string, seed uint64, dry bool, log io.Writer) error {
 	for i, n := range names {
 		parts[i] = fmt.Sprintf("%s %d", n, counts[n])
 	}
-	fmt.Fprintf(log, "%s %s: %d tensors: %s\n", shape, spec.TypeName(), len(tensors), strings.Join(parts, ", "))
+	weights, perToken, err := weightBytes(tensors)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "%s %s: %d tensors: %s; %.1f MiB of weights, %.1f MiB read per generated token\n",
+		shape, spec.TypeName(), len(tensors), strings.Join(parts, ", "), float64(weights)/(1<<20), float64(perToken)/(1<<20))
+	if stats != "" {
+		b, err := json.Marshal(map[string]any{"shape": shape, "type": spec.TypeName(), "counts": counts, "weight_bytes": weights, "bytes_per_token": perToken})
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(stats, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
 	if dry {
 		for _, t := range tensors {
 			fmt.Fprintf(log, "%-28s %-5s %v\n", t.Name, t.Type, t.Dims)
@@ -91,4 +107,27 @@ func run(shape, typ, out string, seed uint64, dry bool, log io.Writer) error {
 		return nil
 	}
 	return testmodel.WriteFile(out, spec)
+}
+
+// weightBytes sums the tensors' sizes, and the bytes one generated token
+// reads: every tensor once, except that of token_embd only one row when a
+// separate output.weight exists (tied, it is the output matrix too).
+func weightBytes(ts []testmodel.Tensor) (total, perToken int64, err error) {
+	tied := !slices.ContainsFunc(ts, func(t testmodel.Tensor) bool { return t.Name == "output.weight" })
+	for _, t := range ts {
+		n := int64(1)
+		for _, d := range t.Dims {
+			n *= int64(d)
+		}
+		size, err := t.Type.RowSize(n)
+		if err != nil {
+			return 0, 0, fmt.Errorf("%s: %w", t.Name, err)
+		}
+		total += size
+		if t.Name == "token_embd.weight" && !tied {
+			size /= int64(t.Dims[1])
+		}
+		perToken += size
+	}
+	return total, perToken, nil
 }

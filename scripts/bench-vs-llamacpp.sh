@@ -1,0 +1,117 @@
+#!/bin/sh
+# chatloop's engine beside llama.cpp on the same GGUF files, at the same
+# thread count, measured the same way (llama-bench's pp512 and tg128:
+# random tokens, an empty cache each run, the median of REPS runs), with
+# this machine's memory bandwidth and the generation speed it allows.
+#
+#   sh scripts/bench-vs-llamacpp.sh [shape:type ...]
+#
+# shape:type is what scripts/reference/engine-genmodel writes (random
+# weights, real shapes and vocabulary): qwen2.5-0.5b or qwen2.5-1.5b, and a
+# tensor type (Q8_0, F16, ...) or the mix Q4_K_M. Default:
+#   qwen2.5-0.5b:Q8_0 qwen2.5-0.5b:Q4_K_M qwen2.5-1.5b:Q4_K_M
+# Environment: THREADS (2), REPS (3), PARALLEL (4: concurrent chats for the
+# aggregate generation column, 0 to skip).
+#
+# llama.cpp is node-llama-cpp's prebuilt CPU build (scripts/reference; run
+# `npm ci` there first, or this script does), with the ggml CPU variant its
+# loader picks for this CPU (printed). Models go to a temporary directory,
+# removed at exit; the 1.5B one takes a few minutes to write.
+set -eu
+cd "$(dirname "$0")/.."
+if ! command -v node >/dev/null 2>&1; then
+	echo "bench-vs-llamacpp: node (Node.js 20 or later) is missing: it runs llama.cpp through node-llama-cpp. Install Node.js, then run this again." >&2
+	exit 1
+fi
+if ! command -v go >/dev/null 2>&1; then
+	echo "bench-vs-llamacpp: go is missing" >&2
+	exit 1
+fi
+THREADS=${THREADS:-2}
+REPS=${REPS:-3}
+PARALLEL=${PARALLEL:-4}
+models=${*:-qwen2.5-0.5b:Q8_0 qwen2.5-0.5b:Q4_K_M qwen2.5-1.5b:Q4_K_M}
+
+if [ ! -d scripts/reference/node_modules/node-llama-cpp ]; then
+	echo "installing node-llama-cpp (npm ci in scripts/reference)..." >&2
+	(cd scripts/reference && npm ci --no-audit --no-fund) >&2
+fi
+
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+trap 'exit 130' INT TERM
+go build -o "$dir/chatloop" ./cmd/chatloop
+go build -o "$dir/genmodel" ./scripts/reference/engine-genmodel
+go build -o "$dir/membw" ./scripts/membw
+
+parflag=
+if [ "$PARALLEL" -gt 0 ] && "$dir/chatloop" model bench --help 2>&1 | grep -q -- '--parallel'; then
+	parflag="--parallel $PARALLEL"
+fi
+
+echo "load before: $(uptime)" >&2
+echo "measuring memory bandwidth (1 GiB, 1 and $THREADS goroutines)..." >&2
+"$dir/membw" -threads "1,$THREADS" -json >"$dir/membw.json"
+
+i=0
+for m in $models; do
+	i=$((i + 1))
+	shape=${m%%:*}
+	type=${m#*:}
+	f="$dir/$i.gguf"
+	echo "== $shape $type" >&2
+	"$dir/genmodel" -shape "$shape" -type "$type" -out "$f" -stats "$dir/$i.stats.json"
+	stat -c %s "$f" >"$dir/$i.size"
+	echo "   chatloop..." >&2
+	# shellcheck disable=SC2086 # $parflag is a flag and its value, or nothing
+	"$dir/chatloop" model bench --model "$f" --threads "$THREADS" --repetitions "$REPS" --json $parflag >"$dir/$i.chatloop.json"
+	echo "   llama.cpp..." >&2
+	(cd scripts/reference && node engine-bench.mjs "$f" "$THREADS" "$REPS" "$PARALLEL") >"$dir/$i.llama.json"
+	rm -f "$f"
+done
+echo "load after:  $(uptime)" >&2
+
+node - "$dir" "$i" "$THREADS" "$REPS" "$PARALLEL" <<'EOF'
+const fs = require("fs");
+const [dir, n, threads, reps, parallel] = process.argv.slice(2);
+const read = (f) => JSON.parse(fs.readFileSync(`${dir}/${f}`, "utf8"));
+const MiB = 1 << 20;
+const bw = read("membw.json");
+const gbs = bw[`threads_${threads}`];
+// The aggregate generation speed of parallel chats, under whatever name
+// `chatloop model bench --json` gives it.
+const parOf = (j) => {
+  for (const [k, v] of Object.entries(j)) {
+    if (typeof v === "number" && (/parallel|concurrent/i.test(k) || /^tg\d+x\d+$/.test(k))) return v;
+  }
+  return null;
+};
+const f1 = (x) => (x == null ? "–" : x.toFixed(1));
+const f2 = (x) => (x == null ? "–" : x.toFixed(2));
+const rows = [];
+const variants = new Set();
+let nodeBase = null;
+for (let i = 1; i <= Number(n); i++) {
+  const st = read(`${i}.stats.json`), size = Number(fs.readFileSync(`${dir}/${i}.size`, "utf8"));
+  const c = read(`${i}.chatloop.json`), l = read(`${i}.llama.json`);
+  variants.add(l.cpu_variant);
+  nodeBase = l.rss_base_bytes;
+  const limit = (gbs * 1e9) / st.bytes_per_token;
+  const model = `${st.shape} ${st.type}`;
+  const lrss = l.rss_bytes - l.rss_base_bytes;
+  rows.push(["chatloop", model, size / MiB, c.pp512, c.tg128, c.pp512 / l.pp512, c.tg128 / l.tg128, parOf(c), c.rss_bytes / MiB, (c.rss_bytes - size) / MiB, limit]);
+  rows.push(["llama.cpp", model, size / MiB, l.pp512, l.tg128, null, null, l.tg128_parallel ?? null, lrss / MiB, (lrss - size) / MiB, limit]);
+}
+const head = ["engine", "model", "file MiB", "pp512 tok/s", "tg128 tok/s", "pp ratio", "tg ratio",
+  `tg ×${parallel} chats tok/s`, "RSS MiB", "RSS − file MiB", "tg limit tok/s"];
+const fmt = [String, String, f1, f1, f1, f2, f2, f1, f1, f1, f1];
+console.log(`| ${head.join(" | ")} |`);
+console.log(`|${head.map((_, i) => (i < 2 ? "---" : "---:")).join("|")}|`);
+for (const r of rows) console.log(`| ${r.map((v, i) => fmt[i](v)).join(" | ")} |`);
+console.log();
+console.log(`${threads} threads, median of ${reps} runs each. Ratios: chatloop ÷ llama.cpp.`);
+console.log(`Memory bandwidth (scripts/membw, 1 GiB streaming read): ${bw.threads_1} GB/s with 1 goroutine, ${gbs} GB/s with ${threads};`);
+console.log(`tg limit = ${gbs} GB/s ÷ the bytes one token reads (every weight once; a tied token_embd is the output matrix).`);
+console.log(`llama.cpp: node-llama-cpp's prebuilt CPU build, ggml CPU variant ${[...variants].join(", ")}; its RSS is node's minus node's own`);
+console.log(`before loading the model (${f1(nodeBase / MiB)} MiB).${Number(parallel) > 0 ? ` tg ×${parallel}: ${parallel} sequences of 128 tokens decoded together, aggregate tok/s.` : ""}`);
+EOF
