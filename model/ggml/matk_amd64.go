@@ -104,17 +104,6 @@ func putF32(r []int16, v float32) {
 func unpackQ4K(rec []int16, row []byte, nb int) {
 	row = row[:144*nb]
 	rec = rec[:kRec*nb]
-	for i := 0; i < nb; i++ {
-		b := (*[144]byte)(row[144*i:])
-		r := (*[kRec]int16)(rec[kRec*i:])
-		sc := b[4:16]
-		for s := 0; s < 8; s++ {
-			c, m := scaleMinK4(s, sc)
-			r[kRecScales+s], r[kRecMins+s] = int16(c), int16(m)
-		}
-		putF32(r[kRecD:], half(b[:]))
-		putF32(r[kRecDmin:], half(b[2:]))
-	}
 	if nb > 0 {
 		unpackQ4KAVX2(&row[0], nb, &rec[0])
 	}
@@ -124,14 +113,6 @@ func unpackQ4K(rec []int16, row []byte, nb int) {
 func unpackQ6K(rec []int16, row []byte, nb int) {
 	row = row[:210*nb]
 	rec = rec[:kRec*nb]
-	for i := 0; i < nb; i++ {
-		b := (*[210]byte)(row[210*i:])
-		r := (*[kRec]int16)(rec[kRec*i:])
-		for s := 0; s < 16; s++ {
-			r[kRecScales+s] = int16(int8(b[192+s]))
-		}
-		putF32(r[kRecD:], half(b[208:]))
-	}
 	if nb > 0 {
 		unpackQ6KAVX2(&row[0], nb, &rec[0])
 	}

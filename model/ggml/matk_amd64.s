@@ -56,9 +56,51 @@ GLOBL k32<>(SB), RODATA|NOPTR, $32
 	VMOVDQU Y3, goff(DI) \
 	VMOVDQU Y4, goff+32(DI)
 
+// KDECODE4 decodes the 6-bit scales and mins of the Q4_K super-block at
+// (SI) like scaleMinK4 and stores them as words at soff(dst) and
+// moff(dst) (clobbers AX, BX, R9, R10, R11, X0).
+#define KDECODE4(dst, soff, moff) \
+	MOVL 4(SI), AX \
+	MOVL 8(SI), BX \
+	MOVL 12(SI), R9 \
+	MOVL AX, R10 \
+	ANDL $0x3f3f3f3f, R10 \
+	MOVL AX, R11 \
+	SHRL $6, R11 \
+	ANDL $0x03030303, R11 \
+	SHLL $4, R11 \
+	MOVL R9, AX \
+	ANDL $0x0f0f0f0f, AX \
+	ORL R11, AX \
+	SHLQ $32, AX \
+	ORQ R10, AX \
+	VMOVQ AX, X0 \
+	VPMOVZXBW X0, X0 \
+	VMOVDQU X0, soff(dst) \
+	MOVL BX, R10 \
+	ANDL $0x3f3f3f3f, R10 \
+	SHRL $6, BX \
+	ANDL $0x03030303, BX \
+	SHLL $4, BX \
+	SHRL $4, R9 \
+	ANDL $0x0f0f0f0f, R9 \
+	ORL BX, R9 \
+	SHLQ $32, R9 \
+	ORQ R10, R9 \
+	VMOVQ R9, X0 \
+	VPMOVZXBW X0, X0 \
+	VMOVDQU X0, moff(dst)
+
+// KHALF stores the F16 at off(SI) as a float32 at dst.
+#define KHALF(off, dst) \
+	MOVWLZX off(SI), AX \
+	VMOVD AX, X0 \
+	VCVTPH2PS X0, X0 \
+	VMOVSS X0, dst
+
 // func unpackQ4KAVX2(b *byte, nb int, rec *int16)
-// Levels of nb Q4_K super-blocks times their scales (already decoded into
-// each record's scale slots).
+// Records of nb Q4_K super-blocks: levels times their sub-block scales,
+// mins, d and dmin.
 TEXT ·unpackQ4KAVX2(SB), NOSPLIT, $0-24
 	MOVQ b+0(FP), SI
 	MOVQ nb+8(FP), CX
@@ -68,6 +110,9 @@ TEXT ·unpackQ4KAVX2(SB), NOSPLIT, $0-24
 	TESTQ CX, CX
 	JEQ q4kdone
 q4kblk:
+	KDECODE4(DI, 528, 512)
+	KHALF(0, 560(DI))
+	KHALF(2, 564(DI))
 	VMOVDQU 16(SI), Y1
 	VPAND Y6, Y1, Y0
 	VPSRLW $4, Y1, Y2
@@ -109,7 +154,8 @@ q4kdone:
 	RET
 
 // func unpackQ6KAVX2(b *byte, nb int, rec *int16)
-// Levels minus 32 of nb Q6_K super-blocks times their scales.
+// Records of nb Q6_K super-blocks: levels minus 32 times their sub-block
+// scales, and d.
 TEXT ·unpackQ6KAVX2(SB), NOSPLIT, $0-24
 	MOVQ b+0(FP), SI
 	MOVQ nb+8(FP), CX
@@ -121,6 +167,9 @@ TEXT ·unpackQ6KAVX2(SB), NOSPLIT, $0-24
 	TESTQ CX, CX
 	JEQ q6kdone
 q6kblk:
+	VPMOVSXBW 192(SI), Y0
+	VMOVDQU Y0, 528(DI)
+	KHALF(208, 560(DI))
 	VMOVDQU 128(SI), Y9
 	VMOVDQU 0(SI), Y0
 	VPAND Y6, Y0, Y0
