@@ -51,7 +51,7 @@ func tileKAVX2(w0, w1, a *int16, astride, nb, na, mins int, out *float32)
 const (
 	kRec       = 288 // int16 per record (576 bytes)
 	kRecMins   = 256 // Q4_K mins, or an activation's bsum pairs
-	kRecScales = 264 // sub-block scales (8 for Q4_K, 16 for Q6_K)
+	kRecScales = 264 // sub-block scales (8 for Q4_K, 16 for Q6_K); an activation's d ×8
 	kRecD      = 280 // float32 d
 	kRecDmin   = 282 // float32 dmin
 )
@@ -130,6 +130,9 @@ func prepareQ8K(rec []int16, a *Activation, nb int, mins bool) {
 			for s := 0; s < 8; s++ {
 				r[kRecMins+s] = bs[16*i+2*s] + bs[16*i+2*s+1]
 			}
+		}
+		for k := 0; k < 8; k++ { // d ×8 for the VNNI tile's vectors
+			putF32(r[kRecScales+2*k:], a.d[i])
 		}
 		putF32(r[kRecD:], a.d[i])
 	}

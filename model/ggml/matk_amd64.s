@@ -10,7 +10,7 @@
 // eight lanes (element k goes to lane k%8):
 //   bytes   0..511  levels, 8 groups of 32 in lane order
 //   bytes 512..527  Q4_K mins (weights) or pair sums of bsums (activations)
-//   bytes 528..559  sub-block scales (weights, read by the unpackers)
+//   bytes 528..559  sub-block scales (weights), or d ×8 (activations)
 //   bytes 560..563  d (float32): weight d, or the activation's d
 //   bytes 564..567  dmin (float32, weights)
 // The integer sums are exact in any order; the float part repeats ggml's
@@ -376,11 +376,41 @@ q8kdone:
 	VADDSS X28, xf, xf \
 	VMOVSS xf, off(DX)
 
+// KFOLD2 adds the lanes of two pairs of one row (int accumulators a0, a1)
+// to their float sums in zs (a0's in the low half): the two 256-bit halves
+// of each accumulator are added, converted, multiplied by the pairs' d
+// (zd) and added, each lane on its own as in KPAIRF.
+#define KFOLD2(a0, a1, zd, zs) \
+	VSHUFI64X2 $0x44, a1, a0, Z28 \
+	VSHUFI64X2 $0xee, a1, a0, Z29 \
+	VPADDD Z29, Z28, Z28 \
+	VCVTDQ2PS Z28, Z28 \
+	VMULPS zd, Z28, Z28 \
+	VADDPS Z28, zs, zs
+
+// KMINS4 is KPAIRM for one row and the activations whose bsum pairs are
+// in the 128-bit lanes of Z18 and whose d is in dword 0 of the lanes of
+// Z19: the row's sumf values are dword 0 of each lane of zf.
+#define KMINS4(wp, zf) \
+	VBROADCASTI32X4 512(wp), Z30 \
+	VPMADDWD Z18, Z30, Z30 \
+	VPSHUFD $0x4e, Z30, Z31 \
+	VPADDD Z31, Z30, Z30 \
+	VPSHUFD $0xb1, Z30, Z31 \
+	VPADDD Z31, Z30, Z30 \
+	VCVTDQ2PS Z30, Z30 \
+	VBROADCASTSS 564(wp), Z31 \
+	VMULPS Z19, Z31, Z31 \
+	VMULPS Z30, Z31, Z31 \
+	VSUBPS Z31, zf, zf
+
 // func tileKVNNI(w0, w1, a *int16, astride, nb, na, mins int, out *float32)
 // Two weight rows (records at w0, w1) times na (1, 2 or 4) activations
 // (records at a, a+astride bytes, ...), over nb super-blocks: out[k] is
 // row 0 times activation k, out[4+k] row 1. mins selects the Q4_K mins
-// term.
+// term. The float sums of activations 2p and 2p+1 of row r share ZMM
+// 12+2r+p, the sumf values of row r are dword 0 of the 128-bit lanes of
+// Z16+r.
 TEXT ·tileKVNNI(SB), NOSPLIT, $0-64
 	MOVQ w0+0(FP), SI
 	MOVQ w1+8(FP), DI
@@ -393,23 +423,12 @@ TEXT ·tileKVNNI(SB), NOSPLIT, $0-64
 	LEAQ (R8)(BX*1), R9
 	LEAQ (R9)(BX*1), R10
 	LEAQ (R10)(BX*1), R11
-	VXORPS X0, X0, X0
-	VXORPS Y12, Y12, Y12
-	VXORPS Y13, Y13, Y13
-	VXORPS Y14, Y14, Y14
-	VXORPS Y15, Y15, Y15
-	VXORPS Y16, Y16, Y16
-	VXORPS Y17, Y17, Y17
-	VXORPS Y18, Y18, Y18
-	VXORPS Y19, Y19, Y19
-	VXORPS X20, X20, X20
-	VXORPS X21, X21, X21
-	VXORPS X22, X22, X22
-	VXORPS X23, X23, X23
-	VXORPS X24, X24, X24
-	VXORPS X25, X25, X25
-	VXORPS X26, X26, X26
-	VXORPS X27, X27, X27
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
 	TESTQ CX, CX
 	JEQ zero
 	CMPQ AX, $4
@@ -545,24 +564,32 @@ n4blk:
 	VMOVDQU64 448(R11), Z11
 	VPDPWSSD Z11, Z8, Z3
 	VPDPWSSD Z11, Z9, Z7
-	KPAIRF(Z0, Y0, SI, R8, Y12)
-	KPAIRF(Z4, Y4, DI, R8, Y16)
-	KPAIRF(Z1, Y1, SI, R9, Y13)
-	KPAIRF(Z5, Y5, DI, R9, Y17)
-	KPAIRF(Z2, Y2, SI, R10, Y14)
-	KPAIRF(Z6, Y6, DI, R10, Y18)
-	KPAIRF(Z3, Y3, SI, R11, Y15)
-	KPAIRF(Z7, Y7, DI, R11, Y19)
+	VBROADCASTSS 560(SI), Z22
+	VBROADCASTSS 560(DI), Z23
+	VMOVUPS 528(R8), Y20
+	VINSERTF64X4 $1, 528(R9), Z20, Z20
+	VMULPS Z20, Z22, Z24
+	VMULPS Z20, Z23, Z26
+	VMOVUPS 528(R10), Y21
+	VINSERTF64X4 $1, 528(R11), Z21, Z21
+	VMULPS Z21, Z22, Z25
+	VMULPS Z21, Z23, Z27
+	KFOLD2(Z0, Z1, Z24, Z12)
+	KFOLD2(Z4, Z5, Z26, Z14)
+	KFOLD2(Z2, Z3, Z25, Z13)
+	KFOLD2(Z6, Z7, Z27, Z15)
 	TESTQ R12, R12
 	JEQ n4next
-	KPAIRM(SI, R8, X20)
-	KPAIRM(DI, R8, X24)
-	KPAIRM(SI, R9, X21)
-	KPAIRM(DI, R9, X25)
-	KPAIRM(SI, R10, X22)
-	KPAIRM(DI, R10, X26)
-	KPAIRM(SI, R11, X23)
-	KPAIRM(DI, R11, X27)
+	VMOVDQU32 512(R8), X18
+	VMOVUPS 560(R8), X19
+	VINSERTI32X4 $1, 512(R9), Z18, Z18
+	VINSERTF32X4 $1, 560(R9), Z19, Z19
+	VINSERTI32X4 $2, 512(R10), Z18, Z18
+	VINSERTF32X4 $2, 560(R10), Z19, Z19
+	VINSERTI32X4 $3, 512(R11), Z18, Z18
+	VINSERTF32X4 $3, 560(R11), Z19, Z19
+	KMINS4(SI, Z16)
+	KMINS4(DI, Z17)
 n4next:
 	ADDQ $576, SI
 	ADDQ $576, DI
@@ -572,16 +599,27 @@ n4next:
 	ADDQ $576, R11
 	DECQ CX
 	JNZ n4blk
-	JMP n4fin
 n4fin:
-	KFIN(Y12, X12, Z12, X20, 0)
-	KFIN(Y16, X16, Z16, X24, 16)
-	KFIN(Y13, X13, Z13, X21, 4)
-	KFIN(Y17, X17, Z17, X25, 20)
-	KFIN(Y14, X14, Z14, X22, 8)
-	KFIN(Y18, X18, Z18, X26, 24)
-	KFIN(Y15, X15, Z15, X23, 12)
-	KFIN(Y19, X19, Z19, X27, 28)
+	VEXTRACTF32X4 $0, Z16, X25
+	KFIN(Y12, X12, Z0, X25, 0)
+	VEXTRACTF32X4 $0, Z17, X25
+	KFIN(Y14, X14, Z0, X25, 16)
+	VEXTRACTF64X4 $1, Z12, Y24
+	VEXTRACTF32X4 $1, Z16, X25
+	KFIN(Y24, X24, Z0, X25, 4)
+	VEXTRACTF64X4 $1, Z14, Y24
+	VEXTRACTF32X4 $1, Z17, X25
+	KFIN(Y24, X24, Z0, X25, 20)
+	VEXTRACTF32X4 $2, Z16, X25
+	KFIN(Y13, X13, Z0, X25, 8)
+	VEXTRACTF32X4 $2, Z17, X25
+	KFIN(Y15, X15, Z0, X25, 24)
+	VEXTRACTF64X4 $1, Z13, Y24
+	VEXTRACTF32X4 $3, Z16, X25
+	KFIN(Y24, X24, Z0, X25, 12)
+	VEXTRACTF64X4 $1, Z15, Y24
+	VEXTRACTF32X4 $3, Z17, X25
+	KFIN(Y24, X24, Z0, X25, 28)
 	VZEROUPPER
 	RET
 n2:
@@ -654,16 +692,22 @@ n2blk:
 	VMOVDQU64 448(R9), Z11
 	VPDPWSSD Z11, Z8, Z1
 	VPDPWSSD Z11, Z9, Z5
-	KPAIRF(Z0, Y0, SI, R8, Y12)
-	KPAIRF(Z4, Y4, DI, R8, Y16)
-	KPAIRF(Z1, Y1, SI, R9, Y13)
-	KPAIRF(Z5, Y5, DI, R9, Y17)
+	VBROADCASTSS 560(SI), Z22
+	VBROADCASTSS 560(DI), Z23
+	VMOVUPS 528(R8), Y20
+	VINSERTF64X4 $1, 528(R9), Z20, Z20
+	VMULPS Z20, Z22, Z24
+	VMULPS Z20, Z23, Z26
+	KFOLD2(Z0, Z1, Z24, Z12)
+	KFOLD2(Z4, Z5, Z26, Z14)
 	TESTQ R12, R12
 	JEQ n2next
-	KPAIRM(SI, R8, X20)
-	KPAIRM(DI, R8, X24)
-	KPAIRM(SI, R9, X21)
-	KPAIRM(DI, R9, X25)
+	VMOVDQU32 512(R8), X18
+	VMOVUPS 560(R8), X19
+	VINSERTI32X4 $1, 512(R9), Z18, Z18
+	VINSERTF32X4 $1, 560(R9), Z19, Z19
+	KMINS4(SI, Z16)
+	KMINS4(DI, Z17)
 n2next:
 	ADDQ $576, SI
 	ADDQ $576, DI
@@ -671,12 +715,17 @@ n2next:
 	ADDQ $576, R9
 	DECQ CX
 	JNZ n2blk
-	JMP n2fin
 n2fin:
-	KFIN(Y12, X12, Z12, X20, 0)
-	KFIN(Y16, X16, Z16, X24, 16)
-	KFIN(Y13, X13, Z13, X21, 4)
-	KFIN(Y17, X17, Z17, X25, 20)
+	VEXTRACTF32X4 $0, Z16, X25
+	KFIN(Y12, X12, Z0, X25, 0)
+	VEXTRACTF32X4 $0, Z17, X25
+	KFIN(Y14, X14, Z0, X25, 16)
+	VEXTRACTF64X4 $1, Z12, Y24
+	VEXTRACTF32X4 $1, Z16, X25
+	KFIN(Y24, X24, Z0, X25, 4)
+	VEXTRACTF64X4 $1, Z14, Y24
+	VEXTRACTF32X4 $1, Z17, X25
+	KFIN(Y24, X24, Z0, X25, 20)
 	VZEROUPPER
 	RET
 n1:
@@ -724,21 +773,20 @@ n1blk:
 	VPDPWSSD Z10, Z8, Z0
 	VPDPWSSD Z10, Z9, Z4
 	KPAIRF(Z0, Y0, SI, R8, Y12)
-	KPAIRF(Z4, Y4, DI, R8, Y16)
+	KPAIRF(Z4, Y4, DI, R8, Y14)
 	TESTQ R12, R12
 	JEQ n1next
-	KPAIRM(SI, R8, X20)
-	KPAIRM(DI, R8, X24)
+	KPAIRM(SI, R8, X16)
+	KPAIRM(DI, R8, X17)
 n1next:
 	ADDQ $576, SI
 	ADDQ $576, DI
 	ADDQ $576, R8
 	DECQ CX
 	JNZ n1blk
-	JMP n1fin
 n1fin:
-	KFIN(Y12, X12, Z12, X20, 0)
-	KFIN(Y16, X16, Z16, X24, 16)
+	KFIN(Y12, X12, Z12, X16, 0)
+	KFIN(Y14, X14, Z14, X17, 16)
 	VZEROUPPER
 	RET
 
