@@ -15,6 +15,9 @@ import (
 // to compare with the row kernels.
 var haveM32VNNI bool
 
+// haveM32AVX2 selects the AVX2 row-tile kernel where VNNI is missing.
+var haveM32AVX2 bool
+
 // m32RowsMaxActs is the largest batch the row-tile kernel takes (eight
 // rows in the lanes, up to four activations per pass); bigger batches use
 // the activation-lane kernel (four rows, 16 activations in the lanes).

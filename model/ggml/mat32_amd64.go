@@ -8,7 +8,13 @@ import "golang.org/x/sys/cpu"
 func m32RowsVNNI(w *byte, rs int, nb int, acts *m32Acts, nt int, order int, out *[4][8]float32)
 
 //go:noescape
+func m32RowsAVX2(w *byte, rs int, nb int, acts *m32Acts, nt int, order int, out *[4][8]float32, idx *[8]int32)
+
+//go:noescape
 func m32ActsVNNI(w *byte, rs int, nb int, xr *byte, xd *float32, sw *int32, order int, out *[4][16]float32)
+
+//go:noescape
+func m32RepackAct(q *int8, d *float32, nb int, xr *byte, xd *float32)
 
 //go:noescape
 func m32SumW(w *byte, stride int, nb int, out *int32)
@@ -43,9 +49,10 @@ var (
 )
 
 func init() {
+	haveM32AVX2 = cpu.X86.HasAVX2
 	haveM32VNNI = cpu.X86.HasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW &&
 		cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
-	if haveM32VNNI {
+	if haveM32VNNI || haveM32AVX2 {
 		matKernels[Q8_0] = func(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
 			m32Mat(&m32Q8_0, w, rs, r0, r1, xs, ys)
 		}
@@ -72,13 +79,13 @@ func m32RowLoop(t Type, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float
 
 // m32Mat is the matKernel of the 32-element block types.
 func m32Mat(k *m32Kind, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
-	if !haveM32VNNI || len(xs) == 0 || xs[0].n < 32 {
+	if !(haveM32VNNI || haveM32AVX2) || len(xs) == 0 || xs[0].n < 32 {
 		m32RowLoop(k.typ, w, rs, r0, r1, xs, ys)
 		return
 	}
 	nb := xs[0].n / 32
 	var r int
-	if len(xs) <= m32RowsMaxActs {
+	if !haveM32VNNI || len(xs) <= m32RowsMaxActs {
 		r = m32RowTiles(k, w, rs, nb, r0, r1, xs, ys)
 	} else {
 		r = m32ActTiles(k, w, rs, nb, r0, r1, xs, ys)
@@ -97,6 +104,7 @@ func m32RowTiles(k *m32Kind, w []byte, rs, nb, r0, r1 int, xs []*Activation, ys 
 	}
 	var acts m32Acts
 	var out [4][8]float32
+	var idx [8]int32
 	r := r0
 	for ; r+8 <= r1; r += 8 {
 		wp, wrs := &w[r*rs], rs
@@ -112,7 +120,14 @@ func m32RowTiles(k *m32Kind, w []byte, rs, nb, r0, r1 int, xs []*Activation, ys 
 				a := xs[t0+i]
 				acts.q[i], acts.d[i] = &a.qs[0], &a.d[0]
 			}
-			m32RowsVNNI(wp, wrs, nb, &acts, nt, k.order, &out)
+			if haveM32VNNI {
+				m32RowsVNNI(wp, wrs, nb, &acts, nt, k.order, &out)
+			} else {
+				for i := range idx {
+					idx[i] = int32(i * wrs)
+				}
+				m32RowsAVX2(wp, wrs, nb, &acts, nt, k.order, &out, &idx)
+			}
 			for i := 0; i < nt; i++ {
 				copy(ys[t0+i][r:r+8], out[i][:])
 			}
@@ -136,7 +151,7 @@ func m32ActTiles(k *m32Kind, w []byte, rs, nb, r0, r1 int, xs []*Activation, ys 
 	if k.unpack != nil {
 		sc.wq = grow32(sc.wq, 4*nb*34)
 	}
-	m32Repack(sc.xr, sc.xd, xs, nb)
+	m32RepackAsm(sc.xr, sc.xd, xs, nb)
 	var out [4][16]float32
 	r := r0
 	for ; r+4 <= r1; r += 4 {
@@ -157,12 +172,34 @@ func m32ActTiles(k *m32Kind, w []byte, rs, nb, r0, r1 int, xs []*Activation, ys 
 		for g := 0; g < groups; g++ {
 			m32ActsVNNI(wp, wrs, nb, &sc.xr[g*nb*512], &sc.xd[g*nb*m32Lanes], &sc.sw[0], k.order, &out)
 			lanes := min(m32Lanes, len(xs)-g*m32Lanes)
-			for i := 0; i < 4; i++ {
-				for l := 0; l < lanes; l++ {
-					ys[g*m32Lanes+l][r+i] = out[i][l]
-				}
+			for l, y := range ys[g*m32Lanes : g*m32Lanes+lanes] {
+				y = y[r : r+4 : r+4]
+				y[0], y[1], y[2], y[3] = out[0][l], out[1][l], out[2][l], out[3][l]
 			}
 		}
 	}
 	return r
+}
+
+// m32RepackAsm is m32Repack with the copying done by m32RepackAct.
+func m32RepackAsm(xr []byte, xd []float32, xs []*Activation, nb int) {
+	groups := (len(xs) + m32Lanes - 1) / m32Lanes
+	xr = xr[:groups*nb*512]
+	xd = xd[:groups*nb*m32Lanes]
+	for i, a := range xs {
+		g, lane := i/m32Lanes, i%m32Lanes
+		m32RepackAct(&a.qs[0], &a.d[0], nb, &xr[g*nb*512+4*lane], &xd[g*nb*m32Lanes+lane])
+	}
+	if rest := len(xs) % m32Lanes; rest != 0 { // lanes past the last activation: zeros
+		g := groups - 1
+		for b := 0; b < nb; b++ {
+			dst := xr[(g*nb+b)*512:]
+			for k := 0; k < 8; k++ {
+				for lane := rest; lane < m32Lanes; lane++ {
+					dst[k*64+4*lane], dst[k*64+4*lane+1], dst[k*64+4*lane+2], dst[k*64+4*lane+3] = 0x80, 0x80, 0x80, 0x80
+				}
+			}
+			clear(xd[(g*nb+b)*m32Lanes+rest : (g*nb+b+1)*m32Lanes])
+		}
+	}
 }

@@ -410,3 +410,144 @@ u5loop:
 u5done:
 	VZEROUPPER
 	RET
+
+// func m32RepackAct(q *int8, d *float32, nb int, xr *byte, xd *float32)
+// Writes one activation (nb Q8_0 blocks: quants q, scales d) into its
+// lane of a repacked group: dword k of block b, plus 128 per byte, goes
+// to xr[b*512 + k*64] and the scale to xd[b*16] (xr and xd already point
+// at the lane).
+TEXT ·m32RepackAct(SB), NOSPLIT, $0-40
+	MOVQ q+0(FP), SI
+	MOVQ d+8(FP), R8
+	MOVQ nb+16(FP), CX
+	MOVQ xr+24(FP), DI
+	MOVQ xd+32(FP), R9
+	VMOVDQU m32b80<>(SB), Y15
+	TESTQ CX, CX
+	JEQ rpdone
+rploop:
+	VPXOR (SI), Y15, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VMOVD X0, 0(DI)
+	VPEXTRD $1, X0, 64(DI)
+	VPEXTRD $2, X0, 128(DI)
+	VPEXTRD $3, X0, 192(DI)
+	VMOVD X1, 256(DI)
+	VPEXTRD $1, X1, 320(DI)
+	VPEXTRD $2, X1, 384(DI)
+	VPEXTRD $3, X1, 448(DI)
+	MOVL (R8), AX
+	MOVL AX, (R9)
+	ADDQ $32, SI
+	ADDQ $4, R8
+	ADDQ $512, DI
+	ADDQ $64, R9
+	DECQ CX
+	JNZ rploop
+rpdone:
+	VZEROUPPER
+	RET
+
+DATA m32packw<>+0(SB)/8, $0x0d0c090805040100
+DATA m32packw<>+8(SB)/8, $0x8080808080808080
+DATA m32packw<>+16(SB)/8, $0x0d0c090805040100
+DATA m32packw<>+24(SB)/8, $0x8080808080808080
+GLOBL m32packw<>(SB), RODATA|NOPTR, $32
+
+// M32ROW2 adds the products of one weight row (at row, Q8_0 layout) with
+// the sign-extended activation halves Y8, Y9 into ACC (AVX2 only).
+#define M32ROW2(lo, hi, ACC) \
+	VPMOVSXBW lo, Y10 \
+	VPMADDWD Y8, Y10, ACC \
+	VPMOVSXBW hi, Y10 \
+	VPMADDWD Y9, Y10, Y10 \
+	VPADDD Y10, ACC, ACC
+
+// M32ACT2 is M32ACT for AVX2 without VNNI: words instead of biased bytes,
+// weights reloaded per activation, dw in Y11.
+#define M32ACT2(qoff, doff, FACC, SCALE) \
+	MOVQ qoff(R12), AX \
+	VPMOVSXBW (AX)(DI*8), Y8 \
+	VPMOVSXBW 16(AX)(DI*8), Y9 \
+	M32ROW2(2(SI), 18(SI), Y0) \
+	M32ROW2(2(SI)(BX*1), 18(SI)(BX*1), Y1) \
+	M32ROW2(2(SI)(BX*2), 18(SI)(BX*2), Y2) \
+	M32ROW2(2(DX), 18(DX), Y3) \
+	M32ROW2(2(SI)(BX*4), 18(SI)(BX*4), Y4) \
+	M32ROW2(2(DX)(BX*2), 18(DX)(BX*2), Y5) \
+	M32ROW2(2(DX)(R9*1), 18(DX)(R9*1), Y6) \
+	M32ROW2(2(DX)(BX*4), 18(DX)(BX*4), Y7) \
+	M32REDUCE8 \
+	VCVTDQ2PS Y0, Y0 \
+	MOVQ doff(R12), AX \
+	VBROADCASTSS (AX)(DI*1), Y1 \
+	SCALE \
+	VADDPS Y0, FACC, FACC
+
+#define M32SCALE20 VMULPS Y1, Y11, Y1; VMULPS Y1, Y0, Y0
+#define M32SCALE21 VMULPS Y11, Y0, Y0; VMULPS Y1, Y0, Y0
+
+#define M32ROWSBLOCK2(SCALE, done) \
+	VMOVDQU (R14), Y0 \
+	VPCMPEQD Y1, Y1, Y1 \
+	VPGATHERDD Y1, (SI)(Y0*1), Y11 \
+	VPSHUFB m32packw<>(SB), Y11, Y11 \
+	VPERMQ $0x08, Y11, Y11 \
+	VCVTPH2PS X11, Y11 \
+	M32ACT2(0, 32, Y12, SCALE) \
+	CMPQ R13, $1 \
+	JEQ done \
+	M32ACT2(8, 40, Y13, SCALE) \
+	CMPQ R13, $2 \
+	JEQ done \
+	M32ACT2(16, 48, Y14, SCALE) \
+	CMPQ R13, $3 \
+	JEQ done \
+	M32ACT2(24, 56, Y15, SCALE)
+
+// func m32RowsAVX2(w *byte, rs int, nb int, acts *m32Acts, nt int, order int, out *[4][8]float32, idx *[8]int32)
+// m32RowsVNNI for AVX2 machines; idx holds r*rs for r < 8.
+TEXT ·m32RowsAVX2(SB), NOSPLIT, $0-64
+	MOVQ w+0(FP), SI
+	MOVQ rs+8(FP), BX
+	MOVQ nb+16(FP), CX
+	MOVQ acts+24(FP), R12
+	MOVQ nt+32(FP), R13
+	MOVQ order+40(FP), R10
+	MOVQ idx+56(FP), R14
+	LEAQ (BX)(BX*2), R9
+	LEAQ (SI)(R9*1), DX
+	VPXOR Y12, Y12, Y12
+	VPXOR Y13, Y13, Y13
+	VPXOR Y14, Y14, Y14
+	VPXOR Y15, Y15, Y15
+	XORQ DI, DI
+	TESTQ CX, CX
+	JEQ rows2done
+	TESTQ R10, R10
+	JNE rows21
+rows20:
+	M32ROWSBLOCK2(M32SCALE20, next20)
+next20:
+	ADDQ $34, SI
+	ADDQ $34, DX
+	ADDQ $4, DI
+	DECQ CX
+	JNZ rows20
+	JMP rows2done
+rows21:
+	M32ROWSBLOCK2(M32SCALE21, next21)
+next21:
+	ADDQ $34, SI
+	ADDQ $34, DX
+	ADDQ $4, DI
+	DECQ CX
+	JNZ rows21
+rows2done:
+	MOVQ out+48(FP), R11
+	VMOVUPS Y12, 0(R11)
+	VMOVUPS Y13, 32(R11)
+	VMOVUPS Y14, 64(R11)
+	VMOVUPS Y15, 96(R11)
+	VZEROUPPER
+	RET

@@ -14,25 +14,31 @@ var m32Types = []Type{Q8_0, Q4_0, Q5_0}
 
 type m32Path struct {
 	name    string
-	rowsMax int // m32RowsMaxActs while the path runs
+	noVNNI  bool // the AVX2 kernel
+	rowsMax int  // m32RowsMaxActs while the path runs
 }
 
 // m32Paths lists the fast paths this machine and build can run.
 func m32Paths() []m32Path {
-	if !haveM32VNNI {
-		return nil
+	var ps []m32Path
+	if haveM32VNNI {
+		ps = append(ps, m32Path{"rows", false, 1 << 30}, m32Path{"acts", false, 0}, m32Path{"default", false, 4})
 	}
-	return []m32Path{{"rows", 1 << 30}, {"acts", 0}, {"default", 4}}
+	if haveM32AVX2 {
+		ps = append(ps, m32Path{"avx2", true, 4})
+	}
+	return ps
 }
 
 // withM32Path runs f with the kernels switched to p (or off when p is
 // nil), restoring the package state afterwards.
 func withM32Path(p *m32Path, f func()) {
-	on, rows := haveM32VNNI, m32RowsMaxActs
-	defer func() { haveM32VNNI, m32RowsMaxActs = on, rows }()
+	vnni, avx2, rows := haveM32VNNI, haveM32AVX2, m32RowsMaxActs
+	defer func() { haveM32VNNI, haveM32AVX2, m32RowsMaxActs = vnni, avx2, rows }()
 	if p == nil {
-		haveM32VNNI = false
+		haveM32VNNI, haveM32AVX2 = false, false
 	} else {
+		haveM32VNNI = haveM32VNNI && !p.noVNNI
 		m32RowsMaxActs = p.rowsMax
 	}
 	f()
@@ -170,8 +176,8 @@ func checkM32Direct(t *testing.T, c m32Case, want [][]float32, r0, r1 int) {
 }
 
 func TestKernelMat32MatchesRowKernel(t *testing.T) {
-	if !haveM32VNNI {
-		t.Skip("no AVX-512 VNNI matrix kernels on this machine or build")
+	if len(m32Paths()) == 0 {
+		t.Skip("no matrix kernels for 32-element blocks on this machine or build")
 	}
 	rng := rand.New(rand.NewPCG(32, 1))
 	shapes := []struct{ rows, cols, nact int }{
@@ -202,7 +208,7 @@ func TestKernelMat32ThroughPool(t *testing.T) {
 			for _, nact := range []int{1, 2, 4, 8, 16, 19} {
 				c := newM32Case(rng, typ, 133, 896, nact, m32Quantized)
 				want := c.want()
-				paths := append([]m32Path{{"default", m32RowsMaxActs}}, m32Paths()...)
+				paths := append([]m32Path{{"as built", false, m32RowsMaxActs}}, m32Paths()...)
 				for _, path := range paths {
 					withM32Path(&path, func() {
 						got := m32Outputs(nact, c.rows)
@@ -275,7 +281,7 @@ func FuzzMatKernel32(f *testing.F) {
 	f.Add(uint8(1), uint8(17), uint8(28), uint8(17), uint8(3), uint8(15), uint64(2), []byte{0xff, 0x7c})
 	f.Add(uint8(2), uint8(4), uint8(3), uint8(5), uint8(1), uint8(3), uint64(3), []byte{0x01, 0x00, 0xff})
 	f.Fuzz(func(t *testing.T, ti, rows, blocks, nact, r0, r1 uint8, seed uint64, data []byte) {
-		if !haveM32VNNI {
+		if len(m32Paths()) == 0 {
 			t.Skip("no fast path")
 		}
 		typ := m32Types[int(ti)%len(m32Types)]
