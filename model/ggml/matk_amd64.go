@@ -8,7 +8,7 @@ import (
 	"golang.org/x/sys/cpu"
 )
 
-// Matrix kernels for Q4_K and Q6_K weights (Q8_K activations) that tile
+// Matrix kernels for Q4_K, Q5_K and Q6_K weights (Q8_K activations) that tile
 // rows × activations: each weight super-block is unpacked once per tile
 // (levels times sub-block scales, as int16) and multiplied with every
 // activation of the tile by VPDPWSSD, instead of being decoded again for
@@ -32,10 +32,16 @@ func unpackQ4KAVX2(b *byte, nb int, rec *int16)
 func unpackQ6KAVX2(b *byte, nb int, rec *int16)
 
 //go:noescape
+func unpackQ5KAVX2(b *byte, nb int, rec *int16)
+
+//go:noescape
 func permQ8KAVX2(q *int8, nb int, rec *int16)
 
 //go:noescape
 func rowsQ4KVNNI(w0, w1 *byte, a *int16, nb int, out *float32)
+
+//go:noescape
+func rowsQ5KVNNI(w0, w1 *byte, a *int16, nb int, out *float32)
 
 //go:noescape
 func rowsQ6KVNNI(w0, w1 *byte, a *int16, nb int, out *float32)
@@ -63,6 +69,7 @@ const kActBlock = 16
 func init() {
 	if haveKVNNI || haveKAVX2 {
 		matKernels[Q4_K] = matQ4K
+		matKernels[Q5_K] = matQ5K
 		matKernels[Q6_K] = matQ6K
 	}
 }
@@ -109,6 +116,15 @@ func unpackQ4K(rec []int16, row []byte, nb int) {
 	}
 }
 
+// unpackQ5K fills nb records from one Q5_K row.
+func unpackQ5K(rec []int16, row []byte, nb int) {
+	row = row[:176*nb]
+	rec = rec[:kRec*nb]
+	if nb > 0 {
+		unpackQ5KAVX2(&row[0], nb, &rec[0])
+	}
+}
+
 // unpackQ6K fills nb records from one Q6_K row.
 func unpackQ6K(rec []int16, row []byte, nb int) {
 	row = row[:210*nb]
@@ -151,11 +167,16 @@ type kQuant struct {
 
 var (
 	kQ4K = kQuant{144, true, unpackQ4K, rowsQ4KVNNI}
+	kQ5K = kQuant{176, true, unpackQ5K, rowsQ5KVNNI}
 	kQ6K = kQuant{210, false, unpackQ6K, rowsQ6KVNNI}
 )
 
 func matQ4K(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
 	matK(&kQ4K, w, rs, r0, r1, xs, ys)
+}
+
+func matQ5K(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+	matK(&kQ5K, w, rs, r0, r1, xs, ys)
 }
 
 func matQ6K(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {

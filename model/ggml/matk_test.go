@@ -36,13 +36,15 @@ func kPaths() []kPath {
 }
 
 // kTypes are the weight types with tiled kernels.
-var kTypes = []Type{Q4_K, Q6_K}
+var kTypes = []Type{Q4_K, Q5_K, Q6_K}
 
 // kMat returns the tiled kernel of t for the current settings.
 func kMat(t Type) matKernel {
 	switch t {
 	case Q4_K:
 		return matQ4K
+	case Q5_K:
+		return matQ5K
 	case Q6_K:
 		return matQ6K
 	}
