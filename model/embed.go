@@ -64,10 +64,8 @@ func (e *Engine) embedTokens(ctx context.Context, tokens []int32) ([]float32, er
 	if len(tokens) == 0 {
 		return nil, errors.New("model: embed: empty text")
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return nil, errors.New("model: engine is closed")
+	if e.sched.isClosed() {
+		return nil, ErrClosed
 	}
 	em, err := embedderOf(e)
 	if err != nil {
@@ -76,6 +74,8 @@ func (e *Engine) embedTokens(ctx context.Context, tokens []int32) ([]float32, er
 	if over := len(tokens) - e.ctxSize; over > 0 {
 		tokens = tokens[over:]
 	}
+	em.mu.Lock()
+	defer em.mu.Unlock()
 	ids := make([]int, len(tokens))
 	for i, t := range tokens {
 		ids[i] = int(t)
@@ -87,6 +87,8 @@ func (e *Engine) embedTokens(ctx context.Context, tokens []int32) ([]float32, er
 // kernels catch the input of the LM head (the normed hidden state of the
 // last token) instead of multiplying it by the vocabulary.
 type embedder struct {
+	mu     sync.Mutex // one embedding at a time; its passes also take Engine.fwd
+	fwd    *forwardGate
 	model  *arch.Model
 	cache  *kvcache.Cache
 	kern   *captureKernels
@@ -128,22 +130,19 @@ var embedders = struct {
 	m map[weak.Pointer[Engine]]*embedder
 }{m: map[weak.Pointer[Engine]]*embedder{}}
 
-// embedderOf returns e's embedder; e.mu must be held.
+// embedderOf returns e's embedder, made on first use.
 func embedderOf(e *Engine) (*embedder, error) {
 	key := weak.Make(e)
 	embedders.Lock()
-	em := embedders.m[key]
-	embedders.Unlock()
-	if em != nil {
+	defer embedders.Unlock()
+	if em := embedders.m[key]; em != nil {
 		return em, nil
 	}
 	em, err := newEmbedder(e)
 	if err != nil {
 		return nil, err
 	}
-	embedders.Lock()
 	embedders.m[key] = em
-	embedders.Unlock()
 	runtime.AddCleanup(e, func(k weak.Pointer[Engine]) {
 		embedders.Lock()
 		delete(embedders.m, k)
@@ -163,7 +162,7 @@ func newEmbedder(e *Engine) (*embedder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model: embed: %w", err)
 	}
-	return &embedder{model: m, cache: cache, kern: k, logits: make([]float32, m.Config.Vocab)}, nil
+	return &embedder{fwd: e.fwd, model: m, cache: cache, kern: k, logits: make([]float32, m.Config.Vocab)}, nil
 }
 
 func (em *embedder) run(ctx context.Context, ids []int) ([]float32, error) {
@@ -182,7 +181,12 @@ func (em *embedder) run(ctx context.Context, ids []int) ([]float32, error) {
 		if end == len(ids) {
 			logits = em.logits
 		}
-		if err := em.model.Forward(ids[n:end], em.cache, logits); err != nil {
+		if err := em.fwd.lock(); err != nil {
+			return nil, err
+		}
+		err := em.model.Forward(ids[n:end], em.cache, logits)
+		em.fwd.Unlock()
+		if err != nil {
 			em.cache.Truncate(0)
 			return nil, fmt.Errorf("model: embed: %w", err)
 		}

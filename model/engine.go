@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 
@@ -32,6 +31,10 @@ var ErrContextFull = errors.New("context window full")
 // the engine does not run; the message lists the supported ones.
 var ErrUnsupported = arch.ErrUnsupported
 
+// ErrClosed is returned (wrapped) by an engine that has been closed,
+// including to the Generate calls that were running when it was.
+var ErrClosed = errors.New("model: engine is closed")
+
 // Options configure Load.
 type Options struct {
 	// Threads for the matrix kernels; 0 means one per core.
@@ -42,6 +45,15 @@ type Options struct {
 	// Template overrides the chat template recognised from the file:
 	// "chatml" or "llama3".
 	Template string
+	// Parallel is how many requests are decoded together, one pass over
+	// the weights per step for all of them; more wait in FIFO order. 0
+	// means DefaultParallel.
+	Parallel int
+	// PrefixCache bounds the key/value memory, in bytes, kept by idle
+	// caches so that a request sharing a prefix with an earlier one (a
+	// conversation's next turn, a common system prompt) processes only
+	// its new tokens. 0 means DefaultPrefixCache; negative keeps none.
+	PrefixCache int64
 	// Log receives load and generation statistics; nil discards them.
 	Log *slog.Logger
 }
@@ -50,7 +62,14 @@ type Options struct {
 // keep the key/value cache small.
 const DefaultContext = 4096
 
-// promptBatch is how many prompt tokens go through the model together.
+// DefaultParallel is Options.Parallel's default.
+const DefaultParallel = 4
+
+// DefaultPrefixCache is Options.PrefixCache's default: 512 MiB.
+const DefaultPrefixCache = 512 << 20
+
+// promptBatch is how many prompt tokens go through the model together
+// when no other request is decoding.
 const promptBatch = 256
 
 // Message is one role/content message of a conversation.
@@ -64,7 +83,9 @@ type SamplingParams = sample.Params
 
 // Request asks for one answer.
 type Request struct {
-	// Messages are rendered with the chat template.
+	// Messages are rendered with the chat template. Special tokens are
+	// recognised only in the template's own markup, never in the
+	// messages' content.
 	Messages []Message
 	// Raw, if set, is fed as it is, without the template (special tokens
 	// in it are recognised).
@@ -93,15 +114,19 @@ type Result struct {
 	StopReason                 string
 	// Truncated is true when the answer was cut short (length, context,
 	// cancelled).
-	Truncated                   bool
+	Truncated bool
+	// PromptDuration runs from the request's turn to be served (after
+	// waiting for a free slot) to its first token; GenDuration from there
+	// to the end.
 	PromptDuration, GenDuration time.Duration
-	// CachedTokens is how many prompt tokens were reused from the
-	// previous request.
+	// CachedTokens is how many prompt tokens were reused from the key/value
+	// cache of an earlier request instead of being processed.
 	CachedTokens int
 }
 
-// Engine is a loaded model. Generate is safe for concurrent use; calls are
-// served one at a time.
+// Engine is a loaded model. Generate is safe for concurrent use: one
+// scheduler goroutine advances up to Options.Parallel requests together,
+// and keeps the caches of finished ones for prefix reuse.
 type Engine struct {
 	log      *slog.Logger
 	path     string
@@ -117,10 +142,15 @@ type Engine struct {
 
 	hash *fileHash
 
-	mu     sync.Mutex // serializes Generate and guards cache
+	// fwd serializes forward passes: the scheduler's steps, Logits, Bench
+	// and the embedder share the kernels' buffers.
+	fwd *forwardGate
+	// cache and logits are Logits' and Bench's, made on first use; fwd
+	// guards them.
 	cache  *kvcache.Cache
 	logits []float32
-	closed bool
+
+	sched *scheduler
 }
 
 // Load opens the GGUF file at path and prepares the model. The weights
@@ -148,7 +178,8 @@ func Load(path string, opts Options) (*Engine, error) {
 	e.loadTime = time.Since(start)
 	e.hash = hashFile(path)
 	log.Info("model loaded", "file", path, "arch", e.info.Arch, "params", e.info.Params,
-		"quantization", e.info.Quantization, "context", e.ctxSize, "threads", threads, "took", e.loadTime.Round(time.Millisecond))
+		"quantization", e.info.Quantization, "context", e.ctxSize, "threads", threads,
+		"parallel", e.sched.parallel, "prefix_cache_bytes", e.sched.pool.budget, "took", e.loadTime.Round(time.Millisecond))
 	return e, nil
 }
 
@@ -171,6 +202,9 @@ func newEngine(f *gguf.File, path string, opts Options, threads int, log *slog.L
 	if warning != "" {
 		log.Warn("chat template", "problem", warning)
 	}
+	if opts.Parallel < 0 {
+		return nil, fmt.Errorf("parallel %d is negative", opts.Parallel)
+	}
 	k := newKernels(threads)
 	m, err := arch.New(cfg, w, k, threads)
 	if err != nil {
@@ -184,27 +218,41 @@ func newEngine(f *gguf.File, path string, opts Options, threads int, log *slog.L
 			size = DefaultContext
 		}
 	}
-	cache, err := m.NewCache(size)
-	if err != nil {
+	if _, err := m.NewCache(size); err != nil {
 		k.close()
 		return nil, err
 	}
 	e := &Engine{
 		log: log, path: path, file: f, model: m, tok: tok, tmpl: tmpl, kern: k,
-		threads: threads, ctxSize: size, cache: cache, logits: make([]float32, cfg.Vocab),
+		threads: threads, ctxSize: size, fwd: new(forwardGate),
 	}
 	e.info = describe(f, cfg, tmpl, tok)
+	parallel := opts.Parallel
+	if parallel == 0 {
+		parallel = DefaultParallel
+	}
+	budget := opts.PrefixCache
+	switch {
+	case budget == 0:
+		budget = DefaultPrefixCache
+	case budget < 0:
+		budget = 0
+	}
+	e.sched = newScheduler(e, parallel, budget)
+	go e.sched.loop()
 	return e, nil
 }
 
-// Close releases the model's memory. Generate must not be running.
+// Close stops the scheduler and releases the model's memory. Generate
+// calls still running return ErrClosed (with the text so far); later
+// calls return it at once.
 func (e *Engine) Close() error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
+	if !e.sched.close() {
 		return nil
 	}
-	e.closed = true
+	e.fwd.Lock() // wait for a Logits, Bench or Embed in progress
+	defer e.fwd.Unlock()
+	e.fwd.closed = true
 	e.hash.cancel()
 	e.kern.close()
 	return e.file.Close()
@@ -227,11 +275,15 @@ func (e *Engine) Prompt(req Request) string {
 	if req.Raw != "" {
 		return req.Raw
 	}
-	msgs := make([]chat.Message, len(req.Messages))
-	for i, m := range req.Messages {
-		msgs[i] = chat.Message{Role: m.Role, Content: m.Content}
+	return e.tmpl.Render(chatMessages(req.Messages), true)
+}
+
+func chatMessages(ms []Message) []chat.Message {
+	out := make([]chat.Message, len(ms))
+	for i, m := range ms {
+		out[i] = chat.Message{Role: m.Role, Content: m.Content}
 	}
-	return e.tmpl.Render(msgs, true)
+	return out
 }
 
 // Tokenize turns a prompt into tokens, adding BOS when the model's
@@ -240,28 +292,44 @@ func (e *Engine) Tokenize(prompt string) []int32 {
 	return e.tok.Tokenize(prompt, true, true)
 }
 
+// PromptTokens returns the tokens Generate feeds the model for req: Raw
+// as Tokenize does; messages through the chat template, with special
+// tokens recognised only in the template's markup, so that a user who
+// writes "<|im_start|>system" gets those characters as text, not a turn
+// of their own.
+func (e *Engine) PromptTokens(req Request) []int32 {
+	if req.Raw != "" {
+		return e.Tokenize(req.Raw)
+	}
+	cparts := e.tmpl.Parts(chatMessages(req.Messages), true)
+	parts := make([]tokenizer.Part, len(cparts))
+	for i, p := range cparts {
+		parts[i] = tokenizer.Part{Text: p.Text, Markup: p.Markup}
+	}
+	return e.tok.TokenizeParts(parts, true)
+}
+
 // Generate writes the answer to req, calling onToken with each piece of
 // text as soon as it is certain (never part of a stop string, never half a
 // UTF-8 character). It stops at an end-of-generation token, a stop string,
 // MaxTokens, a full context (StopContext, Truncated) or when ctx is done
 // (StopCancelled, with ctx's error). A prompt that does not fit returns
 // ErrContextFull.
+//
+// Concurrent calls are decoded together; onToken is called on the
+// caller's goroutine, and when the caller is slower than the model, the
+// pieces produced meanwhile arrive joined in one call.
 func (e *Engine) Generate(ctx context.Context, req Request, onToken func(string)) (Result, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return Result{}, errors.New("model: engine is closed")
+	if e.sched.isClosed() {
+		return Result{}, ErrClosed
 	}
-	prompt := e.Tokenize(e.Prompt(req))
-	return e.generate(ctx, prompt, req, onToken)
+	return e.generate(ctx, e.PromptTokens(req), req, onToken)
 }
 
 // GenerateTokens is Generate for an already tokenized prompt.
 func (e *Engine) GenerateTokens(ctx context.Context, prompt []int32, req Request, onToken func(string)) (Result, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return Result{}, errors.New("model: engine is closed")
+	if e.sched.isClosed() {
+		return Result{}, ErrClosed
 	}
 	return e.generate(ctx, prompt, req, onToken)
 }
@@ -274,110 +342,23 @@ func (e *Engine) generate(ctx context.Context, prompt32 []int32, req Request, on
 	if len(prompt32) >= e.ctxSize {
 		return res, fmt.Errorf("%w: the prompt has %d tokens and the context window %d", ErrContextFull, len(prompt32), e.ctxSize)
 	}
+	vocab := e.model.Config.Vocab
 	prompt := make([]int, len(prompt32))
 	for i, t := range prompt32 {
+		if t < 0 || int(t) >= vocab {
+			return res, fmt.Errorf("model: prompt token %d at %d is outside the vocabulary of %d", t, i, vocab)
+		}
 		prompt[i] = int(t)
 	}
 	if err := ctx.Err(); err != nil {
 		res.StopReason, res.Truncated = StopCancelled, true
 		return res, err
 	}
-	start := time.Now()
-	if err := e.prefill(ctx, prompt, &res); err != nil {
-		res.PromptDuration = time.Since(start)
-		if ctx.Err() != nil {
-			res.StopReason, res.Truncated = StopCancelled, true
-			return res, ctx.Err()
-		}
+	j := e.newJob(ctx, prompt, req)
+	if err := e.sched.submit(j); err != nil {
 		return res, err
 	}
-	res.PromptDuration = time.Since(start)
-
-	start = time.Now()
-	defer func() { res.GenDuration = time.Since(start) }()
-	smp := sample.New(req.Sampling)
-	dec := e.tok.NewDecoder()
-	st := &stopper{stops: append(e.tmplStops(req), req.Stop...)}
-	var text strings.Builder
-	emit := func(s string) {
-		if s != "" {
-			text.WriteString(s)
-			if onToken != nil {
-				onToken(s)
-			}
-		}
-	}
-	history := append([]int(nil), prompt...)
-	finish := func(reason string) (Result, error) {
-		if reason != StopString {
-			out, _ := st.push(dec.Flush())
-			emit(out)
-			emit(st.flush())
-		}
-		res.StopReason = reason
-		res.Truncated = reason == StopLength || reason == StopContext || reason == StopCancelled
-		res.Text = text.String()
-		res.GenDuration = time.Since(start)
-		return res, nil
-	}
-	for {
-		next := smp.Sample(e.logits, history)
-		if e.tok.IsEOG(int32(next)) {
-			return finish(StopEOG)
-		}
-		res.AnswerTokens++
-		history = append(history, next)
-		out, stopped := st.push(dec.Next(int32(next)))
-		emit(out)
-		if stopped {
-			return finish(StopString)
-		}
-		if req.MaxTokens > 0 && res.AnswerTokens >= req.MaxTokens {
-			return finish(StopLength)
-		}
-		if err := ctx.Err(); err != nil {
-			r, _ := finish(StopCancelled)
-			return r, err
-		}
-		if e.cache.Room(1) != nil {
-			return finish(StopContext)
-		}
-		if err := e.model.Forward([]int{next}, e.cache, e.logits); err != nil {
-			e.cache.Truncate(0)
-			return res, fmt.Errorf("model: %w", err)
-		}
-	}
-}
-
-// prefill runs the prompt through the model, reusing the cached prefix it
-// shares with the previous request, and leaves the last token's logits in
-// e.logits.
-func (e *Engine) prefill(ctx context.Context, prompt []int, res *Result) error {
-	n := e.cache.CommonPrefix(prompt)
-	if n == len(prompt) {
-		n-- // the last token must run again to give its logits
-	}
-	e.cache.Truncate(n)
-	res.CachedTokens = n
-	for n < len(prompt) {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		end := min(n+promptBatch, len(prompt))
-		var logits []float32
-		if end == len(prompt) {
-			logits = e.logits
-		}
-		if err := e.model.Forward(prompt[n:end], e.cache, logits); err != nil {
-			e.cache.Truncate(0)
-			if errors.Is(err, kvcache.ErrFull) {
-				return fmt.Errorf("%w: %w", ErrContextFull, err)
-			}
-			return fmt.Errorf("model: %w", err)
-		}
-		n = end
-	}
-	return nil
+	return j.wait(onToken)
 }
 
 func (e *Engine) tmplStops(req Request) []string {
@@ -388,24 +369,80 @@ func (e *Engine) tmplStops(req Request) []string {
 }
 
 // Logits runs prompt from an empty cache and returns the logits of its
-// last token (for tests and reference comparisons).
+// last token (for tests and reference comparisons). It waits for the
+// scheduler's current step and holds up the next one.
 func (e *Engine) Logits(prompt []int32) ([]float32, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	if e.sched.isClosed() {
+		return nil, ErrClosed
+	}
+	if err := e.fwd.lock(); err != nil {
+		return nil, err
+	}
+	defer e.fwd.Unlock()
+	if err := e.ownCache(); err != nil {
+		return nil, err
+	}
 	e.cache.Truncate(0)
 	ids := make([]int, len(prompt))
 	for i, t := range prompt {
+		if t < 0 || int(t) >= e.model.Config.Vocab {
+			return nil, fmt.Errorf("model: token %d is outside the vocabulary of %d", t, e.model.Config.Vocab)
+		}
 		ids[i] = int(t)
 	}
-	var res Result
-	if err := e.prefill(context.Background(), ids, &res); err != nil {
-		return nil, err
+	if len(ids) == 0 {
+		return nil, errors.New("model: empty prompt")
+	}
+	for n := 0; n < len(ids); {
+		end := min(n+promptBatch, len(ids))
+		var logits []float32
+		if end == len(ids) {
+			logits = e.logits
+		}
+		if err := e.model.Forward(ids[n:end], e.cache, logits); err != nil {
+			e.cache.Truncate(0)
+			if errors.Is(err, kvcache.ErrFull) {
+				return nil, fmt.Errorf("%w: %w", ErrContextFull, err)
+			}
+			return nil, fmt.Errorf("model: %w", err)
+		}
+		n = end
 	}
 	return append([]float32(nil), e.logits...), nil
 }
 
+// forwardGate lets one forward pass run at a time, and none once the
+// engine is closed (its weights are unmapped then).
+type forwardGate struct {
+	sync.Mutex
+	closed bool
+}
+
+// lock locks g, or returns ErrClosed.
+func (g *forwardGate) lock() error {
+	g.Lock()
+	if g.closed {
+		g.Unlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+// ownCache makes Logits' and Bench's cache on first use; e.fwd is held.
+func (e *Engine) ownCache() error {
+	if e.cache != nil {
+		return nil
+	}
+	c, err := e.model.NewCache(e.ctxSize)
+	if err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	e.cache, e.logits = c, make([]float32, e.model.Config.Vocab)
+	return nil
+}
+
 // kernels adapts model/ggml's pool to arch.Kernels. It is used by one
-// Generate at a time.
+// forward pass at a time (Engine.fwd).
 type kernels struct {
 	pool *ggml.Pool
 	acts map[ggml.Type][]*ggml.Activation // by vec_dot type
