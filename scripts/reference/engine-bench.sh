@@ -1,9 +1,11 @@
 #!/bin/sh
 # Developer-only: chatloop's engine beside llama.cpp (node-llama-cpp, CPU)
 # on Qwen2.5-0.5B-shaped models with random weights, at 2 threads:
-# load time, resident memory, pp512 and tg128 (median of 3 runs each).
+# load time, resident memory, pp512 and tg128 (median of 3 runs each), raw.
+# scripts/bench-vs-llamacpp.sh puts the same runs in one table with ratios
+# and the memory-bandwidth limit.
 #
-#   sh scripts/reference/engine-bench.sh [types...]   (default: Q8_0 F16)
+#   sh scripts/reference/engine-bench.sh [types...]   (default: Q8_0 F16; Q4_K_M is the mix)
 set -eu
 cd "$(dirname "$0")/../.."
 dir=$(mktemp -d)
