@@ -281,7 +281,7 @@ func (m *Model) layers(n int) error {
 	c := &m.Config
 	ws := &m.ws
 	x, h, q, k, v := ws.x[:n], ws.h[:n], ws.q[:n], ws.k[:n], ws.v[:n]
-	att, o, gate, up, act, down := ws.att[:n], ws.o[:n], ws.gate[:n], ws.up[:n], ws.act[:n], ws.down[:n]
+	att, o, gate, up := ws.att[:n], ws.o[:n], ws.gate[:n], ws.up[:n]
 	for li := range m.W.Layers {
 		l := &m.W.Layers[li]
 		for i := range n {
@@ -321,17 +321,17 @@ func (m *Model) layers(n int) error {
 		if err := m.mul3(h, &l.FFNGate, gate, &l.FFNUp, up, nil, nil); err != nil {
 			return err
 		}
-		for i := range n {
-			a, u := act[i], up[i]
-			for j, g := range gate[i] {
+		for i := range n { // the activation replaces the gate
+			a, u := gate[i], up[i]
+			for j, g := range a {
 				a[j] = silu(g) * u[j]
 			}
 		}
-		if err := m.mul1(act, &l.FFNDown, down); err != nil {
+		if err := m.mul1(gate, &l.FFNDown, o); err != nil {
 			return err
 		}
 		for i := range n {
-			add(x[i], down[i])
+			add(x[i], o[i])
 		}
 	}
 	return nil

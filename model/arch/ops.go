@@ -46,8 +46,7 @@ func (r *rope) at(pos int) {
 			ff = r.factors[i]
 		}
 		t := r.scale * (theta / ff)
-		r.cos[i] = float32(math.Cos(float64(t)))
-		r.sin[i] = float32(math.Sin(float64(t)))
+		r.sin[i], r.cos[i] = sincosf(t)
 		theta *= thetaScale
 	}
 }
@@ -66,10 +65,127 @@ func (r *rope) apply(x []float32, heads, headDim int) {
 				a, b = 2*i, 2*i+1
 			}
 			x0, x1 := v[a], v[b]
-			v[a] = x0*c - x1*s
-			v[b] = x0*s + x1*c
+			// each product rounded on its own, as ggml's x86-64 build
+			// (no FMA) computes them
+			v[a] = float32(x0*c) - float32(x1*s)
+			v[b] = float32(x0*s) + float32(x1*c)
 		}
 	}
+}
+
+// sincosf returns the sine and cosine of x as glibc's sinf, cosf and
+// sincosf (glibc 2.28 and later, after ARM's optimized routines) compute
+// them in their FMA build, which glibc picks on every x86-64 CPU with FMA:
+// ggml's rope takes its cos/sin table from them. They are not correctly
+// rounded (up to 0.56 ulp): on Qwen2.5 and Llama 3 shapes about one
+// table entry in a hundred differs from the correctly rounded value.
+// Arguments are reduced to [-π/4, π/4] with one multiply-subtract below
+// 120 and with 4/π to 192 bits above; the polynomials run in float64.
+func sincosf(y float32) (sin, cos float32) {
+	x := float64(y)
+	p := &sincosTable[0]
+	top := abstop12(y)
+	switch {
+	case top < abstop12(float32(sincosPio4)):
+		if top < abstop12(0x1p-12) {
+			return y, 1
+		}
+		return sincosPoly(x, x*x, p, 0)
+	case top < abstop12(120):
+		// reduce_fast without round-to-int instructions: hpiInv is
+		// scaled by 2^24, so the quadrant lands in bits 24..31.
+		r := x * p.hpiInv
+		n := (int32(r) + 0x800000) >> 24
+		x = math.FMA(-float64(n), p.hpi, x)
+		s := p.sign[n&3]
+		if n&2 != 0 {
+			p = &sincosTable[1]
+		}
+		return sincosPoly(x*s, x*x, p, int(n))
+	case top < abstop12(float32(math.Inf(1))):
+		xi := math.Float32bits(y)
+		sign := int(xi >> 31)
+		x, n := sincosReduceLarge(xi)
+		s := p.sign[(n+sign)&3]
+		if (n+sign)&2 != 0 {
+			p = &sincosTable[1]
+		}
+		return sincosPoly(x*s, x*x, p, n)
+	default:
+		nan := float32(math.NaN())
+		return nan, nan
+	}
+}
+
+// sincosConsts are one entry of glibc's __sincosf_table.
+type sincosConsts struct {
+	sign           [4]float64 // the sign of the sine in quadrants 0..3
+	hpiInv, hpi    float64    // 2/π·2^24 and π/2
+	c0, c1, c2, c3 float64    // the cosine polynomial
+	c4             float64
+	s1, s2, s3     float64 // the sine polynomial
+}
+
+const sincosPio4 = 0x1.921FB54442D18p-1
+
+// sincosTable's second entry computes -cos, negating for free.
+var sincosTable = [2]sincosConsts{
+	{[4]float64{1, -1, -1, 1}, 0x1.45F306DC9C883p+23, 0x1.921FB54442D18p0,
+		0x1p0, -0x1.ffffffd0c621cp-2, 0x1.55553e1068f19p-5, -0x1.6c087e89a359dp-10, 0x1.99343027bf8c3p-16,
+		-0x1.555545995a603p-3, 0x1.1107605230bc4p-7, -0x1.994eb3774cf24p-13},
+	{[4]float64{1, -1, -1, 1}, 0x1.45F306DC9C883p+23, 0x1.921FB54442D18p0,
+		-0x1p0, 0x1.ffffffd0c621cp-2, -0x1.55553e1068f19p-5, 0x1.6c087e89a359dp-10, -0x1.99343027bf8c3p-16,
+		-0x1.555545995a603p-3, 0x1.1107605230bc4p-7, -0x1.994eb3774cf24p-13},
+}
+
+// sincosInvPio4 is 4/π to 192 bits, 8 new bits per entry.
+var sincosInvPio4 = [24]uint32{
+	0xa2, 0xa2f9, 0xa2f983, 0xa2f9836e,
+	0xf9836e4e, 0x836e4e44, 0x6e4e4415, 0x4e441529,
+	0x441529fc, 0x1529fc27, 0x29fc2757, 0xfc2757d1,
+	0x2757d1f5, 0x57d1f534, 0xd1f534dd, 0xf534ddc0,
+	0x34ddc0db, 0xddc0db62, 0xc0db6295, 0xdb629599,
+	0x6295993c, 0x95993c43, 0x993c4390, 0x3c439041,
+}
+
+// abstop12 is the top 12 bits of x's representation, sign cleared.
+func abstop12(x float32) uint32 { return (math.Float32bits(x) >> 20) & 0x7ff }
+
+// sincosReduceLarge reduces |x| ≥ 120 (xi its bits) modulo π/2 with a
+// 32×96-bit product by 4/π in fixed point, returning the remainder in
+// [-π/4, π/4] and the quadrant.
+func sincosReduceLarge(xi uint32) (float64, int) {
+	arr := sincosInvPio4[(xi>>26)&15:]
+	shift := (xi >> 23) & 7
+	xi = (xi&0xffffff | 0x800000) << shift
+	res0 := uint64(xi * arr[0]) // a 32-bit product, as in C
+	res1 := uint64(xi) * uint64(arr[4])
+	res2 := uint64(xi) * uint64(arr[8])
+	res0 = res2>>32 | res0<<32
+	res0 += res1
+	n := (res0 + 1<<61) >> 62
+	res0 -= n << 62
+	return float64(int64(res0)) * 0x1.921FB54442D18p-62, int(n)
+}
+
+// sincosPoly evaluates both polynomials at x (x2 = x²) for quadrant n,
+// swapping sine and cosine for odd quadrants, with the fused
+// multiply-adds of glibc's FMA build.
+func sincosPoly(x, x2 float64, p *sincosConsts, n int) (sin, cos float32) {
+	x4 := x2 * x2
+	x3 := x2 * x
+	c2 := math.FMA(x2, p.c4, p.c3)
+	s1 := math.FMA(x2, p.s3, p.s2)
+	c1 := math.FMA(x2, p.c1, p.c0)
+	x5 := x3 * x2
+	x6 := x4 * x2
+	s := math.FMA(x3, p.s1, x)
+	c := math.FMA(x4, p.c2, c1)
+	sin, cos = float32(math.FMA(x5, s1, s)), float32(math.FMA(x6, c2, c))
+	if n&1 != 0 {
+		sin, cos = cos, sin
+	}
+	return sin, cos
 }
 
 // expf is ggml's vectorised exponential (ggml_v_expf, after ARM's

@@ -9,15 +9,15 @@ import (
 // workspace is a Model's working memory for a batch, grown to the largest
 // batch seen and reused.
 type workspace struct {
-	tokens                                     int // capacity in tokens
-	x, h, q, k, v, att, o, gate, up, act, down [][]float32
-	pos                                        []int            // position of each token
-	cache                                      []*kvcache.Cache // cache of each token; cleared after a call
-	ropes                                      []rope           // RoPE table of each token's position
-	out                                        [][]float32      // logits destinations
-	mw                                         [3]*Matrix       // mul3's arguments to MatMul
-	my                                         [3][][]float32   //
-	one                                        [1]Seq           // Forward's batch
+	tokens                          int              // capacity in tokens
+	x, h, q, k, v, att, o, gate, up [][]float32      // o: attention and FFN outputs; gate: also the FFN activation
+	pos                             []int            // position of each token
+	cache                           []*kvcache.Cache // cache of each token; cleared after a call
+	ropes                           []rope           // RoPE table of each token's position
+	out                             [][]float32      // logits destinations
+	mw                              [3]*Matrix       // mul3's arguments to MatMul
+	my                              [3][][]float32   //
+	one                             [1]Seq           // Forward's batch
 
 	// attention
 	layer     int
@@ -62,7 +62,7 @@ func (ws *workspace) grow(m *Model, n int) {
 	qDim, kvDim := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
 	ws.x, ws.h = rows(n, c.Hidden), rows(n, c.Hidden)
 	ws.q, ws.k, ws.v, ws.att, ws.o = rows(n, qDim), rows(n, kvDim), rows(n, kvDim), rows(n, qDim), rows(n, c.Hidden)
-	ws.gate, ws.up, ws.act, ws.down = rows(n, c.FFN), rows(n, c.FFN), rows(n, c.FFN), rows(n, c.Hidden)
+	ws.gate, ws.up = rows(n, c.FFN), rows(n, c.FFN)
 	ws.pos = make([]int, n)
 	ws.cache = make([]*kvcache.Cache, n)
 	ws.out = make([][]float32, n)

@@ -99,6 +99,10 @@ func (c *Cache) Reserve(n int) error {
 		p := len(c.pages)
 		c.pages = append(c.pages, make([]uint16, c.layers*2*c.pageCap(p)*c.kvDim))
 	}
+	if reserved := min(len(c.pages)*PageSize, c.size); cap(c.tokens) < reserved {
+		// Commit appends without allocating until the next page.
+		c.tokens = append(make([]int, 0, reserved), c.tokens...)
+	}
 	return nil
 }
 
