@@ -3,7 +3,9 @@ package tokenizer
 import (
 	"compress/gzip"
 	"io"
+	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -92,4 +94,102 @@ func BenchmarkNew(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkLookup compares the tokenizer's compact tables with the Go
+// maps they replaced (built here, in the same run, as the reference):
+// every Qwen2.5 token text to its id, and every merge pair to its rank,
+// in a shuffled order.
+func BenchmarkLookup(b *testing.B) {
+	v := realVocab(b, "qwen2")
+	tok := realTokenizer(b, "qwen2", "qwen2")
+	r := rand.New(rand.NewPCG(1, 2))
+	texts := slices.Clone(v.Tokens)
+	r.Shuffle(len(texts), func(i, j int) { texts[i], texts[j] = texts[j], texts[i] })
+	ids := make(map[string]int32, len(v.Tokens))
+	for i, s := range v.Tokens {
+		ids[s] = int32(i)
+	}
+	type pair struct{ a, b int32 }
+	var pairs []pair
+	ranks := map[uint64]uint64{}
+	for i, m := range v.Merges {
+		a, c, _ := strings.Cut(m[1:], " ")
+		a = m[:1] + a
+		p := pair{ids[a], ids[c]}
+		k := uint64(uint32(p.a))<<32 | uint64(uint32(p.b))
+		if _, dup := ranks[k]; !dup {
+			ranks[k] = uint64(i)<<32 | uint64(uint32(ids[a+c]))
+			pairs = append(pairs, p)
+		}
+	}
+	r.Shuffle(len(pairs), func(i, j int) { pairs[i], pairs[j] = pairs[j], pairs[i] })
+	// The words of the corpus, byte-level encoded as the Llama 3 path
+	// looks them up (most are tokens, some are not).
+	var words [][]byte
+	for _, l := range readCorpus(b) {
+		for i, w := range strings.Fields(l) {
+			if i > 0 {
+				w = " " + w
+			}
+			words = append(words, byteEncode(nil, w))
+		}
+	}
+	b.Run("word/map", func(b *testing.B) {
+		var sum int32
+		for b.Loop() {
+			for _, w := range words {
+				sum += ids[string(w)]
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(words)), "ns/lookup")
+	})
+	b.Run("word/index", func(b *testing.B) {
+		var sum int32
+		for b.Loop() {
+			for _, w := range words {
+				id, _ := tok.vocab.idBytes(w)
+				sum += id
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(words)), "ns/lookup")
+	})
+	b.Run("text/map", func(b *testing.B) {
+		var sum int32
+		for b.Loop() {
+			for _, s := range texts {
+				sum += ids[s]
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(texts)), "ns/lookup")
+	})
+	b.Run("text/index", func(b *testing.B) {
+		var sum int32
+		for b.Loop() {
+			for _, s := range texts {
+				id, _ := tok.vocab.id(s)
+				sum += id
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(texts)), "ns/lookup")
+	})
+	b.Run("merge/map", func(b *testing.B) {
+		var sum uint64
+		for b.Loop() {
+			for _, p := range pairs {
+				sum += ranks[uint64(uint32(p.a))<<32|uint64(uint32(p.b))]
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(pairs)), "ns/lookup")
+	})
+	b.Run("merge/table", func(b *testing.B) {
+		var sum int32
+		for b.Loop() {
+			for _, p := range pairs {
+				rank, _, _ := tok.merges.find(p.a, p.b)
+				sum += rank
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(pairs)), "ns/lookup")
+	})
 }

@@ -142,6 +142,7 @@ type vocab struct {
 	text arena
 	seed maphash.Seed
 	ids  index
+	dups bool // some text is the text of two tokens
 }
 
 // newVocab builds the lookup of tokens; a later duplicate of a text wins,
@@ -172,6 +173,7 @@ func newVocab(tokens []string) (vocab, error) {
 				break
 			}
 		}
+		v.dups = v.dups || found
 		v.ids.set(p, found, int32(i))
 	}
 	return v, nil

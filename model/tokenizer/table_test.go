@@ -139,3 +139,13 @@ func TestDuplicatesAndOddMerges(t *testing.T) {
 		t.Errorf("out of range: %q %q %q %q", tok.TokenText(-1), tok.TokenText(odd+1), tok.Piece(odd+1), tok.Piece(-1))
 	}
 }
+
+func TestRuneByte(t *testing.T) {
+	for r := rune(-1); r < 0x200; r++ {
+		b, ok := runeByte(r)
+		wb, wok := runeToByte[r]
+		if b != wb || ok != wok {
+			t.Errorf("runeByte(%U) = %d, %v; want %d, %v", r, b, ok, wb, wok)
+		}
+	}
+}

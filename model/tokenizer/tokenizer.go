@@ -134,6 +134,7 @@ func New(c Config) (*Tokenizer, error) {
 		t.setType(int32(i), typ)
 	}
 	var both []byte
+	guess := int32(-1)
 	for i, m := range c.Merges {
 		sp := strings.IndexByte(m[min(1, len(m)):], ' ')
 		if sp < 0 {
@@ -145,7 +146,15 @@ func New(c Config) (*Tokenizer, error) {
 		ib, okb := t.vocab.id(b)
 		if oka && okb {
 			both = append(append(both[:0], a...), b...)
-			result, _ := t.vocab.idBytes(both) // -1 if none
+			// BPE vocabularies list the merged tokens in merge order:
+			// try the token after the previous merge's before the index.
+			result := guess + 1
+			if int(result) >= n || t.vocab.dups || t.vocab.text.str(result) != string(both) {
+				result, _ = t.vocab.idBytes(both) // -1 if none
+			}
+			if result >= 0 {
+				guess = result
+			}
 			t.merges.add(int32(i), ia, ib, result)
 			continue
 		}
@@ -281,7 +290,7 @@ func (t *Tokenizer) decodeToken(out []byte, id int32) []byte {
 		return append(out, s...)
 	case TypeNormal:
 		for _, r := range s {
-			if b, ok := runeToByte[r]; ok {
+			if b, ok := runeByte(r); ok {
 				out = append(out, b)
 			} else {
 				// Not a byte-level code point: llama.cpp writes a marker.

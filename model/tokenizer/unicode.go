@@ -179,6 +179,24 @@ var byteToRune, runeToByte = func() ([256]rune, map[rune]byte) {
 	return fwd, back
 }()
 
+// runeBytes is runeToByte as an array for the code points up to U+0143
+// (the highest GPT-2 uses): byte + 1, 0 for a code point that stands for
+// no byte. Building a tokenizer decodes every token with it.
+var runeBytes = func() (t [0x144]uint16) {
+	for b, r := range byteToRune {
+		t[r] = uint16(b) + 1
+	}
+	return t
+}()
+
+// runeByte is the byte code point r stands for in the byte-level encoding.
+func runeByte(r rune) (byte, bool) {
+	if r < 0 || int(r) >= len(runeBytes) || runeBytes[r] == 0 {
+		return 0, false
+	}
+	return byte(runeBytes[r] - 1), true
+}
+
 // byteEncode appends the byte-level encoding of s.
 func byteEncode(dst []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
