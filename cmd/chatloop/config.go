@@ -18,6 +18,7 @@ import (
 	"github.com/chatloop/chatloop/adapters/wechat"
 	"github.com/chatloop/chatloop/adapters/wecom"
 	"github.com/chatloop/chatloop/bot"
+	"github.com/chatloop/chatloop/model"
 )
 
 // Config is the whole chatloop.toml.
@@ -47,6 +48,13 @@ type ModelConfig struct {
 	Threads int `toml:"threads"`
 	// Context is the context length in tokens; 0 means the model's own.
 	Context int `toml:"context"`
+	// Parallel is how many answers the local engine generates together
+	// (one pass over the weights for all); more wait their turn.
+	Parallel int `toml:"parallel"`
+	// PrefixCacheMB bounds the key/value memory, in MiB, that the local
+	// engine keeps from finished answers so that a conversation's next
+	// turn only processes its new tokens; 0 keeps none.
+	PrefixCacheMB int `toml:"prefix_cache_mb"`
 	// MaxTokens caps an answer's length in tokens.
 	MaxTokens int `toml:"max_tokens"`
 	// Template overrides the chat template recognised from the GGUF file.
@@ -80,18 +88,29 @@ type RewardConfig struct {
 	BestOf int `toml:"best_of"`
 }
 
+// engineOptions are the local engine's options from the [model] section.
+func (m *ModelConfig) engineOptions() model.Options {
+	prefix := int64(m.PrefixCacheMB) << 20
+	if prefix == 0 {
+		prefix = -1 // none kept
+	}
+	return model.Options{Threads: m.Threads, Context: m.Context, Template: m.Template, Parallel: m.Parallel, PrefixCache: prefix}
+}
+
 // defaultConfig is every key's default.
 func defaultConfig() Config {
 	return Config{
 		Bot: bot.DefaultConfig(),
 		Model: ModelConfig{
-			Backend:   "local",
-			Name:      "qwen2.5-0.5b-instruct",
-			MaxTokens: 512,
-			Sampling:  bot.Sampling{Temperature: 0.7, TopK: 40, TopP: 0.9, MinP: 0.05, RepeatPenalty: 1.1},
-			BaseURL:   "http://127.0.0.1:11434/v1",
-			APIKeyEnv: "OPENAI_API_KEY",
-			Timeout:   bot.Duration{Duration: 120 * time.Second},
+			Backend:       "local",
+			Name:          "qwen2.5-0.5b-instruct",
+			Parallel:      4,
+			PrefixCacheMB: 512,
+			MaxTokens:     512,
+			Sampling:      bot.Sampling{Temperature: 0.7, TopK: 40, TopP: 0.9, MinP: 0.05, RepeatPenalty: 1.1},
+			BaseURL:       "http://127.0.0.1:11434/v1",
+			APIKeyEnv:     "OPENAI_API_KEY",
+			Timeout:       bot.Duration{Duration: 120 * time.Second},
 		},
 		Feedback: FeedbackConfig{DB: "chatloop.db"},
 		Reward:   RewardConfig{BestOf: 1},
@@ -141,6 +160,12 @@ func (c *Config) validate() error {
 	}
 	if c.Model.Threads < 0 {
 		return fmt.Errorf("key model.threads: %d is negative", c.Model.Threads)
+	}
+	if c.Model.Parallel < 1 {
+		return fmt.Errorf("key model.parallel: %d must be at least 1", c.Model.Parallel)
+	}
+	if c.Model.PrefixCacheMB < 0 {
+		return fmt.Errorf("key model.prefix_cache_mb: %d is negative", c.Model.PrefixCacheMB)
 	}
 	if c.Model.MaxTokens <= 0 {
 		return fmt.Errorf("key model.max_tokens: %d must be positive", c.Model.MaxTokens)

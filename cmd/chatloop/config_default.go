@@ -65,6 +65,13 @@ cache_dir = ""
 threads = 0
 # Context length in tokens; 0 means the model's own.
 context = 0
+# Answers the local engine generates together, in one pass over the
+# weights per token for all of them; more wait their turn.
+parallel = 4
+# Key/value memory (MiB) kept from finished answers, so that the next
+# turn of a conversation (or a shared system prompt) is not processed
+# again; least recently used dropped first. 0 keeps none.
+prefix_cache_mb = 512
 # Longest answer, in tokens.
 max_tokens = 512
 # Chat template override ("chatml" or "llama3"); empty: from the GGUF file.

@@ -59,7 +59,9 @@ func (a *app) loadEngine(cmd *cobra.Command, f *engineFlags, minContext int) (*m
 	if minContext > 0 && ctxSize < minContext {
 		ctxSize = minContext
 	}
-	e, err := model.Load(path, model.Options{Threads: threads, Context: ctxSize, Template: cfg.Model.Template, Log: a.logger()})
+	opts := cfg.Model.engineOptions()
+	opts.Threads, opts.Context, opts.Log = threads, ctxSize, a.logger()
+	e, err := model.Load(path, opts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -294,18 +296,26 @@ func perSecond(n int, secs float64) float64 {
 func newModelBenchCommand(a *app) *cobra.Command {
 	var f engineFlags
 	var asJSON bool
-	var reps, pp, tg int
+	var reps, pp, tg, parallel int
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure prompt processing (pp512) and generation (tg128) speed, like llama-bench",
 		Long: `Measure prompt processing of 512 tokens and generation of 128 tokens, in
 tokens per second, the median of --repetitions runs, as llama-bench's pp512
 and tg128 do (random tokens, an empty cache each run). --json prints
-{"pp512": tok/s, "tg128": tok/s, "rss_bytes": n}.`,
+{"pp512": tok/s, "tg128": tok/s, "rss_bytes": n}.
+
+With --parallel N, also generate 128 tokens in each of N sequences decoded
+together (one pass over the weights per step for all of them, as the
+engine serves concurrent chats) and report the aggregate tokens per
+second; --json then adds "tg128_parallel": {"n": N, "tok_s": x}.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if reps < 1 || pp < 1 || tg < 1 {
 				return fmt.Errorf("--repetitions, --pp and --tg must be positive")
+			}
+			if parallel < 0 {
+				return fmt.Errorf("--parallel must not be negative")
 			}
 			e, _, err := a.loadEngine(cmd, &f, pp+tg)
 			if err != nil {
@@ -314,21 +324,28 @@ and tg128 do (random tokens, an empty cache each run). --json prints
 			defer e.Close()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			res, err := e.Bench(ctx, model.BenchOptions{Prompt: pp, Gen: tg, Repetitions: reps})
+			res, err := e.Bench(ctx, model.BenchOptions{Prompt: pp, Gen: tg, Repetitions: reps, Parallel: parallel})
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return json.NewEncoder(a.stdout).Encode(map[string]any{
+				out := map[string]any{
 					fmt.Sprintf("pp%d", pp): round2(res.PromptPerSecond),
 					fmt.Sprintf("tg%d", tg): round2(res.GenPerSecond),
 					"rss_bytes":             res.RSSBytes,
-				})
+				}
+				if parallel > 0 {
+					out[fmt.Sprintf("tg%d_parallel", tg)] = map[string]any{"n": parallel, "tok_s": round2(res.ParallelGenPerSecond)}
+				}
+				return json.NewEncoder(a.stdout).Encode(out)
 			}
 			info := e.Info()
 			fmt.Fprintf(a.stdout, "model: %s %s, %s, %d threads, load %s\n", info.Arch, humanCount(info.Params), info.Quantization, res.Threads, e.LoadDuration().Round(1e6))
 			fmt.Fprintf(a.stdout, "pp%-4d %10.2f tokens/s  (median of %d)\n", pp, res.PromptPerSecond, reps)
 			fmt.Fprintf(a.stdout, "tg%-4d %10.2f tokens/s  (median of %d)\n", tg, res.GenPerSecond, reps)
+			if parallel > 0 {
+				fmt.Fprintf(a.stdout, "tg%-4d %10.2f tokens/s  in all, %d sequences together (median of %d)\n", tg, res.ParallelGenPerSecond, parallel, reps)
+			}
 			fmt.Fprintf(a.stdout, "rss    %10.1f MiB\n", float64(res.RSSBytes)/(1<<20))
 			return nil
 		},
@@ -339,6 +356,7 @@ and tg128 do (random tokens, an empty cache each run). --json prints
 	fl.IntVar(&reps, "repetitions", 3, "runs of each test; the median is reported")
 	fl.IntVar(&pp, "pp", 512, "prompt tokens")
 	fl.IntVar(&tg, "tg", 128, "generated tokens")
+	fl.IntVar(&parallel, "parallel", 0, "also measure generation of N sequences decoded together (aggregate tokens/s)")
 	return cmd
 }
 
