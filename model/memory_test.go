@@ -72,3 +72,18 @@ func TestLoadHeap(t *testing.T) {
 		t.Errorf("a loaded tiny model with the Qwen2.5 vocabulary holds %.2f MiB of heap, want at most 12 MiB", float64(loadHeap)/mib)
 	}
 }
+
+// BenchmarkLoad loads a tiny model with the real Qwen2.5 vocabulary:
+// mapping and parsing the file and building the tokenizer are most of the
+// work (the weights are mapped, not read).
+func BenchmarkLoad(b *testing.B) {
+	path := testmodel.Write(b, testmodel.Tiny("qwen2", ggml.Q8_0, 1))
+	b.ReportAllocs()
+	for b.Loop() {
+		e, err := Load(path, Options{Threads: 1, Context: 256})
+		if err != nil {
+			b.Fatal(err)
+		}
+		e.Close()
+	}
+}
