@@ -2,13 +2,17 @@
 
 package ggml
 
-import "golang.org/x/sys/cpu"
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
 
 //go:noescape
-func m32RowsVNNI(w *byte, rs int, nb int, acts *m32Acts, nt int, order int, out *[4][8]float32)
+func m32RowsVNNI(w *byte, rs int, nb int, acts *m32Acts, nt int, order int, out *[4][8]float32, pf uintptr, pfstep int)
 
 //go:noescape
-func m32RowsAVX2(w *byte, rs int, nb int, acts *m32Acts, nt int, order int, out *[4][8]float32, idx *[8]int32)
+func m32RowsAVX2(w *byte, rs int, nb int, acts *m32Acts, nt int, order int, out *[4][8]float32, pf uintptr, pfstep int, idx *[8]int32)
 
 //go:noescape
 func m32ActsVNNI(w *byte, rs int, nb int, xr *byte, xd *float32, sw *int32, order int, out *[4][16]float32)
@@ -108,6 +112,9 @@ func m32RowTiles(k *m32Kind, w []byte, rs, nb, r0, r1 int, xs []*Activation, ys 
 	r := r0
 	for ; r+8 <= r1; r += 8 {
 		wp, wrs := &w[r*rs], rs
+		// prefetch the tile after next, spread over this tile's blocks
+		pf := uintptr(unsafe.Pointer(unsafe.SliceData(w))) + uintptr((r+16)*rs)
+		pfstep := 8 * rs / nb
 		if k.unpack != nil {
 			for i := 0; i < 8; i++ {
 				k.unpack(&w[(r+i)*rs], k.blockBytes, nb, &sc.wq[i*nb*34])
@@ -121,12 +128,12 @@ func m32RowTiles(k *m32Kind, w []byte, rs, nb, r0, r1 int, xs []*Activation, ys 
 				acts.q[i], acts.d[i] = &a.qs[0], &a.d[0]
 			}
 			if haveM32VNNI {
-				m32RowsVNNI(wp, wrs, nb, &acts, nt, k.order, &out)
+				m32RowsVNNI(wp, wrs, nb, &acts, nt, k.order, &out, pf, pfstep)
 			} else {
 				for i := range idx {
 					idx[i] = int32(i * wrs)
 				}
-				m32RowsAVX2(wp, wrs, nb, &acts, nt, k.order, &out, &idx)
+				m32RowsAVX2(wp, wrs, nb, &acts, nt, k.order, &out, pf, pfstep, &idx)
 			}
 			for i := 0; i < nt; i++ {
 				copy(ys[t0+i][r:r+8], out[i][:])

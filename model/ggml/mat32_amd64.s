@@ -107,6 +107,26 @@ GLOBL m32bitsel<>(SB), RODATA|NOPTR, $32
 #define M32SCALE0 VMULPS Y1, Y30, Y1; VMULPS Y1, Y0, Y0
 #define M32SCALE1 VMULPS Y30, Y0, Y0; VMULPS Y1, Y0, Y0
 
+// M32SCALES8 collects the F16 scales of the current block of the eight
+// rows in X11 (plain loads: a gather stalls on rows that miss the cache).
+#define M32SCALES8 \
+	MOVWLZX (SI), AX \
+	VMOVD AX, X11 \
+	MOVWLZX (SI)(BX*1), AX \
+	VPINSRW $1, AX, X11, X11 \
+	MOVWLZX (SI)(BX*2), AX \
+	VPINSRW $2, AX, X11, X11 \
+	MOVWLZX (DX), AX \
+	VPINSRW $3, AX, X11, X11 \
+	MOVWLZX (SI)(BX*4), AX \
+	VPINSRW $4, AX, X11, X11 \
+	MOVWLZX (DX)(BX*2), AX \
+	VPINSRW $5, AX, X11, X11 \
+	MOVWLZX (DX)(R9*1), AX \
+	VPINSRW $6, AX, X11, X11 \
+	MOVWLZX (DX)(BX*4), AX \
+	VPINSRW $7, AX, X11, X11
+
 // M32ROWSBLOCK loads and biases block DI/4 of the eight rows, gathers
 // their scales, and runs the nt (R13) activations.
 #define M32ROWSBLOCK(SCALE, done) \
@@ -118,10 +138,8 @@ GLOBL m32bitsel<>(SB), RODATA|NOPTR, $32
 	VPXORD 2(DX)(BX*2), Y24, Y21 \
 	VPXORD 2(DX)(R9*1), Y24, Y22 \
 	VPXORD 2(DX)(BX*4), Y24, Y23 \
-	KXNORW K1, K1, K1 \
-	VPGATHERDD (SI)(Y25*1), K1, Y30 \
-	VPMOVDW Y30, X30 \
-	VCVTPH2PS X30, Y30 \
+	M32SCALES8 \
+	VCVTPH2PS X11, Y30 \
 	M32ACT(0, 32, Y26, SCALE) \
 	CMPQ R13, $1 \
 	JEQ done \
@@ -133,10 +151,22 @@ GLOBL m32bitsel<>(SB), RODATA|NOPTR, $32
 	JEQ done \
 	M32ACT(24, 56, Y29, SCALE)
 
-// func m32RowsVNNI(w *byte, rs int, nb int, acts *m32Acts, nt int, order int, out *[4][8]float32)
+// M32PREFETCH prefetches the next pfstep bytes (at most 320) of the rows
+// that a later call will read, from R8 on: eight short rows read side by
+// side are too short a stream for the hardware prefetchers.
+#define M32PREFETCH \
+	PREFETCHT0 (R8) \
+	PREFETCHT0 64(R8) \
+	PREFETCHT0 128(R8) \
+	PREFETCHT0 192(R8) \
+	PREFETCHT0 256(R8) \
+	ADDQ R15, R8
+
+// func m32RowsVNNI(w *byte, rs int, nb int, acts *m32Acts, nt int, order int, out *[4][8]float32, pf uintptr, pfstep int)
 // Eight rows (w, w+rs, ..., Q8_0 layout: F16 scale, 32 int8) times nt
 // (1..4) activations; out[t][r] is the dot product of row r and activation t.
-TEXT ·m32RowsVNNI(SB), NOSPLIT, $0-56
+// Each block also prefetches pfstep bytes from pf on.
+TEXT ·m32RowsVNNI(SB), NOSPLIT, $0-72
 	MOVQ w+0(FP), SI
 	MOVQ rs+8(FP), BX
 	MOVQ nb+16(FP), CX
@@ -144,6 +174,8 @@ TEXT ·m32RowsVNNI(SB), NOSPLIT, $0-56
 	MOVQ nt+32(FP), R13
 	MOVQ order+40(FP), R10
 	MOVQ out+48(FP), R11
+	MOVQ pf+56(FP), R8
+	MOVQ pfstep+64(FP), R15
 	LEAQ (BX)(BX*2), R9
 	LEAQ (SI)(R9*1), DX
 	VMOVDQU32 m32b80<>(SB), Y24
@@ -160,6 +192,7 @@ TEXT ·m32RowsVNNI(SB), NOSPLIT, $0-56
 	TESTQ R10, R10
 	JNE rows1
 rows0:
+	M32PREFETCH
 	M32ROWSBLOCK(M32SCALE0, next0)
 next0:
 	ADDQ $34, SI
@@ -169,6 +202,7 @@ next0:
 	JNZ rows0
 	JMP rowsdone
 rows1:
+	M32PREFETCH
 	M32ROWSBLOCK(M32SCALE1, next1)
 next1:
 	ADDQ $34, SI
@@ -505,16 +539,18 @@ GLOBL m32packw<>(SB), RODATA|NOPTR, $32
 	JEQ done \
 	M32ACT2(24, 56, Y15, SCALE)
 
-// func m32RowsAVX2(w *byte, rs int, nb int, acts *m32Acts, nt int, order int, out *[4][8]float32, idx *[8]int32)
+// func m32RowsAVX2(w *byte, rs int, nb int, acts *m32Acts, nt int, order int, out *[4][8]float32, pf uintptr, pfstep int, idx *[8]int32)
 // m32RowsVNNI for AVX2 machines; idx holds r*rs for r < 8.
-TEXT ·m32RowsAVX2(SB), NOSPLIT, $0-64
+TEXT ·m32RowsAVX2(SB), NOSPLIT, $0-80
 	MOVQ w+0(FP), SI
 	MOVQ rs+8(FP), BX
 	MOVQ nb+16(FP), CX
 	MOVQ acts+24(FP), R12
 	MOVQ nt+32(FP), R13
 	MOVQ order+40(FP), R10
-	MOVQ idx+56(FP), R14
+	MOVQ pf+56(FP), R8
+	MOVQ pfstep+64(FP), R15
+	MOVQ idx+72(FP), R14
 	LEAQ (BX)(BX*2), R9
 	LEAQ (SI)(R9*1), DX
 	VPXOR Y12, Y12, Y12
@@ -527,6 +563,7 @@ TEXT ·m32RowsAVX2(SB), NOSPLIT, $0-64
 	TESTQ R10, R10
 	JNE rows21
 rows20:
+	M32PREFETCH
 	M32ROWSBLOCK2(M32SCALE20, next20)
 next20:
 	ADDQ $34, SI
@@ -536,6 +573,7 @@ next20:
 	JNZ rows20
 	JMP rows2done
 rows21:
+	M32PREFETCH
 	M32ROWSBLOCK2(M32SCALE21, next21)
 next21:
 	ADDQ $34, SI

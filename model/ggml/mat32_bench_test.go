@@ -16,7 +16,7 @@ import (
 // bytes per second (SetBytes, once per call whatever the batch) and
 // GFLOP/s (2·rows·cols·activations per call).
 func BenchmarkMatKernel32(b *testing.B) {
-	shapes := []struct{ rows, cols int }{{896, 896}, {128, 896}, {4864, 896}, {896, 4864}}
+	shapes := []struct{ rows, cols int }{{896, 896}, {128, 896}, {4864, 896}, {896, 4864}, {65536, 896}}
 	type path struct {
 		name string
 		p    *m32Path

@@ -57,6 +57,7 @@ const (
 	m32Quantized = iota // Quantize of Gaussian values
 	m32RawBytes         // any bytes, scales included (NaN, Inf, subnormal)
 	m32Extremes         // zero blocks, ±127/-128 weights and activations
+	m32Wide             // random quants with full-mantissa scales: large sums whose float rounding depends on the operation order
 )
 
 func newM32Case(rng *rand.Rand, typ Type, rows, cols, nact, mode int) m32Case {
@@ -91,9 +92,30 @@ func newM32Case(rng *rand.Rand, typ Type, rows, cols, nact, mode int) m32Case {
 			}
 		}
 	}
+	if mode == m32Wide {
+		for b := 0; b < len(c.w)/bs; b++ {
+			h := uint16(0x2800 + rng.IntN(0x2000)) // normal F16 scales, random mantissas
+			c.w[b*bs], c.w[b*bs+1] = byte(h), byte(h>>8)
+			if typ != Q8_0 && rng.IntN(2) == 0 { // extreme levels, mostly of one sign
+				fill := []byte{0x00, 0xff}[rng.IntN(2)]
+				for i := 2; i < bs; i++ {
+					c.w[b*bs+i] = fill ^ byte(rng.IntN(2))
+				}
+			}
+		}
+	}
 	for i := 0; i < nact; i++ {
 		a := &Activation{Rounding: Rounding(rng.IntN(2))}
 		a.Prepare(randFloats(rng, cols, 2), typ)
+		if mode == m32Wide {
+			for j := range a.qs { // large, one sign per block
+				v := int8(100 + rng.IntN(28))
+				if (j/32+i)%3 == 0 {
+					v = -v
+				}
+				a.qs[j] = v
+			}
+		}
 		if mode == m32Extremes {
 			for j := range a.qs {
 				switch rng.IntN(3) {
@@ -186,7 +208,7 @@ func TestKernelMat32MatchesRowKernel(t *testing.T) {
 	}
 	for _, typ := range m32Types {
 		for _, s := range shapes {
-			for mode := m32Quantized; mode <= m32Extremes; mode++ {
+			for mode := m32Quantized; mode <= m32Wide; mode++ {
 				c := newM32Case(rng, typ, s.rows, s.cols, s.nact, mode)
 				want := c.want()
 				checkM32Direct(t, c, want, 0, s.rows)
@@ -291,7 +313,7 @@ func FuzzMatKernel32(f *testing.F) {
 		lo := int(r0) % nr
 		hi := lo + 1 + int(r1)%(nr-lo)
 		rng := rand.New(rand.NewPCG(seed, 32))
-		c := newM32Case(rng, typ, nr, cols, na, int(seed%3))
+		c := newM32Case(rng, typ, nr, cols, na, int(seed%4))
 		for i, b := range data {
 			if i%2 == 0 {
 				c.w[(i/2)%len(c.w)] = b
@@ -302,4 +324,34 @@ func FuzzMatKernel32(f *testing.F) {
 		}
 		checkM32Direct(t, c, c.want(), lo, hi)
 	})
+}
+
+func TestKernelMat32RepackMatchesGo(t *testing.T) {
+	if !haveM32VNNI {
+		t.Skip("the activation-lane kernel needs AVX-512 VNNI")
+	}
+	rng := rand.New(rand.NewPCG(32, 5))
+	for _, nact := range []int{1, 15, 16, 17, 40} {
+		c := newM32Case(rng, Q8_0, 1, 160, nact, m32Extremes)
+		nb := c.cols / 32
+		groups := (nact + m32Lanes - 1) / m32Lanes
+		wantR, gotR := make([]byte, groups*nb*512), make([]byte, groups*nb*512)
+		wantD, gotD := make([]float32, groups*nb*m32Lanes), make([]float32, groups*nb*m32Lanes)
+		for i := range gotR { // stale bytes from an earlier call must not survive
+			gotR[i] = byte(i)
+			gotD[i%len(gotD)] = float32(i)
+		}
+		m32Repack(wantR, wantD, c.xs, nb)
+		m32RepackAsm(gotR, gotD, c.xs, nb)
+		for i := range wantR {
+			if gotR[i] != wantR[i] {
+				t.Fatalf("%d activations: repacked byte %d = %#x, want %#x", nact, i, gotR[i], wantR[i])
+			}
+		}
+		for i := range wantD {
+			if math.Float32bits(gotD[i]) != math.Float32bits(wantD[i]) {
+				t.Fatalf("%d activations: scale %d = %v, want %v", nact, i, gotD[i], wantD[i])
+			}
+		}
+	}
 }
