@@ -181,6 +181,12 @@ func BenchmarkDecodeStep(b *testing.B) {
 	}
 	for range 4 {
 		s.step()
+		for _, j := range s.active {
+			j.deliver(nil) // the callers keep up
+		}
+	}
+	if len(s.active) != 4 {
+		b.Fatalf("%d requests active, want 4", len(s.active))
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -197,6 +203,9 @@ func BenchmarkDecodeStep(b *testing.B) {
 			b.Fatal(err)
 		}
 		for _, j := range s.active {
+			if j.sampled < 0 {
+				b.Fatal("a request was not decoded")
+			}
 			j.history = append(j.history, j.sampled)
 			j.next = j.sampled
 		}

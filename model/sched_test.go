@@ -374,16 +374,22 @@ func TestDecodeStepDoesNotAllocate(t *testing.T) {
 	}
 	for range 6 { // prompts through, a few tokens decoded
 		s.step()
+		for _, j := range s.active {
+			j.deliver(nil) // the callers keep up
+		}
 	}
 	if len(s.active) != 4 {
 		t.Fatalf("%d requests active after the prompts, want 4", len(s.active))
 	}
-	for _, j := range s.active {
+	lens := make([]int, len(s.active))
+	for i, j := range s.active {
 		if j.fed != len(j.prompt) {
 			t.Fatalf("a prompt is not through after 6 steps")
 		}
+		lens[i] = j.cache.Len()
 	}
-	allocs := testing.AllocsPerRun(10, func() {
+	const runs = 10
+	allocs := testing.AllocsPerRun(runs, func() {
 		if err := s.advance(); err != nil {
 			t.Fatal(err)
 		}
@@ -394,6 +400,11 @@ func TestDecodeStepDoesNotAllocate(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per decode step of 4 requests, want 0", allocs)
+	}
+	for i, j := range s.active {
+		if got := j.cache.Len() - lens[i]; got != runs+1 { // AllocsPerRun runs once more to warm up
+			t.Errorf("request %d: %d tokens decoded in %d steps", i, got, runs+1)
+		}
 	}
 	for _, j := range s.active {
 		s.finish(j, StopCancelled, nil)
