@@ -78,12 +78,12 @@ const read = (f) => JSON.parse(fs.readFileSync(`${dir}/${f}`, "utf8"));
 const MiB = 1 << 20;
 const bw = read("membw.json");
 const gbs = bw[`threads_${threads}`];
-// The aggregate generation speed of parallel chats, under whatever name
-// `chatloop model bench --json` gives it.
+// The aggregate generation speed of parallel chats: chatloop's --json
+// gives {"tg128_parallel": {"n": 4, "tok_s": x}}, engine-bench.mjs a number.
 const parOf = (j) => {
-  for (const [k, v] of Object.entries(j)) {
-    if (typeof v === "number" && (/parallel|concurrent/i.test(k) || /^tg\d+x\d+$/.test(k))) return v;
-  }
+  const v = j.tg128_parallel;
+  if (typeof v === "number") return v;
+  if (v && typeof v.tok_s === "number") return v.tok_s;
   return null;
 };
 const f1 = (x) => (x == null ? "–" : x.toFixed(1));
@@ -99,17 +99,20 @@ for (let i = 1; i <= Number(n); i++) {
   const limit = (gbs * 1e9) / st.bytes_per_token;
   const model = `${st.shape} ${st.type}`;
   const lrss = l.rss_bytes - l.rss_base_bytes;
-  rows.push(["chatloop", model, size / MiB, c.pp512, c.tg128, c.pp512 / l.pp512, c.tg128 / l.tg128, parOf(c), c.rss_bytes / MiB, (c.rss_bytes - size) / MiB, limit]);
-  rows.push(["llama.cpp", model, size / MiB, l.pp512, l.tg128, null, null, l.tg128_parallel ?? null, lrss / MiB, (lrss - size) / MiB, limit]);
+  const cp = parOf(c), lp = parOf(l);
+  rows.push(["chatloop", model, size / MiB, c.pp512, c.tg128, c.pp512 / l.pp512, c.tg128 / l.tg128,
+    cp, cp && cp / c.tg128, cp && lp && cp / lp, c.rss_bytes / MiB, (c.rss_bytes - size) / MiB, limit]);
+  rows.push(["llama.cpp", model, size / MiB, l.pp512, l.tg128, null, null,
+    lp, lp && lp / l.tg128, null, lrss / MiB, (lrss - size) / MiB, limit]);
 }
 const head = ["engine", "model", "file MiB", "pp512 tok/s", "tg128 tok/s", "pp ratio", "tg ratio",
-  `tg ×${parallel} chats tok/s`, "RSS MiB", "RSS − file MiB", "tg limit tok/s"];
-const fmt = [String, String, f1, f1, f1, f2, f2, f1, f1, f1, f1];
+  `tg ×${parallel} chats tok/s`, `×${parallel} ÷ tg128`, `×${parallel} ratio`, "RSS MiB", "RSS − file MiB", "tg limit tok/s"];
+const fmt = [String, String, f1, f1, f1, f2, f2, f1, f2, f2, f1, f1, f1];
 console.log(`| ${head.join(" | ")} |`);
 console.log(`|${head.map((_, i) => (i < 2 ? "---" : "---:")).join("|")}|`);
 for (const r of rows) console.log(`| ${r.map((v, i) => fmt[i](v)).join(" | ")} |`);
 console.log();
-console.log(`${threads} threads, median of ${reps} runs each. Ratios: chatloop ÷ llama.cpp.`);
+console.log(`${threads} threads, median of ${reps} runs each. Ratios: chatloop ÷ llama.cpp; ×${parallel} ÷ tg128: the aggregate of ${parallel} chats ÷ one chat, same engine.`);
 console.log(`Memory bandwidth (scripts/membw, 1 GiB streaming read): ${bw.threads_1} GB/s with 1 goroutine, ${gbs} GB/s with ${threads};`);
 console.log(`tg limit = ${gbs} GB/s ÷ the bytes one token reads (every weight once; a tied token_embd is the output matrix).`);
 console.log(`llama.cpp: node-llama-cpp's prebuilt CPU build, ggml CPU variant ${[...variants].join(", ")}; its RSS is node's minus node's own`);
