@@ -418,3 +418,76 @@ func toIDs(ids []int32) []int {
 	}
 	return out
 }
+
+// TestLongPromptSharesStepsWithDecodes checks that a long prompt arriving
+// while another request decodes goes through in chunks of promptChunk
+// tokens, in steps that also advance the decoding request (unless its
+// caller has fallen maxLag tokens behind).
+func TestLongPromptSharesStepsWithDecodes(t *testing.T) {
+	e := load(t, Options{Threads: 2, Context: 1024, PrefixCache: -1})
+	var mu sync.Mutex
+	var chunks []int // prompt chunk sizes, in order
+	shared := 0      // steps with a chunk and a decode
+	decoding := make(chan struct{})
+	var once sync.Once
+	watchBatches(e, func(call int, seqs []arch.Seq) error {
+		mu.Lock()
+		defer mu.Unlock()
+		decode, chunk := false, 0
+		for _, q := range seqs {
+			if len(q.Tokens) == 1 {
+				decode = true
+			} else {
+				chunk = max(chunk, len(q.Tokens))
+			}
+		}
+		if decode {
+			once.Do(func() { close(decoding) })
+		}
+		if chunk > 0 {
+			chunks = append(chunks, chunk)
+			if decode {
+				shared++
+			}
+		}
+		return nil
+	})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	shortDone := make(chan Result, 1)
+	go func() {
+		defer wg.Done()
+		res, err := e.Generate(context.Background(), Request{Raw: "keep talking", MaxTokens: 400}, nil)
+		if err != nil {
+			t.Error(err)
+		}
+		shortDone <- res
+	}()
+	<-decoding
+	mu.Lock()
+	chunks = nil // the short prompt's own
+	mu.Unlock()
+	long := strings.Repeat("A long document pasted into the chat, sentence after sentence. ", 40)
+	res, err := e.Generate(context.Background(), Request{Raw: long, MaxTokens: 2}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-shortDone:
+		t.Skip("the decoding request ended before the long prompt was through")
+	default:
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if res.PromptTokens < 3*promptChunk {
+		t.Fatalf("the long prompt has only %d tokens", res.PromptTokens)
+	}
+	want := (res.PromptTokens + promptChunk - 1) / promptChunk
+	if len(chunks) != want || slices.Max(chunks) > promptChunk {
+		t.Errorf("the %d-token prompt went through in chunks %v, want %d of at most %d", res.PromptTokens, chunks, want, promptChunk)
+	}
+	if shared < len(chunks)/2 {
+		t.Errorf("only %d of %d prompt chunks ran beside the decoding request", shared, len(chunks))
+	}
+}
