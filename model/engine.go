@@ -3,6 +3,12 @@
 // CPU with llama.cpp's arithmetic, samples, applies the chat template, and
 // streams the answer. Engine.Generate satisfies the core's generator
 // interface through a small bridge in cmd/chatloop.
+//
+// Concurrent Generate calls are served by one scheduler goroutine
+// (sched.go) that advances every active request in one batched forward
+// pass per step, and keeps the key/value caches of finished requests in a
+// pool bounded by memory (prefix.go), so that a conversation's next turn
+// only processes its new tokens.
 package model
 
 import (
