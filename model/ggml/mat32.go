@@ -24,6 +24,9 @@ var haveM32AVX2 bool
 // Tests move it to force either kernel.
 var m32RowsMaxActs = 4
 
+// m32RepackFast is the assembly form of m32Repack where there is one.
+var m32RepackFast func(xr []byte, xd []float32, xs []*Activation, nb int)
+
 // m32Lanes is how many activations one pass of the activation-lane kernel
 // multiplies at once (one int32 lane each in a 512-bit register).
 const m32Lanes = 16

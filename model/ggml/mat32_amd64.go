@@ -54,6 +54,7 @@ var (
 
 func init() {
 	haveM32AVX2 = cpu.X86.HasAVX2
+	m32RepackFast = m32RepackAsm
 	haveM32VNNI = cpu.X86.HasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW &&
 		cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
 	if haveM32VNNI || haveM32AVX2 {
