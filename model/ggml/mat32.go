@@ -33,7 +33,7 @@ const m32Lanes = 16
 
 // m32Scratch is per-call working memory: repacked activations, their
 // scales, the per-block weight sums and unpacked weight rows. Calls take
-// one from m32Pool and put it back, so steady-state products do not
+// one from m32Free and put it back, so steady-state products do not
 // allocate.
 type m32Scratch struct {
 	xr  []byte    // repacked activation quants, 64-byte aligned
@@ -43,7 +43,29 @@ type m32Scratch struct {
 	raw []byte    // backing array of xr
 }
 
-var m32Pool = sync.Pool{New: func() any { return new(m32Scratch) }}
+// m32Free holds the scratch of finished calls (as many as ever ran at
+// once). Unlike a sync.Pool it keeps them across garbage collections.
+var m32Free struct {
+	sync.Mutex
+	list []*m32Scratch
+}
+
+func m32GetScratch() *m32Scratch {
+	m32Free.Lock()
+	defer m32Free.Unlock()
+	if n := len(m32Free.list); n > 0 {
+		s := m32Free.list[n-1]
+		m32Free.list = m32Free.list[:n-1]
+		return s
+	}
+	return new(m32Scratch)
+}
+
+func m32PutScratch(s *m32Scratch) {
+	m32Free.Lock()
+	m32Free.list = append(m32Free.list, s)
+	m32Free.Unlock()
+}
 
 // alignedBytes returns n bytes of s.raw starting at a 64-byte boundary,
 // growing s.raw when needed.

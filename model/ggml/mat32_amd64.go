@@ -103,8 +103,8 @@ func m32Mat(k *m32Kind, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float
 func m32RowTiles(k *m32Kind, w []byte, rs, nb, r0, r1 int, xs []*Activation, ys [][]float32) int {
 	var sc *m32Scratch
 	if k.unpack != nil {
-		sc = m32Pool.Get().(*m32Scratch)
-		defer m32Pool.Put(sc)
+		sc = m32GetScratch()
+		defer m32PutScratch(sc)
 		sc.wq = grow32(sc.wq, 8*nb*34)
 	}
 	var acts m32Acts
@@ -150,8 +150,8 @@ func m32ActTiles(k *m32Kind, w []byte, rs, nb, r0, r1 int, xs []*Activation, ys 
 	if r1-r0 < 4 {
 		return r0
 	}
-	sc := m32Pool.Get().(*m32Scratch)
-	defer m32Pool.Put(sc)
+	sc := m32GetScratch()
+	defer m32PutScratch(sc)
 	groups := (len(xs) + m32Lanes - 1) / m32Lanes
 	sc.xr = sc.alignedBytes(groups * nb * 512)
 	sc.xd = grow32(sc.xd, groups*nb*m32Lanes)
