@@ -16,8 +16,8 @@ import (
 func attention(out, q []float32, c *kvcache.Cache, layer, n, off int, scale float32, sc *scratch) {
 	dim, kvDim := len(q), c.KVDim()
 	qh, scores, acc := sc.q[:dim], sc.scores[:n], sc.acc[:len(out)]
-	for i, v := range q {
-		qh[i] = ggml.FP16ToFP32(kvcache.FromFloat32(v))
+	for i, v := range q { // ggml.FP32ToFP16 equals kvcache.FromFloat32 on every float32
+		qh[i] = ggml.FP16ToFP32(ggml.FP32ToFP16(v))
 	}
 	for p := 0; p*kvcache.PageSize < n; p++ {
 		keys, _, stride := c.Page(layer, p)
@@ -25,10 +25,7 @@ func attention(out, q []float32, c *kvcache.Cache, layer, n, off int, scale floa
 		cnt := min(stride, n-lo)
 		ggml.ScoresF16(scores[lo:lo+cnt], keys[off*stride:], stride, qh, scale)
 	}
-	maxS := float32(math.Inf(-1))
-	for _, v := range scores {
-		maxS = max(maxS, v)
-	}
+	maxS := maxOf(scores)
 	var sum float64
 	for j := range n {
 		e := expf(scores[j] - maxS)
@@ -36,8 +33,8 @@ func attention(out, q []float32, c *kvcache.Cache, layer, n, off int, scale floa
 		sum += float64(e)
 	}
 	inv := float32(1 / sum)
-	for j := range n {
-		scores[j] = ggml.FP16ToFP32(kvcache.FromFloat32(scores[j] * inv))
+	for j, e := range scores {
+		scores[j] = ggml.FP16ToFP32(ggml.FP32ToFP16(e * inv))
 	}
 	clear(acc)
 	for p := 0; p*kvcache.PageSize < n; p++ {
@@ -49,6 +46,21 @@ func attention(out, q []float32, c *kvcache.Cache, layer, n, off int, scale floa
 	for d := range out {
 		out[d] = float32(acc[d])
 	}
+}
+
+// maxOf is the largest of s, or NaN if one is NaN, in four independent
+// chains: max is commutative and associative but for the sign of a zero
+// maximum, and x-0 and x+0 have the same exponential.
+func maxOf(s []float32) float32 {
+	m0, m1, m2, m3 := float32(math.Inf(-1)), float32(math.Inf(-1)), float32(math.Inf(-1)), float32(math.Inf(-1))
+	i := 0
+	for ; i+4 <= len(s); i += 4 {
+		m0, m1, m2, m3 = max(m0, s[i]), max(m1, s[i+1]), max(m2, s[i+2]), max(m3, s[i+3])
+	}
+	for ; i < len(s); i++ {
+		m0 = max(m0, s[i])
+	}
+	return max(m0, m1, m2, m3)
 }
 
 // scratch holds one attention job's working memory.

@@ -150,3 +150,25 @@ func BenchmarkForward(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAttention measures one query head over ctx cached positions
+// (head size 64), the cost per head and layer of a decode step.
+func BenchmarkAttention(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, ctx := range []int{512, 4096} {
+		c, _, _ := randomCache(b, r, 128, ctx)
+		q := make([]float32, 64)
+		for i := range q {
+			q[i] = float32(r.NormFloat64())
+		}
+		out := make([]float32, 64)
+		var sc scratch
+		sc.grow(ctx, 64, 64)
+		b.Run(fmt.Sprint("ctx=", ctx), func(b *testing.B) {
+			for b.Loop() {
+				attention(out, q, c, 0, ctx, 64, 0.125, &sc)
+			}
+			b.ReportMetric(float64(ctx)*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mpositions/s")
+		})
+	}
+}

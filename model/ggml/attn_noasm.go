@@ -8,3 +8,6 @@ func accumulateF16Asm([]float64, []uint16, int, []float32) bool { return false }
 
 // haveF16C is always false without the assembly kernels.
 var haveF16C = false
+
+// haveAVX512Attn is always false without the assembly kernels.
+var haveAVX512Attn = false

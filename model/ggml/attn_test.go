@@ -101,13 +101,25 @@ func attnHalves(rng *rand.Rand, n int, scale float64) []uint16 {
 	return h
 }
 
-// withoutAsm runs f with the assembly kernels switched off.
-func withoutAsm(f func()) {
-	saved := haveF16C
-	haveF16C = false
-	defer func() { haveF16C = saved }()
+// attnLevels are the kernel sets the tests compare: each switches off
+// the faster ones.
+var attnLevels = []string{"avx512", "avx2", "go"}
+
+// atLevel runs f with the attention kernels above level switched off.
+func atLevel(level string, f func()) {
+	saved, saved512 := haveF16C, haveAVX512Attn
+	defer func() { haveF16C, haveAVX512Attn = saved, saved512 }()
+	switch level {
+	case "avx2":
+		haveAVX512Attn = false
+	case "go":
+		haveF16C, haveAVX512Attn = false, false
+	}
 	f()
 }
+
+// withoutAsm runs f with the assembly kernels switched off.
+func withoutAsm(f func()) { atLevel("go", f) }
 
 // TestScoresF16 checks ScoresF16 against DotF16 of each key row with the
 // query (the kernel proven against llama.cpp), and the assembly kernel
@@ -116,31 +128,25 @@ func withoutAsm(f func()) {
 func TestScoresF16(t *testing.T) {
 	rng := rand.New(rand.NewPCG(17, 18))
 	for _, dim := range []int{1, 3, 8, 64, 80, 128} {
-		for _, n := range []int{1, 7, 8, 9, 31, 32, 33, 40, 64, 100, 256} {
+		for _, n := range []int{1, 7, 8, 9, 16, 24, 31, 32, 33, 40, 64, 88, 100, 256} {
 			stride := n + rng.IntN(3)*8
 			kT := attnHalves(rng, dim*stride, 1)
 			qh := attnHalves(rng, dim, 2)
 			q := make([]float32, dim)
 			FromF16(q, qh)
 			scale := float32(0.125)
-			got := make([]float32, n)
-			ScoresF16(got, kT, stride, q, scale)
-			var goOnly []float32
-			withoutAsm(func() {
-				goOnly = make([]float32, n)
-				ScoresF16(goOnly, kT, stride, q, scale)
-			})
 			row := make([]uint16, dim)
-			for i := range n {
-				for d := range row {
-					row[d] = kT[d*stride+i]
-				}
-				want := DotF16(row, qh) * scale
-				if math.Float32bits(goOnly[i]) != math.Float32bits(want) {
-					t.Fatalf("dim %d, %d positions: Go score %d is %v, DotF16 gives %v", dim, n, i, goOnly[i], want)
-				}
-				if math.Float32bits(got[i]) != math.Float32bits(want) {
-					t.Fatalf("dim %d, %d positions: score %d is %v, DotF16 gives %v", dim, n, i, got[i], want)
+			for _, level := range attnLevels {
+				got := make([]float32, n)
+				atLevel(level, func() { ScoresF16(got, kT, stride, q, scale) })
+				for i := range n {
+					for d := range row {
+						row[d] = kT[d*stride+i]
+					}
+					want := DotF16(row, qh) * scale
+					if math.Float32bits(got[i]) != math.Float32bits(want) {
+						t.Fatalf("%s, dim %d, %d positions: score %d is %v, DotF16 gives %v", level, dim, n, i, got[i], want)
+					}
 				}
 			}
 		}
@@ -152,7 +158,7 @@ func TestScoresF16(t *testing.T) {
 // for bit, including zero weights (skipped) and a non-zero start.
 func TestAccumulateF16(t *testing.T) {
 	rng := rand.New(rand.NewPCG(19, 20))
-	for _, dim := range []int{1, 5, 8, 24, 32, 40, 64, 96, 128} {
+	for _, dim := range []int{1, 5, 8, 16, 24, 32, 40, 64, 72, 96, 128, 136} {
 		for _, n := range []int{1, 2, 9, 100, 300} {
 			stride := dim + rng.IntN(3)*8
 			values := attnHalves(rng, n*stride, 1)
@@ -169,15 +175,19 @@ func TestAccumulateF16(t *testing.T) {
 			for d := range start {
 				start[d] = float64(rng.IntN(5))
 			}
-			got := append([]float64(nil), start...)
-			AccumulateF16(got, values, stride, p)
 			goOnly := append([]float64(nil), start...)
 			withoutAsm(func() { AccumulateF16(goOnly, values, stride, p) })
+			for _, level := range attnLevels[:2] {
+				got := append([]float64(nil), start...)
+				atLevel(level, func() { AccumulateF16(got, values, stride, p) })
+				for d := range dim {
+					if math.Float64bits(got[d]) != math.Float64bits(goOnly[d]) {
+						t.Fatalf("%s, dim %d, %d positions: element %d is %v, Go gives %v", level, dim, n, d, got[d], goOnly[d])
+					}
+				}
+			}
 			col := make([]uint16, n)
 			for d := range dim {
-				if math.Float64bits(got[d]) != math.Float64bits(goOnly[d]) {
-					t.Fatalf("dim %d, %d positions: element %d is %v, Go gives %v", dim, n, d, got[d], goOnly[d])
-				}
 				for j := range col {
 					col[j] = values[j*stride+d]
 				}
@@ -199,18 +209,13 @@ func BenchmarkScoresF16(b *testing.B) {
 		q := make([]float32, dim)
 		FromF16(q, attnHalves(rng, dim, 1))
 		dst := make([]float32, n)
-		for _, impl := range []string{"asm", "go"} {
+		for _, impl := range attnLevels {
 			b.Run(fmt.Sprintf("n=%d/%s", n, impl), func(b *testing.B) {
-				run := func() {
+				atLevel(impl, func() {
 					for b.Loop() {
 						ScoresF16(dst, kT, n, q, 0.125)
 					}
-				}
-				if impl == "go" {
-					withoutAsm(run)
-				} else {
-					run()
-				}
+				})
 				b.ReportMetric(float64(2*dim*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})
 		}
@@ -225,18 +230,13 @@ func BenchmarkAccumulateF16(b *testing.B) {
 		p := make([]float32, n)
 		FromF16(p, attnHalves(rng, n, 0.01))
 		acc := make([]float64, dim)
-		for _, impl := range []string{"asm", "go"} {
+		for _, impl := range attnLevels {
 			b.Run(fmt.Sprintf("n=%d/%s", n, impl), func(b *testing.B) {
-				run := func() {
+				atLevel(impl, func() {
 					for b.Loop() {
 						AccumulateF16(acc, values, dim, p)
 					}
-				}
-				if impl == "go" {
-					withoutAsm(run)
-				} else {
-					run()
-				}
+				})
 				b.ReportMetric(float64(2*dim*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})
 		}
@@ -253,14 +253,9 @@ func TestAccumulateF16SkipsZeroWeights(t *testing.T) {
 		values[dim+d] = FP32ToFP16(1) // weight 0.5
 		values[2*dim+d] = 0xfc00      // -Inf, weight -0
 	}
-	for _, impl := range []string{"asm", "go"} {
+	for _, impl := range attnLevels {
 		acc := make([]float64, dim)
-		run := func() { AccumulateF16(acc, values, dim, []float32{0, 0.5, float32(math.Copysign(0, -1))}) }
-		if impl == "go" {
-			withoutAsm(run)
-		} else {
-			run()
-		}
+		atLevel(impl, func() { AccumulateF16(acc, values, dim, []float32{0, 0.5, float32(math.Copysign(0, -1))}) })
 		for d, v := range acc {
 			if v != 0.5 {
 				t.Fatalf("%s: element %d is %v, want 0.5", impl, d, v)
