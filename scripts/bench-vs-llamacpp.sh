@@ -11,7 +11,9 @@
 # tensor type (Q8_0, F16, ...) or the mix Q4_K_M. Default:
 #   qwen2.5-0.5b:Q8_0 qwen2.5-0.5b:Q4_K_M qwen2.5-1.5b:Q4_K_M
 # Environment: THREADS (2), REPS (3), PARALLEL (4: concurrent chats for the
-# aggregate generation column, 0 to skip).
+# aggregate generation column, 0 to skip), MODELS_DIR (keep the written
+# models there and reuse them on the next run instead of a temporary
+# directory; delete them after changing model/testmodel).
 #
 # llama.cpp is node-llama-cpp's prebuilt CPU build (scripts/reference; run
 # `npm ci` there first, or this script does), with the ggml CPU variant its
@@ -58,16 +60,27 @@ for m in $models; do
 	i=$((i + 1))
 	shape=${m%%:*}
 	type=${m#*:}
-	f="$dir/$i.gguf"
 	echo "== $shape $type" >&2
-	"$dir/genmodel" -shape "$shape" -type "$type" -out "$f" -stats "$dir/$i.stats.json"
+	if [ -n "${MODELS_DIR:-}" ]; then
+		mkdir -p "$MODELS_DIR"
+		f="$MODELS_DIR/$shape-$type.gguf"
+	else
+		f="$dir/$i.gguf"
+	fi
+	if [ -s "$f" ]; then
+		echo "   reusing $f" >&2
+		"$dir/genmodel" -shape "$shape" -type "$type" -n -stats "$dir/$i.stats.json" 2>/dev/null
+	else
+		"$dir/genmodel" -shape "$shape" -type "$type" -out "$f.tmp" -stats "$dir/$i.stats.json"
+		mv "$f.tmp" "$f"
+	fi
 	stat -c %s "$f" >"$dir/$i.size"
 	echo "   chatloop..." >&2
 	# shellcheck disable=SC2086 # $parflag is a flag and its value, or nothing
 	"$dir/chatloop" model bench --model "$f" --threads "$THREADS" --repetitions "$REPS" --json $parflag >"$dir/$i.chatloop.json"
 	echo "   llama.cpp..." >&2
 	(cd scripts/reference && node engine-bench.mjs "$f" "$THREADS" "$REPS" "$PARALLEL") >"$dir/$i.llama.json"
-	rm -f "$f"
+	[ -n "${MODELS_DIR:-}" ] || rm -f "$f"
 done
 echo "load after:  $(uptime)" >&2
 
