@@ -46,8 +46,9 @@ type scheduler struct {
 	incoming []*job
 	stepJobs []*job
 	seqs     []arch.Seq
-	logits   [][]float32 // free logits buffers, one per slot
-	sampleFn func(i int) // samples stepJobs[i]; made once so that it does not allocate
+	logits   [][]float32       // free logits buffers, one per slot
+	samplers []*sample.Sampler // free samplers, with their candidate buffers
+	sampleFn func(i int)       // samples stepJobs[i]; made once so that it does not allocate
 }
 
 func newScheduler(e *Engine, parallel int, budget int64) *scheduler {
@@ -171,6 +172,13 @@ func (s *scheduler) admit(j *job) bool {
 		s.logits = s.logits[:len(s.logits)-1]
 	} else {
 		j.logits = make([]float32, s.e.model.Config.Vocab)
+	}
+	if len(s.samplers) > 0 {
+		j.smp = s.samplers[len(s.samplers)-1]
+		s.samplers = s.samplers[:len(s.samplers)-1]
+		j.smp.Reset(j.req.Sampling)
+	} else {
+		j.smp = sample.New(j.req.Sampling)
 	}
 	return true
 }
@@ -300,6 +308,10 @@ func (s *scheduler) finish(j *job, reason string, err error) {
 		s.logits = append(s.logits, j.logits)
 		j.logits = nil
 	}
+	if j.smp != nil {
+		s.samplers = append(s.samplers, j.smp)
+		j.smp = nil
+	}
 	j.err = err
 	close(j.done)
 }
@@ -319,9 +331,9 @@ type job struct {
 	history  []int
 	logits   []float32
 	one      [1]int
-	next     int // the last accepted token, fed in the next step
-	sampled  int // the token sampled in this step; -1: none
-	smp      *sample.Sampler
+	next     int             // the last accepted token, fed in the next step
+	sampled  int             // the token sampled in this step; -1: none
+	smp      *sample.Sampler // from admission on
 	dec      *tokenizer.Decoder
 	st       stopper
 	text     strings.Builder
@@ -347,7 +359,6 @@ func (e *Engine) newJob(ctx context.Context, prompt []int, req Request) *job {
 	j := &job{
 		ctx: ctx, req: req, prompt: prompt, tok: e.tok, wake: e.sched.wake,
 		history: make([]int, len(prompt), len(prompt)+room),
-		smp:     sample.New(req.Sampling),
 		dec:     e.tok.NewDecoder(),
 		st:      stopper{stops: append(e.tmplStops(req), req.Stop...)},
 		res:     Result{PromptTokens: len(prompt)},

@@ -43,6 +43,7 @@ func (p Params) Greedy() bool { return p.Temperature <= 0 }
 // does not allocate.
 type Sampler struct {
 	p      Params
+	pcg    *rand.PCG
 	rng    *rand.Rand
 	cand   []candidate
 	recent []int // the penalty window, sorted to visit each id once
@@ -56,10 +57,21 @@ type candidate struct {
 
 // New returns a sampler for p.
 func New(p Params) *Sampler {
+	s := &Sampler{pcg: new(rand.PCG)}
+	s.rng = rand.New(s.pcg)
+	s.Reset(p)
+	return s
+}
+
+// Reset makes s what New(p) returns, keeping its buffers (a vocabulary's
+// worth of candidates), so that a sampler reused across requests does not
+// allocate them again.
+func (s *Sampler) Reset(p Params) {
 	if p.RepeatLastN == 0 {
 		p.RepeatLastN = 64
 	}
-	return &Sampler{p: p, rng: rand.New(rand.NewPCG(p.Seed, p.Seed^0x9e3779b97f4a7c15))}
+	s.p = p
+	s.pcg.Seed(p.Seed, p.Seed^0x9e3779b97f4a7c15)
 }
 
 // Sample returns the next token id. logits is modified only when a
@@ -72,6 +84,9 @@ func (s *Sampler) Sample(logits []float32, history []int) int {
 	s.penalize(logits, history)
 	if s.p.Greedy() {
 		return Argmax(logits)
+	}
+	if cap(s.cand) < len(logits) {
+		s.cand = make([]candidate, 0, len(logits))
 	}
 	s.cand = s.cand[:0]
 	for i, l := range logits {

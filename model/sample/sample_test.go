@@ -165,3 +165,27 @@ func TestSampleDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+func TestResetIsNew(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 9))
+	logits := make([]float32, 500)
+	for i := range logits {
+		logits[i] = float32(rng.NormFloat64())
+	}
+	history := []int{3, 7, 7, 100}
+	used := New(Params{Temperature: 2, Seed: 1})
+	for range 10 {
+		work := append([]float32(nil), logits...)
+		used.Sample(work, history)
+	}
+	p := Params{Temperature: 0.9, TopK: 50, TopP: 0.95, RepeatPenalty: 1.2, Seed: 42}
+	used.Reset(p)
+	fresh := New(p)
+	for i := range 50 {
+		a := append([]float32(nil), logits...)
+		b := append([]float32(nil), logits...)
+		if x, y := used.Sample(a, history), fresh.Sample(b, history); x != y {
+			t.Fatalf("draw %d: reset sampler %d, new sampler %d", i, x, y)
+		}
+	}
+}
