@@ -12,10 +12,10 @@ import (
 func m32RowsVNNI(w *byte, rs int, nb int, acts *m32Acts, nt int, order int, out *[4][8]float32, pf uintptr, pfstep int)
 
 //go:noescape
-func m32RowsAVX2(w *byte, rs int, nb int, acts *m32Acts, nt int, order int, out *[4][8]float32, pf uintptr, pfstep int, idx *[8]int32)
+func m32RowsAVX2(w *byte, rs int, nb int, acts *m32Acts, nt int, order int, out *[4][8]float32, pf uintptr, pfstep int)
 
 //go:noescape
-func m32ActsVNNI(w *byte, rs int, nb int, xr *byte, xd *float32, sw *int32, order int, out *[4][16]float32)
+func m32ActsVNNI(w *byte, rs int, nb int, xr *byte, xd *float32, sw *int32, order int, out *[4][16]float32, pf uintptr, pfstep int)
 
 //go:noescape
 func m32RepackAct(q *int8, d *float32, nb int, xr *byte, xd *float32)
@@ -109,7 +109,6 @@ func m32RowTiles(k *m32Kind, w []byte, rs, nb, r0, r1 int, xs []*Activation, ys 
 	}
 	var acts m32Acts
 	var out [4][8]float32
-	var idx [8]int32
 	r := r0
 	for ; r+8 <= r1; r += 8 {
 		wp, wrs := &w[r*rs], rs
@@ -131,10 +130,7 @@ func m32RowTiles(k *m32Kind, w []byte, rs, nb, r0, r1 int, xs []*Activation, ys 
 			if haveM32VNNI {
 				m32RowsVNNI(wp, wrs, nb, &acts, nt, k.order, &out, pf, pfstep)
 			} else {
-				for i := range idx {
-					idx[i] = int32(i * wrs)
-				}
-				m32RowsAVX2(wp, wrs, nb, &acts, nt, k.order, &out, pf, pfstep, &idx)
+				m32RowsAVX2(wp, wrs, nb, &acts, nt, k.order, &out, pf, pfstep)
 			}
 			for i := 0; i < nt; i++ {
 				copy(ys[t0+i][r:r+8], out[i][:])
@@ -177,8 +173,13 @@ func m32ActTiles(k *m32Kind, w []byte, rs, nb, r0, r1 int, xs []*Activation, ys 
 				m32SumW(&w[(r+i)*rs], 34, nb, &sc.sw[i*nb])
 			}
 		}
+		// the first pass prefetches the next tile (the weights are read
+		// from memory once per tile, by m32SumW and that pass)
+		pf := uintptr(unsafe.Pointer(unsafe.SliceData(w))) + uintptr((r+4)*rs)
+		pfstep := 4 * rs / nb
 		for g := 0; g < groups; g++ {
-			m32ActsVNNI(wp, wrs, nb, &sc.xr[g*nb*512], &sc.xd[g*nb*m32Lanes], &sc.sw[0], k.order, &out)
+			m32ActsVNNI(wp, wrs, nb, &sc.xr[g*nb*512], &sc.xd[g*nb*m32Lanes], &sc.sw[0], k.order, &out, pf, pfstep)
+			pfstep = 0 // later passes prefetch the same lines again, harmlessly
 			lanes := min(m32Lanes, len(xs)-g*m32Lanes)
 			for l, y := range ys[g*m32Lanes : g*m32Lanes+lanes] {
 				y = y[r : r+4 : r+4]

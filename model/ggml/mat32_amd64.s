@@ -21,12 +21,6 @@ DATA m32ones<>+16(SB)/8, $0x0101010101010101
 DATA m32ones<>+24(SB)/8, $0x0101010101010101
 GLOBL m32ones<>(SB), RODATA|NOPTR, $32
 
-DATA m32iota<>+0(SB)/8, $0x0000000100000000
-DATA m32iota<>+8(SB)/8, $0x0000000300000002
-DATA m32iota<>+16(SB)/8, $0x0000000500000004
-DATA m32iota<>+24(SB)/8, $0x0000000700000006
-GLOBL m32iota<>(SB), RODATA|NOPTR, $32
-
 DATA m32nib<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
 DATA m32nib<>+8(SB)/8, $0x0f0f0f0f0f0f0f0f
 DATA m32nib<>+16(SB)/8, $0x0f0f0f0f0f0f0f0f
@@ -108,7 +102,7 @@ GLOBL m32bitsel<>(SB), RODATA|NOPTR, $32
 #define M32SCALE1 VMULPS Y30, Y0, Y0; VMULPS Y1, Y0, Y0
 
 // M32SCALES8 collects the F16 scales of the current block of the eight
-// rows in X11 (plain loads: a gather stalls on rows that miss the cache).
+// rows in X11 (scalar loads of lines the row loads touch anyway).
 #define M32SCALES8 \
 	MOVWLZX (SI), AX \
 	VMOVD AX, X11 \
@@ -127,7 +121,7 @@ GLOBL m32bitsel<>(SB), RODATA|NOPTR, $32
 	MOVWLZX (DX)(BX*4), AX \
 	VPINSRW $7, AX, X11, X11
 
-// M32ROWSBLOCK loads and biases block DI/4 of the eight rows, gathers
+// M32ROWSBLOCK loads and biases block DI/4 of the eight rows, collects
 // their scales, and runs the nt (R13) activations.
 #define M32ROWSBLOCK(SCALE, done) \
 	VPXORD 2(SI), Y24, Y16 \
@@ -160,7 +154,7 @@ GLOBL m32bitsel<>(SB), RODATA|NOPTR, $32
 	PREFETCHT0 128(R8) \
 	PREFETCHT0 192(R8) \
 	PREFETCHT0 256(R8) \
-	ADDQ R15, R8
+	ADDQ R10, R8
 
 // func m32RowsVNNI(w *byte, rs int, nb int, acts *m32Acts, nt int, order int, out *[4][8]float32, pf uintptr, pfstep int)
 // Eight rows (w, w+rs, ..., Q8_0 layout: F16 scale, 32 int8) times nt
@@ -175,13 +169,9 @@ TEXT ·m32RowsVNNI(SB), NOSPLIT, $0-72
 	MOVQ order+40(FP), R10
 	MOVQ out+48(FP), R11
 	MOVQ pf+56(FP), R8
-	MOVQ pfstep+64(FP), R15
 	LEAQ (BX)(BX*2), R9
 	LEAQ (SI)(R9*1), DX
 	VMOVDQU32 m32b80<>(SB), Y24
-	MOVQ BX, X9
-	VPBROADCASTD X9, Y25
-	VPMULLD m32iota<>(SB), Y25, Y25
 	VPXORD Y26, Y26, Y26
 	VPXORD Y27, Y27, Y27
 	VPXORD Y28, Y28, Y28
@@ -190,6 +180,7 @@ TEXT ·m32RowsVNNI(SB), NOSPLIT, $0-72
 	TESTQ CX, CX
 	JEQ rowsdone
 	TESTQ R10, R10
+	MOVQ pfstep+64(FP), R10   // keeps the flags
 	JNE rows1
 rows0:
 	M32PREFETCH
@@ -264,12 +255,13 @@ rowsdone:
 	ADDQ $4, R8 \
 	ADDQ $4, R13
 
-// func m32ActsVNNI(w *byte, rs int, nb int, xr *byte, xd *float32, sw *int32, order int, out *[4][16]float32)
+// func m32ActsVNNI(w *byte, rs int, nb int, xr *byte, xd *float32, sw *int32, order int, out *[4][16]float32, pf uintptr, pfstep int)
 // Four rows times 16 activations repacked by m32Repack (xr: per block,
 // eight vectors of 16 lanes × 4 bytes, activation bytes +128; xd: per
 // block the 16 scales); sw holds -128·Σw per row and block ([4][nb]).
-// out[r][t] is the dot product of row r and lane t.
-TEXT ·m32ActsVNNI(SB), NOSPLIT, $0-64
+// out[r][t] is the dot product of row r and lane t. Each block prefetches
+// pfstep (at most 192) bytes from pf on.
+TEXT ·m32ActsVNNI(SB), NOSPLIT, $0-80
 	MOVQ w+0(FP), SI
 	MOVQ rs+8(FP), AX
 	MOVQ nb+16(FP), CX
@@ -277,6 +269,7 @@ TEXT ·m32ActsVNNI(SB), NOSPLIT, $0-64
 	MOVQ xd+32(FP), R11
 	MOVQ sw+40(FP), R8
 	MOVQ order+48(FP), R10
+	MOVQ pf+64(FP), R12
 	LEAQ (SI)(AX*1), BX       // row 1
 	LEAQ (SI)(AX*2), DX       // row 2
 	ADDQ DX, AX               // row 3
@@ -291,13 +284,22 @@ TEXT ·m32ActsVNNI(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ actsdone
 	TESTQ R10, R10
+	MOVQ pfstep+72(FP), R10   // keeps the flags
 	JNE acts1
 acts0:
+	PREFETCHT0 (R12)
+	PREFETCHT0 64(R12)
+	PREFETCHT0 128(R12)
+	ADDQ R10, R12
 	M32ACTSBLOCK(M32ASCALE0)
 	DECQ CX
 	JNZ acts0
 	JMP actsdone
 acts1:
+	PREFETCHT0 (R12)
+	PREFETCHT0 64(R12)
+	PREFETCHT0 128(R12)
+	ADDQ R10, R12
 	M32ACTSBLOCK(M32ASCALE1)
 	DECQ CX
 	JNZ acts1
@@ -482,12 +484,6 @@ rpdone:
 	VZEROUPPER
 	RET
 
-DATA m32packw<>+0(SB)/8, $0x0d0c090805040100
-DATA m32packw<>+8(SB)/8, $0x8080808080808080
-DATA m32packw<>+16(SB)/8, $0x0d0c090805040100
-DATA m32packw<>+24(SB)/8, $0x8080808080808080
-GLOBL m32packw<>(SB), RODATA|NOPTR, $32
-
 // M32ROW2 adds the products of one weight row (at row, Q8_0 layout) with
 // the sign-extended activation halves Y8, Y9 into ACC (AVX2 only).
 #define M32ROW2(lo, hi, ACC) \
@@ -522,11 +518,7 @@ GLOBL m32packw<>(SB), RODATA|NOPTR, $32
 #define M32SCALE21 VMULPS Y11, Y0, Y0; VMULPS Y1, Y0, Y0
 
 #define M32ROWSBLOCK2(SCALE, done) \
-	VMOVDQU (R14), Y0 \
-	VPCMPEQD Y1, Y1, Y1 \
-	VPGATHERDD Y1, (SI)(Y0*1), Y11 \
-	VPSHUFB m32packw<>(SB), Y11, Y11 \
-	VPERMQ $0x08, Y11, Y11 \
+	M32SCALES8 \
 	VCVTPH2PS X11, Y11 \
 	M32ACT2(0, 32, Y12, SCALE) \
 	CMPQ R13, $1 \
@@ -539,9 +531,9 @@ GLOBL m32packw<>(SB), RODATA|NOPTR, $32
 	JEQ done \
 	M32ACT2(24, 56, Y15, SCALE)
 
-// func m32RowsAVX2(w *byte, rs int, nb int, acts *m32Acts, nt int, order int, out *[4][8]float32, pf uintptr, pfstep int, idx *[8]int32)
-// m32RowsVNNI for AVX2 machines; idx holds r*rs for r < 8.
-TEXT ·m32RowsAVX2(SB), NOSPLIT, $0-80
+// func m32RowsAVX2(w *byte, rs int, nb int, acts *m32Acts, nt int, order int, out *[4][8]float32, pf uintptr, pfstep int)
+// m32RowsVNNI for AVX2 machines without VNNI.
+TEXT ·m32RowsAVX2(SB), NOSPLIT, $0-72
 	MOVQ w+0(FP), SI
 	MOVQ rs+8(FP), BX
 	MOVQ nb+16(FP), CX
@@ -549,8 +541,6 @@ TEXT ·m32RowsAVX2(SB), NOSPLIT, $0-80
 	MOVQ nt+32(FP), R13
 	MOVQ order+40(FP), R10
 	MOVQ pf+56(FP), R8
-	MOVQ pfstep+64(FP), R15
-	MOVQ idx+72(FP), R14
 	LEAQ (BX)(BX*2), R9
 	LEAQ (SI)(R9*1), DX
 	VPXOR Y12, Y12, Y12
@@ -561,6 +551,7 @@ TEXT ·m32RowsAVX2(SB), NOSPLIT, $0-80
 	TESTQ CX, CX
 	JEQ rows2done
 	TESTQ R10, R10
+	MOVQ pfstep+64(FP), R10   // keeps the flags
 	JNE rows21
 rows20:
 	M32PREFETCH
