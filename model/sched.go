@@ -81,6 +81,8 @@ func (s *scheduler) submit(j *job) error {
 		return ErrClosed
 	}
 	s.queue = append(s.queue, j)
+	// A cancellation wakes the loop, which may be waiting for callers.
+	j.unwatch = context.AfterFunc(j.ctx, s.signal)
 	s.mu.Unlock()
 	s.signal()
 	return nil
@@ -184,9 +186,10 @@ func (s *scheduler) admit(j *job) bool {
 }
 
 // step runs one forward pass for the active requests and hands each its
-// next token. It reports false when there was nothing to run: every
-// request left is waiting for its caller.
+// next token. It reports false when nothing happened: every request left
+// is waiting for its caller.
 func (s *scheduler) step() bool {
+	before := len(s.active)
 	if err := s.advance(); err != nil {
 		for _, j := range s.stepJobs {
 			s.finish(j, "", fmt.Errorf("model: %w", err))
@@ -209,7 +212,7 @@ func (s *scheduler) step() bool {
 	}
 	clear(s.active[len(act):])
 	s.active = act
-	return len(s.stepJobs) > 0
+	return len(s.stepJobs) > 0 || len(act) < before
 }
 
 // advance drops cancelled requests, runs the forward pass of the others'
@@ -287,6 +290,9 @@ func (s *scheduler) finish(j *job, reason string, err error) {
 		return
 	}
 	j.over = true
+	if j.unwatch != nil {
+		j.unwatch()
+	}
 	if reason != "" && reason != StopString && j.dec != nil {
 		out, _ := j.st.push(j.dec.Flush())
 		j.emit(out)
@@ -341,6 +347,7 @@ type job struct {
 	begin    time.Time
 	genStart time.Time
 	over     bool
+	unwatch  func() bool // stops the cancellation watch
 
 	// Handed to the caller.
 	mu      sync.Mutex // guards pending and lag

@@ -491,3 +491,72 @@ func TestLongPromptSharesStepsWithDecodes(t *testing.T) {
 		t.Errorf("only %d of %d prompt chunks ran beside the decoding request", shared, len(chunks))
 	}
 }
+
+// TestBlockedCallerCancelledFreesItsSlot checks that a request whose
+// caller is stuck in onToken holds up only itself, and that cancelling it
+// gives its slot to the next request at once, while the callback is still
+// stuck.
+func TestBlockedCallerCancelledFreesItsSlot(t *testing.T) {
+	e := load(t, Options{Threads: 1, Context: 256, Parallel: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stuck := make(chan struct{})
+	release := make(chan struct{})
+	var once sync.Once
+	type outcome struct {
+		res Result
+		err error
+	}
+	blocked := make(chan outcome, 1)
+	go func() {
+		res, err := e.Generate(ctx, Request{Raw: "a caller that stops reading", MaxTokens: 100}, func(string) {
+			once.Do(func() { close(stuck) })
+			<-release
+		})
+		blocked <- outcome{res, err}
+	}()
+	<-stuck
+	next := make(chan outcome, 1)
+	go func() {
+		res, err := e.Generate(context.Background(), Request{Raw: "the next in line", MaxTokens: 5}, nil)
+		next <- outcome{res, err}
+	}()
+	waitFor(t, func() bool {
+		e.sched.mu.Lock()
+		defer e.sched.mu.Unlock()
+		return len(e.sched.queue) == 1
+	})
+	cancel()
+	select {
+	case o := <-next:
+		if o.err != nil || o.res.AnswerTokens == 0 && o.res.StopReason != StopEOG {
+			t.Errorf("next request: %+v, %v", o.res, o.err)
+		}
+	case <-time.After(10 * time.Second): // a hang, not a speed check
+		t.Fatal("the next request did not run while the cancelled caller was stuck")
+	}
+	close(release)
+	o := <-blocked
+	if !errors.Is(o.err, context.Canceled) || o.res.StopReason != StopCancelled {
+		t.Errorf("stuck request: %v (%s), want cancelled", o.err, o.res.StopReason)
+	}
+	// The first piece of text comes with token k0; the caller took at
+	// most maxLag-1 more with it, and the request ran at most maxLag
+	// beyond what was taken.
+	k0 := 0
+	for k := 1; k <= 20 && k0 == 0; k++ {
+		r, err := e.Generate(context.Background(), Request{Raw: "a caller that stops reading", MaxTokens: k}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Text != "" {
+			k0 = k
+		}
+	}
+	if k0 == 0 {
+		t.Fatal("no text in 20 tokens")
+	}
+	if limit := k0 + 2*maxLag - 1; o.res.AnswerTokens > limit {
+		t.Errorf("stuck request: %d tokens for a caller stuck at the first piece (token %d), want at most %d", o.res.AnswerTokens, k0, limit)
+	}
+}
