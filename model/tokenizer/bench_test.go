@@ -47,9 +47,7 @@ func BenchmarkEncode(b *testing.B) {
 				tokens := 0
 				for b.Loop() {
 					if cold {
-						tok.mu.Lock()
-						clear(tok.cache)
-						tok.mu.Unlock()
+						tok.cache.reset()
 					}
 					for _, l := range lines {
 						tokens += len(tok.Encode(l))

@@ -105,8 +105,8 @@ func (t *Tokenizer) encodeWord(st *bpeState, word string, out []int32) []int32 {
 			return append(out, id)
 		}
 	}
-	if ids, ok := t.cacheGet(word); ok {
-		return append(out, ids...)
+	if out, ok := t.cache.get(word, out); ok {
+		return out
 	}
 	syms := st.symbols[:0]
 	for i := 0; i < len(word); i++ {
@@ -166,6 +166,6 @@ func (t *Tokenizer) encodeWord(st *bpeState, word string, out []int32) []int32 {
 		}
 	}
 	st.symbols, st.heap = syms, h
-	t.cachePut(word, out[first:])
+	t.cache.put(word, out[first:])
 	return out
 }

@@ -75,18 +75,9 @@ type Tokenizer struct {
 	addBOS       bool
 	addEOS       bool
 
-	mu    sync.Mutex
-	cache map[string][]int32
+	cache *wordCache
 	pool  sync.Pool
 }
-
-// The word cache holds the ids of up to maxCacheEntries pre-tokens of at
-// most maxCachedWord bytes (longer ones are rare and would let one input
-// pin a lot of memory).
-const (
-	maxCacheEntries = 1 << 16
-	maxCachedWord   = 64
-)
 
 // New builds a tokenizer from vocabulary metadata.
 func New(c Config) (*Tokenizer, error) {
@@ -120,7 +111,7 @@ func New(c Config) (*Tokenizer, error) {
 		eog:     map[int32]bool{},
 		addBOS:  c.AddBOS,
 		addEOS:  c.AddEOS,
-		cache:   map[string][]int32{},
+		cache:   newWordCache(),
 	}
 	switch c.Pre {
 	case "llama-bpe", "llama3", "llama-v3":
@@ -462,28 +453,6 @@ func (t *Tokenizer) encodeText(st *bpeState, text string, out []int32) []int32 {
 		off += nb
 	}
 	return out
-}
-
-func (t *Tokenizer) cacheGet(word string) ([]int32, bool) {
-	if len(word) > maxCachedWord {
-		return nil, false
-	}
-	t.mu.Lock()
-	ids, ok := t.cache[word]
-	t.mu.Unlock()
-	return ids, ok
-}
-
-func (t *Tokenizer) cachePut(word string, ids []int32) {
-	if len(word) > maxCachedWord {
-		return
-	}
-	t.mu.Lock()
-	if len(t.cache) >= maxCacheEntries {
-		clear(t.cache)
-	}
-	t.cache[strings.Clone(word)] = slices.Clone(ids)
-	t.mu.Unlock()
 }
 
 // Decode turns ids back into text, control tokens included as their text
