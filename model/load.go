@@ -1,7 +1,9 @@
 package model
 
 import (
+	"encoding/binary"
 	"fmt"
+	"unsafe"
 
 	"github.com/chatloop/chatloop/model/arch"
 	"github.com/chatloop/chatloop/model/chat"
@@ -154,7 +156,10 @@ func matrix(f *gguf.File, name string) (arch.Matrix, error) {
 	return arch.Matrix{Type: t.Type, Data: data, Rows: int(t.Dims[1]), Cols: int(t.Dims[0])}, nil
 }
 
-// vector reads a 1-D tensor (norm weights, biases) as float32.
+// vector reads a 1-D tensor (norm weights, biases) as float32: an F32
+// tensor is used where it lies in the mapping, as the matrices are (no
+// copy on the heap; the model must not be used after the file is closed
+// either way), any other type is converted.
 func vector(f *gguf.File, name string, optional bool) ([]float32, error) {
 	t, ok := f.Tensor(name)
 	if !ok {
@@ -177,12 +182,18 @@ func vector(f *gguf.File, name string, optional bool) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
+	if t.Type == ggml.F32 && n > 0 && littleEndian && uintptr(unsafe.Pointer(&data[0]))%4 == 0 {
+		return unsafe.Slice((*float32)(unsafe.Pointer(&data[0])), n), nil
+	}
 	out := make([]float32, n)
 	if err := ggml.Dequantize(t.Type, data, out); err != nil {
 		return nil, fmt.Errorf("tensor %s: %w", name, err)
 	}
 	return out, nil
 }
+
+// littleEndian: the machine stores a float32 the way GGUF does.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
 // pickTemplate chooses the chat template: the override if given, else the
 // one recognised from tokenizer.chat_template, else the family's usual one

@@ -2,7 +2,9 @@ package model
 
 import (
 	"runtime"
+	"slices"
 	"testing"
+	"unsafe"
 
 	"github.com/chatloop/chatloop/model/ggml"
 	"github.com/chatloop/chatloop/model/gguf"
@@ -85,5 +87,43 @@ func BenchmarkLoad(b *testing.B) {
 			b.Fatal(err)
 		}
 		e.Close()
+	}
+}
+
+// TestVectorsStayInMapping: F32 norm weights and biases are used where
+// they lie in the file, with the values the file holds.
+func TestVectorsStayInMapping(t *testing.T) {
+	path := testmodel.Write(t, testmodel.Tiny("qwen2", ggml.Q8_0, 1))
+	f, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	_, w, err := readModel(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []struct {
+		name string
+		got  []float32
+	}{{"output_norm.weight", w.OutputNorm}, {"blk.1.attn_norm.weight", w.Layers[1].AttnNorm}, {"blk.0.attn_q.bias", w.Layers[0].QBias}} {
+		info, _ := f.Tensor(v.name)
+		data, err := f.TensorData(v.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Type != ggml.F32 {
+			t.Fatalf("%s is %s, want F32", v.name, info.Type)
+		}
+		want := make([]float32, info.Elements())
+		if err := ggml.Dequantize(ggml.F32, data, want); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(v.got, want) {
+			t.Errorf("%s differs from the file's values", v.name)
+		}
+		if unsafe.Pointer(&v.got[0]) != unsafe.Pointer(&data[0]) {
+			t.Errorf("%s was copied out of the mapping", v.name)
+		}
 	}
 }
