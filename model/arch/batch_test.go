@@ -163,6 +163,11 @@ func TestForwardAllocatesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	tok := []int{7}
+	c := &m.Config
+	perToken := int64(4 * (5*c.Hidden + 2*c.KVHeads*c.HeadDim + 2*c.FFN))
+	if got := m.WorkspaceBytes(); got < 4*perToken || got > 4*perToken+64<<10 {
+		t.Errorf("workspace after a batch of 4: %d bytes, want %d and a little scratch", got, 4*perToken)
+	}
 	if got := testing.AllocsPerRun(20, func() {
 		one.Truncate(14)
 		if err := m.Forward(tok, one, logits); err != nil {

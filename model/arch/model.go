@@ -156,6 +156,12 @@ func (m *Model) NewCache(size int) (*kvcache.Cache, error) {
 	return kvcache.New(m.Config.Layers, m.Config.KVHeads*m.Config.HeadDim, size)
 }
 
+// WorkspaceBytes is the memory of the model's working space, which grows
+// with the largest batch (in tokens) and the longest context run so far:
+// about 4·(5·Hidden + 2·KVHeads·HeadDim + 2·FFN) bytes per token of the
+// largest batch.
+func (m *Model) WorkspaceBytes() int64 { return m.ws.bytes() }
+
 // Seq is one sequence's part of a batch: Tokens follow Cache's committed
 // positions; Logits, when not nil (Vocab elements), receives the logits of
 // the sequence's last token.

@@ -85,5 +85,22 @@ func (ws *workspace) growScratch(m *Model, n int) {
 	}
 }
 
+// bytes is the memory the workspace holds.
+func (ws *workspace) bytes() int64 {
+	var n int64
+	for _, r := range [][][]float32{ws.x, ws.h, ws.q, ws.k, ws.v, ws.att, ws.o, ws.gate, ws.up} {
+		if len(r) > 0 {
+			n += int64(len(r)) * int64(cap(r[0])) * 4
+		}
+	}
+	for _, r := range ws.ropes {
+		n += int64(cap(r.cos)+cap(r.sin)) * 4
+	}
+	for _, s := range ws.scratches {
+		n += int64(cap(s.q)+cap(s.scores))*4 + int64(cap(s.acc))*8
+	}
+	return n
+}
+
 // release drops the references to the callers' caches.
 func (ws *workspace) release() { clear(ws.cache) }
