@@ -11,19 +11,30 @@ type stopper struct {
 
 // push adds text and returns what can be shown now, and whether a stop
 // string was completed (the text before it is returned and the rest
-// dropped).
+// dropped). The stop is where a stop string is first completed, as if the
+// text came a byte at a time, whatever the pieces: the text is cut where
+// the earliest stop string found up to there starts.
 func (s *stopper) push(text string) (out string, stopped bool) {
 	s.pending += text
-	first := -1
+	end := -1
 	for _, st := range s.stops {
 		if st == "" {
 			continue
 		}
-		if i := strings.Index(s.pending, st); i >= 0 && (first < 0 || i < first) {
-			first = i
+		if i := strings.Index(s.pending, st); i >= 0 && (end < 0 || i+len(st) < end) {
+			end = i + len(st)
 		}
 	}
-	if first >= 0 {
+	if end >= 0 {
+		first := end
+		for _, st := range s.stops {
+			if st == "" {
+				continue
+			}
+			if i := strings.Index(s.pending[:end], st); i >= 0 && i < first {
+				first = i
+			}
+		}
 		out, s.pending = s.pending[:first], ""
 		return out, true
 	}
