@@ -58,3 +58,65 @@ func TestSincosfMatchesGlibc(t *testing.T) {
 	}
 	t.Logf("%d inputs; glibc's sine or cosine differs from the correctly rounded one on %d", n, rounded)
 }
+
+// ulpsApart is how many float32 steps lie between a and b (same sign).
+func ulpsApart(a, b float32) int64 {
+	d := int64(math.Float32bits(a)) - int64(math.Float32bits(b))
+	if d < 0 {
+		d = -d
+	}
+	return d
+}
+
+// FuzzSincosf checks, for any float32, that sincosf stays within one ulp
+// of the correctly rounded sine and cosine (glibc's bound is 0.56 ulp)
+// and gives NaN for infinities and NaN.
+func FuzzSincosf(f *testing.F) {
+	for _, x := range []float32{0, -0.0, 1e-30, 0x1p-12, 0.75, 0.7853982, 1, 3.1415927, 119.99, 120, 1e4, 32767.5, 1e20, 3.4e38, -5.5} {
+		f.Add(math.Float32bits(x))
+	}
+	f.Fuzz(func(t *testing.T, bits uint32) {
+		x := math.Float32frombits(bits)
+		s, c := sincosf(x)
+		if math.IsInf(float64(x), 0) || x != x {
+			if s == s || c == c {
+				t.Fatalf("sincosf(%g) = %g, %g, want NaN", x, s, c)
+			}
+			return
+		}
+		ws, wc := float32(math.Sin(float64(x))), float32(math.Cos(float64(x)))
+		if math.Signbit(float64(s)) != math.Signbit(float64(ws)) && s != 0 && ws != 0 || ulpsApart(s, ws) > 1 {
+			t.Fatalf("sin(%g) = %g, correctly rounded %g", x, s, ws)
+		}
+		if math.Signbit(float64(c)) != math.Signbit(float64(wc)) && c != 0 && wc != 0 || ulpsApart(c, wc) > 1 {
+			t.Fatalf("cos(%g) = %g, correctly rounded %g", x, c, wc)
+		}
+	})
+}
+
+// FuzzExpf checks, for any float32, that ggml's exponential is within 2
+// ulp of the correctly rounded one where that is a normal float, zero far
+// below and +Inf far above, and never negative or NaN for a number.
+func FuzzExpf(f *testing.F) {
+	for _, x := range []float32{0, -0.0, 1, -1, 88.3, 88.4, 88.8, -87.3, -87.4, -103.9, -104, -150, 1e-8, -30.5} {
+		f.Add(math.Float32bits(x))
+	}
+	f.Fuzz(func(t *testing.T, bits uint32) {
+		x := math.Float32frombits(bits)
+		got := expf(x)
+		if x != x {
+			return // NaN in, anything out, as ggml
+		}
+		want := math.Exp(float64(x))
+		switch {
+		case got < 0 || got != got:
+			t.Fatalf("expf(%g) = %g", x, got)
+		case x > 89 && !math.IsInf(float64(got), 1), x < -104 && got != 0:
+			t.Fatalf("expf(%g) = %g, want it flushed", x, got)
+		case want >= 0x1p-126 && want < math.MaxFloat32:
+			if d := ulpsApart(got, float32(want)); d > 2 {
+				t.Fatalf("expf(%g) = %g, correctly rounded %g: %d ulp apart", x, got, float32(want), d)
+			}
+		}
+	})
+}
