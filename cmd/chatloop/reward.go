@@ -80,7 +80,9 @@ func (a *app) openRewardEnv(cmd *cobra.Command, cfg *Config, f *rewardFlags, hea
 	if err != nil {
 		return nil, err
 	}
-	e, err := model.Load(path, model.Options{Threads: cfg.Model.Threads, Context: cfg.Model.Context, Template: cfg.Model.Template, Log: a.logger()})
+	opts := cfg.Model.engineOptions()
+	opts.Log = a.logger()
+	e, err := model.Load(path, opts)
 	if err != nil {
 		return nil, err
 	}
