@@ -168,7 +168,7 @@ var goldenTolerance = map[ggml.Type]float64{
 // of prompt 1 on, though not its tokens. With both as the portable build
 // (scripts/reference/llama-dump.sh compares every step's logits) all 99
 // continuations are identical and this can be 0.
-const goldenNearTie = 0.04
+const goldenNearTie float64 = 0.04
 
 // goldenStats counts, per type, the continuations identical to llama.cpp's
 // over all 64 tokens, for the log.
