@@ -27,6 +27,11 @@ var m32RowsMaxActs = 4
 // m32RepackFast is the assembly form of m32Repack where there is one.
 var m32RepackFast func(xr []byte, xd []float32, xs []*Activation, nb int)
 
+// m32RowsDirect lets the row-tile kernels decode Q4_0 and Q5_0 blocks in
+// registers instead of unpacking them to Q8_0 layout first; tests switch
+// it off to cover both.
+var m32RowsDirect = true
+
 // m32Lanes is how many activations one pass of the activation-lane kernel
 // multiplies at once (one int32 lane each in a 512-bit register).
 const m32Lanes = 16

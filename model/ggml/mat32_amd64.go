@@ -12,6 +12,12 @@ import (
 func m32RowsVNNI(w *byte, rs int, nb int, acts *m32Acts, nt int, order int, out *[4][8]float32, pf uintptr, pfstep int)
 
 //go:noescape
+func m32RowsQ5VNNI(w *byte, rs int, nb int, acts *m32Acts, nt int, out *[4][8]float32, pf uintptr, pfstep int)
+
+//go:noescape
+func m32RowsQ4VNNI(w *byte, rs int, nb int, acts *m32Acts, nt int, out *[4][8]float32, pf uintptr, pfstep int)
+
+//go:noescape
 func m32RowsAVX2(w *byte, rs int, nb int, acts *m32Acts, nt int, order int, out *[4][8]float32, pf uintptr, pfstep int)
 
 //go:noescape
@@ -44,12 +50,16 @@ type m32Kind struct {
 	blockBytes int
 	unpack     func(src *byte, stride int, nb int, dst *byte)
 	order      int
+	// direct says whether a VNNI row-tile kernel decodes the type's
+	// blocks in registers (m32RowsQ4VNNI, m32RowsQ5VNNI), without
+	// unpacking to Q8_0 layout first.
+	direct bool
 }
 
 var (
 	m32Q8_0 = m32Kind{typ: Q8_0, blockBytes: 34}
-	m32Q4_0 = m32Kind{typ: Q4_0, blockBytes: 18, unpack: m32UnpackQ4_0, order: 1}
-	m32Q5_0 = m32Kind{typ: Q5_0, blockBytes: 22, unpack: m32UnpackQ5_0}
+	m32Q4_0 = m32Kind{typ: Q4_0, blockBytes: 18, unpack: m32UnpackQ4_0, order: 1, direct: true}
+	m32Q5_0 = m32Kind{typ: Q5_0, blockBytes: 22, unpack: m32UnpackQ5_0, direct: true}
 )
 
 func init() {
@@ -101,8 +111,9 @@ func m32Mat(k *m32Kind, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float
 // m32RowTiles runs the row-tile kernel over the whole tiles of eight rows
 // in [r0, r1) and returns where the tail starts.
 func m32RowTiles(k *m32Kind, w []byte, rs, nb, r0, r1 int, xs []*Activation, ys [][]float32) int {
+	direct := haveM32VNNI && k.direct && m32RowsDirect
 	var sc *m32Scratch
-	if k.unpack != nil {
+	if k.unpack != nil && !direct {
 		sc = m32GetScratch()
 		defer m32PutScratch(sc)
 		sc.wq = grow32(sc.wq, 8*nb*34)
@@ -115,7 +126,7 @@ func m32RowTiles(k *m32Kind, w []byte, rs, nb, r0, r1 int, xs []*Activation, ys 
 		// prefetch the tile after next, spread over this tile's blocks
 		pf := uintptr(unsafe.Pointer(unsafe.SliceData(w))) + uintptr((r+16)*rs)
 		pfstep := 8 * rs / nb
-		if k.unpack != nil {
+		if k.unpack != nil && !direct {
 			for i := 0; i < 8; i++ {
 				k.unpack(&w[(r+i)*rs], k.blockBytes, nb, &sc.wq[i*nb*34])
 			}
@@ -127,7 +138,13 @@ func m32RowTiles(k *m32Kind, w []byte, rs, nb, r0, r1 int, xs []*Activation, ys 
 				a := xs[t0+i]
 				acts.q[i], acts.d[i] = &a.qs[0], &a.d[0]
 			}
-			if haveM32VNNI {
+			// direct calls (not through a func value) keep acts and out
+			// on the stack
+			if direct && k.typ == Q5_0 {
+				m32RowsQ5VNNI(wp, wrs, nb, &acts, nt, &out, pf, pfstep)
+			} else if direct && k.typ == Q4_0 {
+				m32RowsQ4VNNI(wp, wrs, nb, &acts, nt, &out, pf, pfstep)
+			} else if haveM32VNNI {
 				m32RowsVNNI(wp, wrs, nb, &acts, nt, k.order, &out, pf, pfstep)
 			} else {
 				m32RowsAVX2(wp, wrs, nb, &acts, nt, k.order, &out, pf, pfstep)

@@ -580,3 +580,146 @@ rows2done:
 	VMOVUPS Y15, 96(R11)
 	VZEROUPPER
 	RET
+
+DATA m32b70<>+0(SB)/8, $0x7070707070707070
+DATA m32b70<>+8(SB)/8, $0x7070707070707070
+DATA m32b70<>+16(SB)/8, $0x7070707070707070
+DATA m32b70<>+24(SB)/8, $0x7070707070707070
+GLOBL m32b70<>(SB), RODATA|NOPTR, $32
+
+DATA m32b78<>+0(SB)/8, $0x7878787878787878
+DATA m32b78<>+8(SB)/8, $0x7878787878787878
+DATA m32b78<>+16(SB)/8, $0x7878787878787878
+DATA m32b78<>+24(SB)/8, $0x7878787878787878
+GLOBL m32b78<>(SB), RODATA|NOPTR, $32
+
+// M32Q5W decodes the Q5_0 block whose fifth bits are at qh and nibbles at
+// qs into its 32 levels plus 112 (= level-16+128) in YW (clobbers Y8, Y9).
+#define M32Q5W(qh, qs, YW) \
+	VMOVDQU qs, X8 \
+	VPSRLW $4, X8, X9 \
+	VINSERTI128 $1, X9, Y8, Y8 \
+	VPAND m32nib<>(SB), Y8, Y8 \
+	VPBROADCASTD qh, Y9 \
+	VPSHUFB m32bitshuf<>(SB), Y9, Y9 \
+	VPAND m32bitsel<>(SB), Y9, Y9 \
+	VPCMPEQB m32bitsel<>(SB), Y9, Y9 \
+	VPAND m32b10<>(SB), Y9, Y9 \
+	VPOR Y9, Y8, Y8 \
+	VPADDB m32b70<>(SB), Y8, YW
+
+// M32Q4W decodes a Q4_0 block's nibbles at qs into its 32 levels plus 120
+// (= level-8+128) in YW (clobbers Y8, Y9).
+#define M32Q4W(qs, YW) \
+	VMOVDQU qs, X8 \
+	VPSRLW $4, X8, X9 \
+	VINSERTI128 $1, X9, Y8, Y8 \
+	VPAND m32nib<>(SB), Y8, Y8 \
+	VPADDB m32b78<>(SB), Y8, YW
+
+#define M32Q5BLOCK(done) \
+	M32Q5W(2(SI), 6(SI), Y16) \
+	M32Q5W(2(SI)(BX*1), 6(SI)(BX*1), Y17) \
+	M32Q5W(2(SI)(BX*2), 6(SI)(BX*2), Y18) \
+	M32Q5W(2(DX), 6(DX), Y19) \
+	M32Q5W(2(SI)(BX*4), 6(SI)(BX*4), Y20) \
+	M32Q5W(2(DX)(BX*2), 6(DX)(BX*2), Y21) \
+	M32Q5W(2(DX)(R9*1), 6(DX)(R9*1), Y22) \
+	M32Q5W(2(DX)(BX*4), 6(DX)(BX*4), Y23) \
+	M32SCALES8 \
+	VCVTPH2PS X11, Y30 \
+	M32ACT(0, 32, Y26, M32SCALE0) \
+	CMPQ R13, $1 \
+	JEQ done \
+	M32ACT(8, 40, Y27, M32SCALE0) \
+	CMPQ R13, $2 \
+	JEQ done \
+	M32ACT(16, 48, Y28, M32SCALE0) \
+	CMPQ R13, $3 \
+	JEQ done \
+	M32ACT(24, 56, Y29, M32SCALE0)
+
+#define M32Q4BLOCK(done) \
+	M32Q4W(2(SI), Y16) \
+	M32Q4W(2(SI)(BX*1), Y17) \
+	M32Q4W(2(SI)(BX*2), Y18) \
+	M32Q4W(2(DX), Y19) \
+	M32Q4W(2(SI)(BX*4), Y20) \
+	M32Q4W(2(DX)(BX*2), Y21) \
+	M32Q4W(2(DX)(R9*1), Y22) \
+	M32Q4W(2(DX)(BX*4), Y23) \
+	M32SCALES8 \
+	VCVTPH2PS X11, Y30 \
+	M32ACT(0, 32, Y26, M32SCALE1) \
+	CMPQ R13, $1 \
+	JEQ done \
+	M32ACT(8, 40, Y27, M32SCALE1) \
+	CMPQ R13, $2 \
+	JEQ done \
+	M32ACT(16, 48, Y28, M32SCALE1) \
+	CMPQ R13, $3 \
+	JEQ done \
+	M32ACT(24, 56, Y29, M32SCALE1)
+
+// M32ROWSPROLOG loads m32RowsQ5VNNI's and m32RowsQ4VNNI's arguments.
+#define M32ROWSPROLOG \
+	MOVQ w+0(FP), SI \
+	MOVQ rs+8(FP), BX \
+	MOVQ nb+16(FP), CX \
+	MOVQ acts+24(FP), R12 \
+	MOVQ nt+32(FP), R13 \
+	MOVQ pf+48(FP), R8 \
+	MOVQ pfstep+56(FP), R10 \
+	LEAQ (BX)(BX*2), R9 \
+	LEAQ (SI)(R9*1), DX \
+	VMOVDQU32 m32b80<>(SB), Y24 \
+	VPXORD Y26, Y26, Y26 \
+	VPXORD Y27, Y27, Y27 \
+	VPXORD Y28, Y28, Y28 \
+	VPXORD Y29, Y29, Y29 \
+	XORQ DI, DI
+
+#define M32ROWSEPILOG \
+	MOVQ out+40(FP), R11 \
+	VMOVUPS Y26, 0(R11) \
+	VMOVUPS Y27, 32(R11) \
+	VMOVUPS Y28, 64(R11) \
+	VMOVUPS Y29, 96(R11) \
+	VZEROUPPER \
+	RET
+
+// func m32RowsQ5VNNI(w *byte, rs int, nb int, acts *m32Acts, nt int, out *[4][8]float32, pf uintptr, pfstep int)
+// m32RowsVNNI reading Q5_0 rows directly, decoding them in registers.
+TEXT ·m32RowsQ5VNNI(SB), NOSPLIT, $0-64
+	M32ROWSPROLOG
+	TESTQ CX, CX
+	JEQ q5rdone
+q5rloop:
+	M32PREFETCH
+	M32Q5BLOCK(q5rnext)
+q5rnext:
+	ADDQ $22, SI
+	ADDQ $22, DX
+	ADDQ $4, DI
+	DECQ CX
+	JNZ q5rloop
+q5rdone:
+	M32ROWSEPILOG
+
+// func m32RowsQ4VNNI(w *byte, rs int, nb int, acts *m32Acts, nt int, out *[4][8]float32, pf uintptr, pfstep int)
+// m32RowsVNNI reading Q4_0 rows directly.
+TEXT ·m32RowsQ4VNNI(SB), NOSPLIT, $0-64
+	M32ROWSPROLOG
+	TESTQ CX, CX
+	JEQ q4rdone
+q4rloop:
+	M32PREFETCH
+	M32Q4BLOCK(q4rnext)
+q4rnext:
+	ADDQ $18, SI
+	ADDQ $18, DX
+	ADDQ $4, DI
+	DECQ CX
+	JNZ q4rloop
+q4rdone:
+	M32ROWSEPILOG

@@ -13,19 +13,21 @@ import (
 var m32Types = []Type{Q8_0, Q4_0, Q5_0}
 
 type m32Path struct {
-	name    string
-	noVNNI  bool // the AVX2 kernel
-	rowsMax int  // m32RowsMaxActs while the path runs
+	name     string
+	noVNNI   bool // the AVX2 kernel
+	rowsMax  int  // m32RowsMaxActs while the path runs
+	unpacked bool // Q4_0/Q5_0 row tiles unpack first instead of decoding in registers
 }
 
 // m32Paths lists the fast paths this machine and build can run.
 func m32Paths() []m32Path {
 	var ps []m32Path
 	if haveM32VNNI {
-		ps = append(ps, m32Path{"rows", false, 1 << 30}, m32Path{"acts", false, 0}, m32Path{"default", false, 4})
+		ps = append(ps, m32Path{"rows", false, 1 << 30, false}, m32Path{"rows unpacked", false, 1 << 30, true},
+			m32Path{"acts", false, 0, false}, m32Path{"default", false, 4, false})
 	}
 	if haveM32AVX2 {
-		ps = append(ps, m32Path{"avx2", true, 4})
+		ps = append(ps, m32Path{"avx2", true, 4, false})
 	}
 	return ps
 }
@@ -33,13 +35,14 @@ func m32Paths() []m32Path {
 // withM32Path runs f with the kernels switched to p (or off when p is
 // nil), restoring the package state afterwards.
 func withM32Path(p *m32Path, f func()) {
-	vnni, avx2, rows := haveM32VNNI, haveM32AVX2, m32RowsMaxActs
-	defer func() { haveM32VNNI, haveM32AVX2, m32RowsMaxActs = vnni, avx2, rows }()
+	vnni, avx2, rows, direct := haveM32VNNI, haveM32AVX2, m32RowsMaxActs, m32RowsDirect
+	defer func() { haveM32VNNI, haveM32AVX2, m32RowsMaxActs, m32RowsDirect = vnni, avx2, rows, direct }()
 	if p == nil {
 		haveM32VNNI, haveM32AVX2 = false, false
 	} else {
 		haveM32VNNI = haveM32VNNI && !p.noVNNI
 		m32RowsMaxActs = p.rowsMax
+		m32RowsDirect = !p.unpacked
 	}
 	f()
 }
@@ -230,7 +233,7 @@ func TestKernelMat32ThroughPool(t *testing.T) {
 			for _, nact := range []int{1, 2, 4, 8, 16, 19} {
 				c := newM32Case(rng, typ, 133, 896, nact, m32Quantized)
 				want := c.want()
-				paths := append([]m32Path{{"as built", false, m32RowsMaxActs}}, m32Paths()...)
+				paths := append([]m32Path{{"as built", false, m32RowsMaxActs, !m32RowsDirect}}, m32Paths()...)
 				for _, path := range paths {
 					withM32Path(&path, func() {
 						got := m32Outputs(nact, c.rows)
