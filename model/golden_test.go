@@ -2,6 +2,7 @@ package model
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -11,6 +12,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -307,4 +310,69 @@ func greedy(t *testing.T, e *Engine, prompt []int32, n int) ([]int, []float64, [
 		}
 	}
 	return ids, gaps, first
+}
+
+var (
+	stepLogitsModel  = flag.String("step-logits-model", "", "with -step-logits-out: the GGUF model to run (TestWriteStepLogits)")
+	stepLogitsPrompt = flag.String("step-logits-prompt", "", "comma-separated prompt token ids (TestWriteStepLogits)")
+	stepLogitsCont   = flag.String("step-logits-cont", "", "comma-separated token ids fed one by one after the prompt (TestWriteStepLogits)")
+	stepLogitsOut    = flag.String("step-logits-out", "", "write logits-S.f32 for every step S to this directory (TestWriteStepLogits)")
+)
+
+// TestWriteStepLogits runs a prompt and then feeds tokens one at a time,
+// as greedy does, writing the logits after each step as raw little-endian
+// float32 (logits-0.f32 after the prompt, logits-S.f32 after the S-th
+// token): the files scripts/reference/llama-dump.sh writes from llama.cpp
+// for the same ids, so `cmp` tells whether every step is bit-identical. It
+// is skipped unless -step-logits-out is given.
+func TestWriteStepLogits(t *testing.T) {
+	if *stepLogitsOut == "" {
+		t.Skip("a developer tool: give -step-logits-model, -step-logits-prompt, -step-logits-cont and -step-logits-out")
+	}
+	ids := func(s string) []int32 {
+		var out []int32
+		for _, f := range strings.Split(s, ",") {
+			if f == "" {
+				continue
+			}
+			v, err := strconv.ParseInt(f, 10, 32)
+			if err != nil {
+				t.Fatalf("token id %q: %v", f, err)
+			}
+			out = append(out, int32(v))
+		}
+		return out
+	}
+	prompt, cont := ids(*stepLogitsPrompt), ids(*stepLogitsCont)
+	if len(prompt) == 0 {
+		t.Fatal("no prompt ids")
+	}
+	if err := os.MkdirAll(*stepLogitsOut, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e, err := Load(*stepLogitsModel, Options{Threads: 1, Context: 512})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	write := func(step int, logits []float32) {
+		b := make([]byte, 4*len(logits))
+		for i, v := range logits {
+			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+		}
+		if err := os.WriteFile(filepath.Join(*stepLogitsOut, fmt.Sprintf("logits-%d.f32", step)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := e.Logits(prompt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(0, first)
+	for s, tok := range cont {
+		if err := e.model.Forward([]int{int(tok)}, e.cache, e.logits); err != nil {
+			t.Fatalf("step %d: %v", s+1, err)
+		}
+		write(s+1, e.logits)
+	}
 }

@@ -10,9 +10,13 @@
 #
 # e.g. (ids comma-separated, as in model/testdata/engine-golden.json):
 #   go test ./model -run TestWriteGoldenModels -golden-models /tmp/gm -golden-filter llama-Q6_K
-#   sh scripts/reference/llama-dump.sh /tmp/gm/llama-Q6_K.gguf 128000,791,6864 1,2,3 0,3 /tmp/dump
+#   sh scripts/reference/llama-dump.sh /tmp/gm/llama-Q6_K.gguf 128000,791,6864 1,2,3 0,3 /tmp/ref
+# and chatloop's logits at every step, to compare with cmp:
+#   go test ./model -run TestWriteStepLogits -step-logits-model /tmp/gm/llama-Q6_K.gguf \
+#     -step-logits-prompt 128000,791,6864 -step-logits-cont 1,2,3 -step-logits-out /tmp/ours
+#   for s in 0 1 2 3; do cmp /tmp/ref/logits-$s.f32 /tmp/ours/logits-$s.f32; done
 set -eu
-[ $# -ge 5 ] || { sed -n '2,14p' "$0" >&2; exit 2; }
+[ $# -ge 5 ] || { sed -n '2,17p' "$0" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 bins=$(ls -d "$here"/node_modules/@node-llama-cpp/linux-x64/bins/*/ | head -n 1)
 llama=$(ls "$bins"/libllama.v*.so | head -n 1)
