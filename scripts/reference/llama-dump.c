@@ -1,15 +1,21 @@
 // llama-dump: runs a GGUF model in llama.cpp (node-llama-cpp's libllama and
 // ggml, one chosen ggml CPU variant) exactly as engine-golden.mjs does
 // (prompt in one batch, then one token per decode, F16 KV cache, no flash
-// attention, 512 context) and writes what model/golden_test.go's debug dump
-// writes on chatloop's side, so the two can be compared value by value:
+// attention, 512 context) and writes
 //
 //   OUT/logits-S.f32   the logits after step S (S = 0: after the prompt;
-//                      S = s: after feeding the s-th continuation token)
+//                      S = s: after feeding the s-th continuation token),
+//                      as model's TestWriteStepLogits writes chatloop's
 //   OUT/step-S/NAME.f32 and OUT/step-S/index.txt
-//                      every tensor of the graph of decode step S whose
-//                      name matches (cb_eval), converted to float32, in
-//                      ggml's order (ne[0] fastest), for each S in DUMPSTEPS
+//                      every tensor of the graph of step S (cb_eval),
+//                      converted to float32 in ggml's order (ne[0]
+//                      fastest), for each S in DUMPSTEPS; a name that
+//                      repeats (the roped Qcur-0 after the product
+//                      Qcur-0) is NAME#2, NAME#3. index.txt lists name,
+//                      op, type and shape in the order computed.
+//
+// Observing tensors does not change llama.cpp's results: the logits of the
+// dumped steps are those of a run without dumps.
 //
 // Developer tool only; built and run by llama-dump.sh, which takes the
 // llama.cpp headers from node-llama-cpp's git bundle.
