@@ -49,7 +49,7 @@ func (b *Batch) For(w Type) ([]*Activation, error) {
 		}
 	}
 	if s.valid {
-		return s.acts, nil
+		return s.acts[:len(b.xs)], nil
 	}
 	for len(s.acts) < len(b.xs) {
 		s.acts = append(s.acts, &Activation{})

@@ -80,3 +80,19 @@ func TestBatchSharesConversions(t *testing.T) {
 		t.Errorf("100 inputs for Q4_K: %v", err)
 	}
 }
+
+func TestBatchShrinksAfterLargerBatch(t *testing.T) {
+	var b Batch
+	big := [][]float32{make([]float32, 32), make([]float32, 32), make([]float32, 32)}
+	b.Reset(big)
+	if acts, err := b.For(Q8_0); err != nil || len(acts) != 3 {
+		t.Fatalf("first batch: %d activations, %v", len(acts), err)
+	}
+	b.Reset(big[:1])
+	for i := range 2 { // the second call finds the slot already prepared
+		acts, err := b.For(Q8_0)
+		if err != nil || len(acts) != 1 {
+			t.Fatalf("call %d after a smaller Reset: got %d activations (%v), want 1", i, len(acts), err)
+		}
+	}
+}
