@@ -468,7 +468,7 @@ func (k *kernels) MatMul(ws []*arch.Matrix, xs [][]float32, ys [][][]float32) er
 		}
 		acts := k.acts[vt]
 		for len(acts) < len(xs) {
-			acts = append(acts, new(ggml.Activation))
+			acts = append(acts, &ggml.Activation{Rounding: ggml.RoundRef})
 		}
 		k.acts[vt] = acts
 		acts = acts[:len(xs)]

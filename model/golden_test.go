@@ -159,19 +159,14 @@ var goldenTolerance = map[ggml.Type]float64{
 }
 
 // goldenNearTie is how close our two best logits must be for a greedy
-// continuation to part from llama.cpp's and still pass. 98 of the 99
-// continuations are identical for all 64 tokens; llama-Q6_K's on prompt 0
-// parts at step 19, where our top-2 gap is 0.0315, because the attention
-// softmax (arch's attention) adds its exponentials one by one in float64
-// while ggml_vec_soft_max_f32 adds each group of four in float32 first,
-// and at step 8 one probability rounds to another F16. Separately, the
-// engine quantizes activations to Q8_0/Q8_1 as ggml's AVX builds do
-// (ggml.RoundAVX: ties to even) where the portable build rounds ties away
-// from zero (ggml.RoundRef); that changes llama-Q4_1's logits from step 46
-// of prompt 1 on, though not its tokens. With both as the portable build
-// (scripts/reference/llama-dump.sh compares every step's logits) all 99
-// continuations are identical and this can be 0.
-const goldenNearTie float64 = 0.04
+// continuation to part from llama.cpp's and still pass: 0, because all 99
+// continuations are identical for all 64 tokens. The last two causes of
+// divergence were the attention softmax's summation order (ggml adds each
+// group of four exponentials in float32 before adding it to a float64)
+// and the activation quantizer's ties (the engine now rounds Q8_0/Q8_1
+// activations as the portable build does, ggml.RoundRef);
+// scripts/reference/llama-dump.sh compares every step's logits.
+const goldenNearTie float64 = 0
 
 // goldenStats counts, per type, the continuations identical to llama.cpp's
 // over all 64 tokens, for the log.

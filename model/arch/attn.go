@@ -26,11 +26,19 @@ func attention(out, q []float32, c *kvcache.Cache, layer, n, off int, scale floa
 		ggml.ScoresF16(scores[lo:lo+cnt], keys[off*stride:], stride, qh, scale)
 	}
 	maxS := maxOf(scores)
+	// ggml_vec_soft_max_f32 (SSE2, the portable x86-64 build) adds each
+	// group of four exponentials in float32, (e0+e1)+(e2+e3), and then the
+	// group's sum to a float64. Its rows are the cache's padded length (a
+	// multiple of 4) and the masked positions add zeros.
 	var sum float64
-	for j := range n {
-		e := expf(scores[j] - maxS)
-		scores[j] = e
-		sum += float64(e)
+	for j0 := 0; j0 < n; j0 += 4 {
+		var g [4]float32
+		for l := range min(4, n-j0) {
+			e := expf(scores[j0+l] - maxS)
+			scores[j0+l] = e
+			g[l] = e
+		}
+		sum += float64((g[0] + g[1]) + (g[2] + g[3]))
 	}
 	inv := float32(1 / sum)
 	for j, e := range scores {
