@@ -77,7 +77,7 @@ func DefaultConfig() Config {
 		HistoryTokens: 2048,
 		SessionIdle:   Duration{30 * time.Minute},
 		MaxInputChars: 4000,
-		Workers:       1,
+		Workers:       4,
 		QueueSize:     16,
 		RatePerMinute: 6,
 		RateBurst:     3,

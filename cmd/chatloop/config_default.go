@@ -24,9 +24,10 @@ history_tokens = 2048
 session_idle = "30m0s"
 # Longer messages are refused.
 max_input_chars = 4000
-# Answers generated at once, and messages allowed to wait for a worker
-# (beyond that the user is told to try again shortly).
-workers = 1
+# Answers generated at once (the local engine decodes them together, up
+# to [model] parallel), and messages allowed to wait for a worker (beyond
+# that the user is told to try again shortly).
+workers = 4
 queue_size = 16
 # Each user's token bucket: messages per minute, and the burst allowed.
 # 0 turns rate limiting off.
