@@ -452,10 +452,22 @@ func (e *Engine) ownCache() error {
 type kernels struct {
 	pool *ggml.Pool
 	acts map[ggml.Type][]*ggml.Activation // by vec_dot type
+
+	// The batch being converted by prepare on the pool's workers.
+	prepXs   [][]float32
+	prepActs []*ggml.Activation
+	prepType ggml.Type
+	prepare  func(i int) // made once, so that Parallel does not allocate
 }
 
+// parallelPrepare is the batch size from which activations are converted
+// on all workers rather than on the calling goroutine.
+const parallelPrepare = 8
+
 func newKernels(threads int) *kernels {
-	return &kernels{pool: ggml.NewPool(threads), acts: map[ggml.Type][]*ggml.Activation{}}
+	k := &kernels{pool: ggml.NewPool(threads), acts: map[ggml.Type][]*ggml.Activation{}}
+	k.prepare = func(i int) { k.prepActs[i].Prepare(k.prepXs[i], k.prepType) }
+	return k
 }
 
 func (k *kernels) MatMul(ws []*arch.Matrix, xs [][]float32, ys [][][]float32) error {
@@ -477,8 +489,17 @@ func (k *kernels) MatMul(ws []*arch.Matrix, xs [][]float32, ys [][][]float32) er
 			done = done || p == vt
 		}
 		if !done {
-			for i, x := range xs {
-				acts[i].Prepare(x, w.Type)
+			if len(xs) >= parallelPrepare {
+				k.prepXs, k.prepActs, k.prepType = xs, acts, w.Type
+				err := k.pool.Parallel(len(xs), 1, k.prepare)
+				k.prepXs, k.prepActs = nil, nil
+				if err != nil {
+					return err
+				}
+			} else {
+				for i, x := range xs {
+					acts[i].Prepare(x, w.Type)
+				}
 			}
 			if np < len(prepared) {
 				prepared[np] = vt

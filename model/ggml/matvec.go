@@ -229,7 +229,13 @@ func (p *Pool) run(t Type, w []byte, rows, cols int, xs []*Activation, ys [][]fl
 	// Chunks: a few per worker so that uneven progress evens out, but at
 	// least 16 rows each (a multiple of 16, so that tiles of 4, 8 or 16
 	// rows never straddle two chunks).
-	j.chunk = (max((rows+4*p.threads-1)/(4*p.threads), 16) + 15) &^ 15
+	// A large batch makes each chunk costly to start (a matrix kernel
+	// repacks the activations for it), so it gets fewer, larger chunks.
+	perWorker := 4
+	if len(xs) >= 16 {
+		perWorker = 2
+	}
+	j.chunk = (max((rows+perWorker*p.threads-1)/(perWorker*p.threads), 16) + 15) &^ 15
 	p.dispatch(j)
 	j.w, j.xs, j.ys, j.mat = nil, nil, nil, nil
 	return nil
