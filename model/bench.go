@@ -73,18 +73,11 @@ func (e *Engine) Bench(ctx context.Context, o BenchOptions) (BenchResult, error)
 			}
 			e.cache.Truncate(0)
 			start := time.Now()
-			for n := 0; n < len(tokens); n += promptBatch {
-				if err := ctx.Err(); err != nil {
-					return res, err
-				}
-				end := min(n+promptBatch, len(tokens))
-				var logits []float32
-				if end == len(tokens) {
-					logits = e.logits
-				}
-				if err := e.model.Forward(tokens[n:end], e.cache, logits); err != nil {
-					return res, err
-				}
+			err := inChunks(ctx, tokens, e.logits, func(chunk []int, logits []float32) error {
+				return e.model.Forward(chunk, e.cache, logits)
+			})
+			if err != nil {
+				return res, err
 			}
 			pps = append(pps, float64(o.Prompt)/time.Since(start).Seconds())
 		}

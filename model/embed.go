@@ -172,25 +172,20 @@ func (em *embedder) run(ctx context.Context, ids []int) ([]float32, error) {
 	}
 	em.cache.Truncate(n)
 	em.kern.hidden = em.kern.hidden[:0]
-	for n < len(ids) {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		end := min(n+promptBatch, len(ids))
-		var logits []float32
-		if end == len(ids) {
-			logits = em.logits
-		}
+	err := inChunks(ctx, ids[n:], em.logits, func(chunk []int, logits []float32) error {
 		if err := em.fwd.lock(); err != nil {
-			return nil, err
+			return err
 		}
-		err := em.model.Forward(ids[n:end], em.cache, logits)
+		err := em.model.Forward(chunk, em.cache, logits)
 		em.fwd.Unlock()
 		if err != nil {
 			em.cache.Truncate(0)
-			return nil, fmt.Errorf("model: embed: %w", err)
+			return fmt.Errorf("model: embed: %w", err)
 		}
-		n = end
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(em.kern.hidden) != em.model.Config.Hidden {
 		em.cache.Truncate(0)

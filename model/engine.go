@@ -399,22 +399,39 @@ func (e *Engine) Logits(prompt []int32) ([]float32, error) {
 	if len(ids) == 0 {
 		return nil, errors.New("model: empty prompt")
 	}
-	for n := 0; n < len(ids); {
-		end := min(n+promptBatch, len(ids))
-		var logits []float32
-		if end == len(ids) {
-			logits = e.logits
+	err := inChunks(context.Background(), ids, e.logits, func(chunk []int, logits []float32) error {
+		return e.model.Forward(chunk, e.cache, logits)
+	})
+	if err != nil {
+		e.cache.Truncate(0)
+		if errors.Is(err, kvcache.ErrFull) {
+			return nil, fmt.Errorf("%w: %w", ErrContextFull, err)
 		}
-		if err := e.model.Forward(ids[n:end], e.cache, logits); err != nil {
-			e.cache.Truncate(0)
-			if errors.Is(err, kvcache.ErrFull) {
-				return nil, fmt.Errorf("%w: %w", ErrContextFull, err)
-			}
-			return nil, fmt.Errorf("model: %w", err)
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	return append([]float32(nil), e.logits...), nil
+}
+
+// inChunks runs ids through forward in chunks of at most promptBatch
+// tokens, handing logits with the last chunk only (the previous chunks'
+// logits are not wanted). It stops at the first error, or with ctx's
+// error before a chunk when ctx is done.
+func inChunks(ctx context.Context, ids []int, logits []float32, forward func(chunk []int, logits []float32) error) error {
+	for n := 0; n < len(ids); {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		end := min(n+promptBatch, len(ids))
+		var l []float32
+		if end == len(ids) {
+			l = logits
+		}
+		if err := forward(ids[n:end], l); err != nil {
+			return err
 		}
 		n = end
 	}
-	return append([]float32(nil), e.logits...), nil
+	return nil
 }
 
 // forwardGate lets one forward pass run at a time, and none once the
