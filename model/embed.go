@@ -12,7 +12,6 @@ import (
 	"github.com/chatloop/chatloop/model/chat"
 	"github.com/chatloop/chatloop/model/ggml"
 	"github.com/chatloop/chatloop/model/kvcache"
-	"github.com/chatloop/chatloop/model/tokenizer"
 )
 
 // errNoHidden is returned if the forward pass did not hand the final
@@ -40,17 +39,8 @@ func (e *Engine) EmbedDim() int { return e.model.Config.Hidden }
 // The vectors come from a cache separate from Generate's, which keeps its
 // prefix: scoring n answers to one prompt runs the prompt once.
 func (e *Engine) EmbedMessages(ctx context.Context, msgs []Message, answer string) ([]float32, error) {
-	cm := make([]chat.Message, 0, len(msgs)+1)
-	for _, m := range msgs {
-		cm = append(cm, chat.Message{Role: m.Role, Content: m.Content})
-	}
-	cm = append(cm, chat.Message{Role: "assistant", Content: answer})
-	cparts := e.tmpl.Parts(cm, false)
-	parts := make([]tokenizer.Part, len(cparts))
-	for i, p := range cparts {
-		parts[i] = tokenizer.Part{Text: p.Text, Markup: p.Markup}
-	}
-	return e.embedTokens(ctx, e.tok.TokenizeParts(parts, true))
+	cm := append(chatMessages(msgs), chat.Message{Role: "assistant", Content: answer})
+	return e.embedTokens(ctx, e.templateTokens(cm, false))
 }
 
 // Embed returns the final hidden state (after the output norm, before the

@@ -307,7 +307,14 @@ func (e *Engine) PromptTokens(req Request) []int32 {
 	if req.Raw != "" {
 		return e.Tokenize(req.Raw)
 	}
-	cparts := e.tmpl.Parts(chatMessages(req.Messages), true)
+	return e.templateTokens(chatMessages(req.Messages), true)
+}
+
+// templateTokens renders msgs with the chat template (and the assistant's
+// opening when addAssistant) and tokenizes the result, recognising special
+// tokens only in the template's own markup.
+func (e *Engine) templateTokens(msgs []chat.Message, addAssistant bool) []int32 {
+	cparts := e.tmpl.Parts(msgs, addAssistant)
 	parts := make([]tokenizer.Part, len(cparts))
 	for i, p := range cparts {
 		parts[i] = tokenizer.Part{Text: p.Text, Markup: p.Markup}
