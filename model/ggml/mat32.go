@@ -120,12 +120,3 @@ func m32Repack(xr []byte, xd []float32, xs []*Activation, nb int) {
 		}
 	}
 }
-
-// grow32 returns s resized to n elements, reallocating only when it is
-// too small.
-func grow32[T any](s []T, n int) []T {
-	if cap(s) < n {
-		return make([]T, n)
-	}
-	return s[:n]
-}

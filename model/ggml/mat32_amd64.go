@@ -116,7 +116,7 @@ func m32RowTiles(k *m32Kind, w []byte, rs, nb, r0, r1 int, xs []*Activation, ys 
 	if k.unpack != nil && !direct {
 		sc = m32GetScratch()
 		defer m32PutScratch(sc)
-		sc.wq = grow32(sc.wq, 8*nb*34)
+		sc.wq = grow(sc.wq, 8*nb*34)
 	}
 	var acts m32Acts
 	var out [4][8]float32
@@ -167,10 +167,10 @@ func m32ActTiles(k *m32Kind, w []byte, rs, nb, r0, r1 int, xs []*Activation, ys 
 	defer m32PutScratch(sc)
 	groups := (len(xs) + m32Lanes - 1) / m32Lanes
 	sc.xr = sc.alignedBytes(groups * nb * 512)
-	sc.xd = grow32(sc.xd, groups*nb*m32Lanes)
-	sc.sw = grow32(sc.sw, 4*nb)
+	sc.xd = grow(sc.xd, groups*nb*m32Lanes)
+	sc.sw = grow(sc.sw, 4*nb)
 	if k.unpack != nil {
-		sc.wq = grow32(sc.wq, 4*nb*34)
+		sc.wq = grow(sc.wq, 4*nb*34)
 	}
 	m32RepackAsm(sc.xr, sc.xd, xs, nb)
 	var out [4][16]float32
