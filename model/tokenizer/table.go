@@ -161,50 +161,37 @@ func newVocab(tokens []string) (vocab, error) {
 	v := vocab{text: newArena(len(tokens), size), seed: maphash.MakeSeed(), ids: newIndex(len(tokens))}
 	for i, s := range tokens {
 		v.text.addString(s)
-		p := v.ids.start(maphash.String(v.seed, s))
-		found := false
-		for {
-			id, ok := v.ids.next(&p)
-			if !ok {
-				break
-			}
-			if v.text.str(id) == s {
-				found = true
-				break
-			}
-		}
+		p, _, found := v.lookup(s)
 		v.dups = v.dups || found
 		v.ids.set(p, found, int32(i))
 	}
 	return v, nil
 }
 
-// id returns the token whose text is s.
-func (v *vocab) id(s string) (int32, bool) {
+// lookup finds the token whose text is s, returning the probe where it
+// stopped (for index.set) and the token, or -1.
+func (v *vocab) lookup(s string) (probe, int32, bool) {
 	p := v.ids.start(maphash.String(v.seed, s))
 	for {
 		id, ok := v.ids.next(&p)
 		if !ok {
-			return -1, false
+			return p, -1, false
 		}
 		if v.text.str(id) == s {
-			return id, true
+			return p, id, true
 		}
 	}
 }
 
-// idBytes is id for a byte slice.
+// id returns the token whose text is s.
+func (v *vocab) id(s string) (int32, bool) {
+	_, id, ok := v.lookup(s)
+	return id, ok
+}
+
+// idBytes is id for a byte slice (not kept).
 func (v *vocab) idBytes(b []byte) (int32, bool) {
-	p := v.ids.start(maphash.Bytes(v.seed, b))
-	for {
-		id, ok := v.ids.next(&p)
-		if !ok {
-			return -1, false
-		}
-		if v.text.str(id) == string(b) {
-			return id, true
-		}
-	}
+	return v.id(unsafe.String(unsafe.SliceData(b), len(b)))
 }
 
 // mergeEntry is the merge of rank i: the tokens merged and the token of
