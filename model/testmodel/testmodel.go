@@ -148,11 +148,11 @@ func (p planned) elements() int {
 // Tensors lists the tensors WriteFile writes for s, in file order, with
 // the types they get (from s.Mix, or s.Type).
 func Tensors(s Spec) ([]Tensor, error) {
-	s, nVocab, err := s.normalize()
+	s, vocab, err := s.normalize()
 	if err != nil {
 		return nil, err
 	}
-	plan, err := s.plan(nVocab)
+	plan, err := s.plan(len(vocab.Tokens))
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +172,8 @@ func CountTypes(ts []Tensor) map[string]int {
 	return n
 }
 
-func (s Spec) normalize() (Spec, int, error) {
+// normalize fills in the spec's defaults and loads its vocabulary.
+func (s Spec) normalize() (Spec, *vocabdata.Vocab, error) {
 	if s.Vocab == nil {
 		s.Vocab = vocabdata.Qwen2
 	}
@@ -184,9 +185,9 @@ func (s Spec) normalize() (Spec, int, error) {
 	}
 	vocab, err := s.Vocab()
 	if err != nil {
-		return s, 0, fmt.Errorf("testmodel: %w", err)
+		return s, nil, fmt.Errorf("testmodel: %w", err)
 	}
-	return s, len(vocab.Tokens), nil
+	return s, vocab, nil
 }
 
 // plan lays out the file's tensors in order. The order is also the order
@@ -281,10 +282,11 @@ func (s Spec) plan(nVocab int) ([]planned, error) {
 // WriteFile writes the model described by s to path. The same spec always
 // gives the same bytes.
 func WriteFile(path string, s Spec) error {
-	s, nVocab, err := s.normalize()
+	s, vocab, err := s.normalize()
 	if err != nil {
 		return err
 	}
+	nVocab := len(vocab.Tokens)
 	plan, err := s.plan(nVocab)
 	if err != nil {
 		return err
@@ -315,10 +317,6 @@ func WriteFile(path string, s Spec) error {
 	if a == "qwen3" || s.HeadDim != s.Hidden/s.Heads {
 		w.SetUint32(a+".attention.key_length", uint32(s.HeadDim))
 		w.SetUint32(a+".attention.value_length", uint32(s.HeadDim))
-	}
-	vocab, err := s.Vocab()
-	if err != nil {
-		return fmt.Errorf("testmodel: %w", err)
 	}
 	if err := vocab.WriteGGUF(w); err != nil {
 		return fmt.Errorf("testmodel: %w", err)
