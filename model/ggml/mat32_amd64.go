@@ -80,22 +80,10 @@ func init() {
 	}
 }
 
-// m32RowLoop is the row kernel applied row by row, for tails and when the
-// fast path is off.
-func m32RowLoop(t Type, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
-	kern := rowKernel(t)
-	for r := r0; r < r1; r++ {
-		row := w[r*rs : (r+1)*rs]
-		for i, a := range xs {
-			ys[i][r] = kern(row, a)
-		}
-	}
-}
-
 // m32Mat is the matKernel of the 32-element block types.
 func m32Mat(k *m32Kind, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
 	if !(haveM32VNNI || haveM32AVX2) || len(xs) == 0 || xs[0].n < 32 {
-		m32RowLoop(k.typ, w, rs, r0, r1, xs, ys)
+		rowLoop(rowKernel(k.typ), w, rs, r0, r1, xs, ys) // the fast path off
 		return
 	}
 	nb := xs[0].n / 32
@@ -105,7 +93,7 @@ func m32Mat(k *m32Kind, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float
 	} else {
 		r = m32ActTiles(k, w, rs, nb, r0, r1, xs, ys)
 	}
-	m32RowLoop(k.typ, w, rs, r, r1, xs, ys)
+	rowLoop(rowKernel(k.typ), w, rs, r, r1, xs, ys) // the tail
 }
 
 // m32RowTiles runs the row-tile kernel over the whole tiles of eight rows

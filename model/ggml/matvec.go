@@ -137,11 +137,17 @@ func (j *poolJob) run() {
 			j.mat(j.w, j.rs, r0, r1, j.xs, j.ys)
 			continue
 		}
-		for r := r0; r < r1; r++ {
-			row := j.w[r*j.rs : (r+1)*j.rs]
-			for i, a := range j.xs {
-				j.ys[i][r] = j.kern(row, a)
-			}
+		rowLoop(j.kern, j.w, j.rs, r0, r1, j.xs, j.ys)
+	}
+}
+
+// rowLoop computes rows [r0, r1) of the product with the row kernel kern,
+// one row and activation at a time: ys[i][r] = kern(row r, xs[i]).
+func rowLoop(kern rowDot, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+	for r := r0; r < r1; r++ {
+		row := w[r*rs : (r+1)*rs]
+		for i, a := range xs {
+			ys[i][r] = kern(row, a)
 		}
 	}
 }
