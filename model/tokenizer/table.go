@@ -27,10 +27,7 @@ func newArena(n, size int) arena {
 
 // add appends the next string. The caller has checked that the total
 // stays below 4 GiB (checkArenaSize).
-func (a *arena) add(b []byte) {
-	a.data = append(a.data, b...)
-	a.end = append(a.end, uint32(len(a.data)))
-}
+func (a *arena) add(b []byte) { a.addString(unsafe.String(unsafe.SliceData(b), len(b))) }
 
 func (a *arena) addString(s string) {
 	a.data = append(a.data, s...)
