@@ -209,6 +209,12 @@ func (p *Pool) MatMul(t Type, w []byte, rows, cols int, xs []*Activation, ys [][
 }
 
 func (p *Pool) run(t Type, w []byte, rows, cols int, xs []*Activation, ys [][]float32) error {
+	return p.runWith(t, w, rows, cols, xs, ys, matKernelFor(t))
+}
+
+// runWith is run with the matrix kernel mat (nil: the row kernel), which
+// MatMulPacked sets to the packed layout's kernel.
+func (p *Pool) runWith(t Type, w []byte, rows, cols int, xs []*Activation, ys [][]float32, mat matKernel) error {
 	if p.closed {
 		return ErrClosed
 	}
@@ -231,7 +237,7 @@ func (p *Pool) run(t Type, w []byte, rows, cols int, xs []*Activation, ys [][]fl
 		return nil
 	}
 	j := &p.job
-	j.kern, j.mat, j.rs, j.w, j.xs, j.ys, j.rows = kern, matKernelFor(t), rs, w, xs, ys, rows
+	j.kern, j.mat, j.rs, j.w, j.xs, j.ys, j.rows = kern, mat, rs, w, xs, ys, rows
 	// Chunks: a few per worker so that uneven progress evens out, but at
 	// least 16 rows each (a multiple of 16, so that tiles of 4, 8 or 16
 	// rows never straddle two chunks).
