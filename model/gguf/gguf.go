@@ -83,6 +83,7 @@ type File struct {
 	kvIndex    map[string]int
 	tIndex     map[string]int
 	unmap      func() error
+	release    func(b []byte) error // drops mapped pages; nil when not mapped
 	closed     bool
 }
 
@@ -269,6 +270,28 @@ func (f *File) TensorData(name string) ([]byte, error) {
 	}
 	end := t.Offset + t.Size // checked by Parse
 	return f.data[t.Offset:end:end], nil
+}
+
+// ReleaseTensor tells the operating system that the process no longer
+// needs the named tensor's bytes resident, for example once they have
+// been copied into another layout: the whole pages inside the tensor's
+// data leave the process's resident memory (madvise MADV_DONTNEED). The
+// data stay valid: a later read faults them back in from the file (the
+// mapping is read-only, so nothing is lost). The pages the tensor shares
+// with its neighbours stay. For a File from Parse, or on a platform that
+// reads the file into memory, it does nothing.
+func (f *File) ReleaseTensor(name string) error {
+	data, err := f.TensorData(name)
+	if err != nil {
+		return err
+	}
+	if f.release == nil || len(data) == 0 {
+		return nil
+	}
+	if err := f.release(data); err != nil {
+		return fmt.Errorf("gguf: releasing tensor %s: %w", name, err)
+	}
+	return nil
 }
 
 // SupportedTypes lists the tensor types chatloop knows, comma-separated.

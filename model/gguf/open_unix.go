@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -42,6 +43,7 @@ func Open(path string) (*File, error) {
 		_ = unix.Munmap(data)
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	f.release = releasePages
 	f.unmap = func() error {
 		if err := unix.Munmap(data); err != nil {
 			return fmt.Errorf("gguf: unmapping %s: %w", path, err)
@@ -49,4 +51,18 @@ func Open(path string) (*File, error) {
 		return nil
 	}
 	return f, nil
+}
+
+// releasePages drops the whole pages inside b, a slice of a read-only
+// file mapping, from the process's resident memory.
+func releasePages(b []byte) error {
+	page := uintptr(os.Getpagesize())
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	first := (start + page - 1) &^ (page - 1)
+	last := (start + uintptr(len(b))) &^ (page - 1)
+	if last <= first {
+		return nil
+	}
+	off := int(first - start)
+	return unix.Madvise(b[off:off+int(last-first)], unix.MADV_DONTNEED)
 }
