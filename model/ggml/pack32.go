@@ -1,0 +1,191 @@
+package ggml
+
+import "encoding/binary"
+
+// Packed layouts of the 32-element block types Q8_0, Q4_0 and Q5_0 (the
+// portable half: packing, unpacking, and a plain-Go kernel that reads the
+// layout, which the tests hold the assembly kernel of pack32_amd64.s to).
+//
+// Sixteen consecutive rows are interleaved block by block, so that the 16
+// int32 lanes of a 512-bit vector hold the 16 rows: block b of a group is
+// 16 F16 scales (32 bytes, row r's at 2r), then the rows' quants arranged
+// so that one 64-byte load gives every row 4 bytes (row r's at 4r):
+//
+//	Q8_0 (544 bytes): vector k (k = 0..7) holds quants 4k..4k+3, each XOR
+//	0x80, i.e. w+128 as an unsigned byte.
+//	Q4_0 (288 bytes): vector m (m = 0..3) holds the bytes 4m..4m+3 of the
+//	nibble array unchanged: their low nibbles are elements 4m..4m+3, their
+//	high nibbles elements 16+4m..16+4m+3 (nibble n means w = n-8).
+//	Q5_0 (352 bytes): one vector of the rows' high bits, permuted, then the
+//	nibble vectors as for Q4_0. Byte i of row r's permuted dword has, in
+//	bit c, the high bit of element 4c+i (elements 4m+i and 16+4m+i are
+//	c = m and c = 4+m), so the high bits of one nibble vector's 64 levels
+//	sit in one bit column and a shift brings them to bit 4 (w = n|h<<4-16).
+//
+// Each layout has the size of the original group, and the integer part of
+// a product stays exact (unsigned levels times signed activations; the
+// bias of the unsigned levels, 128, 8 or 16 times the activation block's
+// quant sum, comes off once per block), so results equal the row kernels
+// bit for bit.
+
+// pk32Group is how many rows the packed 32-element layouts interleave.
+const pk32Group = 16
+
+// pk32Layout describes one type's packed block.
+type pk32Layout struct {
+	typ        Type
+	blockBytes int // bytes of one row's block in file layout
+	packed     int // bytes of a group's packed block (16·blockBytes)
+}
+
+var (
+	pk32Q8_0 = pk32Layout{typ: Q8_0, blockBytes: 34, packed: 544}
+	pk32Q4_0 = pk32Layout{typ: Q4_0, blockBytes: 18, packed: 288}
+	pk32Q5_0 = pk32Layout{typ: Q5_0, blockBytes: 22, packed: 352}
+)
+
+// pk32Spread maps a Q5_0 block's qh (bit e: high bit of element e) to the
+// packed dword (bit 8i+c: high bit of element 4c+i).
+func pk32Spread(qh uint32) uint32 {
+	var p uint32
+	for e := 0; e < 32; e++ {
+		c, i := e/4, e%4
+		p |= (qh >> e & 1) << (8*i + c)
+	}
+	return p
+}
+
+// pk32Gather is the inverse of pk32Spread.
+func pk32Gather(p uint32) uint32 {
+	var qh uint32
+	for e := 0; e < 32; e++ {
+		c, i := e/4, e%4
+		qh |= (p >> (8*i + c) & 1) << e
+	}
+	return qh
+}
+
+// pack rewrites one group of 16 rows (rs bytes each, nb blocks) from file
+// layout in src to the packed layout in dst.
+func (l *pk32Layout) pack(dst, src []byte, rs, nb int) {
+	bb := l.blockBytes
+	for b := 0; b < nb; b++ {
+		o := dst[b*l.packed : (b+1)*l.packed]
+		for r := 0; r < pk32Group; r++ {
+			blk := src[r*rs+bb*b : r*rs+bb*(b+1)]
+			o[2*r], o[2*r+1] = blk[0], blk[1]
+			switch l.typ {
+			case Q8_0:
+				for k := 0; k < 8; k++ {
+					v := binary.LittleEndian.Uint32(blk[2+4*k:])
+					binary.LittleEndian.PutUint32(o[32+64*k+4*r:], v^0x80808080)
+				}
+			case Q4_0:
+				for m := 0; m < 4; m++ {
+					copy(o[32+64*m+4*r:32+64*m+4*r+4], blk[2+4*m:])
+				}
+			case Q5_0:
+				binary.LittleEndian.PutUint32(o[32+4*r:], pk32Spread(binary.LittleEndian.Uint32(blk[2:])))
+				for m := 0; m < 4; m++ {
+					copy(o[96+64*m+4*r:96+64*m+4*r+4], blk[6+4*m:])
+				}
+			}
+		}
+	}
+}
+
+// row writes row i of the packed group src back in file layout to dst.
+func (l *pk32Layout) row(dst, src []byte, rs, nb, i int) {
+	bb := l.blockBytes
+	for b := 0; b < nb; b++ {
+		o := src[b*l.packed : (b+1)*l.packed]
+		blk := dst[bb*b : bb*(b+1)]
+		blk[0], blk[1] = o[2*i], o[2*i+1]
+		switch l.typ {
+		case Q8_0:
+			for k := 0; k < 8; k++ {
+				v := binary.LittleEndian.Uint32(o[32+64*k+4*i:])
+				binary.LittleEndian.PutUint32(blk[2+4*k:], v^0x80808080)
+			}
+		case Q4_0:
+			for m := 0; m < 4; m++ {
+				copy(blk[2+4*m:2+4*m+4], o[32+64*m+4*i:])
+			}
+		case Q5_0:
+			binary.LittleEndian.PutUint32(blk[2:], pk32Gather(binary.LittleEndian.Uint32(o[32+4*i:])))
+			for m := 0; m < 4; m++ {
+				copy(blk[6+4*m:6+4*m+4], o[96+64*m+4*i:])
+			}
+		}
+	}
+}
+
+// levels returns row i's unsigned levels u (element e at u[e]) of the
+// packed block o, the bias they carry (the signed level is u-bias) and
+// the row's F16 scale.
+func (l *pk32Layout) levels(o []byte, i int, u *[32]int32) (bias int32, scale uint16) {
+	scale = uint16(o[2*i]) | uint16(o[2*i+1])<<8
+	switch l.typ {
+	case Q8_0:
+		for e := 0; e < 32; e++ {
+			u[e] = int32(o[32+64*(e/4)+4*i+e%4])
+		}
+		return 128, scale
+	case Q4_0:
+		for e := 0; e < 16; e++ {
+			v := o[32+64*(e/4)+4*i+e%4]
+			u[e], u[e+16] = int32(v&15), int32(v>>4)
+		}
+		return 8, scale
+	default: // Q5_0
+		hs := binary.LittleEndian.Uint32(o[32+4*i:])
+		for e := 0; e < 16; e++ {
+			v := o[96+64*(e/4)+4*i+e%4]
+			for _, ee := range [2]int{e, e + 16} {
+				c, j := ee/4, ee%4
+				h := int32(hs>>(8*j+c)&1) << 4
+				if ee < 16 {
+					u[ee] = int32(v&15) | h
+				} else {
+					u[ee] = int32(v>>4) | h
+				}
+			}
+		}
+		return 16, scale
+	}
+}
+
+// matGo is the packed kernel in plain Go: rows [r0, r1) (multiples of 16)
+// of the packed matrix w times every activation. It reads the layout the
+// way the assembly does (unsigned levels, the bias taken off with the
+// activation's quant sums) and keeps dot.go's float operations.
+func (l *pk32Layout) matGo(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+	if len(xs) == 0 {
+		return
+	}
+	nb := xs[0].n / 32
+	var u [32]int32
+	for g := r0 / pk32Group; g < r1/pk32Group; g++ {
+		grp := w[g*pk32Group*rs : (g+1)*pk32Group*rs]
+		for i := 0; i < pk32Group; i++ {
+			for t, a := range xs {
+				var sumf float32
+				for b := 0; b < nb; b++ {
+					bias, scale := l.levels(grp[b*l.packed:(b+1)*l.packed], i, &u)
+					q := a.qs[32*b : 32*b+32]
+					sumi := -bias * a.sq[b]
+					for e := range u {
+						sumi += u[e] * int32(q[e])
+					}
+					dw := f16Table[scale]
+					if l.typ == Q4_0 {
+						sumf += float32(float32(float32(sumi)*dw) * a.d[b])
+					} else {
+						sumf += float32(float32(sumi) * float32(dw*a.d[b]))
+					}
+				}
+				ys[t][g*pk32Group+i] = sumf
+			}
+		}
+	}
+}
