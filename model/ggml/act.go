@@ -57,7 +57,7 @@ type Activation struct {
 	h     []uint16  // F16 or BF16 bits
 	d     []float32 // Q8_*: block scale (as the kernel reads it)
 	s     []float32 // Q8_1: d*sum(qs), rounded through F16
-	sq    []int32   // Q8_0: sum of each block's quants (the packed kernels' bias)
+	nsq   []int32   // Q8_0: minus the sum of each block's quants (for the packed kernels)
 	qs    []int8    // Q8_*: quants
 	bsums []int16   // Q8_K: sums of 16 quants
 }
@@ -111,7 +111,7 @@ func (a *Activation) Prepare(x []float32, w Type) {
 		if vt == Q8_1 {
 			a.s = grow(a.s, nb)
 		} else {
-			a.sq = grow(a.sq, nb)
+			a.nsq = grow(a.nsq, nb)
 		}
 		for i := 0; i < nb; i++ {
 			d, sum := quantizeQ8Block(x[32*i:32*i+32], a.qs[32*i:32*i+32], a.Rounding)
@@ -120,7 +120,7 @@ func (a *Activation) Prepare(x []float32, w Type) {
 			if vt == Q8_1 {
 				a.s[i] = FP16ToFP32(FP32ToFP16(float32(sum) * d))
 			} else {
-				a.sq[i] = sum
+				a.nsq[i] = -sum
 			}
 		}
 	case Q8_K:

@@ -173,7 +173,7 @@ func (l *pk32Layout) matGo(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]fl
 				for b := 0; b < nb; b++ {
 					bias, scale := l.levels(grp[b*l.packed:(b+1)*l.packed], i, &u)
 					q := a.qs[32*b : 32*b+32]
-					sumi := -bias * a.sq[b]
+					sumi := bias * a.nsq[b]
 					for e := range u {
 						sumi += u[e] * int32(q[e])
 					}

@@ -9,10 +9,59 @@ import "golang.org/x/sys/cpu"
 var havePk32VNNI = cpu.X86.HasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW &&
 	cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
 
+//go:noescape
+func pk32Q8VNNI(w *byte, gb, ngroups, nb int, acts *pk32Act, nacts int)
+
+//go:noescape
+func pk32Q4VNNI(w *byte, gb, ngroups, nb int, acts *pk32Act, nacts int)
+
+//go:noescape
+func pk32Q5VNNI(w *byte, gb, ngroups, nb int, acts *pk32Act, nacts int)
+
+// pk32Act is one activation as the kernels read it (32 bytes: the slot
+// offsets in pack32_amd64.s).
+type pk32Act struct {
+	q  *int8    // quants
+	d  *float32 // block scales
+	ns *int32   // minus the block quant sums
+	y  *float32 // output row, at the first row of the call
+}
+
+// pk32Batch is how many activations one kernel call takes; the kernel
+// reads each group's weights once per eight of them.
+const pk32Batch = 64
+
 func init() {
 	if !havePk32VNNI {
 		return
 	}
-	l := &pk32Q8_0
-	packings[Q8_0] = &packing{group: pk32Group, pack: l.pack, row: l.row, mat: l.matGo}
+	for _, l := range []*pk32Layout{&pk32Q8_0, &pk32Q4_0, &pk32Q5_0} {
+		packings[l.typ] = &packing{group: pk32Group, pack: l.pack, row: l.row, mat: l.matVNNI}
+	}
+}
+
+// matVNNI is the packed layouts' matKernel: rows [r0, r1) (multiples of
+// 16) of the packed matrix w times every activation.
+func (l *pk32Layout) matVNNI(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+	if len(xs) == 0 || r1 <= r0 || xs[0].n < 32 {
+		return
+	}
+	nb := xs[0].n / 32
+	gb := pk32Group * rs
+	var acts [pk32Batch]pk32Act
+	for t0 := 0; t0 < len(xs); t0 += pk32Batch {
+		nt := min(pk32Batch, len(xs)-t0)
+		for i, a := range xs[t0 : t0+nt] {
+			acts[i] = pk32Act{&a.qs[0], &a.d[0], &a.nsq[0], &ys[t0+i][r0]}
+		}
+		// direct calls (not through a func value) keep acts on the stack
+		switch l.typ {
+		case Q8_0:
+			pk32Q8VNNI(&w[r0*rs], gb, (r1-r0)/pk32Group, nb, &acts[0], nt)
+		case Q4_0:
+			pk32Q4VNNI(&w[r0*rs], gb, (r1-r0)/pk32Group, nb, &acts[0], nt)
+		case Q5_0:
+			pk32Q5VNNI(&w[r0*rs], gb, (r1-r0)/pk32Group, nb, &acts[0], nt)
+		}
+	}
 }
