@@ -1,0 +1,203 @@
+//go:build !noasm && amd64
+
+package ggml
+
+// Packed layouts of the K-quants Q4_K and Q6_K (the portable half:
+// packing and unpacking; the kernels are in packk_amd64.go).
+//
+// Sixteen consecutive rows are interleaved super-block by super-block: the
+// 16 int32 lanes of a 512-bit vector hold the 16 rows, and one vector of
+// weights holds, for each row, 4 levels that belong to the same one of
+// ggml's eight lanes (element k of a super-block goes to lane k%8) and to
+// the same sub-block scale, at bytes 4r..4r+3. VPDPBUSD (Q4_K) or
+// VPMADDUBSW+VPDPWSSD (Q6_K) then sums them with 4 activation bytes
+// broadcast to every row, and the kernel multiplies that by the sub-block
+// scale into one accumulator per lane: the integer lane sums are exact in
+// any order, and the float operations are those of dot.go per row, done
+// for 16 rows at once.
+//
+// Q4_K, one group's super-block (16·144 = 2304 bytes):
+//
+//	   0  d: 16 F16, row r's at 2r
+//	  32  dmin: 16 F16
+//	  64  L: 128 bytes; low nibble of byte k: low 4 bits of the scale of
+//	      sub-block k/16 of row k%16; high nibble: low 4 bits of the min of
+//	      sub-block 2(k/32)+k%2 of row (k%32)/2 (so that the mins of a
+//	      sub-block pair widen to word pairs)
+//	 192  H: 64 bytes; byte k holds the high 2 bits of scale k (bits 0-1),
+//	      min k (2-3), scale k+64 (4-5) and min k+64 (6-7)
+//	 256  quants: 32 vectors of 64 bytes, vector 8j+l (j = 0..3 the pair of
+//	      sub-blocks 2j, 2j+1; l the lane): byte 4r+e is byte 32j+l+8e of
+//	      row r's quants, whose low nibble is element 64j+l+8e (sub-block
+//	      2j) and high nibble element 64j+32+l+8e (sub-block 2j+1)
+//
+// Q6_K, one group's super-block (16·210 = 3360 bytes):
+//
+//	   0  d: 16 F16
+//	  32  scales: 256 int8, byte 32u+2r+h is scale 2u+h of row r
+//	  288 8 parts of 384 bytes, part u (sub-blocks 2u, 2u+1): the level
+//	      (0..63) of row r, lane l, e = 0..3 is element 16(2u+e/2)+l+8(e%2)
+//	      of the super-block; its low 4 bits are in vector c = l/2 (64
+//	      bytes at part+64c; byte 4r+e, low nibble for even l, high for
+//	      odd) and its high 2 bits in vector h = l/4 (at part+256+64h; byte
+//	      4r+e, bits 2(l%4)..2(l%4)+1)
+//
+// Each layout has the size of the original group, so group g occupies the
+// bytes the group's rows had.
+
+// pkKGroup is how many rows the packed K-quant layouts interleave.
+const pkKGroup = 16
+
+// Q4_K: the byte offsets inside one group's packed super-block.
+const (
+	pkQ4KBlock  = 144
+	pkQ4KPacked = pkKGroup * pkQ4KBlock
+	pkQ4KD      = 0
+	pkQ4KDmin   = 32
+	pkQ4KL      = 64
+	pkQ4KH      = 192
+	pkQ4KQuants = 256
+)
+
+// Q6_K: the byte offsets inside one group's packed super-block.
+const (
+	pkQ6KBlock  = 210
+	pkQ6KPacked = pkKGroup * pkQ6KBlock
+	pkQ6KD      = 0
+	pkQ6KScales = 32
+	pkQ6KParts  = 288
+	pkQ6KPart   = 384
+)
+
+// pkQ4KScaleIndex and pkQ4KMinIndex place row r's sub-block s scale and
+// min among the 128 of the group's super-block.
+func pkQ4KScaleIndex(r, s int) int { return 16*s + r }
+func pkQ4KMinIndex(r, s int) int   { return 32*(s>>1) + 2*r + s&1 }
+
+// packQ4K packs one group of 16 Q4_K rows (the packing's pack function).
+func packQ4K(dst, src []byte, rs, nb int) {
+	var sc, m [128]uint8
+	for b := 0; b < nb; b++ {
+		out := (*[pkQ4KPacked]byte)(dst[b*pkQ4KPacked:])
+		for r := 0; r < pkKGroup; r++ {
+			blk := (*[pkQ4KBlock]byte)(src[r*rs+b*pkQ4KBlock:])
+			out[pkQ4KD+2*r], out[pkQ4KD+2*r+1] = blk[0], blk[1]
+			out[pkQ4KDmin+2*r], out[pkQ4KDmin+2*r+1] = blk[2], blk[3]
+			for s := 0; s < 8; s++ {
+				sc[pkQ4KScaleIndex(r, s)], m[pkQ4KMinIndex(r, s)] = scaleMinK4(s, blk[4:16])
+			}
+			for j := 0; j < 4; j++ {
+				for l := 0; l < 8; l++ {
+					v := out[pkQ4KQuants+64*(8*j+l)+4*r:]
+					for e := 0; e < 4; e++ {
+						v[e] = blk[16+32*j+l+8*e]
+					}
+				}
+			}
+		}
+		for k := 0; k < 128; k++ {
+			out[pkQ4KL+k] = sc[k]&15 | (m[k]&15)<<4
+		}
+		for k := 0; k < 64; k++ {
+			out[pkQ4KH+k] = sc[k]>>4 | (m[k]>>4)<<2 | (sc[k+64]>>4)<<4 | (m[k+64]>>4)<<6
+		}
+	}
+}
+
+// rowQ4K copies row i of a packed Q4_K group back into file layout.
+func rowQ4K(dst, src []byte, rs, nb, i int) {
+	for b := 0; b < nb; b++ {
+		in := (*[pkQ4KPacked]byte)(src[b*pkQ4KPacked:])
+		blk := (*[pkQ4KBlock]byte)(dst[b*pkQ4KBlock:])
+		blk[0], blk[1] = in[pkQ4KD+2*i], in[pkQ4KD+2*i+1]
+		blk[2], blk[3] = in[pkQ4KDmin+2*i], in[pkQ4KDmin+2*i+1]
+		var sc, m [8]uint8
+		for s := 0; s < 8; s++ {
+			ks, km := pkQ4KScaleIndex(i, s), pkQ4KMinIndex(i, s)
+			sc[s] = in[pkQ4KL+ks]&15 | (in[pkQ4KH+ks%64]>>(4*(ks/64))&3)<<4
+			m[s] = in[pkQ4KL+km]>>4 | (in[pkQ4KH+km%64]>>(2+4*(km/64))&3)<<4
+		}
+		// the inverse of scaleMinK4
+		for j := 0; j < 4; j++ {
+			blk[4+j] = sc[j] | (sc[j+4]>>4)<<6
+			blk[8+j] = m[j] | (m[j+4]>>4)<<6
+			blk[12+j] = sc[j+4]&15 | (m[j+4]&15)<<4
+		}
+		for j := 0; j < 4; j++ {
+			for l := 0; l < 8; l++ {
+				v := in[pkQ4KQuants+64*(8*j+l)+4*i:]
+				for e := 0; e < 4; e++ {
+					blk[16+32*j+l+8*e] = v[e]
+				}
+			}
+		}
+	}
+}
+
+// q6Level returns the level (0..63) of element k of a Q6_K super-block
+// in file layout, as dotQ6_K reads it.
+func q6Level(b *[pkQ6KBlock]byte, k int) uint8 {
+	n, m, j := k/128, k%128/32, k%32
+	lo := b[64*n+32*(m&1)+j] >> (4 * (m >> 1)) & 15
+	hi := b[128+32*n+j] >> (2 * m) & 3
+	return lo | hi<<4
+}
+
+// setQ6Level writes level v of element k (the inverse of q6Level; the
+// bits it sets must be clear).
+func setQ6Level(b *[pkQ6KBlock]byte, k int, v uint8) {
+	n, m, j := k/128, k%128/32, k%32
+	b[64*n+32*(m&1)+j] |= (v & 15) << (4 * (m >> 1))
+	b[128+32*n+j] |= (v >> 4) << (2 * m)
+}
+
+// pkQ6KElement is the super-block element of part u, lane l, byte e.
+func pkQ6KElement(u, l, e int) int { return 16*(2*u+e/2) + l + 8*(e%2) }
+
+// packQ6K packs one group of 16 Q6_K rows.
+func packQ6K(dst, src []byte, rs, nb int) {
+	for b := 0; b < nb; b++ {
+		out := (*[pkQ6KPacked]byte)(dst[b*pkQ6KPacked:])
+		clear(out[pkQ6KParts:])
+		for r := 0; r < pkKGroup; r++ {
+			blk := (*[pkQ6KBlock]byte)(src[r*rs+b*pkQ6KBlock:])
+			out[pkQ6KD+2*r], out[pkQ6KD+2*r+1] = blk[208], blk[209]
+			for s := 0; s < 16; s++ {
+				out[pkQ6KScales+32*(s/2)+2*r+s%2] = blk[192+s]
+			}
+			for u := 0; u < 8; u++ {
+				part := out[pkQ6KParts+pkQ6KPart*u:]
+				for l := 0; l < 8; l++ {
+					for e := 0; e < 4; e++ {
+						v := q6Level(blk, pkQ6KElement(u, l, e))
+						part[64*(l/2)+4*r+e] |= (v & 15) << (4 * (l % 2))
+						part[256+64*(l/4)+4*r+e] |= (v >> 4) << (2 * (l % 4))
+					}
+				}
+			}
+		}
+	}
+}
+
+// rowQ6K copies row i of a packed Q6_K group back into file layout.
+func rowQ6K(dst, src []byte, rs, nb, i int) {
+	for b := 0; b < nb; b++ {
+		in := (*[pkQ6KPacked]byte)(src[b*pkQ6KPacked:])
+		blk := (*[pkQ6KBlock]byte)(dst[b*pkQ6KBlock:])
+		clear(blk[:192])
+		blk[208], blk[209] = in[pkQ6KD+2*i], in[pkQ6KD+2*i+1]
+		for s := 0; s < 16; s++ {
+			blk[192+s] = in[pkQ6KScales+32*(s/2)+2*i+s%2]
+		}
+		for u := 0; u < 8; u++ {
+			part := in[pkQ6KParts+pkQ6KPart*u:]
+			for l := 0; l < 8; l++ {
+				for e := 0; e < 4; e++ {
+					lo := part[64*(l/2)+4*i+e] >> (4 * (l % 2)) & 15
+					hi := part[256+64*(l/4)+4*i+e] >> (2 * (l % 4)) & 3
+					setQ6Level(blk, pkQ6KElement(u, l, e), lo|hi<<4)
+				}
+			}
+		}
+	}
+}
