@@ -9,25 +9,138 @@ import "golang.org/x/sys/cpu"
 var havePkKVNNI = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL &&
 	cpu.X86.HasAVX512VBMI && cpu.X86.HasAVX512VNNI
 
+//go:noescape
+func pkQ4KPrep(qs *int8, bsums *int16, d *float32, nb int, perm *byte, rec *byte)
+
+//go:noescape
+func pkQ6KPrep(qs *int8, d *float32, nb int, perm *byte, rec *byte)
+
+//go:noescape
+func pkQ4KVNNI(w *byte, rec *byte, nb int, scr *byte, out *float32)
+
+//go:noescape
+func pkQ6KVNNI(w *byte, rec *byte, nb int, out *float32)
+
+// An activation is rewritten for the packed kernels once per call, into
+// one record per super-block (pkQ4KPrep, pkQ6KPrep):
+//
+//	Q4_K (320 bytes): 0 the 256 quants permuted so that dword 8s+l holds
+//	the elements of sub-block s in lane l (bytes 32s+l+8e, e = 0..3, as
+//	the weights' vectors); 256 the eight bsum pairs bs[2s]+bs[2s+1] as
+//	int16; 272 d.
+//	Q6_K (576 bytes): 0 the quants permuted so that dword 8u+l holds the
+//	elements of part u, lane l (pkQ6KElement); 256 for each of those
+//	dwords the two words -32·(sum of its two byte pairs), which remove the
+//	levels' bias of 32 when multiplied by the scales; 512 d.
+const (
+	pkQ4KRec = 320
+	pkQ6KRec = 576
+)
+
+// pkQ4KPerm and pkQ6KPerm are the VPERMB indexes of the activation
+// records, for 64 quants (two sub-blocks of Q4_K, two parts of Q6_K).
+var pkQ4KPerm, pkQ6KPerm [64]byte
+
 func init() {
+	for half := 0; half < 2; half++ {
+		for l := 0; l < 8; l++ {
+			for e := 0; e < 4; e++ {
+				pkQ4KPerm[4*(8*half+l)+e] = byte(32*half + l + 8*e)
+				pkQ6KPerm[4*(8*half+l)+e] = byte(pkQ6KElement(half, l, e))
+			}
+		}
+	}
 	if !havePkKVNNI {
 		return
 	}
-	packings[Q4_K] = &packing{group: pkKGroup, pack: packQ4K, row: rowQ4K, mat: matPackedRows(rowQ4K, dotQ4_K)}
-	packings[Q6_K] = &packing{group: pkKGroup, pack: packQ6K, row: rowQ6K, mat: matPackedRows(rowQ6K, dotQ6_K)}
+	packings[Q4_K] = &packing{group: pkKGroup, pack: packQ4K, row: rowQ4K, mat: matQ4KPacked}
+	packings[Q6_K] = &packing{group: pkKGroup, pack: packQ6K, row: rowQ6K, mat: matQ6KPacked}
 }
 
-// matPackedRows is a packed layout's matKernel that unpacks each row and
-// runs the row kernel (slow; a stand-in for the assembly kernels).
-func matPackedRows(row func(dst, src []byte, rs, nb, i int), dot rowDot) matKernel {
-	return func(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
-		buf := make([]byte, rs)
-		nb := xs[0].n / QK_K
-		for r := r0; r < r1; r++ {
-			g := r / pkKGroup
-			row(buf, w[g*pkKGroup*rs:(g+1)*pkKGroup*rs], rs, nb, r%pkKGroup)
-			for i, a := range xs {
-				ys[i][r] = dot(buf, a)
+// pkKActBlock is how many activations are prepared at a time: their
+// records (pkKActBlock × 35 × 576 bytes for 8960 columns) stay in L2 while
+// every group of the call's rows is multiplied by them.
+const pkKActBlock = 16
+
+// pkKScratch holds one call's activation records and the kernel's decoded
+// scales.
+type pkKScratch struct {
+	rec []byte
+	scr [256]byte
+}
+
+// pkKScratches keeps scratch buffers between calls (a free list the
+// garbage collector does not empty, so steady-state calls do not
+// allocate); one is taken per concurrent call.
+var pkKScratches = make(chan *pkKScratch, 64)
+
+func getPkKScratch() *pkKScratch {
+	select {
+	case s := <-pkKScratches:
+		return s
+	default:
+		return new(pkKScratch)
+	}
+}
+
+func putPkKScratch(s *pkKScratch) {
+	select {
+	case pkKScratches <- s:
+	default:
+	}
+}
+
+// matQ4KPacked is the packed Q4_K matKernel: rows [r0, r1) (multiples of
+// 16) of the packed matrix w times every activation.
+func matQ4KPacked(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+	matKPacked(Q4_K, w, rs, r0, r1, xs, ys)
+}
+
+// matQ6KPacked is the packed Q6_K matKernel.
+func matQ6KPacked(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+	matKPacked(Q6_K, w, rs, r0, r1, xs, ys)
+}
+
+func matKPacked(t Type, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+	if len(xs) == 0 || r1 <= r0 {
+		return
+	}
+	nb := xs[0].n / QK_K
+	if nb == 0 {
+		return
+	}
+	recSize, block := pkQ4KRec, pkQ4KBlock
+	if t == Q6_K {
+		recSize, block = pkQ6KRec, pkQ6KBlock
+	}
+	w = w[r0*rs : r1*rs]
+	_ = w[pkKGroup*nb*block-1]
+	gb := pkKGroup * rs
+	s := getPkKScratch()
+	defer putPkKScratch(s)
+	n := nb * recSize
+	for a0 := 0; a0 < len(xs); a0 += pkKActBlock {
+		a1 := min(a0+pkKActBlock, len(xs))
+		s.rec = grow(s.rec, (a1-a0)*n)
+		for i, a := range xs[a0:a1] {
+			qs, d := a.qs[:nb*QK_K], a.d[:nb]
+			rec := s.rec[i*n : (i+1)*n]
+			if t == Q6_K {
+				pkQ6KPrep(&qs[0], &d[0], nb, &pkQ6KPerm[0], &rec[0])
+			} else {
+				bs := a.bsums[:nb*16]
+				pkQ4KPrep(&qs[0], &bs[0], &d[0], nb, &pkQ4KPerm[0], &rec[0])
+			}
+		}
+		for g := 0; g < len(w); g += gb {
+			r := r0 + g/rs
+			for i := a0; i < a1; i++ {
+				y := ys[i][r : r+pkKGroup]
+				if t == Q6_K {
+					pkQ6KVNNI(&w[g], &s.rec[(i-a0)*n], nb, &y[0])
+				} else {
+					pkQ4KVNNI(&w[g], &s.rec[(i-a0)*n], nb, &s.scr[0], &y[0])
+				}
 			}
 		}
 	}

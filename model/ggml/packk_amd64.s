@@ -1,0 +1,337 @@
+//go:build !noasm && amd64
+
+#include "textflag.h"
+
+// Kernels of the packed K-quant layouts (see packk.go for the layouts and
+// packk_amd64.go for the activation records). One call multiplies one
+// group of 16 rows by one activation: Z0..Z7 are ggml's eight integer lanes
+// of the current super-block (16 rows each), Z8..Z15 their float sums.
+
+// func pkQ4KPrep(qs *int8, bsums *int16, d *float32, nb int, perm *byte, rec *byte)
+TEXT ·pkQ4KPrep(SB), NOSPLIT, $0-48
+	MOVQ qs+0(FP), SI
+	MOVQ bsums+8(FP), BX
+	MOVQ d+16(FP), DX
+	MOVQ nb+24(FP), CX
+	MOVQ perm+32(FP), AX
+	MOVQ rec+40(FP), DI
+	VMOVDQU64 (AX), Z31
+	MOVL $0x00010001, R8
+	VPBROADCASTD R8, Y30
+
+q4prep:
+	VPERMB (SI), Z31, Z0
+	VMOVDQU64 Z0, (DI)
+	VPERMB 64(SI), Z31, Z0
+	VMOVDQU64 Z0, 64(DI)
+	VPERMB 128(SI), Z31, Z0
+	VMOVDQU64 Z0, 128(DI)
+	VPERMB 192(SI), Z31, Z0
+	VMOVDQU64 Z0, 192(DI)
+	// bsum pairs bs[2s]+bs[2s+1] as 8 words
+	VMOVDQU (BX), Y1
+	VPMADDWD Y30, Y1, Y1
+	VPMOVDW Y1, X1
+	VMOVDQU X1, 256(DI)
+	MOVL (DX), R8
+	MOVL R8, 272(DI)
+	ADDQ $256, SI
+	ADDQ $32, BX
+	ADDQ $4, DX
+	ADDQ $320, DI
+	DECQ CX
+	JNZ q4prep
+	VZEROUPPER
+	RET
+
+// func pkQ6KPrep(qs *int8, d *float32, nb int, perm *byte, rec *byte)
+TEXT ·pkQ6KPrep(SB), NOSPLIT, $0-40
+	MOVQ qs+0(FP), SI
+	MOVQ d+8(FP), DX
+	MOVQ nb+16(FP), CX
+	MOVQ perm+24(FP), AX
+	MOVQ rec+32(FP), DI
+	VMOVDQU64 (AX), Z31
+	MOVL $0x20202020, R8
+	VPBROADCASTD R8, Z30
+	VPXORD Z29, Z29, Z29
+
+#define Q6PREP(off) \
+	VPERMB off(SI), Z31, Z0 \
+	VMOVDQU64 Z0, off(DI) \
+	VPMADDUBSW Z0, Z30, Z1 \
+	VPSUBW Z1, Z29, Z1 \
+	VMOVDQU64 Z1, (256+off)(DI)
+
+q6prep:
+	Q6PREP(0)
+	Q6PREP(64)
+	Q6PREP(128)
+	Q6PREP(192)
+	MOVL (DX), R8
+	MOVL R8, 512(DI)
+	ADDQ $256, SI
+	ADDQ $4, DX
+	ADDQ $576, DI
+	DECQ CX
+	JNZ q6prep
+	VZEROUPPER
+	RET
+
+// Q4LANE accumulates lane l of sub-blocks 2j (low nibbles, scales in Z18)
+// and 2j+1 (high nibbles, Z19) into acc.
+#define Q4LANE(j, l, acc) \
+	VMOVDQU64 (256+64*(8*j+l))(SI), Z20 \
+	VPANDD Z25, Z20, Z21 \
+	VPSRLW $4, Z20, Z22 \
+	VPANDD Z25, Z22, Z22 \
+	VPXORD Z23, Z23, Z23 \
+	VPDPBUSD.BCST (4*(16*j+l))(DI), Z21, Z23 \
+	VPDPWSSD Z18, Z23, acc \
+	VPXORD Z29, Z29, Z29 \
+	VPDPBUSD.BCST (4*(16*j+8+l))(DI), Z22, Z29 \
+	VPDPWSSD Z19, Z29, acc
+
+#define Q4PAIR(j) \
+	VPMOVZXBD (32*j)(BX), Z18 \
+	VPMOVZXBD (32*j+16)(BX), Z19 \
+	Q4LANE(j, 0, Z0) \
+	Q4LANE(j, 1, Z1) \
+	Q4LANE(j, 2, Z2) \
+	Q4LANE(j, 3, Z3) \
+	Q4LANE(j, 4, Z4) \
+	Q4LANE(j, 5, Z5) \
+	Q4LANE(j, 6, Z6) \
+	Q4LANE(j, 7, Z7)
+
+// LANEF adds d (Z17 or Z16) times lane acc to its float sum.
+#define LANEF(d, acc, sum) \
+	VCVTDQ2PS acc, acc \
+	VMULPS d, acc, acc \
+	VADDPS acc, sum, sum
+
+// func pkQ4KVNNI(w *byte, rec *byte, nb int, scr *byte, out *float32)
+TEXT ·pkQ4KVNNI(SB), NOSPLIT, $0-40
+	MOVQ w+0(FP), SI
+	MOVQ rec+8(FP), DI
+	MOVQ nb+16(FP), CX
+	MOVQ scr+24(FP), BX
+	MOVQ out+32(FP), DX
+	MOVL $0x0f0f0f0f, R8
+	VPBROADCASTD R8, Z25
+	MOVL $0x30303030, R8
+	VPBROADCASTD R8, Z24
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+
+q4block:
+	// scales (bytes, sub-block major) to 0(BX), mins (word pairs) to 128(BX)
+	VMOVDQU64 64(SI), Z26
+	VMOVDQU64 128(SI), Z27
+	VMOVDQU64 192(SI), Z28
+	VPANDD Z25, Z26, Z29
+	VPSLLW $4, Z28, Z30
+	VPANDD Z24, Z30, Z30
+	VPORD Z30, Z29, Z29
+	VMOVDQU64 Z29, (BX)
+	VPSRLW $4, Z26, Z29
+	VPANDD Z25, Z29, Z29
+	VPSLLW $2, Z28, Z30
+	VPANDD Z24, Z30, Z30
+	VPORD Z30, Z29, Z29
+	VMOVDQU64 Z29, 128(BX)
+	VPANDD Z25, Z27, Z29
+	VPANDD Z24, Z28, Z30
+	VPORD Z30, Z29, Z29
+	VMOVDQU64 Z29, 64(BX)
+	VPSRLW $4, Z27, Z29
+	VPANDD Z25, Z29, Z29
+	VPSRLW $2, Z28, Z30
+	VPANDD Z24, Z30, Z30
+	VPORD Z30, Z29, Z29
+	VMOVDQU64 Z29, 192(BX)
+
+	// d and dmin times the activation's d
+	VCVTPH2PS (SI), Z17
+	VMULPS.BCST 272(DI), Z17, Z17
+	VCVTPH2PS 32(SI), Z26
+	VMULPS.BCST 272(DI), Z26, Z26
+
+	// mins: sumf -= dmin * sum of min_s * bsum pair_s
+	VPXORD Z27, Z27, Z27
+	VPMOVZXBW 128(BX), Z28
+	VPDPWSSD.BCST 256(DI), Z28, Z27
+	VPMOVZXBW 160(BX), Z28
+	VPDPWSSD.BCST 260(DI), Z28, Z27
+	VPMOVZXBW 192(BX), Z28
+	VPDPWSSD.BCST 264(DI), Z28, Z27
+	VPMOVZXBW 224(BX), Z28
+	VPDPWSSD.BCST 268(DI), Z28, Z27
+	VCVTDQ2PS Z27, Z27
+	VMULPS Z27, Z26, Z27
+	VSUBPS Z27, Z16, Z16
+
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	Q4PAIR(0)
+	Q4PAIR(1)
+	Q4PAIR(2)
+	Q4PAIR(3)
+	LANEF(Z17, Z0, Z8)
+	LANEF(Z17, Z1, Z9)
+	LANEF(Z17, Z2, Z10)
+	LANEF(Z17, Z3, Z11)
+	LANEF(Z17, Z4, Z12)
+	LANEF(Z17, Z5, Z13)
+	LANEF(Z17, Z6, Z14)
+	LANEF(Z17, Z7, Z15)
+
+	ADDQ $2304, SI
+	ADDQ $320, DI
+	DECQ CX
+	JNZ q4block
+
+	// sumf + sums[0] + ... + sums[7], in that order
+	VADDPS Z8, Z16, Z16
+	VADDPS Z9, Z16, Z16
+	VADDPS Z10, Z16, Z16
+	VADDPS Z11, Z16, Z16
+	VADDPS Z12, Z16, Z16
+	VADDPS Z13, Z16, Z16
+	VADDPS Z14, Z16, Z16
+	VADDPS Z15, Z16, Z16
+	VMOVUPS Z16, (DX)
+	VZEROUPPER
+	RET
+
+// Q6LANE accumulates lane l of part u: lo4 is the vector of low nibbles
+// (already masked), Z24 the high bits at bits 4-5.
+#define Q6LANE(u, l, lo4, acc) \
+	VPORD Z24, lo4, Z25 \
+	VPBROADCASTD (4*(8*u+l))(DI), Z26 \
+	VPMADDUBSW Z26, Z25, Z27 \
+	VPDPWSSD Z27, Z18, acc \
+	VPDPWSSD.BCST (256+4*(8*u+l))(DI), Z18, acc
+
+// Q6PART accumulates part u (sub-blocks 2u, 2u+1) into all eight lanes.
+#define Q6PART(u) \
+	VPMOVSXBW (32+32*u)(SI), Z18 \
+	VMOVDQU64 (288+384*u)(SI), Z19 \
+	VMOVDQU64 (288+384*u+64)(SI), Z20 \
+	VMOVDQU64 (288+384*u+128)(SI), Z21 \
+	VMOVDQU64 (288+384*u+192)(SI), Z22 \
+	VMOVDQU64 (288+384*u+256)(SI), Z23 \
+	VPSLLW $4, Z23, Z24 \
+	VPANDD Z29, Z24, Z24 \
+	VPANDD Z28, Z19, Z30 \
+	Q6LANE(u, 0, Z30, Z0) \
+	VPSLLW $2, Z23, Z24 \
+	VPANDD Z29, Z24, Z24 \
+	VPSRLW $4, Z19, Z30 \
+	VPANDD Z28, Z30, Z30 \
+	Q6LANE(u, 1, Z30, Z1) \
+	VPANDD Z29, Z23, Z24 \
+	VPANDD Z28, Z20, Z30 \
+	Q6LANE(u, 2, Z30, Z2) \
+	VPSRLW $2, Z23, Z24 \
+	VPANDD Z29, Z24, Z24 \
+	VPSRLW $4, Z20, Z30 \
+	VPANDD Z28, Z30, Z30 \
+	Q6LANE(u, 3, Z30, Z3) \
+	VMOVDQU64 (288+384*u+320)(SI), Z23 \
+	VPSLLW $4, Z23, Z24 \
+	VPANDD Z29, Z24, Z24 \
+	VPANDD Z28, Z21, Z30 \
+	Q6LANE(u, 4, Z30, Z4) \
+	VPSLLW $2, Z23, Z24 \
+	VPANDD Z29, Z24, Z24 \
+	VPSRLW $4, Z21, Z30 \
+	VPANDD Z28, Z30, Z30 \
+	Q6LANE(u, 5, Z30, Z5) \
+	VPANDD Z29, Z23, Z24 \
+	VPANDD Z28, Z22, Z30 \
+	Q6LANE(u, 6, Z30, Z6) \
+	VPSRLW $2, Z23, Z24 \
+	VPANDD Z29, Z24, Z24 \
+	VPSRLW $4, Z22, Z30 \
+	VPANDD Z28, Z30, Z30 \
+	Q6LANE(u, 7, Z30, Z7)
+
+// func pkQ6KVNNI(w *byte, rec *byte, nb int, out *float32)
+TEXT ·pkQ6KVNNI(SB), NOSPLIT, $0-32
+	MOVQ w+0(FP), SI
+	MOVQ rec+8(FP), DI
+	MOVQ nb+16(FP), CX
+	MOVQ out+24(FP), DX
+	MOVL $0x0f0f0f0f, R8
+	VPBROADCASTD R8, Z28
+	MOVL $0x30303030, R8
+	VPBROADCASTD R8, Z29
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+
+q6block:
+	VCVTPH2PS (SI), Z16
+	VMULPS.BCST 512(DI), Z16, Z16
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	Q6PART(0)
+	Q6PART(1)
+	Q6PART(2)
+	Q6PART(3)
+	Q6PART(4)
+	Q6PART(5)
+	Q6PART(6)
+	Q6PART(7)
+	LANEF(Z16, Z0, Z8)
+	LANEF(Z16, Z1, Z9)
+	LANEF(Z16, Z2, Z10)
+	LANEF(Z16, Z3, Z11)
+	LANEF(Z16, Z4, Z12)
+	LANEF(Z16, Z5, Z13)
+	LANEF(Z16, Z6, Z14)
+	LANEF(Z16, Z7, Z15)
+
+	ADDQ $3360, SI
+	ADDQ $576, DI
+	DECQ CX
+	JNZ q6block
+
+	// 0 + sums[0] + ... + sums[7], in that order
+	VPXORD Z17, Z17, Z17
+	VADDPS Z8, Z17, Z17
+	VADDPS Z9, Z17, Z17
+	VADDPS Z10, Z17, Z17
+	VADDPS Z11, Z17, Z17
+	VADDPS Z12, Z17, Z17
+	VADDPS Z13, Z17, Z17
+	VADDPS Z14, Z17, Z17
+	VADDPS Z15, Z17, Z17
+	VMOVUPS Z17, (DX)
+	VZEROUPPER
+	RET
