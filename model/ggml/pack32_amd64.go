@@ -10,13 +10,13 @@ var havePk32VNNI = cpu.X86.HasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW 
 	cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
 
 //go:noescape
-func pk32Q8VNNI(w *byte, gb, ngroups, nb int, acts *pk32Act, nacts int)
+func pk32Q8VNNI(w *byte, gb, ngroups, nb int, acts *pk32Act, nacts int, pf int)
 
 //go:noescape
-func pk32Q4VNNI(w *byte, gb, ngroups, nb int, acts *pk32Act, nacts int)
+func pk32Q4VNNI(w *byte, gb, ngroups, nb int, acts *pk32Act, nacts int, pf int)
 
 //go:noescape
-func pk32Q5VNNI(w *byte, gb, ngroups, nb int, acts *pk32Act, nacts int)
+func pk32Q5VNNI(w *byte, gb, ngroups, nb int, acts *pk32Act, nacts int, pf int)
 
 // pk32Act is one activation as the kernels read it (32 bytes: the slot
 // offsets in pack32_amd64.s).
@@ -26,6 +26,10 @@ type pk32Act struct {
 	ns *int32   // minus the block quant sums
 	y  *float32 // output row, at the first row of the call
 }
+
+// pk32Prefetch is how far ahead (bytes) the kernels prefetch the weight
+// stream; 0 switches prefetching off.
+var pk32Prefetch = 16384
 
 // pk32Batch is how many activations one kernel call takes; the kernel
 // reads each group's weights once per eight of them.
@@ -57,11 +61,11 @@ func (l *pk32Layout) matVNNI(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]
 		// direct calls (not through a func value) keep acts on the stack
 		switch l.typ {
 		case Q8_0:
-			pk32Q8VNNI(&w[r0*rs], gb, (r1-r0)/pk32Group, nb, &acts[0], nt)
+			pk32Q8VNNI(&w[r0*rs], gb, (r1-r0)/pk32Group, nb, &acts[0], nt, pk32Prefetch)
 		case Q4_0:
-			pk32Q4VNNI(&w[r0*rs], gb, (r1-r0)/pk32Group, nb, &acts[0], nt)
+			pk32Q4VNNI(&w[r0*rs], gb, (r1-r0)/pk32Group, nb, &acts[0], nt, pk32Prefetch)
 		case Q5_0:
-			pk32Q5VNNI(&w[r0*rs], gb, (r1-r0)/pk32Group, nb, &acts[0], nt)
+			pk32Q5VNNI(&w[r0*rs], gb, (r1-r0)/pk32Group, nb, &acts[0], nt, pk32Prefetch)
 		}
 	}
 }

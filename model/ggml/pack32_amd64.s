@@ -90,6 +90,26 @@ GLOBL pk32bit4<>(SB), RODATA|NOPTR, $4
 	VPXORD Z22, Z22, Z22 \
 	VPXORD Z23, Z23, Z23
 
+// PK32PF5, PK32PF6 and PK32PF9 prefetch the weight stream BX bytes
+// ahead of SI, 64 bytes apart: enough lines for one block of the Q4_0,
+// Q5_0 and Q8_0 layouts, so that every line of the stream is prefetched.
+#define PK32PF5 \
+	PREFETCHT0 (SI)(BX*1) \
+	PREFETCHT0 64(SI)(BX*1) \
+	PREFETCHT0 128(SI)(BX*1) \
+	PREFETCHT0 192(SI)(BX*1) \
+	PREFETCHT0 256(SI)(BX*1)
+
+#define PK32PF6 \
+	PK32PF5 \
+	PREFETCHT0 320(SI)(BX*1)
+
+#define PK32PF9 \
+	PK32PF6 \
+	PREFETCHT0 384(SI)(BX*1) \
+	PREFETCHT0 448(SI)(BX*1) \
+	PREFETCHT0 512(SI)(BX*1)
+
 // PK32Q8BLOCK: a Q8_0 block's levels are stored as they are used.
 #define PK32Q8BLOCK \
 	VCVTPH2PS (SI), Z8 \
@@ -166,12 +186,13 @@ GLOBL pk32bit4<>(SB), RODATA|NOPTR, $4
 // load and decode the block at SI into Z0-Z8 (advancing SI), then run the
 // slice's activations against it; then store the slice's sums.
 
-// func pk32Q8VNNI(w *byte, gb, ngroups, nb int, acts *pk32Act, nacts int)
+// func pk32Q8VNNI(w *byte, gb, ngroups, nb int, acts *pk32Act, nacts int, pf int)
 // ngroups packed groups of 16 Q8_0 rows (gb bytes each, nb blocks) times
 // nacts activations; slot t's output row pointer gets group g's 16 sums
 // at 16g.
-TEXT ·pk32Q8VNNI(SB), NOSPLIT, $0-48
+TEXT ·pk32Q8VNNI(SB), NOSPLIT, $0-56
 	MOVQ w+0(FP), R10
+	MOVQ pf+48(FP), BX
 	MOVQ ngroups+16(FP), R11
 	XORQ R9, R9
 	TESTQ R11, R11
@@ -188,6 +209,7 @@ slice:
 	MOVQ nb+24(FP), CX
 	PK32ZERO
 block:
+	PK32PF9
 	PK32Q8BLOCK
 	PK32ACTS(7, PK32SCALE0, next)
 next:
@@ -214,10 +236,11 @@ done:
 	VZEROUPPER
 	RET
 
-// func pk32Q4VNNI(w *byte, gb, ngroups, nb int, acts *pk32Act, nacts int)
-TEXT ·pk32Q4VNNI(SB), NOSPLIT, $0-48
+// func pk32Q4VNNI(w *byte, gb, ngroups, nb int, acts *pk32Act, nacts int, pf int)
+TEXT ·pk32Q4VNNI(SB), NOSPLIT, $0-56
 	VPBROADCASTD pk32nib<>(SB), Z31
 	MOVQ w+0(FP), R10
+	MOVQ pf+48(FP), BX
 	MOVQ ngroups+16(FP), R11
 	XORQ R9, R9
 	TESTQ R11, R11
@@ -234,6 +257,7 @@ slice:
 	MOVQ nb+24(FP), CX
 	PK32ZERO
 block:
+	PK32PF5
 	PK32Q4BLOCK
 	PK32ACTS(3, PK32SCALE1, next)
 next:
@@ -260,11 +284,12 @@ done:
 	VZEROUPPER
 	RET
 
-// func pk32Q5VNNI(w *byte, gb, ngroups, nb int, acts *pk32Act, nacts int)
-TEXT ·pk32Q5VNNI(SB), NOSPLIT, $0-48
+// func pk32Q5VNNI(w *byte, gb, ngroups, nb int, acts *pk32Act, nacts int, pf int)
+TEXT ·pk32Q5VNNI(SB), NOSPLIT, $0-56
 	VPBROADCASTD pk32nib<>(SB), Z31
 	VPBROADCASTD pk32bit4<>(SB), Z30
 	MOVQ w+0(FP), R10
+	MOVQ pf+48(FP), BX
 	MOVQ ngroups+16(FP), R11
 	XORQ R9, R9
 	TESTQ R11, R11
@@ -281,6 +306,7 @@ slice:
 	MOVQ nb+24(FP), CX
 	PK32ZERO
 block:
+	PK32PF6
 	PK32Q5BLOCK
 	PK32ACTS(4, PK32SCALE0, next)
 next:
