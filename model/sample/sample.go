@@ -46,7 +46,15 @@ type Sampler struct {
 	pcg    *rand.PCG
 	rng    *rand.Rand
 	cand   []candidate
-	recent []int // the penalty window, sorted to visit each id once
+	items  []uint64 // radix sort: order keys and ids, and the scratch half
+	counts [radixPasses][1 << radixBits]uint32
+	tail   [tailBuckets]uint32 // min-p: the logits below the limit, by distance
+	recent []int               // the penalty window, sorted to visit each id once
+	// fullSorts counts the draws that sorted every candidate: the chain
+	// needs it when top-p is on without min-p, when top-k is large, and
+	// when the shortcut cannot prove its answer equal to the full sort's
+	// (tests read it).
+	fullSorts int
 }
 
 type candidate struct {
@@ -74,9 +82,21 @@ func (s *Sampler) Reset(p Params) {
 	s.pcg.Seed(p.Seed, p.Seed^0x9e3779b97f4a7c15)
 }
 
+// maxHeapK is the largest top-k selected with a heap; a larger k sorts
+// every candidate instead, which is cheaper than a heap that big.
+const maxHeapK = 1024
+
 // Sample returns the next token id. logits is modified only when a
 // repetition penalty applies. history holds the tokens so far (prompt and
 // answer), oldest first.
+//
+// The chain is top-k, then top-p, then min-p on the candidates sorted by
+// logit (ties by id), then temperature and a draw, as llama.cpp applies
+// them. The vocabulary is never sorted with comparisons: top-k keeps a
+// heap of k, min-p keeps only the logits within ln(min_p) of the best
+// (sorting those few), and a vocabulary that has to be sorted whole is
+// radix sorted. Whatever the shortcut, the token is the one the plain
+// chain (sort everything, then cut) picks for the same seed.
 func (s *Sampler) Sample(logits []float32, history []int) int {
 	if len(logits) == 0 {
 		return -1
@@ -85,28 +105,58 @@ func (s *Sampler) Sample(logits []float32, history []int) int {
 	if s.p.Greedy() {
 		return Argmax(logits)
 	}
-	if cap(s.cand) < len(logits) {
-		s.cand = make([]candidate, 0, len(logits))
-	}
-	s.cand = s.cand[:0]
-	for i, l := range logits {
-		if !math.IsInf(float64(l), -1) && !math.IsNaN(float64(l)) {
-			s.cand = append(s.cand, candidate{id: i, logit: l})
+	k := s.p.TopK
+	if k > 0 && k <= maxHeapK {
+		// The k best, or every valid logit if there are no more than k:
+		// either way what the chain cuts from, sorted as it sorts them.
+		c := s.keepBestOf(logits, k)
+		if len(c) == 0 {
+			return Argmax(logits)
 		}
+		slices.SortFunc(c, order)
+		return s.chain(c)
 	}
-	if len(s.cand) == 0 {
+	best, n := bestValid(logits)
+	if n == 0 {
 		return Argmax(logits)
 	}
-	c := s.cand
-	if k := s.p.TopK; k > 0 && k < len(c) {
-		c = keepBest(c, k)
+	topK := k > 0 && k < n
+	if !topK && s.p.MinP > 0 && !math.IsInf(float64(logits[best]), 1) && len(logits) <= math.MaxUint32 {
+		// (+Inf turns top-p's arithmetic into NaNs, which only the
+		// plain chain follows; ids must fit the radix items.)
+		if c, ok := s.minPHead(logits, best, n); ok {
+			return s.pick(c)
+		}
 	}
-	slices.SortFunc(c, order)
+	s.fullSorts++
+	var c []candidate
+	if len(logits) <= math.MaxUint32 {
+		c = s.sortAll(logits, n)
+	} else {
+		c = s.buffer(n)
+		for i, l := range logits {
+			if valid(l) {
+				c = append(c, candidate{id: i, logit: l})
+			}
+		}
+		slices.SortFunc(c, order)
+	}
+	if topK {
+		c = c[:k]
+	}
+	return s.chain(c)
+}
+
+// chain applies top-p and min-p to c, sorted best first, and draws.
+func (s *Sampler) chain(c []candidate) int {
 	c = topP(c, s.p.TopP)
 	c = minP(c, s.p.MinP)
-	// Temperature, then the final distribution.
-	t := s.p.Temperature
-	softmax(c, t)
+	return s.pick(c)
+}
+
+// pick draws from c, sorted best first, at the sampler's temperature.
+func (s *Sampler) pick(c []candidate) int {
+	softmax(c, s.p.Temperature)
 	r := s.rng.Float64()
 	acc := 0.0
 	for _, x := range c {
@@ -116,6 +166,202 @@ func (s *Sampler) Sample(logits []float32, history []int) int {
 		}
 	}
 	return c[len(c)-1].id
+}
+
+// valid reports whether a logit can be sampled: not NaN, not -Inf.
+func valid(l float32) bool { return l == l && l >= -math.MaxFloat32 }
+
+// bestValid returns the index of the best valid logit (the first of the
+// largest) and how many logits are valid.
+func bestValid(logits []float32) (best, n int) {
+	best = -1
+	for i, l := range logits {
+		if !valid(l) {
+			continue
+		}
+		if best < 0 || l > logits[best] {
+			best = i
+		}
+		n++
+	}
+	return best, n
+}
+
+// The tail histogram: the logits below min-p's limit, by how far below,
+// in buckets of 1/tailScale, the last one holding everything further.
+const (
+	tailScale   = 16
+	tailBuckets = 1024
+)
+
+// tailExp[j] is exp(-j/tailScale).
+var tailExp = func() (t [tailBuckets + 1]float64) {
+	for j := range t {
+		t[j] = math.Exp(-float64(j) / tailScale)
+	}
+	return t
+}()
+
+// minPHead returns the candidates that survive top-p and min-p when there
+// is no top-k, sorted best first, without sorting the rest: min-p keeps
+// exactly the logits at or above best + ln(min_p), a prefix of the sorted
+// vocabulary, and top-p can only cut inside that prefix. Top-p's sums run
+// over the whole vocabulary in sorted order, which is not available here,
+// so the cut is decided from bounds on that sum (see nucleusWithin); ok is
+// false when they cannot decide it and the caller must sort everything.
+func (s *Sampler) minPHead(logits []float32, best, n int) (c []candidate, ok bool) {
+	top := float64(logits[best])
+	limit := top + math.Log(s.p.MinP)
+	c = s.buffer(len(logits))
+	p := s.p.TopP
+	if !(p > 0 && p < 1) {
+		for i, l := range logits {
+			if float64(l) >= limit {
+				c = append(c, candidate{id: i, logit: l})
+			}
+		}
+		return s.head(c, logits, best), true
+	}
+	hist := &s.tail
+	*hist = [tailBuckets]uint32{}
+	for i, l := range logits {
+		switch d := limit - float64(l); {
+		case d <= 0:
+			c = append(c, candidate{id: i, logit: l})
+		case d < tailBuckets/tailScale:
+			hist[int(d*tailScale)]++
+		case valid(l):
+			hist[tailBuckets-1]++
+		}
+	}
+	c = s.head(c, logits, best)
+	if len(c) == 1 {
+		return c, true
+	}
+	f, ok := s.nucleusWithin(logits, c, n, p, limit-top)
+	return c[:f], ok
+}
+
+// head sorts the candidates at or above min-p's limit; if there are none
+// (min_p > 1), the chain keeps the best alone.
+func (s *Sampler) head(c []candidate, logits []float32, best int) []candidate {
+	if len(c) == 0 {
+		return append(c, candidate{id: best, logit: logits[best]})
+	}
+	return s.sortIDOrdered(c, logits)
+}
+
+// nucleusWithin returns how many of head, the best len(head) of the n
+// valid logits sorted, top-p keeps (capped at len(head)), or ok false when
+// rounding could make the sorted computation decide differently. s.tail
+// holds the histogram of the other logits, by how far they are below
+// best + limit.
+//
+// topP divides each e = exp(l - best) by their sum S, added in sorted
+// order, and adds the quotients in sorted order until they reach p. Every
+// sum of m non-negative terms is within γ(m) = m·u/(1-m·u) (u = 2⁻⁵³) of
+// the exact one, relatively, whatever the order (Higham, Accuracy and
+// Stability of Numerical Algorithms, §4.2), and each quotient adds u: a
+// running total computed from any S' within γ(n) of S is, like the sorted
+// one, within (2n+2)u of the exact fraction (at most 1). A prefix whose
+// total is more than twice that away from p is on the same side of p in
+// both. First S is bounded from the head's terms and the histogram (each
+// bucket's terms lie between the exps of its edges); only if that leaves
+// the cut open is every logit's exp added up.
+func (s *Sampler) nucleusWithin(logits []float32, head []candidate, n int, p, limit float64) (f int, ok bool) {
+	top := float64(head[0].logit)
+	sumHead := 0.0
+	for i := range head {
+		head[i].p = math.Exp(float64(head[i].logit) - top)
+		sumHead += head[i].p
+	}
+	// Bucket j's terms lie in exp(limit)·[tailExp[j+1], tailExp[j]],
+	// but for the rounding of limit - l (relative u, at most 64 apart)
+	// and of limit itself (|limit| ≤ 745): exponents off by < 1e-13,
+	// which the factors 1 ± 1e-9 cover many times over.
+	base := math.Exp(limit)
+	lo, hi := 0.0, 0.0
+	for j, count := range s.tail {
+		if count == 0 {
+			continue
+		}
+		if j < tailBuckets-1 {
+			lo += float64(count) * tailExp[j+1]
+		}
+		hi += float64(count) * tailExp[j]
+	}
+	lo *= base * (1 - 1e-9)
+	hi *= base * (1 + 1e-9)
+	margin := float64(4*n+16) * 0x1p-52
+	f, ok = nucleusCut(head, p, margin, sumHead+lo, sumHead+hi)
+	if ok {
+		return f, true
+	}
+	sum := 0.0
+	for _, l := range logits {
+		if l == l { // exp(-Inf) adds nothing
+			sum += math.Exp(float64(l) - top)
+		}
+	}
+	return nucleusCut(head, p, margin, sum, sum)
+}
+
+// nucleusCut returns where top-p cuts head, whose p fields hold the
+// terms, given that the sum of all terms lies in [lo, hi]: the first
+// prefix whose fraction surely reaches p, or len(head) if the prefixes
+// before the last surely fall short. ok is false if a prefix is too close
+// to p to tell.
+func nucleusCut(head []candidate, p, margin, lo, hi float64) (f int, ok bool) {
+	acc := 0.0
+	for i := range len(head) - 1 {
+		acc += head[i].p
+		switch {
+		case acc/lo < p-margin:
+		case acc/hi >= p+margin:
+			return i + 1, true
+		default:
+			return 0, false
+		}
+	}
+	return len(head), true
+}
+
+// buffer returns s.cand emptied, with room for n candidates.
+func (s *Sampler) buffer(n int) []candidate {
+	if cap(s.cand) < n {
+		s.cand = make([]candidate, 0, n)
+	}
+	return s.cand[:0]
+}
+
+// keepBestOf returns the k best valid logits as candidates, in no
+// particular order, or all of them if there are no more than k: a heap
+// whose root is the worst candidate kept. Logits are visited in id order,
+// so a later one equal to the root is never better (ties go to the lower
+// id) and only a strictly larger logit replaces it.
+func (s *Sampler) keepBestOf(logits []float32, k int) []candidate {
+	h := s.buffer(k)
+	i := 0
+	for ; i < len(logits) && len(h) < k; i++ {
+		if valid(logits[i]) {
+			h = append(h, candidate{id: i, logit: logits[i]})
+		}
+	}
+	if i == len(logits) {
+		return h
+	}
+	for j := k/2 - 1; j >= 0; j-- {
+		siftDown(h, j)
+	}
+	worst := h[0].logit
+	for j, l := range logits[i:] {
+		if l > worst {
+			h[0] = candidate{id: i + j, logit: l}
+			siftDown(h, 0)
+			worst = h[0].logit
+		}
+	}
+	return h
 }
 
 // better orders candidates: higher logit first, lower id on ties.
@@ -140,32 +386,35 @@ func order(a, b candidate) int {
 // is the worst candidate kept, instead of sorting the whole vocabulary.
 func keepBest(c []candidate, k int) []candidate {
 	h := c[:k]
-	down := func(i int) {
-		for {
-			w := i
-			if l := 2*i + 1; l < k && better(h[w], h[l]) {
-				w = l
-			}
-			if r := 2*i + 2; r < k && better(h[w], h[r]) {
-				w = r
-			}
-			if w == i {
-				return
-			}
-			h[i], h[w] = h[w], h[i]
-			i = w
-		}
-	}
 	for i := k/2 - 1; i >= 0; i-- {
-		down(i)
+		siftDown(h, i)
 	}
 	for _, x := range c[k:] {
 		if better(x, h[0]) {
 			h[0] = x
-			down(0)
+			siftDown(h, 0)
 		}
 	}
 	return h
+}
+
+// siftDown restores the heap h (the worst candidate at the root) below i.
+func siftDown(h []candidate, i int) {
+	k := len(h)
+	for {
+		w := i
+		if l := 2*i + 1; l < k && better(h[w], h[l]) {
+			w = l
+		}
+		if r := 2*i + 2; r < k && better(h[w], h[r]) {
+			w = r
+		}
+		if w == i {
+			return
+		}
+		h[i], h[w] = h[w], h[i]
+		i = w
+	}
 }
 
 // penalize applies the repetition penalty to the tokens of the recent

@@ -154,6 +154,10 @@ func TestSampleDoesNotAllocate(t *testing.T) {
 		{RepeatPenalty: 1.1},
 		{Temperature: 0.7, TopK: 40, TopP: 0.9, MinP: 0.05, RepeatPenalty: 1.1, Seed: 1},
 		{Temperature: 1, RepeatPenalty: 1.3, RepeatLastN: -1, Seed: 2},
+		{Temperature: 0.7, TopP: 0.9, MinP: 0.05, Seed: 3},
+		{Temperature: 0.7, TopP: 0.9, Seed: 4},
+		{Temperature: 0.7, TopK: 2000, MinP: 0.05, Seed: 5},
+		{Temperature: 1, TopP: 0.5, MinP: 1e-9, Seed: 6},
 	} {
 		s := New(p)
 		allocs := testing.AllocsPerRun(20, func() {

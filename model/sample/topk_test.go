@@ -29,18 +29,3 @@ func TestKeepBestMatchesFullSort(t *testing.T) {
 		}
 	}
 }
-
-func BenchmarkSampleTopK(b *testing.B) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	logits := make([]float32, 151936)
-	for i := range logits {
-		logits[i] = float32(rng.NormFloat64())
-	}
-	s := New(Params{Temperature: 0.7, TopK: 40, TopP: 0.9, MinP: 0.05, Seed: 1})
-	work := make([]float32, len(logits))
-	b.ResetTimer()
-	for range b.N {
-		copy(work, logits)
-		s.Sample(work, nil)
-	}
-}
