@@ -60,6 +60,14 @@ type Options struct {
 	// conversation's next turn, a common system prompt) processes only
 	// its new tokens. 0 means DefaultPrefixCache; negative keeps none.
 	PrefixCache int64
+	// NoRepack keeps the weight matrices in the file's layout. By default
+	// every matrix whose type has a packed layout on this CPU is rewritten
+	// once at load, outside the Go heap, in that layout (rows interleaved
+	// for a faster kernel, as llama.cpp's CPU backend repacks; the results
+	// are the same bit for bit), and the file's pages of those matrices
+	// are released, so that memory holds one copy (llama.cpp's
+	// --no-repack).
+	NoRepack bool
 	// Log receives load and generation statistics; nil discards them.
 	Log *slog.Logger
 }
@@ -141,6 +149,7 @@ type Engine struct {
 	tok      *tokenizer.Tokenizer
 	tmpl     chat.Template
 	kern     *kernels
+	packed   *packedWeights // nil when nothing was repacked
 	info     Info
 	threads  int
 	ctxSize  int
@@ -185,7 +194,8 @@ func Load(path string, opts Options) (*Engine, error) {
 	e.hash = hashFile(path)
 	log.Info("model loaded", "file", path, "arch", e.info.Arch, "params", e.info.Params,
 		"quantization", e.info.Quantization, "context", e.ctxSize, "threads", threads,
-		"parallel", e.sched.parallel, "prefix_cache_bytes", e.sched.pool.budget, "took", e.loadTime.Round(time.Millisecond))
+		"parallel", e.sched.parallel, "prefix_cache_bytes", e.sched.pool.budget, "repacked_bytes", e.info.RepackedBytes,
+		"took", e.loadTime.Round(time.Millisecond))
 	return e, nil
 }
 
@@ -212,10 +222,22 @@ func newEngine(f *gguf.File, path string, opts Options, threads int, log *slog.L
 		return nil, fmt.Errorf("parallel %d is negative", opts.Parallel)
 	}
 	k := newKernels(threads)
+	var packed *packedWeights
+	fail := func(err error) (*Engine, error) {
+		k.close()
+		if rerr := packed.release(); rerr != nil {
+			log.Warn("model: load failed", "err", rerr)
+		}
+		return nil, err
+	}
+	if !opts.NoRepack {
+		if packed, err = repack(f, &w, k.pool, log); err != nil {
+			return fail(err)
+		}
+	}
 	m, err := arch.New(cfg, w, k, threads)
 	if err != nil {
-		k.close()
-		return nil, err
+		return fail(err)
 	}
 	size := opts.Context
 	if size <= 0 {
@@ -225,14 +247,17 @@ func newEngine(f *gguf.File, path string, opts Options, threads int, log *slog.L
 		}
 	}
 	if _, err := m.NewCache(size); err != nil {
-		k.close()
-		return nil, err
+		return fail(err)
 	}
 	e := &Engine{
-		log: log, path: path, file: f, model: m, tok: tok, tmpl: tmpl, kern: k,
+		log: log, path: path, file: f, model: m, tok: tok, tmpl: tmpl, kern: k, packed: packed,
 		threads: threads, ctxSize: size, fwd: new(forwardGate),
 	}
 	e.info = describe(f, cfg, tmpl, tok)
+	if packed != nil {
+		e.info.RepackedBytes, e.info.RepackedMatrices = packed.bytes, packed.matrices
+		log.Debug("weights repacked", "matrices", packed.matrices, "bytes", packed.bytes, "took", packed.took.Round(time.Millisecond))
+	}
 	parallel := opts.Parallel
 	if parallel == 0 {
 		parallel = DefaultParallel
@@ -261,7 +286,8 @@ func (e *Engine) Close() error {
 	e.fwd.closed = true
 	e.hash.cancel()
 	e.kern.close()
-	return e.file.Close()
+	err := e.packed.release()
+	return errors.Join(err, e.file.Close())
 }
 
 // ContextSize is the context window in tokens.
@@ -530,7 +556,13 @@ func (k *kernels) MatMul(ws []*arch.Matrix, xs [][]float32, ys [][][]float32) er
 				np++
 			}
 		}
-		if err := k.pool.MatMul(w.Type, w.Data, w.Rows, w.Cols, acts, ys[j]); err != nil {
+		var err error
+		if w.Packed {
+			err = k.pool.MatMulPacked(w.Type, w.Data, w.Rows, w.Cols, acts, ys[j])
+		} else {
+			err = k.pool.MatMul(w.Type, w.Data, w.Rows, w.Cols, acts, ys[j])
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -240,6 +240,13 @@ func TestGoldenAgainstLlamaCpp(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer e.Close()
+			// The fixtures hold with repacking on (the default): every
+			// matrix with a packed layout here is multiplied packed.
+			for _, m := range allMatrices(&e.model.W)[1:] {
+				if m.Packed != ggml.Packable(m.Type, m.Rows, m.Cols) {
+					t.Fatalf("a %s %d×%d matrix: packed %v", m.Type, m.Rows, m.Cols, m.Packed)
+				}
+			}
 			for pi, p := range gm.Prompts {
 				if got := e.Tokenize(p.Text); !slices.Equal(got, p.Tokens) {
 					t.Errorf("prompt %d: tokens\n got %v\nwant %v", pi, got, p.Tokens)

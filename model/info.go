@@ -32,6 +32,11 @@ type Info struct {
 	Heads         int
 	KVHeads       int
 	FFN           int
+	// RepackedBytes is the size of the weight matrices rewritten at load
+	// in a packed layout (Options.NoRepack), RepackedMatrices their
+	// number; 0 when none were.
+	RepackedBytes    int64
+	RepackedMatrices int
 }
 
 // Info describes the model.

@@ -106,14 +106,8 @@ func readModel(f *gguf.File) (arch.Config, arch.Weights, error) {
 	for i := range w.Layers {
 		l := &w.Layers[i]
 		p := fmt.Sprintf("blk.%d.", i)
-		for _, m := range []struct {
-			dst  *arch.Matrix
-			name string
-		}{
-			{&l.Q, "attn_q.weight"}, {&l.K, "attn_k.weight"}, {&l.V, "attn_v.weight"}, {&l.Out, "attn_output.weight"},
-			{&l.FFNGate, "ffn_gate.weight"}, {&l.FFNUp, "ffn_up.weight"}, {&l.FFNDown, "ffn_down.weight"},
-		} {
-			if *m.dst, err = matrix(f, p+m.name); err != nil {
+		for _, m := range layerMatrices(l) {
+			if *m.m, err = matrix(f, p+m.name); err != nil {
 				return cfg, w, err
 			}
 		}
@@ -132,6 +126,21 @@ func readModel(f *gguf.File) (arch.Config, arch.Weights, error) {
 		}
 	}
 	return cfg, w, nil
+}
+
+// namedMatrix is a weight matrix and its tensor's name (in a block, the
+// name after "blk.N.").
+type namedMatrix struct {
+	name string
+	m    *arch.Matrix
+}
+
+// layerMatrices lists a block's weight matrices.
+func layerMatrices(l *arch.Layer) [7]namedMatrix {
+	return [7]namedMatrix{
+		{"attn_q.weight", &l.Q}, {"attn_k.weight", &l.K}, {"attn_v.weight", &l.V}, {"attn_output.weight", &l.Out},
+		{"ffn_gate.weight", &l.FFNGate}, {"ffn_up.weight", &l.FFNUp}, {"ffn_down.weight", &l.FFNDown},
+	}
 }
 
 // matrix binds a 2-D tensor to its mapped bytes.

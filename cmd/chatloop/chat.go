@@ -22,7 +22,7 @@ func init() {
 // command that runs the bot.
 type commonFlags struct {
 	model, db, backend string
-	yes                bool
+	yes, noRepack      bool
 }
 
 func (f *commonFlags) bind(cmd *cobra.Command) {
@@ -31,6 +31,7 @@ func (f *commonFlags) bind(cmd *cobra.Command) {
 	fl.StringVar(&f.db, "db", "", "feedback database file (default: [feedback] db)")
 	fl.StringVar(&f.backend, "backend", "", "model backend: local, openai or demo (default: [model] backend)")
 	fl.BoolVar(&f.yes, "yes", false, "download the default model without asking")
+	fl.BoolVar(&f.noRepack, "no-repack", false, "keep the local model's weights in the file's layout (default: [model] repack)")
 }
 
 // apply copies the flags that were given over the configuration.
@@ -43,6 +44,9 @@ func (f *commonFlags) apply(cfg *Config) {
 	}
 	if f.backend != "" {
 		cfg.Model.Backend = f.backend
+	}
+	if f.noRepack {
+		cfg.Model.Repack = false
 	}
 }
 

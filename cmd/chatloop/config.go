@@ -55,6 +55,11 @@ type ModelConfig struct {
 	// engine keeps from finished answers so that a conversation's next
 	// turn only processes its new tokens; 0 keeps none.
 	PrefixCacheMB int `toml:"prefix_cache_mb"`
+	// Repack rewrites, at load, the weight matrices whose type has a
+	// packed layout on this CPU into that layout (faster kernels, the same
+	// results; the file's copy is released). false keeps the file's
+	// layout, as llama.cpp's --no-repack.
+	Repack bool `toml:"repack"`
 	// MaxTokens caps an answer's length in tokens.
 	MaxTokens int `toml:"max_tokens"`
 	// Template overrides the chat template recognised from the GGUF file.
@@ -94,7 +99,7 @@ func (m *ModelConfig) engineOptions() model.Options {
 	if prefix == 0 {
 		prefix = -1 // none kept
 	}
-	return model.Options{Threads: m.Threads, Context: m.Context, Template: m.Template, Parallel: m.Parallel, PrefixCache: prefix}
+	return model.Options{Threads: m.Threads, Context: m.Context, Template: m.Template, Parallel: m.Parallel, PrefixCache: prefix, NoRepack: !m.Repack}
 }
 
 // defaultConfig is every key's default.
@@ -106,6 +111,7 @@ func defaultConfig() Config {
 			Name:          "qwen2.5-0.5b-instruct",
 			Parallel:      4,
 			PrefixCacheMB: 512,
+			Repack:        true,
 			MaxTokens:     512,
 			Sampling:      bot.Sampling{Temperature: 0.7, TopK: 40, TopP: 0.9, MinP: 0.05, RepeatPenalty: 1.1},
 			BaseURL:       "http://127.0.0.1:11434/v1",

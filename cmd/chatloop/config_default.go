@@ -73,6 +73,10 @@ parallel = 4
 # turn of a conversation (or a shared system prompt) is not processed
 # again; least recently used dropped first. 0 keeps none.
 prefix_cache_mb = 512
+# Rewrite the weight matrices at load in the packed layouts of this CPU's
+# kernels (faster, the same results; the file's copy leaves memory).
+# false keeps the file's layout (llama.cpp's --no-repack).
+repack = true
 # Longest answer, in tokens.
 max_tokens = 512
 # Chat template override ("chatml" or "llama3"); empty: from the GGUF file.

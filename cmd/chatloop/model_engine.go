@@ -23,9 +23,10 @@ func init() {
 
 // engineFlags are the flags every engine subcommand shares.
 type engineFlags struct {
-	model   string
-	threads int
-	context int
+	model    string
+	threads  int
+	context  int
+	noRepack bool
 }
 
 func (f *engineFlags) bind(cmd *cobra.Command) {
@@ -33,6 +34,7 @@ func (f *engineFlags) bind(cmd *cobra.Command) {
 	fl.StringVar(&f.model, "model", "", "GGUF model file or catalogue name (default: [model] path, else [model] name, pulled on first use)")
 	fl.IntVar(&f.threads, "threads", -1, "threads (default: [model] threads; 0: one per core)")
 	fl.IntVar(&f.context, "context", 0, "context window in tokens (default: [model] context, else the model's own, at most 4096)")
+	fl.BoolVar(&f.noRepack, "no-repack", false, "keep the weights in the file's layout instead of this CPU's packed layouts (default: [model] repack)")
 }
 
 // load opens the model the flags and configuration name.
@@ -61,6 +63,7 @@ func (a *app) loadEngine(cmd *cobra.Command, f *engineFlags, minContext int) (*m
 	}
 	opts := cfg.Model.engineOptions()
 	opts.Threads, opts.Context, opts.Log = threads, ctxSize, a.logger()
+	opts.NoRepack = opts.NoRepack || f.noRepack
 	e, err := model.Load(path, opts)
 	if err != nil {
 		return nil, nil, err
@@ -106,6 +109,11 @@ func newModelInfoCommand(a *app) *cobra.Command {
 			fmt.Fprintf(w, "context length: %d (engine window %d)\n", info.ContextLength, e.ContextSize())
 			fmt.Fprintf(w, "template:       %s\n", info.Template)
 			fmt.Fprintf(w, "vocabulary:     %d tokens\n", info.VocabSize)
+			if info.RepackedMatrices > 0 {
+				fmt.Fprintf(w, "repacked:       %d matrices, %.1f MiB, in this CPU's packed layouts\n", info.RepackedMatrices, float64(info.RepackedBytes)/(1<<20))
+			} else {
+				fmt.Fprintf(w, "repacked:       none (file layout)\n")
+			}
 			return nil
 		},
 	}
@@ -154,7 +162,8 @@ and print their text.`,
 					return fmt.Errorf("--detokenize wants a JSON array of token ids: %w", err)
 				}
 			}
-			f.context = 16 // the cache is not used
+			f.context = 16    // the cache is not used
+			f.noRepack = true // nor are the weights
 			e, _, err := a.loadEngine(cmd, &f, 0)
 			if err != nil {
 				return err
@@ -303,7 +312,9 @@ func newModelBenchCommand(a *app) *cobra.Command {
 		Long: `Measure prompt processing of 512 tokens and generation of 128 tokens, in
 tokens per second, the median of --repetitions runs, as llama-bench's pp512
 and tg128 do (random tokens, an empty cache each run). --json prints
-{"pp512": tok/s, "tg128": tok/s, "rss_bytes": n}.
+{"pp512": tok/s, "tg128": tok/s, "rss_bytes": n, "load_ms": ms,
+"repacked_bytes": n}; load_ms includes repacking the weights (see
+--no-repack).
 
 With --parallel N, also generate 128 tokens in each of N sequences decoded
 together (one pass over the weights per step for all of them, as the
@@ -333,6 +344,8 @@ second; --json then adds "tg128_parallel": {"n": N, "tok_s": x}.`,
 					fmt.Sprintf("pp%d", pp): round2(res.PromptPerSecond),
 					fmt.Sprintf("tg%d", tg): round2(res.GenPerSecond),
 					"rss_bytes":             res.RSSBytes,
+					"load_ms":               round2(float64(e.LoadDuration().Microseconds()) / 1000),
+					"repacked_bytes":        e.Info().RepackedBytes,
 				}
 				if parallel > 0 {
 					out[fmt.Sprintf("tg%d_parallel", tg)] = map[string]any{"n": parallel, "tok_s": round2(res.ParallelGenPerSecond)}
@@ -340,7 +353,8 @@ second; --json then adds "tg128_parallel": {"n": N, "tok_s": x}.`,
 				return json.NewEncoder(a.stdout).Encode(out)
 			}
 			info := e.Info()
-			fmt.Fprintf(a.stdout, "model: %s %s, %s, %d threads, load %s\n", info.Arch, humanCount(info.Params), info.Quantization, res.Threads, e.LoadDuration().Round(1e6))
+			fmt.Fprintf(a.stdout, "model: %s %s, %s, %d threads, load %s, %s repacked\n", info.Arch, humanCount(info.Params), info.Quantization, res.Threads,
+				e.LoadDuration().Round(1e6), humanBytes(info.RepackedBytes))
 			fmt.Fprintf(a.stdout, "pp%-4d %10.2f tokens/s  (median of %d)\n", pp, res.PromptPerSecond, reps)
 			fmt.Fprintf(a.stdout, "tg%-4d %10.2f tokens/s  (median of %d)\n", tg, res.GenPerSecond, reps)
 			if parallel > 0 {
@@ -358,6 +372,13 @@ second; --json then adds "tg128_parallel": {"n": N, "tok_s": x}.`,
 	fl.IntVar(&tg, "tg", 128, "generated tokens")
 	fl.IntVar(&parallel, "parallel", 0, "also measure generation of N sequences decoded together (aggregate tokens/s)")
 	return cmd
+}
+
+func humanBytes(n int64) string {
+	if n == 0 {
+		return "nothing"
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }
 
 func round2(x float64) float64 { return float64(int64(x*100+0.5)) / 100 }

@@ -30,6 +30,11 @@ type Matrix struct {
 	Type       ggml.Type
 	Data       []byte
 	Rows, Cols int
+	// Packed says Data holds the matrix in the type's packed layout
+	// (ggml.Pack: rows interleaved for the packed kernel), not in file
+	// layout: only ggml's packed kernel multiplies it, and a row is read
+	// through ggml.PackedRow.
+	Packed bool
 }
 
 // rowBytes is the size of one row.
@@ -90,6 +95,9 @@ func New(cfg Config, w Weights, k Kernels, threads int) (*Model, error) {
 		}
 		if n := m.rowBytes() * rows; len(m.Data) != n || n == 0 {
 			return fmt.Errorf("%w: %s has %d bytes, want %d", ErrBadModel, name, len(m.Data), n)
+		}
+		if m.Packed && !ggml.Packable(m.Type, m.Rows, m.Cols) {
+			return fmt.Errorf("%w: %s is packed, but a %d×%d %s matrix has no packed layout here", ErrUnsupported, name, m.Rows, m.Cols, m.Type)
 		}
 		return nil
 	}
@@ -219,7 +227,15 @@ func (m *Model) ForwardBatch(seqs []Seq) error {
 			ws.pos[t], ws.cache[t] = pos0+i, s.Cache
 			maxPos = max(maxPos, pos0+i)
 			ws.ropes[t].at(pos0 + i)
-			if err := m.k.Dequantize(emb.Type, emb.Data[tok*rb:(tok+1)*rb], ws.x[t]); err != nil {
+			row := emb.Data[tok*rb : (tok+1)*rb]
+			if emb.Packed { // tied to the packed output matrix
+				row = ws.embRow[:rb]
+				if err := ggml.PackedRow(emb.Type, row, emb.Data, emb.Rows, emb.Cols, tok); err != nil {
+					ws.release()
+					return fmt.Errorf("forward: embedding: %w", err)
+				}
+			}
+			if err := m.k.Dequantize(emb.Type, row, ws.x[t]); err != nil {
 				ws.release()
 				return fmt.Errorf("forward: embedding: %w", err)
 			}

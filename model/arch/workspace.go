@@ -18,6 +18,7 @@ type workspace struct {
 	mw                              [3]*Matrix       // mul3's arguments to MatMul
 	my                              [3][][]float32   //
 	one                             [1]Seq           // Forward's batch
+	embRow                          []byte           // a packed embedding's row in file layout
 
 	// attention
 	layer     int
@@ -41,6 +42,9 @@ func (ws *workspace) init(m *Model) {
 		ws.free <- s
 	}
 	ws.attnFn = m.attendJob
+	if m.W.Embedding.Packed {
+		ws.embRow = make([]byte, m.W.Embedding.rowBytes())
+	}
 }
 
 // rows returns n rows of dim elements in one allocation.
