@@ -165,7 +165,9 @@ func TestSameTokensFullVocabulary(t *testing.T) {
 			{Params{Temperature: 0.7, TopK: 40, TopP: 0.9, MinP: 0.05, Seed: 1}, false},
 			{Params{Temperature: 0.7, TopP: 0.9, MinP: 0.05, Seed: 2}, false},
 			{Params{Temperature: 1, MinP: 0.1, Seed: 3}, false},
-			{Params{Temperature: 0.7, TopP: 0.9, Seed: 4}, true},
+			{Params{Temperature: 0.7, TopP: 0.9, Seed: 4}, false},
+			{Params{Temperature: 1.2, TopP: 0.99, MinP: math.NaN(), Seed: 6}, false},
+			{Params{Temperature: 0.7, Seed: 7}, true},
 			{Params{Temperature: 0.8, TopK: 5000, Seed: 5}, true},
 		} {
 			s := sameTokens(t, kind.name, logits, tc.p, 4)
@@ -185,10 +187,12 @@ func TestUndecidedCutSortsEverything(t *testing.T) {
 		logits[i] = float32(math.Log(0.25))
 	}
 	logits[4] = -inf
-	p := Params{Temperature: 1, TopP: 0.5, MinP: 0.01, Seed: 3}
-	s := sameTokens(t, "quarters", logits, p, 200)
-	if s.fullSorts != 200 {
-		t.Errorf("%d of 200 draws sorted everything, want all", s.fullSorts)
+	for _, minP := range []float64{0.01, 0} {
+		p := Params{Temperature: 1, TopP: 0.5, MinP: minP, Seed: 3}
+		s := sameTokens(t, "quarters", logits, p, 200)
+		if s.fullSorts != 200 {
+			t.Errorf("min_p %v: %d of 200 draws sorted everything, want all", minP, s.fullSorts)
+		}
 	}
 }
 

@@ -128,6 +128,11 @@ func (s *Sampler) Sample(logits []float32, history []int) int {
 			return s.pick(c)
 		}
 	}
+	if p := s.p.TopP; !topK && !(s.p.MinP > 0) && p > 0 && p < 1 && !math.IsInf(float64(logits[best]), 1) && len(logits) <= math.MaxUint32 {
+		if c, ok := s.nucleusHead(logits, best, n, p); ok {
+			return s.pick(c)
+		}
+	}
 	s.fullSorts++
 	var c []candidate
 	if len(logits) <= math.MaxUint32 {
@@ -238,7 +243,7 @@ func (s *Sampler) minPHead(logits []float32, best, n int) (c []candidate, ok boo
 	if len(c) == 1 {
 		return c, true
 	}
-	f, ok := s.nucleusWithin(logits, c, n, p, limit-top)
+	f, ok := s.nucleusWithin(logits, c, n, p, math.Exp(limit-top), 0, true)
 	return c[:f], ok
 }
 
@@ -251,11 +256,56 @@ func (s *Sampler) head(c []candidate, logits []float32, best int) []candidate {
 	return s.sortIDOrdered(c, logits)
 }
 
+// nucleusHead returns the candidates that survive top-p when there is
+// neither top-k nor min-p, sorted best first, sorting only the logits in
+// the buckets of a histogram by distance from the best that reach p
+// (bounding each bucket's terms by its edges). ok is false when the cut
+// cannot be decided without the full sort (see nucleusWithin).
+func (s *Sampler) nucleusHead(logits []float32, best, n int, p float64) (c []candidate, ok bool) {
+	top := float64(logits[best])
+	hist := &s.tail
+	*hist = [tailBuckets]uint32{}
+	for _, l := range logits {
+		if d := top - float64(l); d < tailBuckets/tailScale {
+			hist[int(d*tailScale)]++
+		} else if valid(l) {
+			hist[tailBuckets-1]++
+		}
+	}
+	// The sum of all terms is at most hi; the first buckets whose terms
+	// add up to more than p·hi, with room for every rounding, hold the
+	// cut. (Bucket 0 holds the best, whose term is 1: hi ≥ 1.)
+	_, hi := s.tailBounds(0, 1)
+	need := (p + 1e-6 + 2*nucleusMargin(n)) * hi
+	last, lo := 0, 0.0
+	for ; last < tailBuckets-1; last++ {
+		lo += float64(hist[last]) * tailExp[last+1] * (1 - 1e-9)
+		if lo >= need {
+			break
+		}
+	}
+	c = s.buffer(len(logits))
+	for i, l := range logits {
+		if d := top - float64(l); d < tailBuckets/tailScale && int(d*tailScale) <= last ||
+			last == tailBuckets-1 && valid(l) {
+			c = append(c, candidate{id: i, logit: l})
+		}
+	}
+	c = s.sortIDOrdered(c, logits)
+	f, ok := s.nucleusWithin(logits, c, n, p, 1, last+1, false)
+	return c[:f], ok
+}
+
+// nucleusMargin is how far apart two computations of one top-p prefix
+// total over n terms can be (see nucleusWithin).
+func nucleusMargin(n int) float64 { return float64(4*n+16) * 0x1p-52 }
+
 // nucleusWithin returns how many of head, the best len(head) of the n
-// valid logits sorted, top-p keeps (capped at len(head)), or ok false when
-// rounding could make the sorted computation decide differently. s.tail
-// holds the histogram of the other logits, by how far they are below
-// best + limit.
+// valid logits sorted, top-p keeps (capped at len(head) if capped; if not,
+// the cut must fall inside head), or ok false when rounding could make the
+// sorted computation decide differently. s.tail holds a histogram of the
+// other logits, from bucket from on, by distance from base = exp(ref -
+// best) for some reference logit ref.
 //
 // topP divides each e = exp(l - best) by their sum S, added in sorted
 // order, and adds the quotients in sorted order until they reach p. Every
@@ -265,35 +315,18 @@ func (s *Sampler) head(c []candidate, logits []float32, best int) []candidate {
 // running total computed from any S' within γ(n) of S is, like the sorted
 // one, within (2n+2)u of the exact fraction (at most 1). A prefix whose
 // total is more than twice that away from p is on the same side of p in
-// both. First S is bounded from the head's terms and the histogram (each
-// bucket's terms lie between the exps of its edges); only if that leaves
-// the cut open is every logit's exp added up.
-func (s *Sampler) nucleusWithin(logits []float32, head []candidate, n int, p, limit float64) (f int, ok bool) {
+// both. First S is bounded from the head's terms and the histogram; only
+// if that leaves the cut open is every logit's exp added up.
+func (s *Sampler) nucleusWithin(logits []float32, head []candidate, n int, p, base float64, from int, capped bool) (f int, ok bool) {
 	top := float64(head[0].logit)
 	sumHead := 0.0
 	for i := range head {
 		head[i].p = math.Exp(float64(head[i].logit) - top)
 		sumHead += head[i].p
 	}
-	// Bucket j's terms lie in exp(limit)·[tailExp[j+1], tailExp[j]],
-	// but for the rounding of limit - l (relative u, at most 64 apart)
-	// and of limit itself (|limit| ≤ 745): exponents off by < 1e-13,
-	// which the factors 1 ± 1e-9 cover many times over.
-	base := math.Exp(limit)
-	lo, hi := 0.0, 0.0
-	for j, count := range s.tail {
-		if count == 0 {
-			continue
-		}
-		if j < tailBuckets-1 {
-			lo += float64(count) * tailExp[j+1]
-		}
-		hi += float64(count) * tailExp[j]
-	}
-	lo *= base * (1 - 1e-9)
-	hi *= base * (1 + 1e-9)
-	margin := float64(4*n+16) * 0x1p-52
-	f, ok = nucleusCut(head, p, margin, sumHead+lo, sumHead+hi)
+	margin := nucleusMargin(n)
+	lo, hi := s.tailBounds(from, base)
+	f, ok = nucleusCut(head, p, margin, sumHead+lo, sumHead+hi, capped)
 	if ok {
 		return f, true
 	}
@@ -303,17 +336,42 @@ func (s *Sampler) nucleusWithin(logits []float32, head []candidate, n int, p, li
 			sum += math.Exp(float64(l) - top)
 		}
 	}
-	return nucleusCut(head, p, margin, sum, sum)
+	return nucleusCut(head, p, margin, sum, sum, capped)
+}
+
+// tailBounds bounds the sum of the terms in the histogram's buckets from
+// from on: bucket j's terms lie in base·[tailExp[j+1], tailExp[j]], the
+// last bucket's in base·[0, tailExp[j]], but for the rounding of the
+// distances (relative u, at most 64) and of base's exponent (at most 745
+// or so): exponents off by < 1e-13, which the factors 1 ± 1e-9 cover many
+// times over. Where base is subnormal the absolute errors, < 1e-300, are
+// nothing beside a sum of at least 1.
+func (s *Sampler) tailBounds(from int, base float64) (lo, hi float64) {
+	for j := from; j < tailBuckets; j++ {
+		count := float64(s.tail[j])
+		if count == 0 {
+			continue
+		}
+		if j < tailBuckets-1 {
+			lo += count * tailExp[j+1]
+		}
+		hi += count * tailExp[j]
+	}
+	return lo * base * (1 - 1e-9), hi * base * (1 + 1e-9)
 }
 
 // nucleusCut returns where top-p cuts head, whose p fields hold the
 // terms, given that the sum of all terms lies in [lo, hi]: the first
-// prefix whose fraction surely reaches p, or len(head) if the prefixes
-// before the last surely fall short. ok is false if a prefix is too close
-// to p to tell.
-func nucleusCut(head []candidate, p, margin, lo, hi float64) (f int, ok bool) {
+// prefix whose fraction surely reaches p, or, if capped, len(head) when
+// the prefixes before the last surely fall short. ok is false if a prefix
+// is too close to p to tell, or if not capped and even the whole head
+// falls short.
+func nucleusCut(head []candidate, p, margin, lo, hi float64, capped bool) (f int, ok bool) {
 	acc := 0.0
-	for i := range len(head) - 1 {
+	for i := range head {
+		if capped && i == len(head)-1 {
+			return len(head), true
+		}
 		acc += head[i].p
 		switch {
 		case acc/lo < p-margin:
@@ -323,7 +381,7 @@ func nucleusCut(head []candidate, p, margin, lo, hi float64) (f int, ok bool) {
 			return 0, false
 		}
 	}
-	return len(head), true
+	return 0, false
 }
 
 // buffer returns s.cand emptied, with room for n candidates.
