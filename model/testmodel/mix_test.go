@@ -147,15 +147,32 @@ func TestParseMix(t *testing.T) {
 }
 
 // TestQuantizeRows checks that quantizing in parallel by rows gives the
-// bytes of one ggml.Quantize call, for a tensor large enough to split.
+// bytes of one ggml.Quantize call, splitting into as many goroutines as
+// the test asks for whatever GOMAXPROCS is (uneven runs, an empty last
+// run, one row per worker), and that quantizeRows itself agrees on a
+// tensor large enough to split on a machine with several CPUs.
 func TestQuantizeRows(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	const cols, rows = 512, 2100
-	vals := make([]float32, cols*rows)
+	const cols = 512
+	vals := make([]float32, cols*2100)
 	for i := range vals {
 		vals[i] = float32(r.NormFloat64())
 	}
 	for _, typ := range []ggml.Type{ggml.Q4_K, ggml.Q5_0} {
+		for _, tc := range []struct{ rows, workers int }{{100, 2}, {100, 3}, {100, 7}, {9, 4}, {4, 4}, {3, 4}, {2100, 1}} {
+			v := vals[:tc.rows*cols]
+			want, err := ggml.Quantize(typ, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := quantizeSplit(typ, v, cols, tc.workers)
+			if err != nil {
+				t.Fatalf("%s, %d rows in %d workers: %v", typ, tc.rows, tc.workers, err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s, %d rows in %d workers: %d bytes differ from ggml.Quantize's %d", typ, tc.rows, tc.workers, len(got), len(want))
+			}
+		}
 		want, err := ggml.Quantize(typ, vals)
 		if err != nil {
 			t.Fatal(err)
@@ -165,8 +182,21 @@ func TestQuantizeRows(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(got, want) {
-			t.Errorf("%s: parallel quantization differs from ggml.Quantize", typ)
+			t.Errorf("%s: quantizeRows differs from ggml.Quantize", typ)
 		}
+	}
+}
+
+// TestQuantizeSplitErrors checks that a split quantization fails as one
+// call does: rows that are not whole blocks, and values that are not
+// whole rows (which it must not drop).
+func TestQuantizeSplitErrors(t *testing.T) {
+	vals := make([]float32, 100*8)
+	if _, err := quantizeSplit(ggml.Q4_K, vals, 100, 4); !errors.Is(err, ggml.ErrSize) {
+		t.Errorf("rows of 100 in Q4_K: got %v, want ggml.ErrSize", err)
+	}
+	if _, err := quantizeSplit(ggml.Q4_K, make([]float32, 256*8+32), 256, 4); !errors.Is(err, ggml.ErrSize) {
+		t.Errorf("8 rows of 256 and 32 more values: got %v, want ggml.ErrSize", err)
 	}
 }
 

@@ -362,9 +362,18 @@ func WriteFile(path string, s Spec) error {
 // bytes are those of one ggml.Quantize call.
 func quantizeRows(t ggml.Type, vals []float32, cols int) ([]byte, error) {
 	const parallelAbove = 1 << 20
-	workers := runtime.GOMAXPROCS(0)
+	if len(vals) < parallelAbove {
+		return ggml.Quantize(t, vals)
+	}
+	return quantizeSplit(t, vals, cols, runtime.GOMAXPROCS(0))
+}
+
+// quantizeSplit quantizes vals (rows of cols values) into t in one
+// goroutine per run of whole rows, for up to workers runs, and joins the
+// parts; fewer than two workers, or rows, quantize in one call.
+func quantizeSplit(t ggml.Type, vals []float32, cols, workers int) ([]byte, error) {
 	rows := len(vals) / max(cols, 1)
-	if len(vals) < parallelAbove || workers < 2 || rows < workers {
+	if workers < 2 || rows < workers || rows*cols != len(vals) {
 		return ggml.Quantize(t, vals)
 	}
 	per := (rows + workers - 1) / workers
