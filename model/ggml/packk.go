@@ -134,44 +134,59 @@ func rowQ4K(dst, src []byte, rs, nb, i int) {
 	}
 }
 
-// q6Level returns the level (0..63) of element k of a Q6_K super-block
-// in file layout, as dotQ6_K reads it.
-func q6Level(b *[pkQ6KBlock]byte, k int) uint8 {
-	n, m, j := k/128, k%128/32, k%32
-	lo := b[64*n+32*(m&1)+j] >> (4 * (m >> 1)) & 15
-	hi := b[128+32*n+j] >> (2 * m) & 3
-	return lo | hi<<4
+// q6Levels writes the 256 levels (0..63) of a Q6_K super-block in file
+// layout in element order, as dotQ6_K reads them.
+func q6Levels(lv *[QK_K]byte, b *[pkQ6KBlock]byte) {
+	for n := 0; n < 2; n++ {
+		for j := 0; j < 32; j++ {
+			ql0, ql1, qh := b[64*n+j], b[64*n+32+j], b[128+32*n+j]
+			lv[128*n+j] = ql0&15 | (qh&3)<<4
+			lv[128*n+32+j] = ql1&15 | (qh>>2&3)<<4
+			lv[128*n+64+j] = ql0>>4 | (qh>>4&3)<<4
+			lv[128*n+96+j] = ql1>>4 | (qh>>6&3)<<4
+		}
+	}
 }
 
-// setQ6Level writes level v of element k (the inverse of q6Level; the
-// bits it sets must be clear).
-func setQ6Level(b *[pkQ6KBlock]byte, k int, v uint8) {
-	n, m, j := k/128, k%128/32, k%32
-	b[64*n+32*(m&1)+j] |= (v & 15) << (4 * (m >> 1))
-	b[128+32*n+j] |= (v >> 4) << (2 * m)
+// setQ6Levels is the inverse of q6Levels (levels above 63 lose their
+// high bits).
+func setQ6Levels(b *[pkQ6KBlock]byte, lv *[QK_K]byte) {
+	for n := 0; n < 2; n++ {
+		for j := 0; j < 32; j++ {
+			l0, l1, l2, l3 := lv[128*n+j], lv[128*n+32+j], lv[128*n+64+j], lv[128*n+96+j]
+			b[64*n+j] = l0&15 | l2<<4
+			b[64*n+32+j] = l1&15 | l3<<4
+			b[128+32*n+j] = l0>>4 | (l1>>4)<<2 | (l2>>4)<<4 | l3>>4<<6
+		}
+	}
 }
 
-// pkQ6KElement is the super-block element of part u, lane l, byte e.
-func pkQ6KElement(u, l, e int) int { return 16*(2*u+e/2) + l + 8*(e%2) }
+// The element of part u, lane l, byte e of a packed Q6_K vector is
+// 16(2u+e/2)+l+8(e%2) = 32u+l+8e, the same as Q4_K's sub-block u.
 
 // packQ6K packs one group of 16 Q6_K rows.
 func packQ6K(dst, src []byte, rs, nb int) {
+	var lv [QK_K]byte
 	for b := 0; b < nb; b++ {
 		out := (*[pkQ6KPacked]byte)(dst[b*pkQ6KPacked:])
-		clear(out[pkQ6KParts:])
 		for r := 0; r < pkKGroup; r++ {
 			blk := (*[pkQ6KBlock]byte)(src[r*rs+b*pkQ6KBlock:])
 			out[pkQ6KD+2*r], out[pkQ6KD+2*r+1] = blk[208], blk[209]
 			for s := 0; s < 16; s++ {
 				out[pkQ6KScales+32*(s/2)+2*r+s%2] = blk[192+s]
 			}
+			q6Levels(&lv, blk)
 			for u := 0; u < 8; u++ {
-				part := out[pkQ6KParts+pkQ6KPart*u:]
-				for l := 0; l < 8; l++ {
-					for e := 0; e < 4; e++ {
-						v := q6Level(blk, pkQ6KElement(u, l, e))
-						part[64*(l/2)+4*r+e] |= (v & 15) << (4 * (l % 2))
-						part[256+64*(l/4)+4*r+e] |= (v >> 4) << (2 * (l % 4))
+				part := (*[pkQ6KPart]byte)(out[pkQ6KParts+pkQ6KPart*u:])
+				x := (*[32]byte)(lv[32*u:])
+				for e := 0; e < 4; e++ {
+					y := (*[8]byte)(x[8*e:])
+					for c := 0; c < 4; c++ {
+						part[64*c+4*r+e] = y[2*c]&15 | y[2*c+1]<<4
+					}
+					for h := 0; h < 2; h++ {
+						z := (*[4]byte)(y[4*h:])
+						part[256+64*h+4*r+e] = z[0]>>4 | (z[1]>>4)<<2 | (z[2]>>4)<<4 | (z[3]>>4)<<6
 					}
 				}
 			}
@@ -181,23 +196,33 @@ func packQ6K(dst, src []byte, rs, nb int) {
 
 // rowQ6K copies row i of a packed Q6_K group back into file layout.
 func rowQ6K(dst, src []byte, rs, nb, i int) {
+	var lv [QK_K]byte
 	for b := 0; b < nb; b++ {
 		in := (*[pkQ6KPacked]byte)(src[b*pkQ6KPacked:])
 		blk := (*[pkQ6KBlock]byte)(dst[b*pkQ6KBlock:])
-		clear(blk[:192])
 		blk[208], blk[209] = in[pkQ6KD+2*i], in[pkQ6KD+2*i+1]
 		for s := 0; s < 16; s++ {
 			blk[192+s] = in[pkQ6KScales+32*(s/2)+2*i+s%2]
 		}
 		for u := 0; u < 8; u++ {
-			part := in[pkQ6KParts+pkQ6KPart*u:]
-			for l := 0; l < 8; l++ {
-				for e := 0; e < 4; e++ {
-					lo := part[64*(l/2)+4*i+e] >> (4 * (l % 2)) & 15
-					hi := part[256+64*(l/4)+4*i+e] >> (2 * (l % 4)) & 3
-					setQ6Level(blk, pkQ6KElement(u, l, e), lo|hi<<4)
+			part := (*[pkQ6KPart]byte)(in[pkQ6KParts+pkQ6KPart*u:])
+			x := (*[32]byte)(lv[32*u:])
+			for e := 0; e < 4; e++ {
+				y := (*[8]byte)(x[8*e:])
+				for c := 0; c < 4; c++ {
+					q := part[64*c+4*i+e]
+					y[2*c], y[2*c+1] = q&15, q>>4
+				}
+				for h := 0; h < 2; h++ {
+					q := part[256+64*h+4*i+e]
+					z := (*[4]byte)(y[4*h:])
+					z[0] |= (q & 3) << 4
+					z[1] |= (q >> 2 & 3) << 4
+					z[2] |= (q >> 4 & 3) << 4
+					z[3] |= (q >> 6) << 4
 				}
 			}
 		}
+		setQ6Levels(blk, &lv)
 	}
 }

@@ -28,8 +28,8 @@ func pkQ6KVNNI(w *byte, rec *byte, nb int, out *float32)
 //	the elements of sub-block s in lane l (bytes 32s+l+8e, e = 0..3, as
 //	the weights' vectors); 256 the eight bsum pairs bs[2s]+bs[2s+1] as
 //	int16; 272 d.
-//	Q6_K (576 bytes): 0 the quants permuted so that dword 8u+l holds the
-//	elements of part u, lane l (pkQ6KElement); 256 for each of those
+//	Q6_K (576 bytes): 0 the quants permuted as for Q4_K (dword 8u+l holds
+//	the elements of part u, lane l); 256 for each of those
 //	dwords the two words -32·(sum of its two byte pairs), which remove the
 //	levels' bias of 32 when multiplied by the scales; 512 d.
 const (
@@ -37,16 +37,16 @@ const (
 	pkQ6KRec = 576
 )
 
-// pkQ4KPerm and pkQ6KPerm are the VPERMB indexes of the activation
-// records, for 64 quants (two sub-blocks of Q4_K, two parts of Q6_K).
-var pkQ4KPerm, pkQ6KPerm [64]byte
+// pkKPerm is the VPERMB index of the activation records, for 64 quants
+// (two sub-blocks of Q4_K, two parts of Q6_K): byte 4(8h+l)+e is quant
+// 32h+l+8e.
+var pkKPerm [64]byte
 
 func init() {
 	for half := 0; half < 2; half++ {
 		for l := 0; l < 8; l++ {
 			for e := 0; e < 4; e++ {
-				pkQ4KPerm[4*(8*half+l)+e] = byte(32*half + l + 8*e)
-				pkQ6KPerm[4*(8*half+l)+e] = byte(pkQ6KElement(half, l, e))
+				pkKPerm[4*(8*half+l)+e] = byte(32*half + l + 8*e)
 			}
 		}
 	}
@@ -126,10 +126,10 @@ func matKPacked(t Type, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float
 			qs, d := a.qs[:nb*QK_K], a.d[:nb]
 			rec := s.rec[i*n : (i+1)*n]
 			if t == Q6_K {
-				pkQ6KPrep(&qs[0], &d[0], nb, &pkQ6KPerm[0], &rec[0])
+				pkQ6KPrep(&qs[0], &d[0], nb, &pkKPerm[0], &rec[0])
 			} else {
 				bs := a.bsums[:nb*16]
-				pkQ4KPrep(&qs[0], &bs[0], &d[0], nb, &pkQ4KPerm[0], &rec[0])
+				pkQ4KPrep(&qs[0], &bs[0], &d[0], nb, &pkKPerm[0], &rec[0])
 			}
 		}
 		for g := 0; g < len(w); g += gb {

@@ -97,3 +97,34 @@ func BenchmarkPackedK(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPackK measures packing (load time) and PackedRow (an embedding
+// row of a tied output matrix) per type, on one goroutine.
+func BenchmarkPackK(b *testing.B) {
+	rng := rand.New(rand.NewPCG(33, 34))
+	for _, typ := range []Type{Q4_K, Q6_K} {
+		if packings[typ] == nil {
+			b.Skip("no packed K-quant layout on this CPU")
+		}
+		const rows, cols = 256, 1536
+		w := benchKMatrix(b, rng, typ, rows, cols)
+		packed := make([]byte, len(w))
+		b.Run(typ.String()+"/pack", func(b *testing.B) {
+			b.SetBytes(int64(len(w)))
+			for b.Loop() {
+				if err := Pack(typ, packed, w, rows, cols); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		row := make([]byte, len(w)/rows)
+		b.Run(typ.String()+"/row", func(b *testing.B) {
+			b.SetBytes(int64(len(row)))
+			for b.Loop() {
+				if err := PackedRow(typ, row, packed, rows, cols, 17); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
