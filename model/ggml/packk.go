@@ -2,6 +2,8 @@
 
 package ggml
 
+import "encoding/binary"
+
 // Packed layouts of the K-quants Q4_K and Q6_K (the portable half:
 // packing and unpacking; the kernels are in packk_amd64.go).
 //
@@ -87,11 +89,14 @@ func packQ4K(dst, src []byte, rs, nb int) {
 				sc[pkQ4KScaleIndex(r, s)], m[pkQ4KMinIndex(r, s)] = scaleMinK4(s, blk[4:16])
 			}
 			for j := 0; j < 4; j++ {
+				// bytes l+8e of the 32 (e = 0..3) to the dword of lane l
+				q := blk[16+32*j : 48+32*j]
+				x0, x1 := binary.LittleEndian.Uint64(q), binary.LittleEndian.Uint64(q[8:])
+				x2, x3 := binary.LittleEndian.Uint64(q[16:]), binary.LittleEndian.Uint64(q[24:])
 				for l := 0; l < 8; l++ {
-					v := out[pkQ4KQuants+64*(8*j+l)+4*r:]
-					for e := 0; e < 4; e++ {
-						v[e] = blk[16+32*j+l+8*e]
-					}
+					sh := uint(8 * l)
+					v := uint32(byte(x0>>sh)) | uint32(byte(x1>>sh))<<8 | uint32(byte(x2>>sh))<<16 | uint32(byte(x3>>sh))<<24
+					binary.LittleEndian.PutUint32(out[pkQ4KQuants+64*(8*j+l)+4*r:], v)
 				}
 			}
 		}
