@@ -195,7 +195,9 @@ func (c *Cache) CommonPrefix(ids []int) int {
 // (their tokens, keys and values), so that a new sequence starts from a
 // prefix another has computed, such as a shared system prompt. The caches
 // must have the same layers and KV size; c's Size may differ but must hold
-// n positions. On error c is unchanged.
+// n positions. Of a last page less than half used only the used
+// positions are copied (the rest keeps what it held); positions past n are
+// never read before they are Put again. On error c is unchanged.
 func (c *Cache) CopyPrefix(src *Cache, n int) error {
 	switch {
 	case src.layers != c.layers || src.kvDim != c.kvDim:
@@ -213,11 +215,15 @@ func (c *Cache) CopyPrefix(src *Cache, n int) error {
 		return err
 	}
 	for p := 0; p*PageSize < n; p++ {
-		if c.pageCap(p) == src.pageCap(p) {
+		used := min(PageSize, n-p*PageSize)
+		if c.pageCap(p) == src.pageCap(p) && 2*used >= c.pageCap(p) {
+			// Laid out alike and at least half used: one copy beats
+			// KVDim strided ones per layer.
 			copy(c.pages[p], src.pages[p])
 			continue
 		}
-		used := min(PageSize, n-p*PageSize)
+		// A last page less than half used, or pages of different
+		// strides: only the used positions, which is all attention reads.
 		for l := range c.layers {
 			dk, dv, ds := c.Page(l, p)
 			sk, sv, ss := src.Page(l, p)

@@ -2,6 +2,7 @@ package kvcache
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"testing"
 )
@@ -264,5 +265,89 @@ func TestCopyPrefix(t *testing.T) {
 	check(t, dst, 0, 7)
 	if err := dst.CopyPrefix(dst, 4); err != nil || dst.Len() != 4 {
 		t.Errorf("copy from itself: %v, length %d", err, dst.Len())
+	}
+}
+
+// TestCopyPrefixCopiesOnlyUsedPositions checks that a last page less than
+// half used is copied position by position: what the destination held
+// past the prefix stays, in every layer, keys and values alike; fuller
+// pages, copied whole, still hold the prefix.
+func TestCopyPrefixCopiesOnlyUsedPositions(t *testing.T) {
+	const layers, kvDim = 3, 8
+	src, _ := New(layers, kvDim, 700)
+	fill(t, src, 600)
+	const sentinel = 1.5 // not a value code gives a value (they are negative)
+	for _, tc := range []struct {
+		name    string
+		size, n int
+		kept    bool // what dst held past n stays
+	}{
+		{"last page less than half used", 700, 300, true},
+		{"a few positions of the first page", 700, 3, true},
+		{"short last page less than half used", 360, 300, true},
+		{"different strides", 320, 300, true},
+		{"last page half used", 700, 384, false},
+		{"full pages", 700, 512, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst, _ := New(layers, kvDim, tc.size)
+			end := min(tc.size, (tc.n+PageSize-1)/PageSize*PageSize)
+			if err := dst.Reserve(end); err != nil {
+				t.Fatal(err)
+			}
+			marks := make([]float32, kvDim)
+			for d := range marks {
+				marks[d] = sentinel
+			}
+			for p := range end {
+				for l := range layers {
+					dst.Put(l, p, marks, marks)
+				}
+			}
+			if err := dst.CopyPrefix(src, tc.n); err != nil {
+				t.Fatal(err)
+			}
+			check(t, dst, 0, tc.n)
+			if !tc.kept {
+				return
+			}
+			key := make([]uint16, kvDim)
+			for p := tc.n; p < end; p++ {
+				for l := range layers {
+					dst.Key(l, p, key)
+					for d, v := range dst.Value(l, p) {
+						if ToFloat32(key[d]) != sentinel || ToFloat32(v) != sentinel {
+							t.Fatalf("layer %d position %d (past the prefix of %d) element %d: key %v, value %v, want the %v it held",
+								l, p, tc.n, d, ToFloat32(key[d]), ToFloat32(v), sentinel)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCopyPrefix copies prefixes that end early, midway and late in
+// their last page, with Qwen2.5-0.5B's cache shape: 24 layers, 2 KV heads
+// of 64. The bytes per second count the prefix's keys and values.
+func BenchmarkCopyPrefix(b *testing.B) {
+	const layers, kvDim = 24, 128
+	for _, n := range []int{260, 384, 500} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			src, _ := New(layers, kvDim, 4096)
+			if err := src.Reserve(n); err != nil {
+				b.Fatal(err)
+			}
+			if err := src.Commit(make([]int, n)...); err != nil {
+				b.Fatal(err)
+			}
+			dst, _ := New(layers, kvDim, 4096)
+			b.SetBytes(int64(layers * 2 * n * kvDim * 2))
+			for b.Loop() {
+				if err := dst.CopyPrefix(src, n); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
