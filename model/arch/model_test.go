@@ -165,3 +165,18 @@ func TestNewChecksShapes(t *testing.T) {
 		t.Errorf("qwen3 without attn_q_norm: got %v, want ErrBadModel", err)
 	}
 }
+
+// TestNewRefusesUnpackablePacked: a matrix marked packed whose type has
+// no packed layout here (F32 has none) is refused, not multiplied.
+func TestNewRefusesUnpackablePacked(t *testing.T) {
+	m := randomModel(t, "qwen2", 4)
+	w := m.W
+	w.Layers = append([]Layer(nil), w.Layers...)
+	w.Layers[0].FFNUp.Packed = true
+	if ggml.Packable(w.Layers[0].FFNUp.Type, w.Layers[0].FFNUp.Rows, w.Layers[0].FFNUp.Cols) {
+		t.Skip("F32 has a packed layout here")
+	}
+	if _, err := New(m.Config, w, f32Kernels{}, 1); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("a packed F32 ffn_up: got %v, want ErrUnsupported", err)
+	}
+}
