@@ -18,6 +18,8 @@ func BenchmarkSample(b *testing.B) {
 		{"default", Params{Temperature: 0.7, TopK: 40, TopP: 0.9, MinP: 0.05, Seed: 1}},
 		{"topk0-minp0.05", Params{Temperature: 0.7, TopP: 0.9, MinP: 0.05, Seed: 1}},
 		{"topk0-minp0", Params{Temperature: 0.7, TopP: 0.9, Seed: 1}},
+		{"topk0-temperature-only", Params{Temperature: 0.7, Seed: 1}},
+		{"topk5000-minp0.05", Params{Temperature: 0.7, TopK: 5000, TopP: 0.9, MinP: 0.05, Seed: 1}},
 	}
 	for _, kind := range logitKinds[:2] {
 		logits := kind.gen(rand.New(rand.NewPCG(3, 4)), 151936)

@@ -167,7 +167,8 @@ func TestSameTokensFullVocabulary(t *testing.T) {
 			{Params{Temperature: 1, MinP: 0.1, Seed: 3}, false},
 			{Params{Temperature: 0.7, TopP: 0.9, Seed: 4}, false},
 			{Params{Temperature: 1.2, TopP: 0.99, MinP: math.NaN(), Seed: 6}, false},
-			{Params{Temperature: 0.7, Seed: 7}, true},
+			{Params{Temperature: 0.7, Seed: 7}, false},
+			{Params{Temperature: 1.3, TopP: 1, MinP: -1, Seed: 8}, false},
 			{Params{Temperature: 0.8, TopK: 5000, Seed: 5}, true},
 		} {
 			s := sameTokens(t, kind.name, logits, tc.p, 4)
@@ -193,6 +194,102 @@ func TestUndecidedCutSortsEverything(t *testing.T) {
 		if s.fullSorts != 200 {
 			t.Errorf("min_p %v: %d of 200 draws sorted everything, want all", minP, s.fullSorts)
 		}
+	}
+}
+
+// refCumulative returns the valid logits' ids sorted as the reference
+// sorts them and the running totals of their probabilities at
+// temperature t, computed as the reference computes them.
+func refCumulative(logits []float32, t float64) (ids []int, acc []float64) {
+	var c []refCandidate
+	for i, l := range logits {
+		if valid(l) {
+			c = append(c, refCandidate{id: i, logit: l})
+		}
+	}
+	slices.SortFunc(c, refOrder)
+	refSoftmax(c, t)
+	sum := 0.0
+	for _, x := range c {
+		sum += x.p
+		ids, acc = append(ids, x.id), append(acc, sum)
+	}
+	return ids, acc
+}
+
+// boundaries returns running totals from acc, and the floats either side
+// of them, that lie in (0, 1).
+func boundaries(acc []float64, rng *rand.Rand, count int) []float64 {
+	var out []float64
+	for range count {
+		a := acc[rng.IntN(len(acc))]
+		for _, v := range []float64{a, math.Nextafter(a, 0), math.Nextafter(a, 2)} {
+			if v > 0 && v < 1 {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
+}
+
+// TestCutsAtBoundaries puts top-p exactly on (and a float either side of)
+// the reference's running totals, where the shortcut's own sums, added in
+// another order, may fall on the other side: it must then sort everything
+// rather than guess. Rounding puts some of these on the other side, so
+// the test also checks that some draws did sort everything.
+func TestCutsAtBoundaries(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	fullSorts := 0
+	for _, kind := range logitKinds[:4] {
+		logits := kind.gen(rng, 3000)
+		_, acc := refCumulative(logits, 1)
+		for _, p := range boundaries(acc, rng, 40) {
+			for _, minP := range []float64{0, 1e-4} {
+				s := sameTokens(t, kind.name, logits, Params{Temperature: 0.9, TopP: p, MinP: minP, Seed: rng.Uint64()}, 1)
+				fullSorts += s.fullSorts
+			}
+		}
+	}
+	if fullSorts == 0 {
+		t.Error("no cut on a boundary needed the full sort; the test does not reach the undecided case")
+	}
+	t.Logf("%d draws sorted everything", fullSorts)
+}
+
+// TestBucketedDrawAtBoundaries gives pickBucketed random numbers exactly on
+// (and a float either side of) the reference's running totals: when it
+// answers, it must answer what the sorted walk answers.
+func TestBucketedDrawAtBoundaries(t *testing.T) {
+	rng := rand.New(rand.NewPCG(19, 20))
+	undecided, decided := 0, 0
+	for _, kind := range logitKinds[:4] {
+		for _, temp := range []float64{0.7, 1, 3} {
+			logits := kind.gen(rng, 3000)
+			ids, acc := refCumulative(logits, temp)
+			s := New(Params{Temperature: temp})
+			best, n := bestValid(logits)
+			for _, r := range append(boundaries(acc, rng, 40), rng.Float64(), 0) {
+				want := ids[len(ids)-1]
+				for i, a := range acc {
+					if r < a {
+						want = ids[i]
+						break
+					}
+				}
+				got, ok := s.pickBucketed(logits, best, n, r)
+				if !ok {
+					undecided++
+					continue
+				}
+				decided++
+				if got != want {
+					t.Fatalf("%s at temperature %v, r = %v: picked %d, the sorted walk picks %d", kind.name, temp, r, got, want)
+				}
+			}
+		}
+	}
+	if undecided == 0 || decided == 0 {
+		t.Errorf("%d draws decided, %d undecided: want both", decided, undecided)
 	}
 }
 

@@ -48,8 +48,10 @@ type Sampler struct {
 	cand   []candidate
 	items  []uint64 // radix sort: order keys and ids, and the scratch half
 	counts [radixPasses][1 << radixBits]uint32
-	tail   [tailBuckets]uint32 // min-p: the logits below the limit, by distance
-	recent []int               // the penalty window, sorted to visit each id once
+	tail   [tailBuckets]uint32 // logits by distance below the best or min-p's limit
+	// bucketSums sums the temperature's terms by distance below the best.
+	bucketSums [tailBuckets]float64
+	recent     []int // the penalty window, sorted to visit each id once
 	// fullSorts counts the draws that sorted every candidate: the chain
 	// needs it when top-p is on without min-p, when top-k is large, and
 	// when the shortcut cannot prove its answer equal to the full sort's
@@ -92,11 +94,16 @@ const maxHeapK = 1024
 //
 // The chain is top-k, then top-p, then min-p on the candidates sorted by
 // logit (ties by id), then temperature and a draw, as llama.cpp applies
-// them. The vocabulary is never sorted with comparisons: top-k keeps a
-// heap of k, min-p keeps only the logits within ln(min_p) of the best
-// (sorting those few), and a vocabulary that has to be sorted whole is
-// radix sorted. Whatever the shortcut, the token is the one the plain
-// chain (sort everything, then cut) picks for the same seed.
+// them. The vocabulary is never sorted with comparisons: top-k up to
+// maxHeapK keeps a heap of k; min-p keeps only the logits within
+// ln(min_p) of the best and sorts those; top-p alone sorts the histogram
+// buckets that hold the nucleus; with no cut at all only the bucket the
+// draw lands in is sorted; anything else (a larger top-k, +Inf logits, a
+// draw or cut too close to call) is radix sorted whole. Whatever the
+// shortcut, the token is the one the plain chain (sort everything, then
+// cut) picks for the same seed: where a shortcut's sums, added in another
+// order, could round to the other side of a cut, it gives way to the
+// full sort.
 func (s *Sampler) Sample(logits []float32, history []int) int {
 	if len(logits) == 0 {
 		return -1
@@ -114,23 +121,31 @@ func (s *Sampler) Sample(logits []float32, history []int) int {
 			return Argmax(logits)
 		}
 		slices.SortFunc(c, order)
-		return s.chain(c)
+		return s.chain(c, s.rng.Float64())
 	}
 	best, n := bestValid(logits)
 	if n == 0 {
 		return Argmax(logits)
 	}
+	// One draw per token, whichever way the token is found.
+	r := s.rng.Float64()
 	topK := k > 0 && k < n
-	if !topK && s.p.MinP > 0 && !math.IsInf(float64(logits[best]), 1) && len(logits) <= math.MaxUint32 {
-		// (+Inf turns top-p's arithmetic into NaNs, which only the
-		// plain chain follows; ids must fit the radix items.)
+	// +Inf turns the arithmetic into NaNs, which only the plain chain
+	// follows; ids must fit the radix items.
+	short := !topK && !math.IsInf(float64(logits[best]), 1) && len(logits) <= math.MaxUint32
+	p := s.p.TopP
+	switch {
+	case short && s.p.MinP > 0:
 		if c, ok := s.minPHead(logits, best, n); ok {
-			return s.pick(c)
+			return s.pick(c, r)
 		}
-	}
-	if p := s.p.TopP; !topK && !(s.p.MinP > 0) && p > 0 && p < 1 && !math.IsInf(float64(logits[best]), 1) && len(logits) <= math.MaxUint32 {
+	case short && p > 0 && p < 1:
 		if c, ok := s.nucleusHead(logits, best, n, p); ok {
-			return s.pick(c)
+			return s.pick(c, r)
+		}
+	case short:
+		if id, ok := s.pickBucketed(logits, best, n, r); ok {
+			return id
 		}
 	}
 	s.fullSorts++
@@ -149,20 +164,20 @@ func (s *Sampler) Sample(logits []float32, history []int) int {
 	if topK {
 		c = c[:k]
 	}
-	return s.chain(c)
+	return s.chain(c, r)
 }
 
-// chain applies top-p and min-p to c, sorted best first, and draws.
-func (s *Sampler) chain(c []candidate) int {
+// chain applies top-p and min-p to c, sorted best first, and draws with r.
+func (s *Sampler) chain(c []candidate, r float64) int {
 	c = topP(c, s.p.TopP)
 	c = minP(c, s.p.MinP)
-	return s.pick(c)
+	return s.pick(c, r)
 }
 
-// pick draws from c, sorted best first, at the sampler's temperature.
-func (s *Sampler) pick(c []candidate) int {
+// pick draws from c, sorted best first, at the sampler's temperature:
+// the first candidate whose cumulative probability exceeds r.
+func (s *Sampler) pick(c []candidate, r float64) int {
 	softmax(c, s.p.Temperature)
-	r := s.rng.Float64()
 	acc := 0.0
 	for _, x := range c {
 		acc += x.p
@@ -171,6 +186,72 @@ func (s *Sampler) pick(c []candidate) int {
 		}
 	}
 	return c[len(c)-1].id
+}
+
+// pickBucketed is pick over every valid logit (neither top-k, top-p nor
+// min-p) without sorting them all: the temperature's terms are summed by
+// histogram bucket of distance from the best, and only the bucket where
+// the cumulative sum passes r is sorted. Rounding makes the sums differ
+// from the sorted ones by less than nucleusMargin (the argument of
+// nucleusWithin); ok is false when the draw falls too close to a
+// boundary to tell, or the arithmetic is not finite.
+func (s *Sampler) pickBucketed(logits []float32, best, n int, r float64) (id int, ok bool) {
+	t := s.p.Temperature
+	top := float64(logits[best])
+	topT := top / t // as softmax computes it
+	if math.IsInf(topT, 0) || math.IsNaN(topT) {
+		return 0, false
+	}
+	sums := &s.bucketSums
+	*sums = [tailBuckets]float64{}
+	sum := 0.0
+	for _, l := range logits {
+		if !valid(l) {
+			continue
+		}
+		e := math.Exp(float64(l)/t - topT)
+		sum += e
+		sums[bucketOf(top-float64(l))] += e
+	}
+	margin := nucleusMargin(n)
+	target := r * sum
+	cum, j := 0.0, 0
+	for ; j < tailBuckets; j++ {
+		if cum+sums[j] > target {
+			break
+		}
+		cum += sums[j]
+	}
+	if j == tailBuckets || cum/sum > r-margin {
+		return 0, false
+	}
+	c := s.buffer(len(logits))
+	for i, l := range logits {
+		if valid(l) && bucketOf(top-float64(l)) == j {
+			c = append(c, candidate{id: i, logit: l})
+		}
+	}
+	c = s.sortIDOrdered(c, logits)
+	acc := cum
+	for _, x := range c {
+		acc += math.Exp(float64(x.logit)/t - topT)
+		switch v := acc / sum; {
+		case v <= r-margin:
+		case v > r+margin:
+			return x.id, true
+		default:
+			return 0, false
+		}
+	}
+	return 0, false
+}
+
+// bucketOf is the histogram bucket of a valid logit d below the best.
+func bucketOf(d float64) int {
+	if d < tailBuckets/tailScale {
+		return int(d * tailScale)
+	}
+	return tailBuckets - 1
 }
 
 // valid reports whether a logit can be sampled: not NaN, not -Inf.
