@@ -260,3 +260,39 @@ func TestRepackOneCopyResident(t *testing.T) {
 		t.Error("Logits after Close: no error")
 	}
 }
+
+// BenchmarkRepack loads a model (BENCH_MODEL, e.g. a Qwen2.5-0.5B-shaped
+// file, else the tiny qwen2 Q8_0) with repacking and in file layout, and
+// measures each: the load (whole Load and Close; SetBytes is the bytes
+// repacked, so MB/s is the repacking rate) and prompt and generation
+// speed (Engine.Bench). The two modes' figures in one run give what
+// repacking costs at load and buys per token.
+func BenchmarkRepack(b *testing.B) {
+	path := schedBenchModel(b)
+	for _, mode := range []struct {
+		name     string
+		noRepack bool
+	}{{"repacked", false}, {"file-layout", true}} {
+		opts := Options{Threads: 2, Context: 1024, NoRepack: mode.noRepack}
+		b.Run(mode.name+"/load", func(b *testing.B) {
+			var repacked int64
+			for b.Loop() {
+				e, err := Load(path, opts)
+				if err != nil {
+					b.Fatal(err)
+				}
+				repacked = e.Info().RepackedBytes
+				e.Close()
+			}
+			b.SetBytes(repacked)
+		})
+		b.Run(mode.name+"/speed", func(b *testing.B) {
+			e, err := Load(path, opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.Close()
+			benchSpeeds(b, e, 64, 32)
+		})
+	}
+}
