@@ -95,7 +95,7 @@ func randomParams(rng *rand.Rand) Params {
 	pick := func(v ...float64) float64 { return v[rng.IntN(len(v))] }
 	return Params{
 		Temperature:   pick(0.7, 0.7, 1, 1, 1.5, 0.1, 1e-30, 1e30, math.Inf(1), math.NaN()),
-		TopK:          []int{0, 0, 0, 0, -1, 1, 3, 40, 40, 1024, 1025, 3000, 1 << 30}[rng.IntN(13)],
+		TopK:          []int{0, 0, 0, 0, -1, 1, 3, 40, 40, 1024, 4096, 4097, 3000, 1 << 30}[rng.IntN(14)],
 		TopP:          pick(0, 0, 0.5, 0.9, 0.9, 0.95, 0.999, 1, 1e-9, -1, math.NaN()),
 		MinP:          pick(0, 0, 0.05, 0.05, 0.01, 0.5, 1, 1.5, 1e-300, math.Inf(1), math.NaN()),
 		RepeatPenalty: pick(0, 0, 1.1),

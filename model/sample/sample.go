@@ -86,7 +86,7 @@ func (s *Sampler) Reset(p Params) {
 
 // maxHeapK is the largest top-k selected with a heap; a larger k sorts
 // every candidate instead, which is cheaper than a heap that big.
-const maxHeapK = 1024
+const maxHeapK = 4096
 
 // Sample returns the next token id. logits is modified only when a
 // repetition penalty applies. history holds the tokens so far (prompt and
