@@ -44,50 +44,69 @@ var (
 	pk32Q5_0 = pk32Layout{typ: Q5_0, blockBytes: 22, packed: 352}
 )
 
+// pk32SpreadTab[j][v] is pk32Spread of byte j of qh being v;
+// pk32GatherTab[i][v] is pk32Gather of byte i of the packed dword being v.
+var pk32SpreadTab, pk32GatherTab [4][256]uint32
+
+func init() {
+	for j := 0; j < 4; j++ {
+		for v := 0; v < 256; v++ {
+			for bit := 0; bit < 8; bit++ {
+				if v>>bit&1 == 0 {
+					continue
+				}
+				e := 8*j + bit // element e: c = e/4, i = e%4
+				pk32SpreadTab[j][v] |= 1 << (8*(e%4) + e/4)
+				pk32GatherTab[j][v] |= 1 << (4*bit + j) // byte j = i, bit = c
+			}
+		}
+	}
+}
+
 // pk32Spread maps a Q5_0 block's qh (bit e: high bit of element e) to the
 // packed dword (bit 8i+c: high bit of element 4c+i).
 func pk32Spread(qh uint32) uint32 {
-	var p uint32
-	for e := 0; e < 32; e++ {
-		c, i := e/4, e%4
-		p |= (qh >> e & 1) << (8*i + c)
-	}
-	return p
+	return pk32SpreadTab[0][qh&255] | pk32SpreadTab[1][qh>>8&255] | pk32SpreadTab[2][qh>>16&255] | pk32SpreadTab[3][qh>>24]
 }
 
 // pk32Gather is the inverse of pk32Spread.
 func pk32Gather(p uint32) uint32 {
-	var qh uint32
-	for e := 0; e < 32; e++ {
-		c, i := e/4, e%4
-		qh |= (p >> (8*i + c) & 1) << e
-	}
-	return qh
+	return pk32GatherTab[0][p&255] | pk32GatherTab[1][p>>8&255] | pk32GatherTab[2][p>>16&255] | pk32GatherTab[3][p>>24]
 }
 
 // pack rewrites one group of 16 rows (rs bytes each, nb blocks) from file
 // layout in src to the packed layout in dst.
 func (l *pk32Layout) pack(dst, src []byte, rs, nb int) {
-	bb := l.blockBytes
+	le := binary.LittleEndian
+	src = src[:pk32Group*rs]
 	for b := 0; b < nb; b++ {
-		o := dst[b*l.packed : (b+1)*l.packed]
-		for r := 0; r < pk32Group; r++ {
-			blk := src[r*rs+bb*b : r*rs+bb*(b+1)]
-			o[2*r], o[2*r+1] = blk[0], blk[1]
-			switch l.typ {
-			case Q8_0:
+		switch l.typ {
+		case Q8_0:
+			o := (*[544]byte)(dst[544*b:])
+			for r := 0; r < pk32Group; r++ {
+				blk := (*[34]byte)(src[r*rs+34*b:])
+				o[2*r], o[2*r+1] = blk[0], blk[1]
 				for k := 0; k < 8; k++ {
-					v := binary.LittleEndian.Uint32(blk[2+4*k:])
-					binary.LittleEndian.PutUint32(o[32+64*k+4*r:], v^0x80808080)
+					le.PutUint32(o[32+64*k+4*r:], le.Uint32(blk[2+4*k:])^0x80808080)
 				}
-			case Q4_0:
+			}
+		case Q4_0:
+			o := (*[288]byte)(dst[288*b:])
+			for r := 0; r < pk32Group; r++ {
+				blk := (*[18]byte)(src[r*rs+18*b:])
+				o[2*r], o[2*r+1] = blk[0], blk[1]
 				for m := 0; m < 4; m++ {
-					copy(o[32+64*m+4*r:32+64*m+4*r+4], blk[2+4*m:])
+					le.PutUint32(o[32+64*m+4*r:], le.Uint32(blk[2+4*m:]))
 				}
-			case Q5_0:
-				binary.LittleEndian.PutUint32(o[32+4*r:], pk32Spread(binary.LittleEndian.Uint32(blk[2:])))
+			}
+		case Q5_0:
+			o := (*[352]byte)(dst[352*b:])
+			for r := 0; r < pk32Group; r++ {
+				blk := (*[22]byte)(src[r*rs+22*b:])
+				o[2*r], o[2*r+1] = blk[0], blk[1]
+				le.PutUint32(o[32+4*r:], pk32Spread(le.Uint32(blk[2:])))
 				for m := 0; m < 4; m++ {
-					copy(o[96+64*m+4*r:96+64*m+4*r+4], blk[6+4*m:])
+					le.PutUint32(o[96+64*m+4*r:], le.Uint32(blk[6+4*m:]))
 				}
 			}
 		}
@@ -96,25 +115,28 @@ func (l *pk32Layout) pack(dst, src []byte, rs, nb int) {
 
 // row writes row i of the packed group src back in file layout to dst.
 func (l *pk32Layout) row(dst, src []byte, rs, nb, i int) {
-	bb := l.blockBytes
+	le := binary.LittleEndian
+	i &= pk32Group - 1
 	for b := 0; b < nb; b++ {
-		o := src[b*l.packed : (b+1)*l.packed]
-		blk := dst[bb*b : bb*(b+1)]
-		blk[0], blk[1] = o[2*i], o[2*i+1]
 		switch l.typ {
 		case Q8_0:
+			o, blk := (*[544]byte)(src[544*b:]), (*[34]byte)(dst[34*b:])
+			blk[0], blk[1] = o[2*i], o[2*i+1]
 			for k := 0; k < 8; k++ {
-				v := binary.LittleEndian.Uint32(o[32+64*k+4*i:])
-				binary.LittleEndian.PutUint32(blk[2+4*k:], v^0x80808080)
+				le.PutUint32(blk[2+4*k:], le.Uint32(o[32+64*k+4*i:])^0x80808080)
 			}
 		case Q4_0:
+			o, blk := (*[288]byte)(src[288*b:]), (*[18]byte)(dst[18*b:])
+			blk[0], blk[1] = o[2*i], o[2*i+1]
 			for m := 0; m < 4; m++ {
-				copy(blk[2+4*m:2+4*m+4], o[32+64*m+4*i:])
+				le.PutUint32(blk[2+4*m:], le.Uint32(o[32+64*m+4*i:]))
 			}
 		case Q5_0:
-			binary.LittleEndian.PutUint32(blk[2:], pk32Gather(binary.LittleEndian.Uint32(o[32+4*i:])))
+			o, blk := (*[352]byte)(src[352*b:]), (*[22]byte)(dst[22*b:])
+			blk[0], blk[1] = o[2*i], o[2*i+1]
+			le.PutUint32(blk[2:], pk32Gather(le.Uint32(o[32+4*i:])))
 			for m := 0; m < 4; m++ {
-				copy(blk[6+4*m:6+4*m+4], o[96+64*m+4*i:])
+				le.PutUint32(blk[6+4*m:], le.Uint32(o[96+64*m+4*i:]))
 			}
 		}
 	}

@@ -92,3 +92,33 @@ func benchMatrix(typ Type, rows, cols int) []byte {
 	}
 	return w
 }
+
+// BenchmarkPack32 measures packing (the load-time cost: bytes of matrix
+// per second) and PackedRow (an embedding row read back).
+func BenchmarkPack32(b *testing.B) {
+	for _, typ := range []Type{Q8_0, Q4_0, Q5_0} {
+		if packings[typ] == nil {
+			b.Skipf("no packed layout for %s on this CPU and build", typ)
+		}
+		const rows, cols = 256, 896
+		w := benchMatrix(typ, rows, cols)
+		packed := make([]byte, len(w))
+		b.Run(typ.String()+"/pack", func(b *testing.B) {
+			b.SetBytes(int64(len(w)))
+			for b.Loop() {
+				if err := Pack(typ, packed, w, rows, cols); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		row := make([]byte, len(w)/rows)
+		b.Run(typ.String()+"/row", func(b *testing.B) {
+			b.SetBytes(int64(len(row)))
+			for b.Loop() {
+				if err := PackedRow(typ, row, packed, rows, cols, 17); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
