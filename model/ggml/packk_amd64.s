@@ -78,9 +78,15 @@ q6prep:
 	VZEROUPPER
 	RET
 
+// Q4AHEAD and Q6AHEAD are how far ahead of the super-block being read the
+// kernels prefetch the weight stream (two super-blocks of the group).
+#define Q4AHEAD 4608
+#define Q6AHEAD 6720
+
 // Q4LANE accumulates lane l of sub-blocks 2j (low nibbles, scales in Z18)
 // and 2j+1 (high nibbles, Z19) into acc.
 #define Q4LANE(j, l, acc) \
+	PREFETCHT0 (256+64*(8*j+l)+Q4AHEAD)(SI) \
 	VMOVDQU64 (256+64*(8*j+l))(SI), Z20 \
 	VPANDD Z25, Z20, Z21 \
 	VPSRLW $4, Z20, Z22 \
@@ -93,6 +99,7 @@ q6prep:
 	VPDPWSSD Z19, Z29, acc
 
 #define Q4PAIR(j) \
+	PREFETCHT0 (64*j+Q4AHEAD)(SI) \
 	VPMOVZXBD (32*j)(BX), Z18 \
 	VPMOVZXBD (32*j+16)(BX), Z19 \
 	Q4LANE(j, 0, Z0) \
@@ -228,6 +235,12 @@ q4block:
 
 // Q6PART accumulates part u (sub-blocks 2u, 2u+1) into all eight lanes.
 #define Q6PART(u) \
+	PREFETCHT0 (288+384*u+Q6AHEAD)(SI) \
+	PREFETCHT0 (288+384*u+64+Q6AHEAD)(SI) \
+	PREFETCHT0 (288+384*u+128+Q6AHEAD)(SI) \
+	PREFETCHT0 (288+384*u+192+Q6AHEAD)(SI) \
+	PREFETCHT0 (288+384*u+256+Q6AHEAD)(SI) \
+	PREFETCHT0 (288+384*u+320+Q6AHEAD)(SI) \
 	VPMOVSXBW (32+32*u)(SI), Z18 \
 	VMOVDQU64 (288+384*u)(SI), Z19 \
 	VMOVDQU64 (288+384*u+64)(SI), Z20 \
@@ -290,6 +303,11 @@ TEXT ·pkQ6KVNNI(SB), NOSPLIT, $0-32
 	VPXORD Z15, Z15, Z15
 
 q6block:
+	PREFETCHT0 Q6AHEAD(SI)
+	PREFETCHT0 (64+Q6AHEAD)(SI)
+	PREFETCHT0 (128+Q6AHEAD)(SI)
+	PREFETCHT0 (192+Q6AHEAD)(SI)
+	PREFETCHT0 (256+Q6AHEAD)(SI)
 	VCVTPH2PS (SI), Z16
 	VMULPS.BCST 512(DI), Z16, Z16
 	VPXORD Z0, Z0, Z0
