@@ -246,7 +246,9 @@ func (s *Sampler) pickBucketed(logits []float32, best, n int, r float64) (id int
 	return 0, false
 }
 
-// bucketOf is the histogram bucket of a valid logit d below the best.
+// bucketOf is the histogram bucket of a valid logit d (≥ 0) below the
+// best or min-p's limit: the larger d, the later the bucket, so buckets
+// hold runs of the sorted logits.
 func bucketOf(d float64) int {
 	if d < tailBuckets/tailScale {
 		return int(d * tailScale)
@@ -314,10 +316,8 @@ func (s *Sampler) minPHead(logits []float32, best, n int) (c []candidate, ok boo
 		switch d := limit - float64(l); {
 		case d <= 0:
 			c = append(c, candidate{id: i, logit: l})
-		case d < tailBuckets/tailScale:
-			hist[int(d*tailScale)]++
 		case valid(l):
-			hist[tailBuckets-1]++
+			hist[bucketOf(d)]++
 		}
 	}
 	c = s.head(c, logits, best)
@@ -347,10 +347,8 @@ func (s *Sampler) nucleusHead(logits []float32, best, n int, p float64) (c []can
 	hist := &s.tail
 	*hist = [tailBuckets]uint32{}
 	for _, l := range logits {
-		if d := top - float64(l); d < tailBuckets/tailScale {
-			hist[int(d*tailScale)]++
-		} else if valid(l) {
-			hist[tailBuckets-1]++
+		if valid(l) {
+			hist[bucketOf(top-float64(l))]++
 		}
 	}
 	// The sum of all terms is at most hi; the first buckets whose terms
@@ -367,8 +365,7 @@ func (s *Sampler) nucleusHead(logits []float32, best, n int, p float64) (c []can
 	}
 	c = s.buffer(len(logits))
 	for i, l := range logits {
-		if d := top - float64(l); d < tailBuckets/tailScale && int(d*tailScale) <= last ||
-			last == tailBuckets-1 && valid(l) {
+		if valid(l) && bucketOf(top-float64(l)) <= last {
 			c = append(c, candidate{id: i, logit: l})
 		}
 	}
