@@ -28,7 +28,11 @@ type pk32Act struct {
 }
 
 // pk32Prefetch is how far ahead (bytes) the kernels prefetch the weight
-// stream; 0 switches prefetching off.
+// stream when they multiply it by two or more activations; 0 switches
+// prefetching off. With one activation the hardware prefetchers keep up
+// alone (streaming the 151936×896 output matrix from memory: about 10%
+// faster without prefetching), with more the kernel computes longer per
+// byte and a stream prefetched 16 KiB ahead is about 10% faster.
 var pk32Prefetch = 16384
 
 // pk32Batch is how many activations one kernel call takes; the kernel
@@ -53,6 +57,10 @@ func (l *pk32Layout) matVNNI(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]
 	nb := xs[0].n / 32
 	gb := pk32Group * rs
 	var acts [pk32Batch]pk32Act
+	pf := pk32Prefetch
+	if len(xs) == 1 {
+		pf = 0
+	}
 	for t0 := 0; t0 < len(xs); t0 += pk32Batch {
 		nt := min(pk32Batch, len(xs)-t0)
 		for i, a := range xs[t0 : t0+nt] {
@@ -61,11 +69,11 @@ func (l *pk32Layout) matVNNI(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]
 		// direct calls (not through a func value) keep acts on the stack
 		switch l.typ {
 		case Q8_0:
-			pk32Q8VNNI(&w[r0*rs], gb, (r1-r0)/pk32Group, nb, &acts[0], nt, pk32Prefetch)
+			pk32Q8VNNI(&w[r0*rs], gb, (r1-r0)/pk32Group, nb, &acts[0], nt, pf)
 		case Q4_0:
-			pk32Q4VNNI(&w[r0*rs], gb, (r1-r0)/pk32Group, nb, &acts[0], nt, pk32Prefetch)
+			pk32Q4VNNI(&w[r0*rs], gb, (r1-r0)/pk32Group, nb, &acts[0], nt, pf)
 		case Q5_0:
-			pk32Q5VNNI(&w[r0*rs], gb, (r1-r0)/pk32Group, nb, &acts[0], nt, pk32Prefetch)
+			pk32Q5VNNI(&w[r0*rs], gb, (r1-r0)/pk32Group, nb, &acts[0], nt, pf)
 		}
 	}
 }
