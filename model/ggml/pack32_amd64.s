@@ -91,7 +91,7 @@ GLOBL pk32bit4<>(SB), RODATA|NOPTR, $4
 	VPXORD Z23, Z23, Z23
 
 // PK32PF5, PK32PF6 and PK32PF9 prefetch the weight stream BX bytes
-// ahead of SI, 64 bytes apart: enough lines for one block of the Q4_0,
+// ahead of SI (the loops skip them when BX is 0), 64 bytes apart: enough lines for one block of the Q4_0,
 // Q5_0 and Q8_0 layouts, so that every line of the stream is prefetched.
 #define PK32PF5 \
 	PREFETCHT0 (SI)(BX*1) \
@@ -209,7 +209,10 @@ slice:
 	MOVQ nb+24(FP), CX
 	PK32ZERO
 block:
+	TESTQ BX, BX
+	JEQ loaded
 	PK32PF9
+loaded:
 	PK32Q8BLOCK
 	PK32ACTS(7, PK32SCALE0, next)
 next:
@@ -257,7 +260,10 @@ slice:
 	MOVQ nb+24(FP), CX
 	PK32ZERO
 block:
+	TESTQ BX, BX
+	JEQ loaded
 	PK32PF5
+loaded:
 	PK32Q4BLOCK
 	PK32ACTS(3, PK32SCALE1, next)
 next:
@@ -306,7 +312,10 @@ slice:
 	MOVQ nb+24(FP), CX
 	PK32ZERO
 block:
+	TESTQ BX, BX
+	JEQ loaded
 	PK32PF6
+loaded:
 	PK32Q5BLOCK
 	PK32ACTS(4, PK32SCALE0, next)
 next:
