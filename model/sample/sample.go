@@ -52,10 +52,9 @@ type Sampler struct {
 	// bucketSums sums the temperature's terms by distance below the best.
 	bucketSums [tailBuckets]float64
 	recent     []int // the penalty window, sorted to visit each id once
-	// fullSorts counts the draws that sorted every candidate: the chain
-	// needs it when top-p is on without min-p, when top-k is large, and
-	// when the shortcut cannot prove its answer equal to the full sort's
-	// (tests read it).
+	// fullSorts counts the draws that radix sorted every candidate: a
+	// top-k above maxHeapK, a +Inf logit, or a shortcut that could not
+	// prove its answer equal to the full sort's (tests read it).
 	fullSorts int
 }
 
@@ -275,8 +274,9 @@ func bestValid(logits []float32) (best, n int) {
 	return best, n
 }
 
-// The tail histogram: the logits below min-p's limit, by how far below,
-// in buckets of 1/tailScale, the last one holding everything further.
+// The histograms: the logits below the best (or min-p's limit), by how
+// far below, in buckets of 1/tailScale, the last one holding everything
+// further.
 const (
 	tailScale   = 16
 	tailBuckets = 1024
