@@ -21,6 +21,14 @@ func pkQ4KVNNI(w *byte, rec *byte, nb int, scr *byte, out *float32)
 //go:noescape
 func pkQ6KVNNI(w *byte, rec *byte, nb int, out *float32)
 
+// The two-activation kernels decode each weight vector once for both.
+
+//go:noescape
+func pkQ4KVNNI2(w, rec0, rec1 *byte, nb int, scr *byte, out0, out1 *float32)
+
+//go:noescape
+func pkQ6KVNNI2(w, rec0, rec1 *byte, nb int, scr *byte, out0, out1 *float32)
+
 // An activation is rewritten for the packed kernels once per call, into
 // one record per super-block (pkQ4KPrep, pkQ6KPrep):
 //
@@ -62,11 +70,12 @@ func init() {
 // every group of the call's rows is multiplied by them.
 const pkKActBlock = 16
 
-// pkKScratch holds one call's activation records and the kernel's decoded
-// scales.
+// pkKScratch holds one call's activation records and the kernels'
+// scratch memory: decoded scales (256 bytes), then the float sums of the
+// two-activation kernels (2 × 512 bytes).
 type pkKScratch struct {
 	rec []byte
-	scr [256]byte
+	scr [1280]byte
 }
 
 // pkKScratches keeps scratch buffers between calls (a free list the
@@ -134,7 +143,17 @@ func matKPacked(t Type, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float
 		}
 		for g := 0; g < len(w); g += gb {
 			r := r0 + g/rs
-			for i := a0; i < a1; i++ {
+			i := a0
+			for ; i+1 < a1; i += 2 {
+				y0, y1 := ys[i][r:r+pkKGroup], ys[i+1][r:r+pkKGroup]
+				rec0, rec1 := &s.rec[(i-a0)*n], &s.rec[(i+1-a0)*n]
+				if t == Q6_K {
+					pkQ6KVNNI2(&w[g], rec0, rec1, nb, &s.scr[0], &y0[0], &y1[0])
+				} else {
+					pkQ4KVNNI2(&w[g], rec0, rec1, nb, &s.scr[0], &y0[0], &y1[0])
+				}
+			}
+			if i < a1 {
 				y := ys[i][r : r+pkKGroup]
 				if t == Q6_K {
 					pkQ6KVNNI(&w[g], &s.rec[(i-a0)*n], nb, &y[0])
