@@ -1,0 +1,7 @@
+//go:build unix && !linux
+
+package model
+
+// adviseHugePages does nothing where transparent huge pages are not
+// asked for by madvise.
+func adviseHugePages([]byte) {}
