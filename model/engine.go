@@ -169,8 +169,10 @@ type Engine struct {
 }
 
 // Load opens the GGUF file at path and prepares the model. The weights
-// are memory-mapped, not read: loading is quick and the resident memory
-// grows as the weights are touched.
+// are memory-mapped, not read; those with a packed layout on this CPU
+// are then rewritten once in it, outside the Go heap, and their file
+// pages released (see Options.NoRepack), so resident memory holds the
+// weights once either way.
 func Load(path string, opts Options) (*Engine, error) {
 	start := time.Now()
 	log := opts.Log
