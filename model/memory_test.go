@@ -1,13 +1,16 @@
 package model
 
 import (
+	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"testing"
 	"unsafe"
 
 	"github.com/chatloop/chatloop/model/ggml"
 	"github.com/chatloop/chatloop/model/gguf"
+	"github.com/chatloop/chatloop/model/kvcache"
 	"github.com/chatloop/chatloop/model/testmodel"
 )
 
@@ -124,6 +127,55 @@ func TestVectorsStayInMapping(t *testing.T) {
 		}
 		if unsafe.Pointer(&v.got[0]) != unsafe.Pointer(&data[0]) {
 			t.Errorf("%s was copied out of the mapping", v.name)
+		}
+	}
+}
+
+// TestResidentMemory checks issue #5's memory bound, resident memory ≤
+// file + key/value cache + 64 MiB, on a model whose weights (97 MB, most
+// of them the 151936×512 tied embedding) exceed the 64 MiB of slack, so
+// that holding them twice (the file's pages and the packed copies) would
+// fail it. The bound is on the growth of the process's resident memory
+// from before Load to after a forward pass that reads every weight.
+func TestResidentMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: writes a 97 MB model")
+	}
+	if residentBytes() == 0 {
+		t.Skip("resident memory is read from /proc/self/status")
+	}
+	spec := testmodel.Spec{Arch: "qwen2", Type: ggml.Q8_0, Layers: 2, Hidden: 512, Heads: 8, KVHeads: 2, FFN: 1024, Seed: 5}
+	path := testmodel.Write(t, spec)
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const mib = 1 << 20
+	for _, noRepack := range []bool{false, true} {
+		runtime.GC()
+		debug.FreeOSMemory()
+		before := residentBytes()
+		e, err := Load(path, Options{Threads: 2, Context: 256, NoRepack: noRepack})
+		if err != nil {
+			t.Fatal(err)
+		}
+		prompt := e.Tokenize("Resident memory counts every weight once, whatever the layout.")
+		if _, err := e.Logits(prompt); err != nil {
+			t.Fatal(err)
+		}
+		grew := residentBytes() - before
+		// The cache's pages in use: keys and values of every layer for the
+		// prompt's positions, rounded up to whole pages of positions.
+		c := e.model.Config
+		kv := int64(2*c.Layers*c.KVHeads*c.HeadDim*4) * int64((len(prompt)+kvcache.PageSize-1)/kvcache.PageSize*kvcache.PageSize)
+		limit := st.Size() + kv + 64*mib
+		t.Logf("repack %v: file %.1f MiB, repacked %.1f MiB; resident memory grew %.1f MiB (limit %.1f MiB)",
+			!noRepack, float64(st.Size())/mib, float64(e.Info().RepackedBytes)/mib, float64(grew)/mib, float64(limit)/mib)
+		if grew > limit {
+			t.Errorf("repack %v: resident memory grew by %.1f MiB, more than file + KV cache + 64 MiB = %.1f MiB", !noRepack, float64(grew)/mib, float64(limit)/mib)
+		}
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
