@@ -95,7 +95,7 @@ func randomParams(rng *rand.Rand) Params {
 	pick := func(v ...float64) float64 { return v[rng.IntN(len(v))] }
 	return Params{
 		Temperature:   pick(0.7, 0.7, 1, 1, 1.5, 0.1, 1e-30, 1e30, math.Inf(1), math.NaN()),
-		TopK:          []int{0, 0, 0, 0, -1, 1, 3, 40, 40, 1024, 4096, 4097, 3000, 1 << 30}[rng.IntN(14)],
+		TopK:          []int{0, 0, 0, 0, -1, 1, 3, 40, 40, 1024, 1025, 4096, 3000, 1 << 30}[rng.IntN(14)],
 		TopP:          pick(0, 0, 0.5, 0.9, 0.9, 0.95, 0.999, 1, 1e-9, -1, math.NaN()),
 		MinP:          pick(0, 0, 0.05, 0.05, 0.01, 0.5, 1, 1.5, 1e-300, math.Inf(1), math.NaN()),
 		RepeatPenalty: pick(0, 0, 1.1),
@@ -169,7 +169,8 @@ func TestSameTokensFullVocabulary(t *testing.T) {
 			{Params{Temperature: 1.2, TopP: 0.99, MinP: math.NaN(), Seed: 6}, false},
 			{Params{Temperature: 0.7, Seed: 7}, false},
 			{Params{Temperature: 1.3, TopP: 1, MinP: -1, Seed: 8}, false},
-			{Params{Temperature: 0.8, TopK: 5000, Seed: 5}, true},
+			{Params{Temperature: 0.8, TopK: 5000, Seed: 5}, false},
+			{Params{Temperature: 0.8, TopK: 100000, TopP: 0.95, MinP: 0.01, Seed: 9}, false},
 		} {
 			s := sameTokens(t, kind.name, logits, tc.p, 4)
 			if got := s.fullSorts > 0; got != tc.fullSorts {

@@ -53,8 +53,8 @@ type Sampler struct {
 	bucketSums [tailBuckets]float64
 	recent     []int // the penalty window, sorted to visit each id once
 	// fullSorts counts the draws that radix sorted every candidate: a
-	// top-k above maxHeapK, a +Inf logit, or a shortcut that could not
-	// prove its answer equal to the full sort's (tests read it).
+	// +Inf logit, or a shortcut that could not prove its answer equal to
+	// the full sort's (tests read it).
 	fullSorts int
 }
 
@@ -83,9 +83,9 @@ func (s *Sampler) Reset(p Params) {
 	s.pcg.Seed(p.Seed, p.Seed^0x9e3779b97f4a7c15)
 }
 
-// maxHeapK is the largest top-k selected with a heap; a larger k sorts
-// every candidate instead, which is cheaper than a heap that big.
-const maxHeapK = 4096
+// maxHeapK is the largest top-k selected with a heap; a larger k is
+// selected by histogram, which is cheaper than a heap that big.
+const maxHeapK = 1024
 
 // Sample returns the next token id. logits is modified only when a
 // repetition penalty applies. history holds the tokens so far (prompt and
@@ -94,11 +94,12 @@ const maxHeapK = 4096
 // The chain is top-k, then top-p, then min-p on the candidates sorted by
 // logit (ties by id), then temperature and a draw, as llama.cpp applies
 // them. The vocabulary is never sorted with comparisons: top-k up to
-// maxHeapK keeps a heap of k; min-p keeps only the logits within
-// ln(min_p) of the best and sorts those; top-p alone sorts the histogram
-// buckets that hold the nucleus; with no cut at all only the bucket the
-// draw lands in is sorted; anything else (a larger top-k, +Inf logits, a
-// draw or cut too close to call) is radix sorted whole. Whatever the
+// maxHeapK keeps a heap of k, a larger one sorts the histogram buckets
+// that hold the k best; min-p keeps only the logits within ln(min_p) of
+// the best and sorts those; top-p alone sorts the buckets that hold the
+// nucleus; with no cut at all only the bucket the draw lands in is
+// sorted; anything else (+Inf logits, a draw or cut too close to call) is
+// radix sorted whole. Whatever the
 // shortcut, the token is the one the plain chain (sort everything, then
 // cut) picks for the same seed: where a shortcut's sums, added in another
 // order, could round to the other side of a cut, it gives way to the
@@ -134,6 +135,8 @@ func (s *Sampler) Sample(logits []float32, history []int) int {
 	short := !topK && !math.IsInf(float64(logits[best]), 1) && len(logits) <= math.MaxUint32
 	p := s.p.TopP
 	switch {
+	case topK && !math.IsInf(float64(logits[best]), 1) && len(logits) <= math.MaxUint32:
+		return s.chain(s.bestByHistogram(logits, best, k), r)
 	case short && s.p.MinP > 0:
 		if c, ok := s.minPHead(logits, best, n); ok {
 			return s.pick(c, r)
@@ -289,6 +292,35 @@ var tailExp = func() (t [tailBuckets + 1]float64) {
 	}
 	return t
 }()
+
+// bestByHistogram returns the k best valid logits (fewer than there are),
+// sorted, sorting only the histogram buckets, by distance from the best,
+// that hold them. Counting needs no rounding argument: the buckets up to
+// the one where the count reaches k hold the first k of the sorted
+// vocabulary and then some.
+func (s *Sampler) bestByHistogram(logits []float32, best, k int) []candidate {
+	top := float64(logits[best])
+	hist := &s.tail
+	*hist = [tailBuckets]uint32{}
+	for _, l := range logits {
+		if valid(l) {
+			hist[bucketOf(top-float64(l))]++
+		}
+	}
+	last, count := 0, 0
+	for ; last < tailBuckets-1; last++ {
+		if count += int(hist[last]); count >= k {
+			break
+		}
+	}
+	c := s.buffer(len(logits))
+	for i, l := range logits {
+		if valid(l) && bucketOf(top-float64(l)) <= last {
+			c = append(c, candidate{id: i, logit: l})
+		}
+	}
+	return s.sortIDOrdered(c, logits)[:k]
+}
 
 // minPHead returns the candidates that survive top-p and min-p when there
 // is no top-k, sorted best first, without sorting the rest: min-p keeps
