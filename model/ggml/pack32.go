@@ -3,8 +3,8 @@ package ggml
 import "encoding/binary"
 
 // Packed layouts of the 32-element block types Q8_0, Q4_0 and Q5_0 (the
-// portable half: packing, unpacking, and a plain-Go kernel that reads the
-// layout, which the tests hold the assembly kernel of pack32_amd64.s to).
+// portable half: packing and unpacking; the kernel is pack32_amd64.s, and
+// pack32_test.go has a plain-Go one that reads the layout as it does).
 //
 // Sixteen consecutive rows are interleaved block by block, so that the 16
 // int32 lanes of a 512-bit vector hold the 16 rows: block b of a group is
@@ -137,76 +137,6 @@ func (l *pk32Layout) row(dst, src []byte, rs, nb, i int) {
 			le.PutUint32(blk[2:], pk32Gather(le.Uint32(o[32+4*i:])))
 			for m := 0; m < 4; m++ {
 				le.PutUint32(blk[6+4*m:], le.Uint32(o[96+64*m+4*i:]))
-			}
-		}
-	}
-}
-
-// levels returns row i's unsigned levels u (element e at u[e]) of the
-// packed block o, the bias they carry (the signed level is u-bias) and
-// the row's F16 scale.
-func (l *pk32Layout) levels(o []byte, i int, u *[32]int32) (bias int32, scale uint16) {
-	scale = uint16(o[2*i]) | uint16(o[2*i+1])<<8
-	switch l.typ {
-	case Q8_0:
-		for e := 0; e < 32; e++ {
-			u[e] = int32(o[32+64*(e/4)+4*i+e%4])
-		}
-		return 128, scale
-	case Q4_0:
-		for e := 0; e < 16; e++ {
-			v := o[32+64*(e/4)+4*i+e%4]
-			u[e], u[e+16] = int32(v&15), int32(v>>4)
-		}
-		return 8, scale
-	default: // Q5_0
-		hs := binary.LittleEndian.Uint32(o[32+4*i:])
-		for e := 0; e < 16; e++ {
-			v := o[96+64*(e/4)+4*i+e%4]
-			for _, ee := range [2]int{e, e + 16} {
-				c, j := ee/4, ee%4
-				h := int32(hs>>(8*j+c)&1) << 4
-				if ee < 16 {
-					u[ee] = int32(v&15) | h
-				} else {
-					u[ee] = int32(v>>4) | h
-				}
-			}
-		}
-		return 16, scale
-	}
-}
-
-// matGo is the packed kernel in plain Go: rows [r0, r1) (multiples of 16)
-// of the packed matrix w times every activation. It reads the layout the
-// way the assembly does (unsigned levels, the bias taken off with the
-// activation's quant sums) and keeps dot.go's float operations.
-func (l *pk32Layout) matGo(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
-	if len(xs) == 0 {
-		return
-	}
-	nb := xs[0].n / 32
-	var u [32]int32
-	for g := r0 / pk32Group; g < r1/pk32Group; g++ {
-		grp := w[g*pk32Group*rs : (g+1)*pk32Group*rs]
-		for i := 0; i < pk32Group; i++ {
-			for t, a := range xs {
-				var sumf float32
-				for b := 0; b < nb; b++ {
-					bias, scale := l.levels(grp[b*l.packed:(b+1)*l.packed], i, &u)
-					q := a.qs[32*b : 32*b+32]
-					sumi := bias * a.nsq[b]
-					for e := range u {
-						sumi += u[e] * int32(q[e])
-					}
-					dw := f16Table[scale]
-					if l.typ == Q4_0 {
-						sumf += float32(float32(float32(sumi)*dw) * a.d[b])
-					} else {
-						sumf += float32(float32(sumi) * float32(dw*a.d[b]))
-					}
-				}
-				ys[t][g*pk32Group+i] = sumf
 			}
 		}
 	}

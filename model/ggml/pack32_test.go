@@ -2,6 +2,7 @@ package ggml
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -238,4 +239,74 @@ func FuzzPacked32(f *testing.F) {
 			}
 		}
 	})
+}
+
+// levels returns row i's unsigned levels u (element e at u[e]) of the
+// packed block o, the bias they carry (the signed level is u-bias) and
+// the row's F16 scale.
+func (l *pk32Layout) levels(o []byte, i int, u *[32]int32) (bias int32, scale uint16) {
+	scale = uint16(o[2*i]) | uint16(o[2*i+1])<<8
+	switch l.typ {
+	case Q8_0:
+		for e := 0; e < 32; e++ {
+			u[e] = int32(o[32+64*(e/4)+4*i+e%4])
+		}
+		return 128, scale
+	case Q4_0:
+		for e := 0; e < 16; e++ {
+			v := o[32+64*(e/4)+4*i+e%4]
+			u[e], u[e+16] = int32(v&15), int32(v>>4)
+		}
+		return 8, scale
+	default: // Q5_0
+		hs := binary.LittleEndian.Uint32(o[32+4*i:])
+		for e := 0; e < 16; e++ {
+			v := o[96+64*(e/4)+4*i+e%4]
+			for _, ee := range [2]int{e, e + 16} {
+				c, j := ee/4, ee%4
+				h := int32(hs>>(8*j+c)&1) << 4
+				if ee < 16 {
+					u[ee] = int32(v&15) | h
+				} else {
+					u[ee] = int32(v>>4) | h
+				}
+			}
+		}
+		return 16, scale
+	}
+}
+
+// matGo is the packed kernel in plain Go, for the tests: rows [r0, r1) (multiples of 16)
+// of the packed matrix w times every activation. It reads the layout the
+// way the assembly does (unsigned levels, the bias taken off with the
+// activation's quant sums) and keeps dot.go's float operations.
+func (l *pk32Layout) matGo(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+	if len(xs) == 0 {
+		return
+	}
+	nb := xs[0].n / 32
+	var u [32]int32
+	for g := r0 / pk32Group; g < r1/pk32Group; g++ {
+		grp := w[g*pk32Group*rs : (g+1)*pk32Group*rs]
+		for i := 0; i < pk32Group; i++ {
+			for t, a := range xs {
+				var sumf float32
+				for b := 0; b < nb; b++ {
+					bias, scale := l.levels(grp[b*l.packed:(b+1)*l.packed], i, &u)
+					q := a.qs[32*b : 32*b+32]
+					sumi := bias * a.nsq[b]
+					for e := range u {
+						sumi += u[e] * int32(q[e])
+					}
+					dw := f16Table[scale]
+					if l.typ == Q4_0 {
+						sumf += float32(float32(float32(sumi)*dw) * a.d[b])
+					} else {
+						sumf += float32(float32(sumi) * float32(dw*a.d[b]))
+					}
+				}
+				ys[t][g*pk32Group+i] = sumf
+			}
+		}
+	}
 }
