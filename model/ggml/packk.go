@@ -4,7 +4,7 @@ package ggml
 
 import "encoding/binary"
 
-// Packed layouts of the K-quants Q4_K and Q6_K (the portable half:
+// Packed layouts of the K-quants Q4_K, Q5_K and Q6_K (the portable half:
 // packing and unpacking; the kernels are in packk_amd64.go).
 //
 // Sixteen consecutive rows are interleaved super-block by super-block: the
@@ -32,6 +32,11 @@ import "encoding/binary"
 //	      sub-blocks 2j, 2j+1; l the lane): byte 4r+e is byte 32j+l+8e of
 //	      row r's quants, whose low nibble is element 64j+l+8e (sub-block
 //	      2j) and high nibble element 64j+32+l+8e (sub-block 2j+1)
+//
+// Q5_K, one group's super-block (16·176 = 2816 bytes): the Q4_K layout
+// (2304 bytes), then 8 vectors of the levels' fifth bits: bits 2k and
+// 2k+1 of byte 4r+e of vector hv are the fifth bits of the low and high
+// nibble of byte 4r+e of quant vector 4hv+k.
 //
 // Q6_K, one group's super-block (16·210 = 3360 bytes):
 //
@@ -61,6 +66,13 @@ const (
 	pkQ4KQuants = 256
 )
 
+// Q5_K: the Q4_K layout, followed by the levels' fifth bits.
+const (
+	pkQ5KBlock  = 176
+	pkQ5KPacked = pkKGroup * pkQ5KBlock
+	pkQ5KHigh   = pkQ4KPacked
+)
+
 // Q6_K: the byte offsets inside one group's packed super-block.
 const (
 	pkQ6KBlock  = 210
@@ -77,12 +89,36 @@ func pkQ4KScaleIndex(r, s int) int { return 16*s + r }
 func pkQ4KMinIndex(r, s int) int   { return 32*(s>>1) + 2*r + s&1 }
 
 // packQ4K packs one group of 16 Q4_K rows (the packing's pack function).
-func packQ4K(dst, src []byte, rs, nb int) {
+func packQ4K(dst, src []byte, rs, nb int) { packQ45K(dst, src, rs, nb, false) }
+
+// packQ5K packs one group of 16 Q5_K rows.
+func packQ5K(dst, src []byte, rs, nb int) { packQ45K(dst, src, rs, nb, true) }
+
+// rowQ4K copies row i of a packed Q4_K group back into file layout.
+func rowQ4K(dst, src []byte, rs, nb, i int) { rowQ45K(dst, src, nb, i, false) }
+
+// rowQ5K copies row i of a packed Q5_K group back into file layout.
+func rowQ5K(dst, src []byte, rs, nb, i int) { rowQ45K(dst, src, nb, i, true) }
+
+// q45KSizes returns the file block size, the packed group block size and
+// the offset of the quants in a file block of Q4_K or (q5) Q5_K.
+func q45KSizes(q5 bool) (block, packed, quants int) {
+	if q5 {
+		return pkQ5KBlock, pkQ5KPacked, 48
+	}
+	return pkQ4KBlock, pkQ4KPacked, 16
+}
+
+func packQ45K(dst, src []byte, rs, nb int, q5 bool) {
+	block, packed, quants := q45KSizes(q5)
 	var sc, m [128]uint8
 	for b := 0; b < nb; b++ {
-		out := (*[pkQ4KPacked]byte)(dst[b*pkQ4KPacked:])
+		out := dst[b*packed : (b+1)*packed]
+		if q5 {
+			clear(out[pkQ5KHigh:])
+		}
 		for r := 0; r < pkKGroup; r++ {
-			blk := (*[pkQ4KBlock]byte)(src[r*rs+b*pkQ4KBlock:])
+			blk := src[r*rs+b*block : r*rs+(b+1)*block]
 			out[pkQ4KD+2*r], out[pkQ4KD+2*r+1] = blk[0], blk[1]
 			out[pkQ4KDmin+2*r], out[pkQ4KDmin+2*r+1] = blk[2], blk[3]
 			for s := 0; s < 8; s++ {
@@ -90,13 +126,25 @@ func packQ4K(dst, src []byte, rs, nb int) {
 			}
 			for j := 0; j < 4; j++ {
 				// bytes l+8e of the 32 (e = 0..3) to the dword of lane l
-				q := blk[16+32*j : 48+32*j]
+				q := blk[quants+32*j : quants+32*j+32]
 				x0, x1 := binary.LittleEndian.Uint64(q), binary.LittleEndian.Uint64(q[8:])
 				x2, x3 := binary.LittleEndian.Uint64(q[16:]), binary.LittleEndian.Uint64(q[24:])
 				for l := 0; l < 8; l++ {
 					sh := uint(8 * l)
 					v := uint32(byte(x0>>sh)) | uint32(byte(x1>>sh))<<8 | uint32(byte(x2>>sh))<<16 | uint32(byte(x3>>sh))<<24
 					binary.LittleEndian.PutUint32(out[pkQ4KQuants+64*(8*j+l)+4*r:], v)
+				}
+			}
+			if q5 {
+				qh := blk[16:48]
+				for j := 0; j < 4; j++ {
+					for l := 0; l < 8; l++ {
+						v := 8*j + l
+						hv := out[pkQ5KHigh+64*(v/4)+4*r:]
+						for e := 0; e < 4; e++ {
+							hv[e] |= (qh[l+8*e] >> (2 * j) & 3) << (2 * (v % 4))
+						}
+					}
 				}
 			}
 		}
@@ -109,11 +157,11 @@ func packQ4K(dst, src []byte, rs, nb int) {
 	}
 }
 
-// rowQ4K copies row i of a packed Q4_K group back into file layout.
-func rowQ4K(dst, src []byte, rs, nb, i int) {
+func rowQ45K(dst, src []byte, nb, i int, q5 bool) {
+	block, packed, quants := q45KSizes(q5)
 	for b := 0; b < nb; b++ {
-		in := (*[pkQ4KPacked]byte)(src[b*pkQ4KPacked:])
-		blk := (*[pkQ4KBlock]byte)(dst[b*pkQ4KBlock:])
+		in := src[b*packed : (b+1)*packed]
+		blk := dst[b*block : (b+1)*block]
 		blk[0], blk[1] = in[pkQ4KD+2*i], in[pkQ4KD+2*i+1]
 		blk[2], blk[3] = in[pkQ4KDmin+2*i], in[pkQ4KDmin+2*i+1]
 		var sc, m [8]uint8
@@ -128,11 +176,21 @@ func rowQ4K(dst, src []byte, rs, nb, i int) {
 			blk[8+j] = m[j] | (m[j+4]>>4)<<6
 			blk[12+j] = sc[j+4]&15 | (m[j+4]&15)<<4
 		}
+		if q5 {
+			clear(blk[16:48])
+		}
 		for j := 0; j < 4; j++ {
 			for l := 0; l < 8; l++ {
-				v := in[pkQ4KQuants+64*(8*j+l)+4*i:]
+				v := 8*j + l
+				q := in[pkQ4KQuants+64*v+4*i:]
 				for e := 0; e < 4; e++ {
-					blk[16+32*j+l+8*e] = v[e]
+					blk[quants+32*j+l+8*e] = q[e]
+				}
+				if q5 {
+					h := in[pkQ5KHigh+64*(v/4)+4*i:]
+					for e := 0; e < 4; e++ {
+						blk[16+l+8*e] |= (h[e] >> (2 * (v % 4)) & 3) << (2 * j)
+					}
 				}
 			}
 		}

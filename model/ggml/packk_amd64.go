@@ -21,6 +21,9 @@ func pkQ4KVNNI(w *byte, rec *byte, nb int, scr *byte, out *float32)
 //go:noescape
 func pkQ6KVNNI(w *byte, rec *byte, nb int, out *float32)
 
+//go:noescape
+func pkQ5KVNNI(w *byte, rec *byte, nb int, scr *byte, out *float32)
+
 // The two-activation kernels decode each weight vector once for both.
 
 //go:noescape
@@ -28,6 +31,9 @@ func pkQ4KVNNI2(w, rec0, rec1 *byte, nb int, scr *byte, out0, out1 *float32)
 
 //go:noescape
 func pkQ6KVNNI2(w, rec0, rec1 *byte, nb int, scr *byte, out0, out1 *float32)
+
+//go:noescape
+func pkQ5KVNNI2(w, rec0, rec1 *byte, nb int, scr *byte, out0, out1 *float32)
 
 // An activation is rewritten for the packed kernels once per call, into
 // one record per super-block (pkQ4KPrep, pkQ6KPrep):
@@ -62,6 +68,7 @@ func init() {
 		return
 	}
 	packings[Q4_K] = &packing{group: pkKGroup, pack: packQ4K, row: rowQ4K, mat: matQ4KPacked}
+	packings[Q5_K] = &packing{group: pkKGroup, pack: packQ5K, row: rowQ5K, mat: matQ5KPacked}
 	packings[Q6_K] = &packing{group: pkKGroup, pack: packQ6K, row: rowQ6K, mat: matQ6KPacked}
 }
 
@@ -105,6 +112,11 @@ func matQ4KPacked(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
 	matKPacked(Q4_K, w, rs, r0, r1, xs, ys)
 }
 
+// matQ5KPacked is the packed Q5_K matKernel.
+func matQ5KPacked(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+	matKPacked(Q5_K, w, rs, r0, r1, xs, ys)
+}
+
 // matQ6KPacked is the packed Q6_K matKernel.
 func matQ6KPacked(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
 	matKPacked(Q6_K, w, rs, r0, r1, xs, ys)
@@ -119,7 +131,10 @@ func matKPacked(t Type, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float
 		return
 	}
 	recSize, block := pkQ4KRec, pkQ4KBlock
-	if t == Q6_K {
+	switch t {
+	case Q5_K:
+		block = pkQ5KBlock
+	case Q6_K:
 		recSize, block = pkQ6KRec, pkQ6KBlock
 	}
 	w = w[r0*rs : r1*rs]
@@ -147,18 +162,24 @@ func matKPacked(t Type, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float
 			for ; i+1 < a1; i += 2 {
 				y0, y1 := ys[i][r:r+pkKGroup], ys[i+1][r:r+pkKGroup]
 				rec0, rec1 := &s.rec[(i-a0)*n], &s.rec[(i+1-a0)*n]
-				if t == Q6_K {
-					pkQ6KVNNI2(&w[g], rec0, rec1, nb, &s.scr[0], &y0[0], &y1[0])
-				} else {
+				switch t {
+				case Q4_K:
 					pkQ4KVNNI2(&w[g], rec0, rec1, nb, &s.scr[0], &y0[0], &y1[0])
+				case Q5_K:
+					pkQ5KVNNI2(&w[g], rec0, rec1, nb, &s.scr[0], &y0[0], &y1[0])
+				case Q6_K:
+					pkQ6KVNNI2(&w[g], rec0, rec1, nb, &s.scr[0], &y0[0], &y1[0])
 				}
 			}
 			if i < a1 {
 				y := ys[i][r : r+pkKGroup]
-				if t == Q6_K {
-					pkQ6KVNNI(&w[g], &s.rec[(i-a0)*n], nb, &y[0])
-				} else {
+				switch t {
+				case Q4_K:
 					pkQ4KVNNI(&w[g], &s.rec[(i-a0)*n], nb, &s.scr[0], &y[0])
+				case Q5_K:
+					pkQ5KVNNI(&w[g], &s.rec[(i-a0)*n], nb, &s.scr[0], &y[0])
+				case Q6_K:
+					pkQ6KVNNI(&w[g], &s.rec[(i-a0)*n], nb, &y[0])
 				}
 			}
 		}

@@ -34,7 +34,7 @@ func benchKMatrix(b *testing.B, rng *rand.Rand, typ Type, rows, cols int) []byte
 // GFLOP/s counts 2·rows·cols per activation; best-* are the same rates for
 // the fastest single call.
 func BenchmarkPackedK(b *testing.B) {
-	if packings[Q4_K] == nil || packings[Q6_K] == nil {
+	if packings[Q4_K] == nil || packings[Q5_K] == nil || packings[Q6_K] == nil {
 		b.Skip("no packed K-quant layout on this CPU")
 	}
 	rng := rand.New(rand.NewPCG(31, 32))
@@ -46,6 +46,8 @@ func BenchmarkPackedK(b *testing.B) {
 		{Q4_K, 1536, 1536}, // attn_q/o of Qwen2.5-1.5B
 		{Q4_K, 8960, 1536}, // ffn_gate/up of 1.5B
 		{Q4_K, 1536, 8960}, // ffn_down of 1.5B
+		{Q5_K, 896, 4864},
+		{Q5_K, 1536, 8960},
 		{Q6_K, 896, 4864},
 		{Q6_K, 1536, 8960},
 		{Q6_K, 151936, 1536}, // output of 1.5B
@@ -102,7 +104,7 @@ func BenchmarkPackedK(b *testing.B) {
 // row of a tied output matrix) per type, on one goroutine.
 func BenchmarkPackK(b *testing.B) {
 	rng := rand.New(rand.NewPCG(33, 34))
-	for _, typ := range []Type{Q4_K, Q6_K} {
+	for _, typ := range []Type{Q4_K, Q5_K, Q6_K} {
 		if packings[typ] == nil {
 			b.Skip("no packed K-quant layout on this CPU")
 		}

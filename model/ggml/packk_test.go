@@ -14,7 +14,7 @@ import (
 // row kernels on arbitrary bytes.
 
 func TestPackedKNoAllocs(t *testing.T) {
-	for _, typ := range []Type{Q4_K, Q6_K} {
+	for _, typ := range []Type{Q4_K, Q5_K, Q6_K} {
 		if packings[typ] == nil {
 			t.Skip("no packed K-quant layout on this CPU")
 		}
@@ -60,7 +60,7 @@ func pkKRowBytes(t Type, n int) int {
 	return int(rs)
 }
 
-// FuzzPackedK packs a 16-row Q4_K or Q6_K matrix made of the fuzzer's
+// FuzzPackedK packs a 16-row Q4_K, Q5_K or Q6_K matrix made of the fuzzer's
 // bytes (scales, NaN and Inf included) and multiplies it by activations
 // made of the same bytes: the packed kernel must equal the row kernel bit
 // for bit, and PackedRow must give every row back.
@@ -69,11 +69,9 @@ func FuzzPackedK(f *testing.F) {
 	f.Add(uint8(1), uint8(2), uint8(3), bytes.Repeat([]byte{0x3c, 0x81, 0x7f, 0x12}, 300))
 	f.Add(uint8(0), uint8(3), uint8(5), bytes.Repeat([]byte{0xff}, 64))
 	f.Add(uint8(1), uint8(1), uint8(2), []byte{0x00, 0x7e, 0x80, 0x7c, 0x01, 0x04})
+	f.Add(uint8(2), uint8(4), uint8(4), bytes.Repeat([]byte{0x11, 0xe0, 0x3b, 0x00, 0x9a}, 200))
 	f.Fuzz(func(t *testing.T, which, nblocks, nact uint8, data []byte) {
-		typ := Q4_K
-		if which%2 == 1 {
-			typ = Q6_K
-		}
+		typ := []Type{Q4_K, Q5_K, Q6_K}[which%3]
 		if packings[typ] == nil {
 			t.Skip("no packed K-quant layout on this CPU")
 		}
