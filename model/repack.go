@@ -41,21 +41,17 @@ const packAlign = 64
 // nothing is packable. On error, w is left as it was.
 func repack(f *gguf.File, w *arch.Weights, pool *ggml.Pool, log *slog.Logger) (*packedWeights, error) {
 	start := time.Now()
-	type job struct {
-		name string
-		m    *arch.Matrix
-	}
-	var jobs []job
+	var jobs []namedMatrix // full tensor names
 	for i := range w.Layers {
 		for _, m := range layerMatrices(&w.Layers[i]) {
-			jobs = append(jobs, job{fmt.Sprintf("blk.%d.%s", i, m.name), m.m})
+			jobs = append(jobs, namedMatrix{fmt.Sprintf("blk.%d.%s", i, m.name), m.m})
 		}
 	}
 	tied := len(w.Output.Data) > 0 && len(w.Embedding.Data) > 0 && unsafe.SliceData(w.Output.Data) == unsafe.SliceData(w.Embedding.Data)
 	if tied {
-		jobs = append(jobs, job{"token_embd.weight", &w.Output})
+		jobs = append(jobs, namedMatrix{"token_embd.weight", &w.Output})
 	} else {
-		jobs = append(jobs, job{"output.weight", &w.Output})
+		jobs = append(jobs, namedMatrix{"output.weight", &w.Output})
 	}
 	total := 0
 	n := 0
