@@ -38,7 +38,7 @@ func pkQ5KVNNI2(w, rec0, rec1 *byte, nb int, scr *byte, out0, out1 *float32)
 // An activation is rewritten for the packed kernels once per call, into
 // one record per super-block (pkQ4KPrep, pkQ6KPrep):
 //
-//	Q4_K (320 bytes): 0 the 256 quants permuted so that dword 8s+l holds
+//	Q4_K and Q5_K (320 bytes): 0 the 256 quants permuted so that dword 8s+l holds
 //	the elements of sub-block s in lane l (bytes 32s+l+8e, e = 0..3, as
 //	the weights' vectors); 256 the eight bsum pairs bs[2s]+bs[2s+1] as
 //	int16; 272 d.
