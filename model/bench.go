@@ -47,6 +47,9 @@ func (e *Engine) Bench(ctx context.Context, o BenchOptions) (BenchResult, error)
 	if o.Parallel < 0 {
 		return res, fmt.Errorf("model: bench: %d parallel sequences", o.Parallel)
 	}
+	// The file's hash runs in the background after Load; let it finish
+	// so that it does not share the CPUs with the measurement.
+	_, _ = e.hash.wait()
 	if err := e.fwd.lock(); err != nil {
 		return res, err
 	}

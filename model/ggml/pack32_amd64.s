@@ -20,21 +20,24 @@ GLOBL pk32bit4<>(SB), RODATA|NOPTR, $4
 
 // PK32ACT runs activation slot i of the slice (R12 points at the slots:
 // q at off, d at off+8, -Σa at off+16, 32 bytes each) against the block's
-// levels Z0-Z7: the exact int32 sums of the 16 rows into Z9, then
+// levels Z0-Z7: the exact int32 sums of the 16 rows into Z9 (two chains of
+// four VPDPBUSD, Z9 and Z13, then added: with four activations a block
+// runs about 8% faster than with one chain of eight), then
 // FACC += float32(sum) scaled as SCALE does (dw per row in Z8).
 #define PK32ACT(off, doff, soff, FACC, SH, SCALE) \
 	MOVQ soff(R12), AX \
-	VPBROADCASTD (AX)(DI*1), Z9 \
-	VPSLLD $SH, Z9, Z9 \
+	VPSLLD.BCST $SH, (AX)(DI*1), Z9 \
 	MOVQ off(R12), AX \
+	VPXORD Z13, Z13, Z13 \
 	VPDPBUSD.BCST (AX)(DI*8), Z0, Z9 \
-	VPDPBUSD.BCST 4(AX)(DI*8), Z1, Z9 \
+	VPDPBUSD.BCST 4(AX)(DI*8), Z1, Z13 \
 	VPDPBUSD.BCST 8(AX)(DI*8), Z2, Z9 \
-	VPDPBUSD.BCST 12(AX)(DI*8), Z3, Z9 \
+	VPDPBUSD.BCST 12(AX)(DI*8), Z3, Z13 \
 	VPDPBUSD.BCST 16(AX)(DI*8), Z4, Z9 \
-	VPDPBUSD.BCST 20(AX)(DI*8), Z5, Z9 \
+	VPDPBUSD.BCST 20(AX)(DI*8), Z5, Z13 \
 	VPDPBUSD.BCST 24(AX)(DI*8), Z6, Z9 \
-	VPDPBUSD.BCST 28(AX)(DI*8), Z7, Z9 \
+	VPDPBUSD.BCST 28(AX)(DI*8), Z7, Z13 \
+	VPADDD Z13, Z9, Z9 \
 	VCVTDQ2PS Z9, Z9 \
 	MOVQ doff(R12), AX \
 	VBROADCASTSS (AX)(DI*1), Z10 \
