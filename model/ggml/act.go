@@ -106,6 +106,15 @@ func (a *Activation) Prepare(x []float32, w Type) {
 		}
 	case Q8_0, Q8_1:
 		nb := n / 32
+		if vt == Q8_0 && a.Rounding == RoundRef {
+			a.d = grow(a.d, nb)
+			a.qs = grow(a.qs, n)
+			a.nsq = grow(a.nsq, nb)
+			if !quantizeQ8_0RefAsm(x, a.qs, a.d, a.nsq) {
+				quantizeQ8_0Ref(x, a.qs, a.d, a.nsq)
+			}
+			return
+		}
 		a.d = grow(a.d, nb)
 		a.qs = grow(a.qs, n)
 		if vt == Q8_1 {
@@ -139,6 +148,18 @@ func grow[T any](s []T, n int) []T {
 		return make([]T, n)
 	}
 	return s[:n]
+}
+
+// quantizeQ8_0Ref is ggml's quantize_row_q8_0_ref over whole blocks of x:
+// quants into qs, each block's scale rounded through F16 into d, and minus
+// the sum of each block's quants into nsq. quantizeQ8_0RefAsm must match it
+// bit for bit.
+func quantizeQ8_0Ref(x []float32, qs []int8, d []float32, nsq []int32) {
+	for i := 0; i < len(x)/32; i++ {
+		di, sum := quantizeQ8Block(x[32*i:32*i+32], qs[32*i:32*i+32], RoundRef)
+		d[i] = FP16ToFP32(FP32ToFP16(di))
+		nsq[i] = -sum
+	}
 }
 
 // quantizeQ8Block quantizes 32 values to int8 with one scale; it returns
