@@ -30,14 +30,13 @@ func attention(out, q []float32, c *kvcache.Cache, layer, n, off int, scale floa
 	// group of four exponentials in float32, (e0+e1)+(e2+e3), and then the
 	// group's sum to a float64. Its rows are the cache's padded length (a
 	// multiple of 4) and the masked positions add zeros.
+	// The exponentials are computed first (in vector lanes where the CPU
+	// has them: each is the same expf), the sums then in that order.
+	expSub(scores, maxS)
 	var sum float64
 	for j0 := 0; j0 < n; j0 += 4 {
 		var g [4]float32
-		for l := range min(4, n-j0) {
-			e := expf(scores[j0+l] - maxS)
-			scores[j0+l] = e
-			g[l] = e
-		}
+		copy(g[:], scores[j0:min(j0+4, n)])
 		sum += float64((g[0] + g[1]) + (g[2] + g[3]))
 	}
 	inv := float32(1 / sum)

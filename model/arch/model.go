@@ -347,10 +347,7 @@ func (m *Model) layers(n int) error {
 			return err
 		}
 		for i := range n { // the activation replaces the gate
-			a, u := gate[i], up[i]
-			for j, g := range a {
-				a[j] = silu(g) * u[j]
-			}
+			swiglu(gate[i], up[i])
 		}
 		if err := m.mul1(gate, &l.FFNDown, o); err != nil {
 			return err

@@ -227,3 +227,19 @@ func expf(x float32) float32 {
 // ggml_vec_silu_f32 and ggml_vec_swiglu_f32 (the x86-64 build's SSE2
 // path): x / (1 + expf(-x)), with ggml's expf.
 func silu(x float32) float32 { return x / (1 + expf(-x)) }
+
+// swigluGo is swiglu in Go: silu first, then the product, as
+// ggml_vec_swiglu_f32 rounds them.
+func swigluGo(a, u []float32) {
+	u = u[:len(a)]
+	for j, g := range a {
+		a[j] = silu(g) * u[j]
+	}
+}
+
+// expSubGo is expSub in Go.
+func expSubGo(s []float32, m float32) {
+	for i, v := range s {
+		s[i] = expf(v - m)
+	}
+}

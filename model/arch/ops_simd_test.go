@@ -1,0 +1,256 @@
+package arch
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// needExpAsm skips a test of the assembly forms where they do not run
+// (a noasm build, a CPU without AVX-512): there swiglu is swigluGo.
+func needExpAsm(tb testing.TB) {
+	tb.Helper()
+	if !haveExpAVX512 {
+		tb.Skip("no vector swiglu/expSub on this build or CPU")
+	}
+}
+
+// sameBits reports whether two float32 results agree bit for bit, NaN
+// payload and sign included.
+func sameBits(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }
+
+// specialFloats are the edges of expf and silu: zeros, infinities, NaNs
+// (quiet, signalling, both signs), subnormals, the overflow and underflow
+// thresholds and the |n| > 126 and > 192 boundaries of ggml's expf.
+func specialFloats() []float32 {
+	bits := []uint32{
+		0, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 0xffc00000,
+		0x7fa00001, 0xffa00001, 0x7f800001, 0x7fffffff, 0xffffffff, 0x7fc12345,
+		1, 0x80000001, 0x007fffff, 0x807fffff, 0x00800000, 0x80800000,
+		0x7f7fffff, 0xff7fffff,
+	}
+	var s []float32
+	for _, b := range bits {
+		s = append(s, math.Float32frombits(b))
+	}
+	for _, v := range []float32{1, -1, 0.5, -0.5, 88.37, 88.38, 88.39, 88.72, 88.73, 89, -87.33, -87.34,
+		-103.9, -103.97, -103.98, -104, 126 * 0.6931472, -126 * 0.6931472, 87.5, -87.5, 133, -133,
+		192 * 0.6931472, -192 * 0.6931472, 1000, -1000, 1e-30, -1e-30} {
+		s = append(s, v, math.Nextafter32(v, float32(math.Inf(1))), math.Nextafter32(v, float32(math.Inf(-1))))
+	}
+	return s
+}
+
+// sweep calls f with batches of float32 bit patterns: every 97th pattern
+// of the 2^32 (every 9973rd with -short), each batch shifted so that
+// every lane position meets every kind of value.
+func sweep(t *testing.T, f func(xs []float32)) {
+	step := uint64(97)
+	if testing.Short() {
+		step = 9973
+	}
+	buf := make([]float32, 0, 4096)
+	for b := uint64(0); b < 1<<32; b += step {
+		buf = append(buf, math.Float32frombits(uint32(b)))
+		if len(buf) == cap(buf) {
+			f(buf)
+			buf = buf[:0]
+		}
+	}
+	buf = append(buf, specialFloats()...)
+	f(buf)
+}
+
+func TestSwigluMatchesGoOverBitPatterns(t *testing.T) {
+	needExpAsm(t)
+	us := []float32{1, -1, 0.75, 3.5e-3, -2e4, 0, float32(math.Copysign(0, -1)), float32(math.Inf(1)),
+		math.Float32frombits(0x7fc00001), math.Float32frombits(0xffc00002), 1e-40}
+	bad := 0
+	var a, want, u []float32
+	sweep(t, func(xs []float32) {
+		a, want, u = append(a[:0], xs...), append(want[:0], xs...), u[:0]
+		for i := range xs {
+			u = append(u, us[i%len(us)])
+		}
+		swiglu(a, u)
+		swigluGo(want, u)
+		for i := range xs {
+			if !sameBits(a[i], want[i]) {
+				if bad++; bad <= 10 {
+					t.Errorf("swiglu(%g (%#08x), u %g) = %#08x, Go %#08x", xs[i], math.Float32bits(xs[i]), u[i],
+						math.Float32bits(a[i]), math.Float32bits(want[i]))
+				}
+			}
+		}
+	})
+	if bad > 0 {
+		t.Errorf("%d results differ", bad)
+	}
+}
+
+func TestExpSubMatchesGoOverBitPatterns(t *testing.T) {
+	needExpAsm(t)
+	for _, m := range []float32{0, 3.25, -17, 1e-3} {
+		bad := 0
+		var s, want []float32
+		sweep(t, func(xs []float32) {
+			s, want = append(s[:0], xs...), append(want[:0], xs...)
+			expSub(s, m)
+			expSubGo(want, m)
+			for i := range xs {
+				if !sameBits(s[i], want[i]) {
+					if bad++; bad <= 10 {
+						t.Errorf("expSub(%g (%#08x), %g) = %#08x, Go %#08x", xs[i], math.Float32bits(xs[i]), m,
+							math.Float32bits(s[i]), math.Float32bits(want[i]))
+					}
+				}
+			}
+		})
+		if bad > 0 {
+			t.Errorf("m=%g: %d results differ", m, bad)
+		}
+	}
+}
+
+// TestSwigluExpSubLengths runs every length 0..40 at every alignment
+// within a cache line's worth of floats and checks that the elements
+// around the slice are left alone (the tail is masked, not rounded up).
+func TestSwigluExpSubLengths(t *testing.T) {
+	needExpAsm(t)
+	r := rand.New(rand.NewPCG(1, 2))
+	const guard = 20
+	sentinel := math.Float32frombits(0x7fc0dead)
+	for n := range 41 {
+		for off := range 16 {
+			a := make([]float32, off+n+guard)
+			u := make([]float32, off+n+guard)
+			for i := range a {
+				a[i], u[i] = sentinel, sentinel
+			}
+			for i := off; i < off+n; i++ {
+				a[i] = float32(r.NormFloat64() * 8)
+				u[i] = float32(r.NormFloat64())
+			}
+			if n > 3 {
+				a[off+n-1] = 200 // an |n| > 192 lane in the tail
+				a[off+1] = -95   // an |n| > 126 lane
+			}
+			want := append([]float32(nil), a...)
+			swiglu(a[off:off+n], u[off:off+n])
+			swigluGo(want[off:off+n], u[off:off+n])
+			for i := range a {
+				if !sameBits(a[i], want[i]) {
+					t.Fatalf("swiglu n=%d off=%d: element %d = %#08x, want %#08x", n, off, i-off,
+						math.Float32bits(a[i]), math.Float32bits(want[i]))
+				}
+			}
+			s := append([]float32(nil), a...)
+			want = append(want[:0], a...)
+			expSub(s[off:off+n], 1.5)
+			expSubGo(want[off:off+n], 1.5)
+			for i := range s {
+				if !sameBits(s[i], want[i]) {
+					t.Fatalf("expSub n=%d off=%d: element %d = %#08x, want %#08x", n, off, i-off,
+						math.Float32bits(s[i]), math.Float32bits(want[i]))
+				}
+			}
+		}
+	}
+}
+
+// TestSwigluFallback checks that the dispatch really reaches the Go code
+// when the assembly is switched off, so that the golden tests run with
+// the fallback forced test what they claim.
+func TestSwigluFallback(t *testing.T) {
+	needExpAsm(t)
+	defer func(v bool) { haveExpAVX512 = v }(haveExpAVX512)
+	a, u := []float32{-3, 0.5, 7}, []float32{1, 2, 3}
+	want := append([]float32(nil), a...)
+	swigluGo(want, u)
+	haveExpAVX512 = false
+	swiglu(a, u)
+	for i := range a {
+		if !sameBits(a[i], want[i]) {
+			t.Fatalf("fallback swiglu[%d] = %g, want %g", i, a[i], want[i])
+		}
+	}
+}
+
+// FuzzSwigluExpSub compares the vector forms with the Go ones on
+// arbitrary bytes read as float32 pairs, at any length.
+func FuzzSwigluExpSub(f *testing.F) {
+	f.Add([]byte{}, float32(0))
+	f.Add([]byte{0, 0, 0x80, 0x3f, 0, 0, 0, 0x40}, float32(1))
+	f.Add(binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(nil, 0x7f800000), 0xffc00000), float32(-2))
+	seed := make([]byte, 0, 8*37)
+	for i, v := range specialFloats()[:37] {
+		seed = binary.LittleEndian.AppendUint32(seed, math.Float32bits(v))
+		seed = binary.LittleEndian.AppendUint32(seed, math.Float32bits(float32(i)-18))
+	}
+	f.Add(seed, float32(88))
+	f.Fuzz(func(t *testing.T, data []byte, m float32) {
+		if !haveExpAVX512 {
+			t.Skip("no vector swiglu/expSub on this build or CPU")
+		}
+		n := len(data) / 8
+		a, u := make([]float32, n), make([]float32, n)
+		for i := range n {
+			a[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[8*i:]))
+			u[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[8*i+4:]))
+		}
+		s := append([]float32(nil), a...)
+		wantA, wantS := append([]float32(nil), a...), append([]float32(nil), a...)
+		swiglu(a, u)
+		swigluGo(wantA, u)
+		expSub(s, m)
+		expSubGo(wantS, m)
+		for i := range n {
+			if !sameBits(a[i], wantA[i]) {
+				t.Fatalf("swiglu[%d] = %#08x, Go %#08x", i, math.Float32bits(a[i]), math.Float32bits(wantA[i]))
+			}
+			if !sameBits(s[i], wantS[i]) {
+				t.Fatalf("expSub[%d] = %#08x, Go %#08x", i, math.Float32bits(s[i]), math.Float32bits(wantS[i]))
+			}
+		}
+	})
+}
+
+// BenchmarkSwiglu is one token's SwiGLU in a Qwen2.5-0.5B layer (4864
+// values), Go against the vector form; BenchmarkExpSub is softmax's
+// exponentials over 1024 scores.
+func BenchmarkSwiglu(b *testing.B) { benchExp(b, 4864, swiglu1) }
+
+func BenchmarkExpSub(b *testing.B) { benchExp(b, 1024, expSub1) }
+
+func swiglu1(a, u []float32) { swiglu(a, u) }
+func expSub1(a, _ []float32) { expSub(a, 3) }
+
+func benchExp(b *testing.B, n int, f func(a, u []float32)) {
+	r := rand.New(rand.NewPCG(3, 4))
+	src, u := make([]float32, n), make([]float32, n)
+	for i := range src {
+		src[i], u[i] = float32(r.NormFloat64()*2), float32(r.NormFloat64())
+	}
+	a := make([]float32, n)
+	for _, asm := range []bool{false, true} {
+		name := "go"
+		if asm {
+			name = "asm"
+		}
+		b.Run(fmt.Sprintf("%s/n=%d", name, n), func(b *testing.B) {
+			if asm {
+				needExpAsm(b)
+			} else {
+				defer func(v bool) { haveExpAVX512 = v }(haveExpAVX512)
+				haveExpAVX512 = false
+			}
+			b.SetBytes(int64(4 * n))
+			for b.Loop() {
+				copy(a, src)
+				f(a, u)
+			}
+		})
+	}
+}
