@@ -2,7 +2,10 @@
 
 package ggml
 
-// haveQ8RefAVX512 is always false without the assembly kernels.
-var haveQ8RefAVX512 = false
+// Without the assembly kernels there is no assembly quantizer.
+var (
+	haveQ8RefAVX512 = false
+	haveQ8RefAVX2   = false
+)
 
 func quantizeQ8_0RefAsm([]float32, []int8, []float32, []int32) bool { return false }

@@ -20,12 +20,43 @@ func newQ8Ref(n int) q8Ref {
 	return q8Ref{make([]int8, n), make([]float32, n/32), make([]int32, n/32)}
 }
 
-// skipWithoutQ8Asm skips tests of the assembly quantizer where it cannot
-// run (noasm builds, CPUs without AVX-512).
-func skipWithoutQ8Asm(tb testing.TB) {
-	tb.Helper()
-	if !haveQ8RefAVX512 {
-		tb.Skip("no AVX-512 Q8_0 quantizer in this build or on this CPU")
+// q8AsmVariant is one assembly quantizer this CPU can run.
+type q8AsmVariant struct {
+	name         string
+	avx512, avx2 bool
+}
+
+func q8AsmVariants() []q8AsmVariant {
+	var vs []q8AsmVariant
+	if haveQ8RefAVX512 {
+		vs = append(vs, q8AsmVariant{"avx512", true, false})
+	}
+	if haveQ8RefAVX2 {
+		vs = append(vs, q8AsmVariant{"avx2", false, true})
+	}
+	return vs
+}
+
+// use enables only this variant until restore is called.
+func (v q8AsmVariant) use() (restore func()) {
+	avx512, avx2 := haveQ8RefAVX512, haveQ8RefAVX2
+	haveQ8RefAVX512, haveQ8RefAVX2 = v.avx512, v.avx2
+	return func() { haveQ8RefAVX512, haveQ8RefAVX2 = avx512, avx2 }
+}
+
+// forEachQ8Asm runs f as a subtest once per assembly quantizer, with only
+// that one enabled, and skips where there is none (noasm builds, CPUs
+// without AVX2).
+func forEachQ8Asm(t *testing.T, f func(t *testing.T)) {
+	vs := q8AsmVariants()
+	if len(vs) == 0 {
+		t.Skip("no assembly Q8_0 quantizer in this build or on this CPU")
+	}
+	for _, v := range vs {
+		t.Run(v.name, func(t *testing.T) {
+			defer v.use()()
+			f(t)
+		})
 	}
 }
 
@@ -64,20 +95,21 @@ func diffQ8Ref(x []float32) string {
 }
 
 func TestQuantQ8RefAsmRandom(t *testing.T) {
-	skipWithoutQ8Asm(t)
-	rng := rand.New(rand.NewPCG(8, 0))
-	for iter := 0; iter < 2000; iter++ {
-		n := 32 * (1 + rng.IntN(40))
-		x := make([]float32, n)
-		// Scales across the whole exponent range, down into subnormals.
-		scale := float32(math.Ldexp(1, rng.IntN(270)-150))
-		for i := range x {
-			x[i] = float32(rng.NormFloat64()) * scale
+	forEachQ8Asm(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(8, 0))
+		for iter := 0; iter < 2000; iter++ {
+			n := 32 * (1 + rng.IntN(40))
+			x := make([]float32, n)
+			// Scales across the whole exponent range, down into subnormals.
+			scale := float32(math.Ldexp(1, rng.IntN(270)-150))
+			for i := range x {
+				x[i] = float32(rng.NormFloat64()) * scale
+			}
+			if msg := diffQ8Ref(x); msg != "" {
+				t.Fatalf("iteration %d, scale %g: %s", iter, scale, msg)
+			}
 		}
-		if msg := diffQ8Ref(x); msg != "" {
-			t.Fatalf("iteration %d, scale %g: %s", iter, scale, msg)
-		}
-	}
+	})
 }
 
 // q8Specials are values at the edges: signed zeros, subnormals, infinities,
@@ -97,119 +129,122 @@ var q8Specials = []float32{
 }
 
 func TestQuantQ8RefAsmSpecials(t *testing.T) {
-	skipWithoutQ8Asm(t)
-	rng := rand.New(rand.NewPCG(8, 1))
-	pick := func() float32 { return q8Specials[rng.IntN(len(q8Specials))] }
-	for iter := 0; iter < 5000; iter++ {
-		x := make([]float32, 32*(1+rng.IntN(4)))
-		for i := range x {
-			switch rng.IntN(3) {
-			case 0:
-				x[i] = pick()
-			case 1:
-				x[i] = float32(rng.NormFloat64()) * pick()
-			default:
-				x[i] = float32(rng.NormFloat64())
+	forEachQ8Asm(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(8, 1))
+		pick := func() float32 { return q8Specials[rng.IntN(len(q8Specials))] }
+		for iter := 0; iter < 5000; iter++ {
+			x := make([]float32, 32*(1+rng.IntN(4)))
+			for i := range x {
+				switch rng.IntN(3) {
+				case 0:
+					x[i] = pick()
+				case 1:
+					x[i] = float32(rng.NormFloat64()) * pick()
+				default:
+					x[i] = float32(rng.NormFloat64())
+				}
+			}
+			if msg := diffQ8Ref(x); msg != "" {
+				t.Fatalf("iteration %d: %s", iter, msg)
 			}
 		}
-		if msg := diffQ8Ref(x); msg != "" {
-			t.Fatalf("iteration %d: %s", iter, msg)
+		// Whole blocks of one special value.
+		for _, v := range q8Specials {
+			x := make([]float32, 32)
+			for i := range x {
+				x[i] = v
+			}
+			if msg := diffQ8Ref(x); msg != "" {
+				t.Fatalf("block of %g: %s", v, msg)
+			}
 		}
-	}
-	// Whole blocks of one special value.
-	for _, v := range q8Specials {
-		x := make([]float32, 32)
-		for i := range x {
-			x[i] = v
-		}
-		if msg := diffQ8Ref(x); msg != "" {
-			t.Fatalf("block of %g: %s", v, msg)
-		}
-	}
+	})
 }
 
 // TestQuantQ8RefAsmTies puts x*id exactly on the .5 rounding boundaries and
 // one ulp to either side, for several scales, where round-half-away and
 // other roundings part.
 func TestQuantQ8RefAsmTies(t *testing.T) {
-	skipWithoutQ8Asm(t)
-	rng := rand.New(rand.NewPCG(8, 2))
-	for _, e := range []int{-140, -130, -126, -100, -20, -1, 0, 1, 7, 20, 100, 120} {
-		amax := float32(math.Ldexp(127, e)) // d = 2^e exactly, id = 2^-e
-		for iter := 0; iter < 200; iter++ {
-			x := make([]float32, 64)
+	forEachQ8Asm(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(8, 2))
+		for _, e := range []int{-140, -130, -126, -100, -20, -1, 0, 1, 7, 20, 100, 120} {
+			amax := float32(math.Ldexp(127, e)) // d = 2^e exactly, id = 2^-e
+			for iter := 0; iter < 200; iter++ {
+				x := make([]float32, 64)
+				for i := range x {
+					k := float32(rng.IntN(255) - 127)
+					v := (k + 0.5) * float32(math.Ldexp(1, e))
+					switch rng.IntN(4) {
+					case 1:
+						v = math.Nextafter32(v, float32(math.Inf(1)))
+					case 2:
+						v = math.Nextafter32(v, float32(math.Inf(-1)))
+					case 3:
+						v = k * float32(math.Ldexp(1, e))
+					}
+					x[i] = v
+				}
+				x[rng.IntN(32)], x[32+rng.IntN(32)] = amax, -amax
+				if msg := diffQ8Ref(x); msg != "" {
+					t.Fatalf("d = 2^%d, iteration %d: %s", e, iter, msg)
+				}
+			}
+		}
+		// Scales that are not powers of two: x*id then lands near, not on, .5.
+		for iter := 0; iter < 2000; iter++ {
+			x := make([]float32, 32)
+			amax := float32(rng.Float64()*10 + 0.1)
+			d := amax / 127
 			for i := range x {
 				k := float32(rng.IntN(255) - 127)
-				v := (k + 0.5) * float32(math.Ldexp(1, e))
-				switch rng.IntN(4) {
-				case 1:
-					v = math.Nextafter32(v, float32(math.Inf(1)))
-				case 2:
-					v = math.Nextafter32(v, float32(math.Inf(-1)))
-				case 3:
-					v = k * float32(math.Ldexp(1, e))
+				v := (k + 0.5) * d
+				for s := rng.IntN(5) - 2; s != 0; {
+					if s > 0 {
+						v, s = math.Nextafter32(v, float32(math.Inf(1))), s-1
+					} else {
+						v, s = math.Nextafter32(v, float32(math.Inf(-1))), s+1
+					}
 				}
 				x[i] = v
 			}
-			x[rng.IntN(32)], x[32+rng.IntN(32)] = amax, -amax
+			x[rng.IntN(32)] = amax
 			if msg := diffQ8Ref(x); msg != "" {
-				t.Fatalf("d = 2^%d, iteration %d: %s", e, iter, msg)
+				t.Fatalf("amax %g, iteration %d: %s", amax, iter, msg)
 			}
 		}
-	}
-	// Scales that are not powers of two: x*id then lands near, not on, .5.
-	for iter := 0; iter < 2000; iter++ {
-		x := make([]float32, 32)
-		amax := float32(rng.Float64()*10 + 0.1)
-		d := amax / 127
-		for i := range x {
-			k := float32(rng.IntN(255) - 127)
-			v := (k + 0.5) * d
-			for s := rng.IntN(5) - 2; s != 0; {
-				if s > 0 {
-					v, s = math.Nextafter32(v, float32(math.Inf(1))), s-1
-				} else {
-					v, s = math.Nextafter32(v, float32(math.Inf(-1))), s+1
-				}
-			}
-			x[i] = v
-		}
-		x[rng.IntN(32)] = amax
-		if msg := diffQ8Ref(x); msg != "" {
-			t.Fatalf("amax %g, iteration %d: %s", amax, iter, msg)
-		}
-	}
+	})
 }
 
 // TestPrepareQ8_0RefAsm checks Prepare itself with the assembly on and
 // off: the same bytes, the same quant sums, and no allocations.
 func TestPrepareQ8_0RefAsm(t *testing.T) {
-	skipWithoutQ8Asm(t)
-	rng := rand.New(rand.NewPCG(8, 3))
-	for _, n := range []int{32, 896, 4864} {
-		x := randFloats(rng, n, 1)
-		x[5] = float32(math.NaN())
-		got := Activation{Rounding: RoundRef}
-		got.Prepare(x, Q8_0)
-		haveQ8RefAVX512 = false
-		want := Activation{Rounding: RoundRef}
-		want.Prepare(x, Q8_0)
-		haveQ8RefAVX512 = true
-		if got.Err() != nil || want.Err() != nil {
-			t.Fatalf("n=%d: errors %v, %v", n, got.Err(), want.Err())
-		}
-		if string(got.Bytes()) != string(want.Bytes()) {
-			t.Fatalf("n=%d: prepared bytes differ", n)
-		}
-		for i := range want.nsq {
-			if got.nsq[i] != want.nsq[i] {
-				t.Fatalf("n=%d block %d: nsq %d, want %d", n, i, got.nsq[i], want.nsq[i])
+	forEachQ8Asm(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(8, 3))
+		for _, n := range []int{32, 896, 4864} {
+			x := randFloats(rng, n, 1)
+			x[5] = float32(math.NaN())
+			got := Activation{Rounding: RoundRef}
+			got.Prepare(x, Q8_0)
+			haveQ8RefAVX512 = false
+			want := Activation{Rounding: RoundRef}
+			want.Prepare(x, Q8_0)
+			haveQ8RefAVX512 = true
+			if got.Err() != nil || want.Err() != nil {
+				t.Fatalf("n=%d: errors %v, %v", n, got.Err(), want.Err())
+			}
+			if string(got.Bytes()) != string(want.Bytes()) {
+				t.Fatalf("n=%d: prepared bytes differ", n)
+			}
+			for i := range want.nsq {
+				if got.nsq[i] != want.nsq[i] {
+					t.Fatalf("n=%d block %d: nsq %d, want %d", n, i, got.nsq[i], want.nsq[i])
+				}
+			}
+			if allocs := testing.AllocsPerRun(20, func() { got.Prepare(x, Q8_0) }); allocs != 0 {
+				t.Fatalf("n=%d: %v allocations per Prepare", n, allocs)
 			}
 		}
-		if allocs := testing.AllocsPerRun(20, func() { got.Prepare(x, Q8_0) }); allocs != 0 {
-			t.Fatalf("n=%d: %v allocations per Prepare", n, allocs)
-		}
-	}
+	})
 }
 
 // FuzzQuantQ8RefAsm reads the input as little-endian float32s (padded with
@@ -229,14 +264,22 @@ func FuzzQuantQ8RefAsm(f *testing.F) {
 	f.Add(seed(float32(math.NaN()), float32(math.Inf(1)), 3))
 	f.Add(seed(254, 1.5, 2.5, -3.5, 0.49999997))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		skipWithoutQ8Asm(t)
+		vs := q8AsmVariants()
+		if len(vs) == 0 {
+			t.Skip("no assembly Q8_0 quantizer in this build or on this CPU")
+		}
 		n := (len(b)/4 + 31) / 32 * 32
 		x := make([]float32, n)
 		for i := 0; i < len(b)/4; i++ {
 			x[i] = math.Float32frombits(le.Uint32(b[4*i:]))
 		}
-		if msg := diffQ8Ref(x); msg != "" {
-			t.Fatal(msg)
+		for _, v := range vs {
+			restore := v.use()
+			msg := diffQ8Ref(x)
+			restore()
+			if msg != "" {
+				t.Fatalf("%s: %s", v.name, msg)
+			}
 		}
 	})
 }
@@ -255,13 +298,15 @@ func BenchmarkQuantQ8Ref(b *testing.B) {
 				quantizeQ8_0Ref(x, out.qs, out.d, out.nsq)
 			}
 		})
-		b.Run(fmt.Sprintf("n=%d/impl=asm", n), func(b *testing.B) {
-			skipWithoutQ8Asm(b)
-			b.SetBytes(int64(4 * n))
-			b.ReportAllocs()
-			for b.Loop() {
-				quantizeQ8_0RefAsm(x, out.qs, out.d, out.nsq)
-			}
-		})
+		for _, v := range q8AsmVariants() {
+			b.Run(fmt.Sprintf("n=%d/impl=%s", n, v.name), func(b *testing.B) {
+				defer v.use()()
+				b.SetBytes(int64(4 * n))
+				b.ReportAllocs()
+				for b.Loop() {
+					quantizeQ8_0RefAsm(x, out.qs, out.d, out.nsq)
+				}
+			})
+		}
 	}
 }
