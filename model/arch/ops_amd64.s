@@ -182,3 +182,135 @@ esNormal:
 esDone:
 	VZEROUPPER
 	RET
+
+// The AVX2 forms keep seven constants in Y9..Y15 and read the others
+// from expConsts: eight copies each of 0x1.555e66p-3, 0x1.fffdb6p-2,
+// 0x1.ffffecp-1, 126, 192, the |.| mask, the sign bit, 0x82000000 and
+// 0x7f000000. Constant operands are never NaN, so their order in a
+// product does not matter; the order of two variable operands is ggml's.
+#define EXPC(i, v) \
+	DATA expConsts<>+(i*32+0)(SB)/4, $v; \
+	DATA expConsts<>+(i*32+4)(SB)/4, $v; \
+	DATA expConsts<>+(i*32+8)(SB)/4, $v; \
+	DATA expConsts<>+(i*32+12)(SB)/4, $v; \
+	DATA expConsts<>+(i*32+16)(SB)/4, $v; \
+	DATA expConsts<>+(i*32+20)(SB)/4, $v; \
+	DATA expConsts<>+(i*32+24)(SB)/4, $v; \
+	DATA expConsts<>+(i*32+28)(SB)/4, $v
+
+EXPC(0, 0x3e2aaf33)
+EXPC(1, 0x3efffedb)
+EXPC(2, 0x3f7ffff6)
+EXPC(3, 0x42fc0000)
+EXPC(4, 0x43400000)
+EXPC(5, 0x7fffffff)
+EXPC(6, 0x80000000)
+EXPC(7, 0x82000000)
+EXPC(8, 0x7f000000)
+GLOBL expConsts<>(SB), RODATA|NOPTR, $288
+
+#define EXPF8_CONSTS \
+	MOVL $0x4b400000, AX; VMOVD AX, X15; VPBROADCASTD X15, Y15; \
+	MOVL $0x3fb8aa3b, AX; VMOVD AX, X14; VPBROADCASTD X14, Y14; \
+	MOVL $0x3f317200, AX; VMOVD AX, X13; VPBROADCASTD X13, Y13; \
+	MOVL $0x35bfbe8e, AX; VMOVD AX, X12; VPBROADCASTD X12, Y12; \
+	MOVL $0x3f800000, AX; VMOVD AX, X11; VPBROADCASTD X11, Y11; \
+	MOVL $0x3c072010, AX; VMOVD AX, X10; VPBROADCASTD X10, Y10; \
+	MOVL $0x3d2b9f17, AX; VMOVD AX, X9; VPBROADCASTD X9, Y9
+
+// EXPF8 computes expf of Y0 into Y0 in eight lanes, as EXPF_CORE and
+// EXPF_SPECIAL do in sixteen; Y1..Y7 are clobbered, and label names the
+// end of the special path.
+#define EXPF8(label) \
+	VMULPS Y14, Y0, Y1; \
+	VADDPS Y15, Y1, Y1; \
+	VSUBPS Y15, Y1, Y2; \
+	VMULPS Y13, Y2, Y3; \
+	VSUBPS Y3, Y0, Y3; \
+	VMULPS Y12, Y2, Y4; \
+	VSUBPS Y4, Y3, Y3; \
+	VPSLLD $23, Y1, Y1; \
+	VPADDD Y11, Y1, Y4; \
+	VMULPS Y3, Y3, Y5; \
+	VMULPS Y3, Y10, Y6; \
+	VADDPS Y9, Y6, Y6; \
+	VMULPS Y5, Y6, Y6; \
+	VMULPS expConsts<>+0(SB), Y3, Y7; \
+	VADDPS expConsts<>+32(SB), Y7, Y7; \
+	VADDPS Y7, Y6, Y6; \
+	VMULPS Y5, Y6, Y6; \
+	VMULPS expConsts<>+64(SB), Y3, Y7; \
+	VADDPS Y7, Y6, Y6; \
+	VMULPS Y4, Y6, Y0; \
+	VADDPS Y4, Y0, Y0; \
+	VANDPS expConsts<>+160(SB), Y2, Y7; \
+	VCMPPS $0x1e, expConsts<>+96(SB), Y7, Y5; \
+	VMOVMSKPS Y5, AX; \
+	TESTL AX, AX; \
+	JZ label; \
+	VXORPS Y3, Y3, Y3; \
+	VCMPPS $0x12, Y3, Y2, Y3; \
+	VANDPS expConsts<>+224(SB), Y3, Y3; \
+	VPADDD expConsts<>+256(SB), Y3, Y2; \
+	VPSUBD Y3, Y1, Y1; \
+	VMULPS Y6, Y1, Y3; \
+	VADDPS Y1, Y3, Y3; \
+	VMULPS Y2, Y3, Y3; \
+	VBLENDVPS Y5, Y3, Y0, Y0; \
+	VCMPPS $0x1e, expConsts<>+128(SB), Y7, Y5; \
+	VMULPS Y2, Y2, Y3; \
+	VBLENDVPS Y5, Y3, Y0, Y0; \
+label:
+
+// func swigluAVX2(a, u *float32, n int)
+//
+// swigluAVX512 in eight lanes, for n a multiple of 8.
+TEXT ·swigluAVX2(SB), NOSPLIT, $0-24
+	MOVQ a+0(FP), SI
+	MOVQ u+8(FP), DI
+	MOVQ n+16(FP), CX
+	EXPF8_CONSTS
+	VMOVUPS expConsts<>+192(SB), Y8
+
+sw2Loop:
+	CMPQ CX, $8
+	JL   sw2Done
+	VXORPS (SI), Y8, Y0 // -x
+	EXPF8(sw2Exp)
+	VADDPS Y0, Y11, Y0 // 1 + expf(-x)
+	VMOVUPS (SI), Y1
+	VDIVPS Y0, Y1, Y0 // x / that
+	VMULPS (DI), Y0, Y0 // silu(x) * u
+	VMOVUPS Y0, (SI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  sw2Loop
+
+sw2Done:
+	VZEROUPPER
+	RET
+
+// func expSubAVX2(s *float32, n int, m float32)
+//
+// expSubAVX512 in eight lanes, for n a multiple of 8.
+TEXT ·expSubAVX2(SB), NOSPLIT, $0-20
+	MOVQ s+0(FP), SI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS m+16(FP), Y8
+	EXPF8_CONSTS
+
+es2Loop:
+	CMPQ CX, $8
+	JL   es2Done
+	VMOVUPS (SI), Y0
+	VSUBPS Y8, Y0, Y0 // s - m
+	EXPF8(es2Exp)
+	VMOVUPS Y0, (SI)
+	ADDQ $32, SI
+	SUBQ $8, CX
+	JMP  es2Loop
+
+es2Done:
+	VZEROUPPER
+	RET

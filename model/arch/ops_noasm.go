@@ -2,8 +2,9 @@
 
 package arch
 
-// haveExpAVX512 is always false without the assembly kernels.
-var haveExpAVX512 = false
+// haveExpAVX512 and haveExpAVX2 are always false without the assembly
+// kernels.
+var haveExpAVX512, haveExpAVX2 = false, false
 
 // swiglu sets a[i] = silu(a[i]) * u[i], as ggml_vec_swiglu_f32 does;
 // u is at least as long as a.

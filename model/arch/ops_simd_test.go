@@ -8,12 +8,45 @@ import (
 	"testing"
 )
 
-// needExpAsm skips a test of the assembly forms where they do not run
-// (a noasm build, a CPU without AVX-512): there swiglu is swigluGo.
-func needExpAsm(tb testing.TB) {
+// expKernel is one vector form of swiglu and expSub: use switches the
+// dispatch to it and returns the function that restores the dispatch.
+type expKernel struct {
+	name string
+	use  func() (restore func())
+}
+
+// expKernels lists the vector forms this build and CPU run; a test that
+// compares them with the Go code skips when there are none (there swiglu
+// is swigluGo).
+func expKernels(tb testing.TB) []expKernel {
 	tb.Helper()
-	if !haveExpAVX512 {
+	set := func(avx512, avx2 bool) func() func() {
+		return func() func() {
+			old512, old2 := haveExpAVX512, haveExpAVX2
+			haveExpAVX512, haveExpAVX2 = avx512, avx2
+			return func() { haveExpAVX512, haveExpAVX2 = old512, old2 }
+		}
+	}
+	var ks []expKernel
+	if haveExpAVX512 {
+		ks = append(ks, expKernel{"avx512", set(true, haveExpAVX2)})
+	}
+	if haveExpAVX2 {
+		ks = append(ks, expKernel{"avx2", set(false, true)})
+	}
+	if len(ks) == 0 {
 		tb.Skip("no vector swiglu/expSub on this build or CPU")
+	}
+	return ks
+}
+
+// forEachKernel runs f as a subtest with each vector form switched on.
+func forEachKernel(t *testing.T, f func(t *testing.T)) {
+	for _, k := range expKernels(t) {
+		t.Run(k.name, func(t *testing.T) {
+			defer k.use()()
+			f(t)
+		})
 	}
 }
 
@@ -64,112 +97,115 @@ func sweep(t *testing.T, f func(xs []float32)) {
 }
 
 func TestSwigluMatchesGoOverBitPatterns(t *testing.T) {
-	needExpAsm(t)
-	us := []float32{1, -1, 0.75, 3.5e-3, -2e4, 0, float32(math.Copysign(0, -1)), float32(math.Inf(1)),
-		math.Float32frombits(0x7fc00001), math.Float32frombits(0xffc00002), 1e-40}
-	bad := 0
-	var a, want, u []float32
-	sweep(t, func(xs []float32) {
-		a, want, u = append(a[:0], xs...), append(want[:0], xs...), u[:0]
-		for i := range xs {
-			u = append(u, us[i%len(us)])
-		}
-		swiglu(a, u)
-		swigluGo(want, u)
-		for i := range xs {
-			if !sameBits(a[i], want[i]) {
-				if bad++; bad <= 10 {
-					t.Errorf("swiglu(%g (%#08x), u %g) = %#08x, Go %#08x", xs[i], math.Float32bits(xs[i]), u[i],
-						math.Float32bits(a[i]), math.Float32bits(want[i]))
-				}
-			}
-		}
-	})
-	if bad > 0 {
-		t.Errorf("%d results differ", bad)
-	}
-}
-
-func TestExpSubMatchesGoOverBitPatterns(t *testing.T) {
-	needExpAsm(t)
-	for _, m := range []float32{0, 3.25, -17, 1e-3} {
+	forEachKernel(t, func(t *testing.T) {
+		us := []float32{1, -1, 0.75, 3.5e-3, -2e4, 0, float32(math.Copysign(0, -1)), float32(math.Inf(1)),
+			math.Float32frombits(0x7fc00001), math.Float32frombits(0xffc00002), 1e-40}
 		bad := 0
-		var s, want []float32
+		var a, want, u []float32
 		sweep(t, func(xs []float32) {
-			s, want = append(s[:0], xs...), append(want[:0], xs...)
-			expSub(s, m)
-			expSubGo(want, m)
+			a, want, u = append(a[:0], xs...), append(want[:0], xs...), u[:0]
 			for i := range xs {
-				if !sameBits(s[i], want[i]) {
+				u = append(u, us[i%len(us)])
+			}
+			swiglu(a, u)
+			swigluGo(want, u)
+			for i := range xs {
+				if !sameBits(a[i], want[i]) {
 					if bad++; bad <= 10 {
-						t.Errorf("expSub(%g (%#08x), %g) = %#08x, Go %#08x", xs[i], math.Float32bits(xs[i]), m,
-							math.Float32bits(s[i]), math.Float32bits(want[i]))
+						t.Errorf("swiglu(%g (%#08x), u %g) = %#08x, Go %#08x", xs[i], math.Float32bits(xs[i]), u[i],
+							math.Float32bits(a[i]), math.Float32bits(want[i]))
 					}
 				}
 			}
 		})
 		if bad > 0 {
-			t.Errorf("m=%g: %d results differ", m, bad)
+			t.Errorf("%d results differ", bad)
 		}
-	}
+	})
+}
+
+func TestExpSubMatchesGoOverBitPatterns(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		for _, m := range []float32{0, 3.25, -17, 1e-3} {
+			bad := 0
+			var s, want []float32
+			sweep(t, func(xs []float32) {
+				s, want = append(s[:0], xs...), append(want[:0], xs...)
+				expSub(s, m)
+				expSubGo(want, m)
+				for i := range xs {
+					if !sameBits(s[i], want[i]) {
+						if bad++; bad <= 10 {
+							t.Errorf("expSub(%g (%#08x), %g) = %#08x, Go %#08x", xs[i], math.Float32bits(xs[i]), m,
+								math.Float32bits(s[i]), math.Float32bits(want[i]))
+						}
+					}
+				}
+			})
+			if bad > 0 {
+				t.Errorf("m=%g: %d results differ", m, bad)
+			}
+		}
+	})
 }
 
 // TestSwigluExpSubLengths runs every length 0..40 at every alignment
 // within a cache line's worth of floats and checks that the elements
 // around the slice are left alone (the tail is masked, not rounded up).
 func TestSwigluExpSubLengths(t *testing.T) {
-	needExpAsm(t)
-	r := rand.New(rand.NewPCG(1, 2))
-	const guard = 20
-	sentinel := math.Float32frombits(0x7fc0dead)
-	for n := range 41 {
-		for off := range 16 {
-			a := make([]float32, off+n+guard)
-			u := make([]float32, off+n+guard)
-			for i := range a {
-				a[i], u[i] = sentinel, sentinel
-			}
-			for i := off; i < off+n; i++ {
-				a[i] = float32(r.NormFloat64() * 8)
-				u[i] = float32(r.NormFloat64())
-			}
-			if n > 3 {
-				a[off+n-1] = 200 // an |n| > 192 lane in the tail
-				a[off+1] = -95   // an |n| > 126 lane
-			}
-			want := append([]float32(nil), a...)
-			swiglu(a[off:off+n], u[off:off+n])
-			swigluGo(want[off:off+n], u[off:off+n])
-			for i := range a {
-				if !sameBits(a[i], want[i]) {
-					t.Fatalf("swiglu n=%d off=%d: element %d = %#08x, want %#08x", n, off, i-off,
-						math.Float32bits(a[i]), math.Float32bits(want[i]))
+	forEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(1, 2))
+		const guard = 20
+		sentinel := math.Float32frombits(0x7fc0dead)
+		for n := range 41 {
+			for off := range 16 {
+				a := make([]float32, off+n+guard)
+				u := make([]float32, off+n+guard)
+				for i := range a {
+					a[i], u[i] = sentinel, sentinel
 				}
-			}
-			s := append([]float32(nil), a...)
-			want = append(want[:0], a...)
-			expSub(s[off:off+n], 1.5)
-			expSubGo(want[off:off+n], 1.5)
-			for i := range s {
-				if !sameBits(s[i], want[i]) {
-					t.Fatalf("expSub n=%d off=%d: element %d = %#08x, want %#08x", n, off, i-off,
-						math.Float32bits(s[i]), math.Float32bits(want[i]))
+				for i := off; i < off+n; i++ {
+					a[i] = float32(r.NormFloat64() * 8)
+					u[i] = float32(r.NormFloat64())
+				}
+				if n > 3 {
+					a[off+n-1] = 200 // an |n| > 192 lane in the tail
+					a[off+1] = -95   // an |n| > 126 lane
+				}
+				want := append([]float32(nil), a...)
+				swiglu(a[off:off+n], u[off:off+n])
+				swigluGo(want[off:off+n], u[off:off+n])
+				for i := range a {
+					if !sameBits(a[i], want[i]) {
+						t.Fatalf("swiglu n=%d off=%d: element %d = %#08x, want %#08x", n, off, i-off,
+							math.Float32bits(a[i]), math.Float32bits(want[i]))
+					}
+				}
+				s := append([]float32(nil), a...)
+				want = append(want[:0], a...)
+				expSub(s[off:off+n], 1.5)
+				expSubGo(want[off:off+n], 1.5)
+				for i := range s {
+					if !sameBits(s[i], want[i]) {
+						t.Fatalf("expSub n=%d off=%d: element %d = %#08x, want %#08x", n, off, i-off,
+							math.Float32bits(s[i]), math.Float32bits(want[i]))
+					}
 				}
 			}
 		}
-	}
+	})
 }
 
 // TestSwigluFallback checks that the dispatch really reaches the Go code
 // when the assembly is switched off, so that the golden tests run with
 // the fallback forced test what they claim.
 func TestSwigluFallback(t *testing.T) {
-	needExpAsm(t)
-	defer func(v bool) { haveExpAVX512 = v }(haveExpAVX512)
+	expKernels(t)
+	defer func(v512, v2 bool) { haveExpAVX512, haveExpAVX2 = v512, v2 }(haveExpAVX512, haveExpAVX2)
 	a, u := []float32{-3, 0.5, 7}, []float32{1, 2, 3}
 	want := append([]float32(nil), a...)
 	swigluGo(want, u)
-	haveExpAVX512 = false
+	haveExpAVX512, haveExpAVX2 = false, false
 	swiglu(a, u)
 	for i := range a {
 		if !sameBits(a[i], want[i]) {
@@ -190,28 +226,30 @@ func FuzzSwigluExpSub(f *testing.F) {
 		seed = binary.LittleEndian.AppendUint32(seed, math.Float32bits(float32(i)-18))
 	}
 	f.Add(seed, float32(88))
+	kernels := expKernels(f)
 	f.Fuzz(func(t *testing.T, data []byte, m float32) {
-		if !haveExpAVX512 {
-			t.Skip("no vector swiglu/expSub on this build or CPU")
-		}
 		n := len(data) / 8
 		a, u := make([]float32, n), make([]float32, n)
 		for i := range n {
 			a[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[8*i:]))
 			u[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[8*i+4:]))
 		}
-		s := append([]float32(nil), a...)
 		wantA, wantS := append([]float32(nil), a...), append([]float32(nil), a...)
-		swiglu(a, u)
 		swigluGo(wantA, u)
-		expSub(s, m)
 		expSubGo(wantS, m)
-		for i := range n {
-			if !sameBits(a[i], wantA[i]) {
-				t.Fatalf("swiglu[%d] = %#08x, Go %#08x", i, math.Float32bits(a[i]), math.Float32bits(wantA[i]))
-			}
-			if !sameBits(s[i], wantS[i]) {
-				t.Fatalf("expSub[%d] = %#08x, Go %#08x", i, math.Float32bits(s[i]), math.Float32bits(wantS[i]))
+		for _, k := range kernels {
+			restore := k.use()
+			gotA, gotS := append([]float32(nil), a...), append([]float32(nil), a...)
+			swiglu(gotA, u)
+			expSub(gotS, m)
+			restore()
+			for i := range n {
+				if !sameBits(gotA[i], wantA[i]) {
+					t.Fatalf("%s: swiglu[%d] = %#08x, Go %#08x", k.name, i, math.Float32bits(gotA[i]), math.Float32bits(wantA[i]))
+				}
+				if !sameBits(gotS[i], wantS[i]) {
+					t.Fatalf("%s: expSub[%d] = %#08x, Go %#08x", k.name, i, math.Float32bits(gotS[i]), math.Float32bits(wantS[i]))
+				}
 			}
 		}
 	})
@@ -234,23 +272,26 @@ func benchExp(b *testing.B, n int, f func(a, u []float32)) {
 		src[i], u[i] = float32(r.NormFloat64()*2), float32(r.NormFloat64())
 	}
 	a := make([]float32, n)
-	for _, asm := range []bool{false, true} {
-		name := "go"
-		if asm {
-			name = "asm"
-		}
+	run := func(name string) {
 		b.Run(fmt.Sprintf("%s/n=%d", name, n), func(b *testing.B) {
-			if asm {
-				needExpAsm(b)
-			} else {
-				defer func(v bool) { haveExpAVX512 = v }(haveExpAVX512)
-				haveExpAVX512 = false
-			}
 			b.SetBytes(int64(4 * n))
 			for b.Loop() {
 				copy(a, src)
 				f(a, u)
 			}
 		})
+	}
+	func() {
+		defer func(v512, v2 bool) { haveExpAVX512, haveExpAVX2 = v512, v2 }(haveExpAVX512, haveExpAVX2)
+		haveExpAVX512, haveExpAVX2 = false, false
+		run("go")
+	}()
+	if haveExpAVX512 || haveExpAVX2 {
+		for _, k := range expKernels(b) {
+			func() {
+				defer k.use()()
+				run(k.name)
+			}()
+		}
 	}
 }
