@@ -3,6 +3,7 @@ package model
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -155,7 +156,13 @@ func (s *scheduler) loop() {
 		}
 		if len(s.active) == 0 || !s.step() {
 			<-s.wake // new work, a closing, or a caller catching up
+			continue
 		}
+		// The callers the step notified wait in this goroutine's run
+		// queue; let them take their text before the next step, or with
+		// every core busy they fall maxLag tokens behind and their
+		// requests sit out steps.
+		runtime.Gosched()
 	}
 }
 
