@@ -229,10 +229,10 @@ func (m *Model) ForwardBatch(seqs []Seq) error {
 			ws.ropes[t].at(pos0 + i)
 			row := emb.Data[tok*rb : (tok+1)*rb]
 			if emb.Packed { // tied to the packed output matrix
-				if len(ws.embRow) != rb { // made by init unless W changed since
+				if cap(ws.embRow) < rb { // once
 					ws.embRow = make([]byte, rb)
 				}
-				row = ws.embRow
+				row = ws.embRow[:rb]
 				if err := ggml.PackedRow(emb.Type, row, emb.Data, emb.Rows, emb.Cols, tok); err != nil {
 					ws.release()
 					return fmt.Errorf("forward: embedding: %w", err)

@@ -42,9 +42,6 @@ func (ws *workspace) init(m *Model) {
 		ws.free <- s
 	}
 	ws.attnFn = m.attendJob
-	if m.W.Embedding.Packed {
-		ws.embRow = make([]byte, m.W.Embedding.rowBytes())
-	}
 }
 
 // rows returns n rows of dim elements in one allocation.

@@ -106,21 +106,18 @@ func (a *Activation) Prepare(x []float32, w Type) {
 		}
 	case Q8_0, Q8_1:
 		nb := n / 32
-		if vt == Q8_0 && a.Rounding == RoundRef {
-			a.d = grow(a.d, nb)
-			a.qs = grow(a.qs, n)
-			a.nsq = grow(a.nsq, nb)
-			if !quantizeQ8_0RefAsm(x, a.qs, a.d, a.nsq) {
-				quantizeQ8_0Ref(x, a.qs, a.d, a.nsq)
-			}
-			return
-		}
 		a.d = grow(a.d, nb)
 		a.qs = grow(a.qs, n)
 		if vt == Q8_1 {
 			a.s = grow(a.s, nb)
 		} else {
 			a.nsq = grow(a.nsq, nb)
+		}
+		if vt == Q8_0 && a.Rounding == RoundRef {
+			if !quantizeQ8_0RefAsm(x, a.qs, a.d, a.nsq) {
+				quantizeQ8_0Ref(x, a.qs, a.d, a.nsq)
+			}
+			return
 		}
 		for i := 0; i < nb; i++ {
 			d, sum := quantizeQ8Block(x[32*i:32*i+32], a.qs[32*i:32*i+32], a.Rounding)

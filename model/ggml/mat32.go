@@ -2,7 +2,6 @@ package ggml
 
 import (
 	"encoding/binary"
-	"sync"
 	"unsafe"
 )
 
@@ -48,29 +47,8 @@ type m32Scratch struct {
 	raw []byte    // backing array of xr
 }
 
-// m32Free holds the scratch of finished calls (as many as ever ran at
-// once). Unlike a sync.Pool it keeps them across garbage collections.
-var m32Free struct {
-	sync.Mutex
-	list []*m32Scratch
-}
-
-func m32GetScratch() *m32Scratch {
-	m32Free.Lock()
-	defer m32Free.Unlock()
-	if n := len(m32Free.list); n > 0 {
-		s := m32Free.list[n-1]
-		m32Free.list = m32Free.list[:n-1]
-		return s
-	}
-	return new(m32Scratch)
-}
-
-func m32PutScratch(s *m32Scratch) {
-	m32Free.Lock()
-	m32Free.list = append(m32Free.list, s)
-	m32Free.Unlock()
-}
+// m32Free keeps the scratch of finished calls.
+var m32Free = newFreeList[m32Scratch]()
 
 // alignedBytes returns n bytes of s.raw starting at a 64-byte boundary,
 // growing s.raw when needed.

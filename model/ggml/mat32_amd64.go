@@ -50,16 +50,12 @@ type m32Kind struct {
 	blockBytes int
 	unpack     func(src *byte, stride int, nb int, dst *byte)
 	order      int
-	// direct says whether a VNNI row-tile kernel decodes the type's
-	// blocks in registers (m32RowsQ4VNNI, m32RowsQ5VNNI), without
-	// unpacking to Q8_0 layout first.
-	direct bool
 }
 
 var (
 	m32Q8_0 = m32Kind{typ: Q8_0, blockBytes: 34}
-	m32Q4_0 = m32Kind{typ: Q4_0, blockBytes: 18, unpack: m32UnpackQ4_0, order: 1, direct: true}
-	m32Q5_0 = m32Kind{typ: Q5_0, blockBytes: 22, unpack: m32UnpackQ5_0, direct: true}
+	m32Q4_0 = m32Kind{typ: Q4_0, blockBytes: 18, unpack: m32UnpackQ4_0, order: 1}
+	m32Q5_0 = m32Kind{typ: Q5_0, blockBytes: 22, unpack: m32UnpackQ5_0}
 )
 
 func init() {
@@ -99,11 +95,13 @@ func m32Mat(k *m32Kind, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float
 // m32RowTiles runs the row-tile kernel over the whole tiles of eight rows
 // in [r0, r1) and returns where the tail starts.
 func m32RowTiles(k *m32Kind, w []byte, rs, nb, r0, r1 int, xs []*Activation, ys [][]float32) int {
-	direct := haveM32VNNI && k.direct && m32RowsDirect
+	// every type with an unpacker has a VNNI row-tile kernel that decodes
+	// it in registers (m32RowsQ4VNNI, m32RowsQ5VNNI)
+	direct := haveM32VNNI && k.unpack != nil && m32RowsDirect
 	var sc *m32Scratch
 	if k.unpack != nil && !direct {
-		sc = m32GetScratch()
-		defer m32PutScratch(sc)
+		sc = m32Free.get()
+		defer m32Free.put(sc)
 		sc.wq = grow(sc.wq, 8*nb*34)
 	}
 	var acts m32Acts
@@ -151,8 +149,8 @@ func m32ActTiles(k *m32Kind, w []byte, rs, nb, r0, r1 int, xs []*Activation, ys 
 	if r1-r0 < 4 {
 		return r0
 	}
-	sc := m32GetScratch()
-	defer m32PutScratch(sc)
+	sc := m32Free.get()
+	defer m32Free.put(sc)
 	groups := (len(xs) + m32Lanes - 1) / m32Lanes
 	sc.xr = sc.alignedBytes(groups * nb * 512)
 	sc.xd = grow(sc.xd, groups*nb*m32Lanes)

@@ -81,26 +81,8 @@ type kScratch struct {
 	out [8]float32
 }
 
-// kScratches keeps scratch buffers between calls (a free list the garbage
-// collector does not empty, unlike a sync.Pool, so steady-state calls do
-// not allocate); one is taken per concurrent call.
-var kScratches = make(chan *kScratch, 64)
-
-func getKScratch() *kScratch {
-	select {
-	case s := <-kScratches:
-		return s
-	default:
-		return new(kScratch)
-	}
-}
-
-func putKScratch(s *kScratch) {
-	select {
-	case kScratches <- s:
-	default:
-	}
-}
+// kScratches keeps the scratch of finished calls.
+var kScratches = newFreeList[kScratch]()
 
 func putF32(r []int16, v float32) {
 	b := math.Float32bits(v)
@@ -202,8 +184,8 @@ func matK(q *kQuant, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32)
 		}
 		return
 	}
-	s := getKScratch()
-	defer putKScratch(s)
+	s := kScratches.get()
+	defer kScratches.put(s)
 	n := kRec * nb
 	s.w = grow(s.w, 2*n)
 	s.a = grow(s.a, min(len(xs), kActBlock)*n)

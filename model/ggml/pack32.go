@@ -32,17 +32,17 @@ import "encoding/binary"
 const pk32Group = 16
 
 // pk32Layout describes one type's packed block.
-type pk32Layout struct {
-	typ        Type
-	blockBytes int // bytes of one row's block in file layout
-	packed     int // bytes of a group's packed block (16·blockBytes)
-}
+type pk32Layout struct{ typ Type }
 
 var (
-	pk32Q8_0 = pk32Layout{typ: Q8_0, blockBytes: 34, packed: 544}
-	pk32Q4_0 = pk32Layout{typ: Q4_0, blockBytes: 18, packed: 288}
-	pk32Q5_0 = pk32Layout{typ: Q5_0, blockBytes: 22, packed: 352}
+	pk32Q8_0 = pk32Layout{Q8_0}
+	pk32Q4_0 = pk32Layout{Q4_0}
+	pk32Q5_0 = pk32Layout{Q5_0}
 )
+
+// blockBytes is the size of a group's packed block: the group's blocks in
+// file layout (544, 288 and 352 bytes).
+func (l *pk32Layout) blockBytes() int { return pk32Group * l.typ.TypeSize() }
 
 // pk32SpreadTab[j][v] is pk32Spread of byte j of qh being v;
 // pk32GatherTab[i][v] is pk32Gather of byte i of the packed dword being v.

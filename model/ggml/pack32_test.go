@@ -116,7 +116,7 @@ func TestPk32OrderMatters(t *testing.T) {
 			for i, a := range c.xs {
 				var sumf float32
 				for b := 0; b < nb; b++ {
-					bias, scale := l.levels(grp[b*l.packed:(b+1)*l.packed], r%pk32Group, &u)
+					bias, scale := l.levels(grp[b*l.blockBytes():(b+1)*l.blockBytes()], r%pk32Group, &u)
 					sumi := bias * a.nsq[b]
 					for e := range u {
 						sumi += u[e] * int32(a.qs[32*b+e])
@@ -292,7 +292,7 @@ func (l *pk32Layout) matGo(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]fl
 			for t, a := range xs {
 				var sumf float32
 				for b := 0; b < nb; b++ {
-					bias, scale := l.levels(grp[b*l.packed:(b+1)*l.packed], i, &u)
+					bias, scale := l.levels(grp[b*l.blockBytes():(b+1)*l.blockBytes()], i, &u)
 					q := a.qs[32*b : 32*b+32]
 					sumi := bias * a.nsq[b]
 					for e := range u {

@@ -85,26 +85,8 @@ type pkKScratch struct {
 	scr [1280]byte
 }
 
-// pkKScratches keeps scratch buffers between calls (a free list the
-// garbage collector does not empty, so steady-state calls do not
-// allocate); one is taken per concurrent call.
-var pkKScratches = make(chan *pkKScratch, 64)
-
-func getPkKScratch() *pkKScratch {
-	select {
-	case s := <-pkKScratches:
-		return s
-	default:
-		return new(pkKScratch)
-	}
-}
-
-func putPkKScratch(s *pkKScratch) {
-	select {
-	case pkKScratches <- s:
-	default:
-	}
-}
+// pkKScratches keeps the scratch of finished calls.
+var pkKScratches = newFreeList[pkKScratch]()
 
 // matQ4KPacked is the packed Q4_K matKernel: rows [r0, r1) (multiples of
 // 16) of the packed matrix w times every activation.
@@ -140,8 +122,8 @@ func matKPacked(t Type, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float
 	w = w[r0*rs : r1*rs]
 	_ = w[pkKGroup*nb*block-1]
 	gb := pkKGroup * rs
-	s := getPkKScratch()
-	defer putPkKScratch(s)
+	s := pkKScratches.get()
+	defer pkKScratches.put(s)
 	n := nb * recSize
 	for a0 := 0; a0 < len(xs); a0 += pkKActBlock {
 		a1 := min(a0+pkKActBlock, len(xs))
