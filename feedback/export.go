@@ -513,6 +513,20 @@ type Stats struct {
 	// counts answers created and votes cast per UTC day.
 	ByModel []StatsRow `json:"by_model"`
 	ByDay   []StatsRow `json:"by_day"`
+	// Versions is the approval table per model version (see
+	// VersionStats).
+	Versions []VersionStat `json:"versions"`
+	// VotesByDay counts the votes cast per UTC day and platform, oldest
+	// first.
+	VotesByDay []DayVotes `json:"votes_by_day"`
+}
+
+// DayVotes counts one platform's votes cast on one UTC day.
+type DayVotes struct {
+	Day      string `json:"day"` // 2026-03-01
+	Platform string `json:"platform"`
+	Up       int    `json:"up"`
+	Down     int    `json:"down"`
 }
 
 // StatsRow is one line of a breakdown.
@@ -543,6 +557,8 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	st.SchemaVersion = SchemaVersion
 	byModel := map[string]*StatsRow{}
 	byDay := map[string]*StatsRow{}
+	byVersion := map[string]*VersionCount{}
+	votesByDay := map[[2]string]*DayVotes{}
 	row := func(m map[string]*StatsRow, k string) *StatsRow {
 		r := m[k]
 		if r == nil {
@@ -562,17 +578,34 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 			m := row(byModel, modelKey(r.Model))
 			m.Answers++
 			row(byDay, r.Created.UTC().Format(time.DateOnly)).Answers++
+			vk := versionOf(r.Model)
+			vc := byVersion[vk]
+			if vc == nil {
+				vc = &VersionCount{Version: vk}
+				byVersion[vk] = vc
+			}
+			vc.Answers++
 			if t == nil {
 				return nil
 			}
 			m.Up += t.up
 			m.Down += t.down
+			vc.Up += t.up
+			vc.Down += t.down
 			for _, v := range t.list {
-				d := row(byDay, v.Time.UTC().Format(time.DateOnly))
+				day := v.Time.UTC().Format(time.DateOnly)
+				d := row(byDay, day)
+				pd := votesByDay[[2]string{day, r.Platform}]
+				if pd == nil {
+					pd = &DayVotes{Day: day, Platform: r.Platform}
+					votesByDay[[2]string{day, r.Platform}] = pd
+				}
 				if v.Value > 0 {
 					d.Up++
+					pd.Up++
 				} else {
 					d.Down++
+					pd.Down++
 				}
 			}
 			st.Up += t.up
@@ -606,6 +639,22 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	}
 	st.ByModel = sortedRows(byModel)
 	st.ByDay = sortedRows(byDay)
+	counts := make([]VersionCount, 0, len(byVersion))
+	for _, c := range byVersion {
+		counts = append(counts, *c)
+	}
+	st.Versions = VersionStats(counts)
+	st.VotesByDay = make([]DayVotes, 0, len(votesByDay))
+	for _, d := range votesByDay {
+		st.VotesByDay = append(st.VotesByDay, *d)
+	}
+	sort.Slice(st.VotesByDay, func(i, j int) bool {
+		a, b := st.VotesByDay[i], st.VotesByDay[j]
+		if a.Day != b.Day {
+			return a.Day < b.Day
+		}
+		return a.Platform < b.Platform
+	})
 	return st, nil
 }
 

@@ -72,6 +72,10 @@ type Options struct {
 	ReadOnly bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// NoSync skips the fsync after each write: much faster bulk loads
+	// (tests, benchmarks, imports), but a crash may lose or corrupt what
+	// was written. Never for a bot's live database.
+	NoSync bool
 }
 
 // Store is an open feedback database. It is safe for concurrent use.
@@ -124,6 +128,7 @@ func Open(path string, opts Options) (*Store, error) {
 	// about 450/s on a disk that syncs in a millisecond or two; 2 ms keeps
 	// the coalescing and most of the single-writer speed.
 	db.MaxBatchDelay = batchDelay
+	db.NoSync = opts.NoSync
 	if bopts.InitialMmapSize > 0 {
 		// bbolt grows a file mapped beyond 16 MiB (its AllocSize) in
 		// AllocSize steps; a smaller step keeps a small database small.

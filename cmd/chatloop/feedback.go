@@ -195,6 +195,16 @@ func writeStats(w io.Writer, where string, st feedback.Stats) error {
 			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", r.Key, r.Answers, r.Up, r.Down, approval(r.Up, r.Down))
 		}
 	}
+	if len(st.Versions) > 0 {
+		fmt.Fprintf(tw, "\nmodel version\tanswers\tup\tdown\tapproval\t95%% interval\n")
+		for _, v := range st.Versions {
+			interval := "-"
+			if v.Votes > 0 {
+				interval = fmt.Sprintf("%.1f%% – %.1f%%", 100*v.Low, 100*v.High)
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\n", v.Version, v.Answers, v.Up, v.Down, approval(v.Up, v.Down), interval)
+		}
+	}
 	return tw.Flush()
 }
 

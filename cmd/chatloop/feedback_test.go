@@ -147,7 +147,7 @@ func TestFeedbackStatsCLI(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 	out, _, code = feedbackCLI(t, "feedback", "stats", "--db", db)
-	for _, want := range []string{"answers", "2 (1 up, 1 down, approval 50.0%)", "preference pairs", "tiny Q8_0", "2026-03-01"} {
+	for _, want := range []string{"answers", "2 (1 up, 1 down, approval 50.0%)", "preference pairs", "tiny Q8_0", "2026-03-01", "model version", "9.5% – 90.5%"} {
 		if !strings.Contains(out, want) || code != 0 {
 			t.Errorf("stats output lacks %q:\n%s", want, out)
 		}
