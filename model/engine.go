@@ -164,6 +164,8 @@ type Engine struct {
 	// guards them.
 	cache  *kvcache.Cache
 	logits []float32
+	// embed is Embed's and EmbedMessages' (embed.go).
+	embed embedder
 
 	sched *scheduler
 }
@@ -213,7 +215,7 @@ func newEngine(f *gguf.File, path string, opts Options, threads int, log *slog.L
 	if tok.VocabSize() != cfg.Vocab {
 		return nil, fmt.Errorf("%w: the tokenizer has %d tokens, token_embd %d rows", arch.ErrBadModel, tok.VocabSize(), cfg.Vocab)
 	}
-	tmpl, warning, err := pickTemplate(f, opts.Template)
+	tmpl, warning, err := pickTemplate(f, cfg.Family, opts.Template)
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +235,7 @@ func newEngine(f *gguf.File, path string, opts Options, threads int, log *slog.L
 		return nil, err
 	}
 	if !opts.NoRepack {
-		if packed, err = repack(f, &w, k.pool, log); err != nil {
+		if packed, err = repack(f, &w, &cfg.Family.Tensors, k.pool, log); err != nil {
 			return fail(err)
 		}
 	}

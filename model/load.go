@@ -11,7 +11,8 @@ import (
 	"github.com/chatloop/chatloop/model/gguf"
 )
 
-// readModel reads the hyperparameters and binds the tensors of f.
+// readModel reads the hyperparameters and binds the tensors of f, by the
+// names its architecture registered (model/arch).
 func readModel(f *gguf.File) (arch.Config, arch.Weights, error) {
 	var cfg arch.Config
 	var w arch.Weights
@@ -21,16 +22,19 @@ func readModel(f *gguf.File) (arch.Config, arch.Weights, error) {
 		return cfg, w, err
 	}
 	cfg.Arch, cfg.Family = name, fam
+	keys, names := &fam.Keys, &fam.Tensors
+	// an optional key a family leaves empty is never in a file: gguf
+	// keys are not empty
 	u := func(key string, def int) (int, error) {
-		v, ok := metaUint(f, name+"."+key)
+		v, ok := metaUint(f, key)
 		if !ok {
 			if def >= 0 {
 				return def, nil
 			}
-			return 0, fmt.Errorf("%w: metadata %s.%s is missing", arch.ErrBadModel, name, key)
+			return 0, fmt.Errorf("%w: metadata %s is missing", arch.ErrBadModel, key)
 		}
 		if v > 1<<31 {
-			return 0, fmt.Errorf("%w: metadata %s.%s = %d is too large", arch.ErrBadModel, name, key, v)
+			return 0, fmt.Errorf("%w: metadata %s = %d is too large", arch.ErrBadModel, key, v)
 		}
 		return int(v), nil
 	}
@@ -39,74 +43,76 @@ func readModel(f *gguf.File) (arch.Config, arch.Weights, error) {
 		key string
 		def int
 	}{
-		{&cfg.Layers, "block_count", -1},
-		{&cfg.Hidden, "embedding_length", -1},
-		{&cfg.FFN, "feed_forward_length", -1},
-		{&cfg.Heads, "attention.head_count", -1},
-		{&cfg.ContextLength, "context_length", 0},
+		{&cfg.Layers, keys.BlockCount, -1},
+		{&cfg.Hidden, keys.EmbeddingLength, -1},
+		{&cfg.FFN, keys.FeedForwardLength, -1},
+		{&cfg.Heads, keys.HeadCount, -1},
+		{&cfg.ContextLength, keys.ContextLength, 0},
 	} {
 		if *p.dst, err = u(p.key, p.def); err != nil {
 			return cfg, w, err
 		}
 	}
-	if cfg.KVHeads, err = u("attention.head_count_kv", cfg.Heads); err != nil {
+	if cfg.KVHeads, err = u(keys.HeadCountKV, cfg.Heads); err != nil {
 		return cfg, w, err
 	}
 	defHead := 0
 	if cfg.Heads > 0 {
 		defHead = cfg.Hidden / cfg.Heads
 	}
-	if cfg.HeadDim, err = u("attention.key_length", defHead); err != nil {
+	if cfg.HeadDim, err = u(keys.KeyLength, defHead); err != nil {
 		return cfg, w, err
 	}
-	if cfg.ValueDim, err = u("attention.value_length", cfg.HeadDim); err != nil {
+	if cfg.ValueDim, err = u(keys.ValueLength, cfg.HeadDim); err != nil {
 		return cfg, w, err
 	}
-	if cfg.RopeDim, err = u("rope.dimension_count", cfg.HeadDim); err != nil {
+	if cfg.RopeDim, err = u(keys.RopeDimensions, cfg.HeadDim); err != nil {
 		return cfg, w, err
 	}
-	eps, ok := metaFloat(f, name+".attention.layer_norm_rms_epsilon")
+	eps, ok := metaFloat(f, keys.RMSEpsilon)
 	if !ok {
-		return cfg, w, fmt.Errorf("%w: metadata %s.attention.layer_norm_rms_epsilon is missing", arch.ErrBadModel, name)
+		return cfg, w, fmt.Errorf("%w: metadata %s is missing", arch.ErrBadModel, keys.RMSEpsilon)
 	}
 	cfg.Eps = float32(eps)
 	cfg.RopeBase = 10000
-	if v, ok := metaFloat(f, name+".rope.freq_base"); ok {
+	if v, ok := metaFloat(f, keys.RopeFreqBase); ok {
 		cfg.RopeBase = float32(v)
 	}
 	cfg.RopeFreqScale = 1
-	if typ, _ := metaString(f, name+".rope.scaling.type"); typ == "linear" {
-		if v, ok := metaFloat(f, name+".rope.scaling.factor"); ok && v > 0 {
+	if typ, _ := metaString(f, keys.RopeScalingType); typ == "linear" {
+		if v, ok := metaFloat(f, keys.RopeScalingFactor); ok && v > 0 {
 			cfg.RopeFreqScale = float32(1 / v)
 		}
 	} else if typ != "" && typ != "none" && typ != "llama3" {
 		return cfg, w, fmt.Errorf("%w: rope scaling %q (chatloop applies linear and llama3 rope_freqs)", arch.ErrUnsupported, typ)
 	}
 
-	emb, err := matrix(f, "token_embd.weight")
+	emb, err := matrix(f, names.Embedding)
 	if err != nil {
 		return cfg, w, err
 	}
 	w.Embedding = emb
 	cfg.Vocab = emb.Rows
-	if w.OutputNorm, err = vector(f, "output_norm.weight", false); err != nil {
+	if w.OutputNorm, err = vector(f, names.OutputNorm, false); err != nil {
 		return cfg, w, err
 	}
-	if _, ok := f.Tensor("output.weight"); ok {
-		if w.Output, err = matrix(f, "output.weight"); err != nil {
+	if _, ok := f.Tensor(names.Output); ok {
+		if w.Output, err = matrix(f, names.Output); err != nil {
 			return cfg, w, err
 		}
 	} else {
 		w.Output = emb // tied embeddings
 	}
-	if w.RopeFreqs, err = vector(f, "rope_freqs.weight", true); err != nil {
-		return cfg, w, err
+	if names.RopeFreqs != "" {
+		if w.RopeFreqs, err = vector(f, names.RopeFreqs, true); err != nil {
+			return cfg, w, err
+		}
 	}
 	w.Layers = make([]arch.Layer, cfg.Layers)
 	for i := range w.Layers {
 		l := &w.Layers[i]
-		p := fmt.Sprintf("blk.%d.", i)
-		for _, m := range layerMatrices(l) {
+		p := fmt.Sprintf(names.Block, i)
+		for _, m := range layerMatrices(l, names) {
 			if *m.m, err = matrix(f, p+m.name); err != nil {
 				return cfg, w, err
 			}
@@ -116,10 +122,13 @@ func readModel(f *gguf.File) (arch.Config, arch.Weights, error) {
 			name     string
 			optional bool
 		}{
-			{&l.AttnNorm, "attn_norm.weight", false}, {&l.FFNNorm, "ffn_norm.weight", false},
-			{&l.QBias, "attn_q.bias", true}, {&l.KBias, "attn_k.bias", true}, {&l.VBias, "attn_v.bias", true},
-			{&l.QNorm, "attn_q_norm.weight", !fam.QKNorm}, {&l.KNorm, "attn_k_norm.weight", !fam.QKNorm},
+			{&l.AttnNorm, names.AttnNorm, false}, {&l.FFNNorm, names.FFNNorm, false},
+			{&l.QBias, names.QBias, true}, {&l.KBias, names.KBias, true}, {&l.VBias, names.VBias, true},
+			{&l.QNorm, names.QNorm, !fam.QKNorm}, {&l.KNorm, names.KNorm, !fam.QKNorm},
 		} {
+			if v.name == "" { // an optional tensor the family does not have
+				continue
+			}
 			if *v.dst, err = vector(f, p+v.name, v.optional); err != nil {
 				return cfg, w, err
 			}
@@ -129,17 +138,17 @@ func readModel(f *gguf.File) (arch.Config, arch.Weights, error) {
 }
 
 // namedMatrix is a weight matrix and its tensor's name (in a block, the
-// name after "blk.N.").
+// name after the block prefix "blk.N.").
 type namedMatrix struct {
 	name string
 	m    *arch.Matrix
 }
 
-// layerMatrices lists a block's weight matrices.
-func layerMatrices(l *arch.Layer) [7]namedMatrix {
+// layerMatrices lists a block's weight matrices under the family's names.
+func layerMatrices(l *arch.Layer, names *arch.TensorNames) [7]namedMatrix {
 	return [7]namedMatrix{
-		{"attn_q.weight", &l.Q}, {"attn_k.weight", &l.K}, {"attn_v.weight", &l.V}, {"attn_output.weight", &l.Out},
-		{"ffn_gate.weight", &l.FFNGate}, {"ffn_up.weight", &l.FFNUp}, {"ffn_down.weight", &l.FFNDown},
+		{names.Q, &l.Q}, {names.K, &l.K}, {names.V, &l.V}, {names.Out, &l.Out},
+		{names.FFNGate, &l.FFNGate}, {names.FFNUp, &l.FFNUp}, {names.FFNDown, &l.FFNDown},
 	}
 }
 
@@ -207,7 +216,7 @@ var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 // pickTemplate chooses the chat template: the override if given, else the
 // one recognised from tokenizer.chat_template, else the family's usual one
 // (reported through the returned warning).
-func pickTemplate(f *gguf.File, override string) (chat.Template, string, error) {
+func pickTemplate(f *gguf.File, fam arch.Family, override string) (chat.Template, string, error) {
 	if override != "" {
 		t, err := chat.ByName(override)
 		if err != nil {
@@ -220,10 +229,10 @@ func pickTemplate(f *gguf.File, override string) (chat.Template, string, error) 
 	if err == nil {
 		return t, "", nil
 	}
-	name := "chatml"
-	if f.Architecture() == "llama" {
-		name = "llama3"
+	name := fam.Template
+	t, terr := chat.ByName(name)
+	if terr != nil {
+		return nil, "", fmt.Errorf("template: architecture %s falls back on %w", fam.Name, terr)
 	}
-	t, _ = chat.ByName(name)
 	return t, fmt.Sprintf("%v; using %s (set [model] template to choose)", err, name), nil
 }

@@ -39,19 +39,19 @@ const packAlign = 64
 // is otherwise read a row at a time. The file's pages of each packed
 // matrix are released (gguf.File.ReleaseTensor). It returns nil when
 // nothing is packable. On error, w is left as it was.
-func repack(f *gguf.File, w *arch.Weights, pool *ggml.Pool, log *slog.Logger) (*packedWeights, error) {
+func repack(f *gguf.File, w *arch.Weights, names *arch.TensorNames, pool *ggml.Pool, log *slog.Logger) (*packedWeights, error) {
 	start := time.Now()
 	var jobs []namedMatrix // full tensor names
 	for i := range w.Layers {
-		for _, m := range layerMatrices(&w.Layers[i]) {
-			jobs = append(jobs, namedMatrix{fmt.Sprintf("blk.%d.%s", i, m.name), m.m})
+		for _, m := range layerMatrices(&w.Layers[i], names) {
+			jobs = append(jobs, namedMatrix{fmt.Sprintf(names.Block, i) + m.name, m.m})
 		}
 	}
 	tied := len(w.Output.Data) > 0 && len(w.Embedding.Data) > 0 && unsafe.SliceData(w.Output.Data) == unsafe.SliceData(w.Embedding.Data)
 	if tied {
-		jobs = append(jobs, namedMatrix{"token_embd.weight", &w.Output})
+		jobs = append(jobs, namedMatrix{names.Embedding, &w.Output})
 	} else {
-		jobs = append(jobs, namedMatrix{"output.weight", &w.Output})
+		jobs = append(jobs, namedMatrix{names.Output, &w.Output})
 	}
 	total := 0
 	n := 0

@@ -30,7 +30,7 @@ func packableHere(t ggml.Type) bool {
 func allMatrices(w *arch.Weights) []*arch.Matrix {
 	ms := []*arch.Matrix{&w.Embedding, &w.Output}
 	for i := range w.Layers {
-		for _, nm := range layerMatrices(&w.Layers[i]) {
+		for _, nm := range layerMatrices(&w.Layers[i], &arch.LlamaTensors) {
 			ms = append(ms, nm.m)
 		}
 	}

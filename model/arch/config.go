@@ -2,7 +2,9 @@
 // chatloop runs (qwen2, qwen3, llama), chosen by a GGUF file's
 // general.architecture. They differ in a handful of switches (QKV bias,
 // per-head q/k norm, RoPE layout, rope frequency factors), so one package
-// holds them, each family described by a Family value in a registry.
+// holds them: each family registers a Family value (its switches, tensor
+// names, metadata keys and chat-template fallback) from its own file
+// (qwen2.go, qwen3.go, llama.go), and the forward pass reads the switches.
 //
 // The arithmetic mirrors llama.cpp's CPU backend where rounding matters:
 // RMSNorm sums squares in float64, RoPE angles are accumulated in float32,
@@ -14,46 +16,10 @@ package arch
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/chatloop/chatloop/model/ggml"
 )
-
-// Family describes what distinguishes an architecture.
-type Family struct {
-	// RopeNeox rotates pairs (i, i+d/2) (GPT-NeoX layout) rather than
-	// (2i, 2i+1).
-	RopeNeox bool
-	// QKNorm applies a per-head RMSNorm to queries and keys before RoPE.
-	QKNorm bool
-}
-
-var families = map[string]Family{
-	"qwen2": {RopeNeox: true},
-	"qwen3": {RopeNeox: true, QKNorm: true},
-	"llama": {RopeNeox: false},
-}
-
-// Supported lists the architectures chatloop runs, sorted.
-func Supported() []string {
-	names := make([]string, 0, len(families))
-	for n := range families {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
-
-// Lookup returns the family of arch, or an error listing the supported
-// ones.
-func Lookup(arch string) (Family, error) {
-	f, ok := families[arch]
-	if !ok {
-		return Family{}, fmt.Errorf("%w %q: chatloop runs %s", ErrUnsupported, arch, strings.Join(Supported(), ", "))
-	}
-	return f, nil
-}
 
 // SupportedTypes are the tensor types the engine multiplies.
 var SupportedTypes = []ggml.Type{ggml.F32, ggml.F16, ggml.BF16, ggml.Q8_0, ggml.Q4_0, ggml.Q4_1, ggml.Q5_0, ggml.Q5_1, ggml.Q4_K, ggml.Q5_K, ggml.Q6_K}

@@ -172,11 +172,15 @@ func (m *Model) WorkspaceBytes() int64 { return m.ws.bytes() }
 
 // Seq is one sequence's part of a batch: Tokens follow Cache's committed
 // positions; Logits, when not nil (Vocab elements), receives the logits of
-// the sequence's last token.
+// the sequence's last token; Hidden, when not nil (Hidden elements),
+// receives its final hidden state: after the output norm, the vector the
+// LM head multiplies (what embeddings and reward models read). A sequence
+// that asks for Hidden alone skips the LM head.
 type Seq struct {
 	Tokens []int
 	Cache  *kvcache.Cache
 	Logits []float32
+	Hidden []float32
 }
 
 // Forward runs tokens, which follow the cache's committed positions,
@@ -295,6 +299,9 @@ func (m *Model) check(seqs []Seq) (int, error) {
 		if s.Logits != nil && len(s.Logits) != c.Vocab {
 			return 0, fmt.Errorf("forward: sequence %d: logits has %d elements, want %d", si, len(s.Logits), c.Vocab)
 		}
+		if s.Hidden != nil && len(s.Hidden) != c.Hidden {
+			return 0, fmt.Errorf("forward: sequence %d: hidden has %d elements, want %d", si, len(s.Hidden), c.Hidden)
+		}
 		n += len(s.Tokens)
 	}
 	return n, nil
@@ -359,17 +366,22 @@ func (m *Model) layers(n int) error {
 	return nil
 }
 
-// logits runs the output norm and head once for the last tokens of the
-// sequences that want logits.
+// logits runs the output norm once for the last tokens of the sequences
+// that want logits or hidden states, and the head for those that want
+// logits.
 func (m *Model) logits(seqs []Seq) error {
 	ws := &m.ws
 	nl, t := 0, 0
 	for _, s := range seqs {
 		t += len(s.Tokens)
-		if s.Logits == nil {
+		if s.Logits == nil && s.Hidden == nil {
 			continue
 		}
 		rmsNorm(ws.h[nl], ws.x[t-1], m.W.OutputNorm, m.Config.Eps)
+		copy(s.Hidden, ws.h[nl])
+		if s.Logits == nil {
+			continue
+		}
 		ws.out[nl] = s.Logits
 		nl++
 	}

@@ -180,3 +180,45 @@ func TestNewRefusesUnpackablePacked(t *testing.T) {
 		t.Errorf("a packed F32 ffn_up: got %v, want ErrUnsupported", err)
 	}
 }
+
+// TestHidden checks Seq.Hidden: the output matrix times it gives the
+// logits (so it is the LM head's input), asking for it alone skips the
+// head but gives the same vector, and a wrong length is refused.
+func TestHidden(t *testing.T) {
+	m := randomModel(t, "llama", 5)
+	prompt := []int{7, 1, 22, 40}
+	c1, _ := m.NewCache(8)
+	c2, _ := m.NewCache(8)
+	logits := make([]float32, m.Config.Vocab)
+	h1 := make([]float32, m.Config.Hidden)
+	h2 := make([]float32, m.Config.Hidden)
+	if err := m.ForwardBatch([]Seq{{Tokens: prompt, Cache: c1, Logits: logits, Hidden: h1}, {Tokens: prompt, Cache: c2, Hidden: h2}}); err != nil {
+		t.Fatal(err)
+	}
+	out := &m.W.Output
+	for r := range out.Rows {
+		var dot float64
+		for c := range out.Cols {
+			dot += float64(math.Float32frombits(binary.LittleEndian.Uint32(out.Data[(r*out.Cols+c)*4:]))) * float64(h1[c])
+		}
+		if math.Abs(dot-float64(logits[r])) > 1e-4 {
+			t.Fatalf("logit %d: W_out·hidden = %v, logits %v", r, dot, logits[r])
+		}
+	}
+	var norm float64
+	for i := range h1 {
+		if h1[i] != h2[i] {
+			t.Fatalf("hidden %d: %v with logits, %v alone", i, h1[i], h2[i])
+		}
+		norm += float64(h1[i]) * float64(h1[i])
+	}
+	if norm == 0 {
+		t.Fatal("the hidden state is zero")
+	}
+	if c2.Len() != len(prompt) {
+		t.Errorf("a hidden-only sequence committed %d tokens, want %d", c2.Len(), len(prompt))
+	}
+	if err := m.ForwardBatch([]Seq{{Tokens: []int{1}, Cache: c1, Hidden: make([]float32, 3)}}); err == nil {
+		t.Error("a 3-element hidden buffer: no error")
+	}
+}
