@@ -75,11 +75,11 @@ func (c *Core) converse(ctx context.Context, s *session, m Message, r Replier) {
 		history = m.History
 	}
 	next := Turn{Role: RoleUser, Content: m.Text}
-	history = trimHistory(c.countTokens, system, history, next, c.cfg.HistoryTokens)
-	prompt := make([]Turn, 0, len(history)+2)
-	prompt = append(prompt, Turn{Role: RoleSystem, Content: system})
-	prompt = append(prompt, history...)
-	prompt = append(prompt, next)
+	prompt, history, ok := c.fitPrompt(system, history, next)
+	if !ok {
+		c.refuseTooLong(ctx, m, prompt, r)
+		return
+	}
 
 	group := GroupID(c.newID())
 	if c.abRoll() {
@@ -512,4 +512,14 @@ func (c *Core) choose(ctx context.Context, id AnswerID, chooseA bool, platform s
 		winner, loser = loser, winner
 	}
 	return c.opts.Store.Choose(ctx, winner, loser, platform, voter)
+}
+
+// refuseTooLong tells the asker that their message cannot fit in the
+// model's context window even without any history, and what to change.
+func (c *Core) refuseTooLong(ctx context.Context, m Message, prompt []Turn, r Replier) {
+	n := c.promptTokens(prompt)
+	c.log.Info("message refused: does not fit the context window", "platform", m.Platform, "prompt_tokens", n, "context", c.opts.ContextTokens, "max_tokens", c.opts.MaxTokens)
+	c.send(ctx, r, phrase(m.Text,
+		fmt.Sprintf("Your message is too long for this model's context window: with the system prompt it takes %d tokens, and only %d fit (a context of %d tokens, %d kept for the answer). Please send a shorter message.", n, c.promptWindow(), c.opts.ContextTokens, c.opts.MaxTokens),
+		fmt.Sprintf("消息太长了，超出了模型的上下文窗口（context）：连同系统提示共 %d 个 token，最多只能放下 %d 个（上下文 %d 个 token，其中 %d 个留给回答）。请发一条短一些的消息。", n, c.promptWindow(), c.opts.ContextTokens, c.opts.MaxTokens)))
 }

@@ -30,7 +30,11 @@ type Options struct {
 	Logger    *slog.Logger
 	Sampling  Sampling
 	MaxTokens int
-	Stop      []string
+	// ContextTokens is the model's context window in tokens: every prompt
+	// plus MaxTokens is fitted into it. 0 means unknown: only the
+	// history_tokens budget applies.
+	ContextTokens int
+	Stop          []string
 	// Now and Rand are for tests; they default to time.Now and a random
 	// source.
 	Now  func() time.Time
@@ -115,6 +119,12 @@ func NewCore(opts Options) (*Core, error) {
 	}
 	if opts.MaxTokens <= 0 {
 		opts.MaxTokens = 512
+	}
+	if opts.ContextTokens < 0 {
+		return nil, fmt.Errorf("bot: context window of %d tokens is negative", opts.ContextTokens)
+	}
+	if opts.ContextTokens > 0 && opts.MaxTokens >= opts.ContextTokens {
+		return nil, fmt.Errorf("bot: max_tokens %d leaves no room for a prompt in the context window of %d tokens: lower model.max_tokens or raise model.context", opts.MaxTokens, opts.ContextTokens)
 	}
 	rng := opts.Rand
 	if rng == nil {

@@ -194,6 +194,14 @@ type TokenCounter interface {
 	CountTokens(text string) int
 }
 
+// PromptCounter is an optional TokenCounter extension: the exact number of
+// tokens a prompt becomes through the model's chat template, with the
+// opening of the assistant's turn. Without it the core estimates the
+// template's tokens around each message.
+type PromptCounter interface {
+	CountPromptTokens(prompt []Turn) int
+}
+
 // Answer is everything recorded about one answer.
 type Answer struct {
 	ID       AnswerID  `json:"id"`

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -13,6 +14,7 @@ type backend struct {
 	gen     bot.Generator
 	counter bot.TokenCounter // nil: the core estimates
 	scorer  bot.Scorer       // nil: no reward model
+	context int              // context window in tokens; 0: unknown
 	close   func() error
 }
 
@@ -49,5 +51,8 @@ func (a *app) newCore(cfg *Config, botCfg bot.Config, be *backend, store bot.Fee
 		Stop:      cfg.Model.Stop,
 		BestOf:    cfg.Reward.BestOf,
 		Scorer:    be.scorer,
+		// The prompt is fitted to the engine's window, or to model.context
+		// for a remote server.
+		ContextTokens: cmp.Or(be.context, cfg.Model.Context),
 	})
 }

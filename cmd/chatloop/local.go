@@ -28,7 +28,21 @@ func (a *app) openLocalBackend(cmd *cobra.Command, cfg *Config) (*backend, error
 		e.Close()
 		return nil, err
 	}
-	return &backend{gen: newLocalGenerator(e), counter: e, scorer: sc, close: e.Close}, nil
+	return &backend{gen: newLocalGenerator(e), counter: engineCounter{e}, scorer: sc, close: e.Close, context: e.ContextSize()}, nil
+}
+
+// engineCounter counts tokens, and whole prompts through the chat
+// template, with the engine's tokenizer (bot.PromptCounter).
+type engineCounter struct{ e *model.Engine }
+
+func (c engineCounter) CountTokens(text string) int { return c.e.CountTokens(text) }
+
+func (c engineCounter) CountPromptTokens(prompt []bot.Turn) int {
+	var req model.Request
+	for _, t := range prompt {
+		req.Messages = append(req.Messages, model.Message{Role: t.Role, Content: t.Content})
+	}
+	return len(c.e.PromptTokens(req))
 }
 
 // localGenerator bridges the engine to the core's Generator interface.
