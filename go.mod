@@ -5,6 +5,8 @@ go 1.26.0
 require (
 	github.com/BurntSushi/toml v1.6.0
 	github.com/bwmarrin/discordgo v0.29.0
+	github.com/chzyer/readline v1.5.1
+	github.com/creack/pty v1.1.24
 	github.com/eatmoreapple/openwechat v1.4.8
 	github.com/google/go-cmp v0.7.0
 	github.com/gorilla/websocket v1.5.3

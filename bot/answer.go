@@ -227,6 +227,9 @@ func (c *Core) answer(ctx context.Context, r Replier, m Message, prompt []Turn, 
 			c.send(ctx, r, phrase(m.Text, "Sorry, I could not produce an answer this time.", "抱歉，这次没能生成回答。"))
 		}
 		return a, fmt.Errorf("generating: %w", genErr)
+	case streamErr != nil && ctx.Err() != nil:
+		c.log.Debug("answer withdrawn while shown", "answer", a.ID, "err", streamErr)
+		return a, fmt.Errorf("streaming: %w", streamErr)
 	case streamErr != nil:
 		c.log.Warn("showing answer", "answer", a.ID, "err", streamErr)
 		return a, fmt.Errorf("streaming: %w", streamErr)

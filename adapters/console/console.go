@@ -37,6 +37,9 @@ type Console struct {
 
 	mu  sync.Mutex // serialises writes to out
 	seq int
+
+	logMu sync.Mutex
+	logs  io.Writer // the line editor's writer while the terminal runs
 }
 
 // New returns a console front end for h.
@@ -78,6 +81,17 @@ func (c *Console) Run(ctx context.Context) error {
 
 // Ask hands one message to the bot and waits until it has been handled.
 func (c *Console) Ask(ctx context.Context, text string) error {
+	_, r := c.hand(ctx, text)
+	select {
+	case <-r.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// hand gives one message to the bot and returns its id and replier.
+func (c *Console) hand(ctx context.Context, text string) (bot.MessageID, *replier) {
 	c.mu.Lock()
 	c.seq++
 	id := bot.MessageID("m" + strconv.Itoa(c.seq))
@@ -92,12 +106,7 @@ func (c *Console) Ask(ctx context.Context, text string) error {
 		Text:       text,
 		IsDirect:   true,
 	}, r)
-	select {
-	case <-r.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return id, r
 }
 
 func (c *Console) printf(format string, args ...any) {

@@ -102,7 +102,14 @@ func (a *app) chat(cmd *cobra.Command, cfg *Config, once string) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	// At a terminal, Ctrl-C stops an answer, not the program (see
+	// runTerminal).
+	terminal := once == "" && a.interactive()
+	quit := []os.Signal{syscall.SIGTERM}
+	if !terminal {
+		quit = append(quit, os.Interrupt)
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), quit...)
 	defer stop()
 	coreCtx, stopCore := context.WithCancel(ctx)
 	coreDone := make(chan struct{})
@@ -128,6 +135,9 @@ func (a *app) chat(cmd *cobra.Command, cfg *Config, once string) error {
 	con := console.New(core, a.stdin, a.stdout, console.Options{User: user, Interactive: a.interactive()})
 	if once != "" {
 		return con.Ask(ctx, once)
+	}
+	if terminal {
+		return a.runTerminal(ctx, con)
 	}
 	if err := con.Run(ctx); err != nil && ctx.Err() == nil {
 		return err

@@ -21,8 +21,9 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 
-	log *slog.Logger
-	cfg *Config
+	log    *slog.Logger
+	logOut swapWriter // where log lines go: stderr, or above the terminal chat's prompt
+	cfg    *Config
 }
 
 // exitError carries an exit code out of a command.
@@ -82,11 +83,12 @@ func (a *app) setupLogger() error {
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", a.logLevel)
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	a.logOut.set(a.stderr)
 	switch strings.ToLower(a.logFormat) {
 	case "text":
-		a.log = slog.New(slog.NewTextHandler(a.stderr, opts))
+		a.log = slog.New(slog.NewTextHandler(&a.logOut, opts))
 	case "json":
-		a.log = slog.New(slog.NewJSONHandler(a.stderr, opts))
+		a.log = slog.New(slog.NewJSONHandler(&a.logOut, opts))
 	default:
 		return fmt.Errorf("--log-format %q: want text or json", a.logFormat)
 	}
