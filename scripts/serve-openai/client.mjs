@@ -1,0 +1,123 @@
+// Checks chatloop serve with the official OpenAI client. Exits non-zero
+// on the first failed check. Environment: BASE_URL, API_KEY, MODEL.
+import OpenAI from "openai";
+import assert from "node:assert/strict";
+
+const { BASE_URL, API_KEY, MODEL } = process.env;
+const client = new OpenAI({ baseURL: BASE_URL, apiKey: API_KEY, maxRetries: 0 });
+const messages = [
+  { role: "system", content: "You are terse." },
+  { role: "user", content: "Say hello." },
+];
+let failed = 0;
+async function check(name, fn) {
+  try {
+    await fn();
+    console.log(`ok   ${name}`);
+  } catch (err) {
+    failed++;
+    console.log(`FAIL ${name}: ${err?.stack ?? err}`);
+  }
+}
+
+await check("models lists the file's id", async () => {
+  const list = await client.models.list();
+  assert.deepEqual(list.data.map((m) => m.id), [MODEL]);
+});
+
+let greedy;
+await check("non-streaming chat", async () => {
+  const r = await client.chat.completions.create({ model: MODEL, messages, temperature: 0, max_tokens: 16 });
+  assert.equal(r.object, "chat.completion");
+  assert.equal(r.choices.length, 1);
+  assert.equal(r.choices[0].message.role, "assistant");
+  assert.equal(r.choices[0].finish_reason, "length");
+  assert.equal(r.usage.completion_tokens, 16);
+  greedy = r.choices[0].message.content;
+});
+
+await check("streaming chat equals the non-streamed answer, with usage", async () => {
+  const stream = await client.chat.completions.create({
+    model: MODEL, messages, temperature: 0, max_completion_tokens: 16, stream: true, stream_options: { include_usage: true },
+  });
+  let text = "", finish = null, usage = null;
+  for await (const chunk of stream) {
+    if (chunk.usage) usage = chunk.usage;
+    for (const c of chunk.choices) {
+      text += c.delta?.content ?? "";
+      if (c.finish_reason) finish = c.finish_reason;
+    }
+  }
+  assert.equal(text, greedy);
+  assert.equal(finish, "length");
+  assert.equal(usage?.completion_tokens, 16);
+});
+
+await check("n = 2 with a seed: two different, reproducible choices", async () => {
+  const req = { model: MODEL, messages, temperature: 1.2, seed: 7, n: 2, max_tokens: 12 };
+  const a = await client.chat.completions.create(req);
+  const b = await client.chat.completions.create(req);
+  assert.equal(a.choices.length, 2);
+  assert.deepEqual(a.choices.map((c) => c.message.content), b.choices.map((c) => c.message.content));
+  assert.notEqual(a.choices[0].message.content, a.choices[1].message.content);
+});
+
+await check("stop strings cut the answer", async () => {
+  const full = (await client.chat.completions.create({ model: MODEL, messages, temperature: 0, max_tokens: 40 })).choices[0].message.content;
+  const runes = [...full.trim()];
+  const stop = runes.slice(runes.length >> 1, (runes.length >> 1) + 2).join("");
+  const r = await client.chat.completions.create({ model: MODEL, messages, temperature: 0, max_tokens: 40, stop: [stop] });
+  assert.equal(r.choices[0].message.content, full.slice(0, full.indexOf(stop)));
+  assert.equal(r.choices[0].finish_reason, "stop");
+});
+
+await check("raw completions", async () => {
+  const r = await client.completions.create({ model: MODEL, prompt: "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n", max_tokens: 8, temperature: 0 });
+  assert.equal(r.object, "text_completion");
+  assert.equal(r.choices.length, 1);
+  assert.equal(r.usage.completion_tokens, 8);
+});
+
+await check("cancellation: aborting a stream ends it", async () => {
+  const ac = new AbortController();
+  const stream = await client.chat.completions.create(
+    { model: MODEL, messages, temperature: 1, max_tokens: 400, stream: true }, { signal: ac.signal });
+  let n = 0;
+  await assert.rejects(async () => {
+    for await (const _ of stream) {
+      if (++n === 3) ac.abort();
+    }
+  }, (err) => err.name === "APIUserAbortError" || err.name === "AbortError");
+  // The server is still healthy afterwards.
+  const r = await client.chat.completions.create({ model: MODEL, messages, max_tokens: 2 });
+  assert.equal(r.choices.length, 1);
+});
+
+await check("wrong key: 401 in the OpenAI error shape", async () => {
+  const bad = new OpenAI({ baseURL: BASE_URL, apiKey: "wrong", maxRetries: 0 });
+  await assert.rejects(bad.chat.completions.create({ model: MODEL, messages }), (err) => {
+    assert.equal(err.status, 401);
+    assert.equal(err.code, "invalid_api_key");
+    assert.ok(err.error?.message);
+    return err instanceof OpenAI.AuthenticationError;
+  });
+});
+
+await check("bad parameter: 400 naming it", async () => {
+  await assert.rejects(client.chat.completions.create({ model: MODEL, messages, temperature: 5 }), (err) => {
+    assert.equal(err.status, 400);
+    assert.equal(err.param, "temperature");
+    return err instanceof OpenAI.BadRequestError;
+  });
+});
+
+await check("prompt over the context: context_length_exceeded", async () => {
+  await assert.rejects(client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "word ".repeat(3000) }] }), (err) => {
+    assert.equal(err.status, 400);
+    assert.equal(err.code, "context_length_exceeded");
+    return true;
+  });
+});
+
+console.log(failed ? `${failed} failed` : "all checks passed");
+process.exit(failed ? 1 : 0);
