@@ -68,6 +68,17 @@ type Options struct {
 	// are released, so that memory holds one copy (llama.cpp's
 	// --no-repack).
 	NoRepack bool
+	// PackCache keeps the repacked weights in a file beside the model
+	// ("<model>.chatloop-packed", or in PackCacheDir when the model's
+	// folder is not writable), written in the background after the first
+	// load, so that later loads map them instead of repacking. A cache is
+	// keyed by the packed layouts' version, this CPU's features and the
+	// model file's size, time and SHA-256; one that does not match is
+	// refused and rewritten.
+	PackCache bool
+	// PackCacheDir is the pack cache's folder when the model's is not
+	// writable; "" means the user's cache folder (chatloop/packed).
+	PackCacheDir string
 	// Log receives load and generation statistics; nil discards them.
 	Log *slog.Logger
 }
@@ -196,6 +207,9 @@ func Load(path string, opts Options) (*Engine, error) {
 	}
 	e.loadTime = time.Since(start)
 	e.hash = hashFile(path)
+	if e.packed != nil && e.packed.cache != nil {
+		e.keepPackCache()
+	}
 	log.Info("model loaded", "file", path, "arch", e.info.Arch, "params", e.info.Params,
 		"quantization", e.info.Quantization, "context", e.ctxSize, "threads", threads,
 		"parallel", e.sched.parallel, "prefix_cache_bytes", e.sched.pool.budget, "repacked_bytes", e.info.RepackedBytes,
@@ -235,7 +249,11 @@ func newEngine(f *gguf.File, path string, opts Options, threads int, log *slog.L
 		return nil, err
 	}
 	if !opts.NoRepack {
-		if packed, err = repack(f, &w, &cfg.Family.Tensors, k.pool, log); err != nil {
+		var cache *packCache
+		if opts.PackCache {
+			cache = newPackCache(path, opts.PackCacheDir)
+		}
+		if packed, err = repack(f, &w, &cfg.Family.Tensors, k.pool, cache, log); err != nil {
 			return fail(err)
 		}
 	}
@@ -260,6 +278,9 @@ func newEngine(f *gguf.File, path string, opts Options, threads int, log *slog.L
 	e.info = describe(f, cfg, tmpl, tok)
 	if packed != nil {
 		e.info.RepackedBytes, e.info.RepackedMatrices = packed.bytes, packed.matrices
+		if packed.fromCache {
+			e.info.PackCache = packed.cache.hit
+		}
 		log.Debug("weights repacked", "matrices", packed.matrices, "bytes", packed.bytes, "took", packed.took.Round(time.Millisecond))
 	}
 	parallel := opts.Parallel

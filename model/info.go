@@ -37,6 +37,9 @@ type Info struct {
 	// number; 0 when none were.
 	RepackedBytes    int64
 	RepackedMatrices int
+	// PackCache is the pack cache file the packed matrices were mapped
+	// from (Options.PackCache); empty when they were packed at load.
+	PackCache string
 }
 
 // Info describes the model.

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"time"
@@ -23,11 +24,19 @@ import (
 
 // packedWeights is the memory holding the packed matrices.
 type packedWeights struct {
-	mem      []byte
-	free     func() error
-	bytes    int64 // bytes repacked
-	matrices int   // matrices repacked
-	took     time.Duration
+	mem       []byte
+	free      func() error
+	bytes     int64 // bytes repacked
+	matrices  int   // matrices repacked
+	took      time.Duration
+	jobs      []namedMatrix // the packed matrices, in mem's order
+	fromCache bool          // mem maps a pack cache file
+	cache     *packCache    // nil: none kept
+
+	// A background task (writing or checking the pack cache) reads mem
+	// until it ends: release cancels it and waits.
+	bgCancel context.CancelFunc
+	bgDone   chan struct{}
 }
 
 // packAlign aligns each packed matrix in the mapping (a cache line).
@@ -39,7 +48,10 @@ const packAlign = 64
 // is otherwise read a row at a time. The file's pages of each packed
 // matrix are released (gguf.File.ReleaseTensor). It returns nil when
 // nothing is packable. On error, w is left as it was.
-func repack(f *gguf.File, w *arch.Weights, names *arch.TensorNames, pool *ggml.Pool, log *slog.Logger) (*packedWeights, error) {
+//
+// With a cache, the packed matrices are mapped from its file when it
+// matches the model, instead of being packed again.
+func repack(f *gguf.File, w *arch.Weights, names *arch.TensorNames, pool *ggml.Pool, cache *packCache, log *slog.Logger) (*packedWeights, error) {
 	start := time.Now()
 	var jobs []namedMatrix // full tensor names
 	for i := range w.Layers {
@@ -67,6 +79,27 @@ func repack(f *gguf.File, w *arch.Weights, names *arch.TensorNames, pool *ggml.P
 	if n == 0 {
 		return nil, nil
 	}
+	release := func(j namedMatrix) {
+		// The file's copy is no longer read (an untied embedding lies in
+		// tensors of its own); a failure only costs memory.
+		if err := f.ReleaseTensor(j.name); err != nil {
+			log.Warn("repack: the file's copy stays resident", "tensor", j.name, "err", err)
+		}
+	}
+	if p := cache.load(jobs, log); p != nil {
+		entries, _ := packEntries(jobs)
+		for i, j := range jobs {
+			e := entries[i]
+			j.m.Data, j.m.Packed = p.mem[e.Offset:e.Offset+e.Size:e.Offset+e.Size], true
+			release(j)
+			p.bytes += e.Size
+		}
+		if tied {
+			w.Embedding = w.Output
+		}
+		p.jobs, p.took, p.cache = jobs, time.Since(start), cache
+		return p, nil
+	}
 	mem, free, err := allocPacked(total)
 	if err != nil {
 		return nil, fmt.Errorf("repacking %d bytes of weights: %w", total, err)
@@ -82,11 +115,7 @@ func repack(f *gguf.File, w *arch.Weights, names *arch.TensorNames, pool *ggml.P
 			_ = p.release()
 			return nil, fmt.Errorf("repacking %s: %w", j.name, err)
 		}
-		// The file's copy is no longer read (an untied embedding lies in
-		// tensors of its own); a failure only costs memory.
-		if err := f.ReleaseTensor(j.name); err != nil {
-			log.Warn("repack: the file's copy stays resident", "tensor", j.name, "err", err)
-		}
+		release(j)
 		p.bytes += int64(size)
 	}
 	for i, j := range jobs {
@@ -95,14 +124,29 @@ func repack(f *gguf.File, w *arch.Weights, names *arch.TensorNames, pool *ggml.P
 	if tied {
 		w.Embedding = w.Output
 	}
-	p.took = time.Since(start)
+	p.jobs, p.took, p.cache = jobs, time.Since(start), cache
 	return p, nil
+}
+
+// background runs task on its own goroutine; release stops it (through
+// its context) and waits for it before freeing the memory it reads.
+func (p *packedWeights) background(task func(ctx context.Context)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	p.bgCancel, p.bgDone = cancel, make(chan struct{})
+	go func() {
+		defer close(p.bgDone)
+		task(ctx)
+	}()
 }
 
 // release frees the packed matrices; nothing may read them afterwards.
 func (p *packedWeights) release() error {
 	if p == nil || p.mem == nil {
 		return nil
+	}
+	if p.bgCancel != nil {
+		p.bgCancel()
+		<-p.bgDone
 	}
 	p.mem = nil
 	if err := p.free(); err != nil {

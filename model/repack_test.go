@@ -272,11 +272,26 @@ func TestRepackOneCopyResident(t *testing.T) {
 // repacking costs at load and buys per token.
 func BenchmarkRepack(b *testing.B) {
 	path := schedBenchModel(b)
+	cache := path + ".chatloop-packed"
+	if _, err := os.Stat(cache); os.IsNotExist(err) {
+		b.Cleanup(func() { os.Remove(cache) })
+	}
 	for _, mode := range []struct {
-		name     string
-		noRepack bool
-	}{{"repacked", false}, {"file-layout", true}} {
-		opts := Options{Threads: 2, Context: 1024, NoRepack: mode.noRepack}
+		name      string
+		noRepack  bool
+		packCache bool
+	}{{"repacked", false, false}, {"pack-cache", false, true}, {"file-layout", true, false}} {
+		opts := Options{Threads: 2, Context: 1024, NoRepack: mode.noRepack, PackCache: mode.packCache, PackCacheDir: b.TempDir()}
+		if mode.packCache { // write the cache first
+			e, err := Load(path, opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if e.packed != nil && e.packed.bgDone != nil {
+				<-e.packed.bgDone
+			}
+			e.Close()
+		}
 		b.Run(mode.name+"/load", func(b *testing.B) {
 			var repacked int64
 			for b.Loop() {

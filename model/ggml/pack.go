@@ -32,6 +32,11 @@ type packing struct {
 }
 
 // packings holds the registered packed layouts by weight type.
+// PackLayoutVersion is the version of the packed layouts as bytes: a copy
+// of packed weights kept on disk (the model's pack cache) under another
+// version is refused. Bump it whenever any packed layout changes.
+const PackLayoutVersion = 1
+
 var packings [typeSlots]*packing
 
 // usePackings lets tests switch packing off (Packable then says false).
