@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -48,6 +49,31 @@ type ExportOptions struct {
 	MinVotes int `json:"min_votes,omitempty"`
 	// MinScore is the least net score (up minus down) of an SFT row.
 	MinScore int `json:"min_score,omitempty"`
+	// Model keeps one model's answers: its name ("qwen2.5-0.5b-instruct"),
+	// or its name and quantization as stats shows them
+	// ("qwen2.5-0.5b-instruct Q8_0"); empty keeps all.
+	Model string `json:"model,omitempty"`
+	// Backend keeps one backend's answers ("local", "openai", "demo");
+	// empty keeps all.
+	Backend string `json:"backend,omitempty"`
+	// IncludeDemo keeps the demo backend's answers (labelled echoes, not a
+	// model's), which are left out otherwise. Backend "demo" keeps them
+	// too.
+	IncludeDemo bool `json:"include_demo,omitempty"`
+}
+
+// BackendDemo is the backend name the demo generator records: its answers
+// are echoes, not a model's, and stay out of training data and stats
+// unless asked for.
+const BackendDemo = "demo"
+
+// isDemo reports whether an answer came from the demo backend.
+func isDemo(r *answerRecord) bool { return r.Model.Backend == BackendDemo }
+
+// matchesModel reports whether a model filter names m: its name, or its
+// name and quantization.
+func matchesModel(m modelInfo, filter string) bool {
+	return strings.EqualFold(m.Name, filter) || strings.EqualFold(modelKey(m), filter)
 }
 
 func (o ExportOptions) validate() error {
@@ -62,6 +88,15 @@ func (o ExportOptions) validate() error {
 
 func (o ExportOptions) keeps(r *answerRecord, t *tally) bool {
 	if o.Platform != "" && r.Platform != o.Platform {
+		return false
+	}
+	if isDemo(r) && !o.IncludeDemo && o.Backend != BackendDemo {
+		return false
+	}
+	if o.Backend != "" && r.Model.Backend != o.Backend {
+		return false
+	}
+	if o.Model != "" && !matchesModel(r.Model, o.Model) {
 		return false
 	}
 	if !o.Since.IsZero() && r.Created.Before(o.Since) {
@@ -519,6 +554,15 @@ type Stats struct {
 	// VotesByDay counts the votes cast per UTC day and platform, oldest
 	// first.
 	VotesByDay []DayVotes `json:"votes_by_day"`
+	// DemoAnswers counts the demo backend's answers left out of every
+	// other figure (0 when StatsOptions.IncludeDemo).
+	DemoAnswers int `json:"demo_answers"`
+}
+
+// StatsOptions chooses what Stats counts.
+type StatsOptions struct {
+	// IncludeDemo counts the demo backend's answers and their votes too.
+	IncludeDemo bool `json:"include_demo,omitempty"`
 }
 
 // DayVotes counts one platform's votes cast on one UTC day.
@@ -551,8 +595,15 @@ func modelKey(m modelInfo) string {
 	return name
 }
 
-// Stats counts answers, votes and the training rows available.
+// Stats counts answers, votes and the training rows available, leaving
+// out the demo backend's answers (StatsWith with the default options).
 func (s *Store) Stats(ctx context.Context) (Stats, error) {
+	return s.StatsWith(ctx, StatsOptions{})
+}
+
+// StatsWith counts answers, votes and the training rows available, as o
+// says.
+func (s *Store) StatsWith(ctx context.Context, o StatsOptions) (Stats, error) {
 	var st Stats
 	st.SchemaVersion = SchemaVersion
 	byModel := map[string]*StatsRow{}
@@ -572,8 +623,12 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 		if err != nil {
 			return err
 		}
-		all := ExportOptions{}
+		all := ExportOptions{IncludeDemo: true}
 		err = sn.eachAnswer(ctx, all, nil, func(r *answerRecord, t *tally) error {
+			if isDemo(r) && !o.IncludeDemo {
+				st.DemoAnswers++
+				return nil
+			}
 			st.Answers++
 			m := row(byModel, modelKey(r.Model))
 			m.Answers++
@@ -629,6 +684,7 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 		if err != nil {
 			return err
 		}
+		all.IncludeDemo = o.IncludeDemo
 		return sn.preferencePairs(ctx, all, func(*answerRecord, *answerRecord) error {
 			st.Pairs++
 			return nil

@@ -49,6 +49,7 @@ type request struct {
 	Op     string         `json:"op"`
 	Export *ExportOptions `json:"export,omitempty"`
 	Forget *forgetRequest `json:"forget,omitempty"`
+	Stats  *StatsOptions  `json:"stats,omitempty"` // absent: the defaults
 }
 
 type forgetRequest struct {
@@ -207,7 +208,11 @@ func readRequest(r io.Reader) (request, error) {
 func handle(ctx context.Context, s *Store, req request, w io.Writer) (any, error) {
 	switch req.Op {
 	case opStats:
-		return s.Stats(ctx)
+		var o StatsOptions
+		if req.Stats != nil {
+			o = *req.Stats
+		}
+		return s.StatsWith(ctx, o)
 	case opExport:
 		n, err := s.Export(ctx, w, *req.Export)
 		return n, err
@@ -367,8 +372,13 @@ func readFrames(r io.Reader, w io.Writer, result any) error {
 
 // Stats is Store.Stats in the serving process.
 func (c *Client) Stats(ctx context.Context) (Stats, error) {
+	return c.StatsWith(ctx, StatsOptions{})
+}
+
+// StatsWith is Store.StatsWith in the serving process.
+func (c *Client) StatsWith(ctx context.Context, o StatsOptions) (Stats, error) {
 	var st Stats
-	err := c.call(ctx, request{Op: opStats}, nil, &st)
+	err := c.call(ctx, request{Op: opStats, Stats: &o}, nil, &st)
 	return st, err
 }
 

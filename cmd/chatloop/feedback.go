@@ -26,7 +26,7 @@ func init() {
 // feedbackService is what the feedback commands need: the store itself,
 // or a client of the running chatloop that holds it.
 type feedbackService interface {
-	Stats(ctx context.Context) (feedback.Stats, error)
+	StatsWith(ctx context.Context, o feedback.StatsOptions) (feedback.Stats, error)
 	Export(ctx context.Context, w io.Writer, o feedback.ExportOptions) (int, error)
 	Backup(ctx context.Context, w io.Writer) (int64, error)
 	Forget(ctx context.Context, platform string, user bot.UserID, prompts bool) (feedback.Forgotten, error)
@@ -100,8 +100,8 @@ func (l *lockedClient) explain(err error) error {
 	return err
 }
 
-func (l *lockedClient) Stats(ctx context.Context) (feedback.Stats, error) {
-	st, err := l.c.Stats(ctx)
+func (l *lockedClient) StatsWith(ctx context.Context, o feedback.StatsOptions) (feedback.Stats, error) {
+	st, err := l.c.StatsWith(ctx, o)
 	return st, l.explain(err)
 }
 
@@ -140,6 +140,7 @@ running process over a local socket only this user can open.`,
 func newFeedbackStatsCommand(a *app) *cobra.Command {
 	var f feedbackFlags
 	var asJSON bool
+	var o feedback.StatsOptions
 	cmd := &cobra.Command{
 		Use:   "stats",
 		Short: "Count answers, votes, approval by model and by day, and training rows available",
@@ -150,7 +151,7 @@ func newFeedbackStatsCommand(a *app) *cobra.Command {
 				return err
 			}
 			defer done()
-			st, err := svc.Stats(cmd.Context())
+			st, err := svc.StatsWith(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
@@ -164,6 +165,7 @@ func newFeedbackStatsCommand(a *app) *cobra.Command {
 	}
 	f.bind(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the statistics as JSON")
+	cmd.Flags().BoolVar(&o.IncludeDemo, "include-demo", false, "count the demo backend's answers too (left out by default)")
 	return cmd
 }
 
@@ -183,6 +185,9 @@ func writeStats(w io.Writer, where string, st feedback.Stats) error {
 	fmt.Fprintf(tw, "preference pairs\t%d\n", st.Pairs)
 	fmt.Fprintf(tw, "KTO rows\t%d\n", st.KTORows)
 	fmt.Fprintf(tw, "SFT rows\t%d (net score >= 1)\n", st.SFTRows)
+	if st.DemoAnswers > 0 {
+		fmt.Fprintf(tw, "demo answers\t%d left out (--include-demo counts them)\n", st.DemoAnswers)
+	}
 	for _, part := range []struct {
 		title string
 		rows  []feedback.StatsRow
@@ -277,6 +282,9 @@ such as 7d or 36h; they keep answers created in [since, until).`,
 	fl.StringVar(&o.Platform, "platform", "", "keep one platform's answers (discord, wechat, console, ...)")
 	fl.IntVar(&o.MinVotes, "min-votes", 0, "keep answers with at least this many votes (A/B pairs: choices)")
 	fl.IntVar(&o.MinScore, "min-score", 1, "sft: the least net score (up minus down) of an answer")
+	fl.StringVar(&o.Model, "model", "", `keep one model's answers: its name, or name and quantization as stats shows ("qwen2.5-0.5b-instruct Q8_0")`)
+	fl.StringVar(&o.Backend, "backend", "", "keep one backend's answers: local, openai or demo")
+	fl.BoolVar(&o.IncludeDemo, "include-demo", false, "keep the demo backend's answers (labelled echoes, left out by default)")
 	return cmd
 }
 

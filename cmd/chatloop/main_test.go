@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -70,8 +71,19 @@ func TestChatPipedEndToEnd(t *testing.T) {
 		t.Errorf("no feedback database: %v", err)
 	}
 
-	// The terminal chat produced one preference pair.
+	// Demo answers are echoes, not training data: left out of exports
+	// and stats unless asked for.
 	out, errOut, code = chatloop(t, dir, "", "feedback", "export", "--format", "preference", "--out", "-")
+	if code != 0 || strings.TrimSpace(out) != "" {
+		t.Fatalf("export without --include-demo: exit %d, rows %q, stderr %q; want none", code, out, errOut)
+	}
+	out, errOut, code = chatloop(t, dir, "", "feedback", "stats")
+	if code != 0 || !regexp.MustCompile(`answers\s+0\n`).MatchString(out) || !regexp.MustCompile(`demo answers\s+2 left out`).MatchString(out) {
+		t.Fatalf("stats: exit %d, stdout:\n%s\nstderr: %s", code, out, errOut)
+	}
+
+	// The terminal chat produced one preference pair.
+	out, errOut, code = chatloop(t, dir, "", "feedback", "export", "--format", "preference", "--include-demo", "--out", "-")
 	if code != 0 {
 		t.Fatalf("export: exit %d: %s", code, errOut)
 	}
