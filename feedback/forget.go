@@ -19,6 +19,11 @@ type Forgotten struct {
 	Answers int `json:"answers"`
 	// OtherVotes counts other people's votes removed with those answers.
 	OtherVotes int `json:"other_votes"`
+	// Known is true when the id was found in the database at all: as a
+	// voter, a chooser or an asker. False means it matches nobody,
+	// usually an id written in a form the platform's adapter does not
+	// store.
+	Known bool `json:"known"`
 }
 
 // Forget removes everything a person gave: their votes and A/B choices,
@@ -70,7 +75,8 @@ func (s *Store) Forget(ctx context.Context, platform string, user bot.UserID, pr
 			}
 		}
 		f.Choices = len(dead)
-		if !prompts {
+		f.Known = f.Votes > 0 || f.Choices > 0
+		if f.Known && !prompts {
 			return nil
 		}
 
@@ -82,6 +88,10 @@ func (s *Store) Forget(ctx context.Context, platform string, user bot.UserID, pr
 				return fmt.Errorf("answer %q: %w", k, err)
 			}
 			if r.Platform == platform && r.AskerHash == hash {
+				f.Known = true
+				if !prompts {
+					return nil // known, and nothing more to do
+				}
 				victims = append(victims, r)
 			}
 		}

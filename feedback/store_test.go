@@ -394,7 +394,7 @@ func TestForget(t *testing.T) {
 
 	f, err := s.Forget(bg, "discord", "ann", false)
 	must(t, err)
-	if want := (Forgotten{Votes: 2, Choices: 1}); f != want {
+	if want := (Forgotten{Votes: 2, Choices: 1, Known: true}); f != want {
 		t.Errorf("forget votes: got %+v, want %+v", f, want)
 	}
 	if up, down := voteTally(t, s, "b2"); up != 0 || down != 1 {
@@ -402,7 +402,7 @@ func TestForget(t *testing.T) {
 	}
 	f, err = s.Forget(bg, "discord", "ann", true)
 	must(t, err)
-	if want := (Forgotten{Answers: 2, OtherVotes: 1, Choices: 1}); f != want {
+	if want := (Forgotten{Answers: 2, OtherVotes: 1, Choices: 1, Known: true}); f != want {
 		t.Errorf("forget prompts: got %+v, want %+v", f, want)
 	}
 	for _, id := range []bot.AnswerID{"a1", "a2"} {

@@ -166,3 +166,6 @@ var (
 	_ bot.Replier   = (*replier)(nil)
 	_ bot.Completer = (*replier)(nil)
 )
+
+// UserIDForms says how the terminal's user is written as console:ID.
+const UserIDForms = "local, the terminal's one user: console:local"

@@ -358,9 +358,14 @@ func newFeedbackForgetCommand(a *app) *cobra.Command {
 A/B choices, and with --prompts also the answers to their questions, which
 hold their words, together with everyone's votes on those answers.
 
---user is PLATFORM:ID with the person's platform id, e.g. discord:80351110224678912
-or wechat:wxid_abc. The database holds only keyed hashes of ids; the id is
-hashed the same way to find what to remove.`,
+--user is PLATFORM:ID, with the id in the form the platform's adapter
+stores it:
+
+` + userIDFormsHelp() + `
+
+The database holds only keyed hashes of ids; the id is hashed the same
+way to find what to remove. An id found nowhere in the database (as a
+voter or an asker) is an error that lists these forms.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			platform, id, err := parseUser(user)
@@ -375,6 +380,9 @@ hashed the same way to find what to remove.`,
 			got, err := svc.Forget(cmd.Context(), platform, id, prompts)
 			if err != nil {
 				return err
+			}
+			if !got.Known {
+				return unknownUserError(platform, string(id))
 			}
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "removed %d votes and %d A/B choices", got.Votes, got.Choices)
