@@ -77,7 +77,7 @@ func (e *Engine) Bench(ctx context.Context, o BenchOptions) (BenchResult, error)
 			e.cache.Truncate(0)
 			start := time.Now()
 			err := inChunks(ctx, tokens, e.logits, func(chunk []int, logits []float32) error {
-				return e.model.Forward(chunk, e.cache, logits)
+				return e.forward1(chunk, e.cache, logits)
 			})
 			if err != nil {
 				return res, err
@@ -92,7 +92,7 @@ func (e *Engine) Bench(ctx context.Context, o BenchOptions) (BenchResult, error)
 			if err := ctx.Err(); err != nil {
 				return res, err
 			}
-			if err := e.model.Forward([]int{tok}, e.cache, e.logits); err != nil {
+			if err := e.forward1([]int{tok}, e.cache, e.logits); err != nil {
 				return res, err
 			}
 			tok = r.IntN(vocab)
@@ -133,7 +133,7 @@ func (e *Engine) newParallelBench(n int) (*parallelBench, error) {
 			return nil, fmt.Errorf("model: bench: %w", err)
 		}
 		p.logits[i] = make([]float32, e.model.Config.Vocab)
-		p.seqs[i] = arch.Seq{Tokens: make([]int, 1), Cache: c, Logits: p.logits[i]}
+		p.seqs[i] = arch.Seq{Tokens: make([]int, 1), Cache: c, Logits: p.logits[i], LoRA: e.lora}
 	}
 	return p, nil
 }

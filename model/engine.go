@@ -25,6 +25,7 @@ import (
 	"github.com/chatloop/chatloop/model/ggml"
 	"github.com/chatloop/chatloop/model/gguf"
 	"github.com/chatloop/chatloop/model/kvcache"
+	"github.com/chatloop/chatloop/model/lora"
 	"github.com/chatloop/chatloop/model/sample"
 	"github.com/chatloop/chatloop/model/tokenizer"
 )
@@ -79,6 +80,13 @@ type Options struct {
 	// PackCacheDir is the pack cache's folder when the model's is not
 	// writable; "" means the user's cache folder (chatloop/packed).
 	PackCacheDir string
+	// Adapters are LoRA adapters (llama.cpp's GGUF format) served with
+	// the model; see adapters.go. An adapter made for another base is
+	// refused, naming both.
+	Adapters []Adapter
+	// MergeAdapters adds the adapters into the weights at load instead of
+	// applying them beside the weights at every token.
+	MergeAdapters bool
 	// Log receives load and generation statistics; nil discards them.
 	Log *slog.Logger
 }
@@ -121,6 +129,14 @@ type Request struct {
 	// Stop lists extra stop strings, besides the template's and the
 	// end-of-generation tokens.
 	Stop []string
+	// Base answers with the base model alone, without the engine's LoRA
+	// adapters (an A/B between versions in one process).
+	Base bool
+	// Adapters chooses which of the engine's adapters answer, each named
+	// by its short name (AdapterInfo.Short), its file's base name or its
+	// path; empty means all of them. Both Base and Adapters need the side
+	// path: with merged adapters a request gets them all.
+	Adapters []string
 }
 
 // Stop reasons of a Result.
@@ -168,6 +184,16 @@ type Engine struct {
 
 	hash *fileHash
 
+	// adapters identify the LoRA adapters served; lora applies them as a
+	// side path (nil when merged or when there are none).
+	adapters []AdapterInfo
+	lora     arch.LowRank
+	ads      []*lora.Adapter
+	untied   bool
+	merged   bool
+	setsMu   sync.Mutex
+	sets     map[string]*loraSet // side paths of subsets of the adapters, by key
+
 	// fwd serializes forward passes: the scheduler's steps, Logits, Bench
 	// and the embedder share the kernels' buffers.
 	fwd *forwardGate
@@ -210,7 +236,7 @@ func Load(path string, opts Options) (*Engine, error) {
 	if e.packed != nil && e.packed.cache != nil {
 		e.keepPackCache()
 	}
-	log.Info("model loaded", "file", path, "arch", e.info.Arch, "params", e.info.Params,
+	log.Info("model loaded", "file", path, "adapters", adapterSuffix(e.adapters), "arch", e.info.Arch, "params", e.info.Params,
 		"quantization", e.info.Quantization, "context", e.ctxSize, "threads", threads,
 		"parallel", e.sched.parallel, "prefix_cache_bytes", e.sched.pool.budget, "repacked_bytes", e.info.RepackedBytes,
 		"took", e.loadTime.Round(time.Millisecond))
@@ -239,6 +265,11 @@ func newEngine(f *gguf.File, path string, opts Options, threads int, log *slog.L
 	if opts.Parallel < 0 {
 		return nil, fmt.Errorf("parallel %d is negative", opts.Parallel)
 	}
+	_, untied := f.Tensor(cfg.Family.Tensors.Output)
+	ads, adInfos, err := readAdapters(f, path, opts.Adapters, weightsByName(&w, &cfg.Family.Tensors, !untied))
+	if err != nil {
+		return nil, err
+	}
 	k := newKernels(threads)
 	var packed *packedWeights
 	fail := func(err error) (*Engine, error) {
@@ -248,9 +279,18 @@ func newEngine(f *gguf.File, path string, opts Options, threads int, log *slog.L
 		}
 		return nil, err
 	}
+	if len(ads) > 0 && opts.MergeAdapters {
+		took, err := mergeAdapters(&w, &cfg.Family.Tensors, !untied, ads, adInfos, k)
+		if err != nil {
+			return fail(err)
+		}
+		log.Debug("adapters merged into the weights", "adapters", adapterSuffix(adInfos), "took", took.Round(time.Millisecond))
+	}
 	if !opts.NoRepack {
 		var cache *packCache
-		if opts.PackCache {
+		// Merged weights are not the file's: a pack cache keyed by the
+		// file would hand them to a later load without the adapters.
+		if opts.PackCache && !(len(ads) > 0 && opts.MergeAdapters) {
 			cache = newPackCache(path, opts.PackCacheDir)
 		}
 		if packed, err = repack(f, &w, &cfg.Family.Tensors, k.pool, cache, log); err != nil {
@@ -276,6 +316,11 @@ func newEngine(f *gguf.File, path string, opts Options, threads int, log *slog.L
 		threads: threads, ctxSize: size, fwd: new(forwardGate),
 	}
 	e.info = describe(f, cfg, tmpl, tok)
+	e.adapters, e.info.Adapters = adInfos, adInfos
+	e.ads, e.untied, e.merged = ads, untied, opts.MergeAdapters && len(ads) > 0
+	if len(ads) > 0 && !opts.MergeAdapters {
+		e.lora = newLoRASet(m, !untied, ads, adInfos, k)
+	}
 	if packed != nil {
 		e.info.RepackedBytes, e.info.RepackedMatrices = packed.bytes, packed.matrices
 		if packed.fromCache {
@@ -418,7 +463,12 @@ func (e *Engine) generate(ctx context.Context, prompt32 []int32, req Request, on
 		res.StopReason, res.Truncated = StopCancelled, true
 		return res, err
 	}
+	lr, key, err := e.loraFor(req)
+	if err != nil {
+		return res, err
+	}
 	j := e.newJob(ctx, prompt, req)
+	j.lora, j.loraKey = lr, key
 	if err := e.sched.submit(j); err != nil {
 		return res, err
 	}
@@ -458,7 +508,7 @@ func (e *Engine) Logits(prompt []int32) ([]float32, error) {
 		return nil, errors.New("model: empty prompt")
 	}
 	err := inChunks(context.Background(), ids, e.logits, func(chunk []int, logits []float32) error {
-		return e.model.Forward(chunk, e.cache, logits)
+		return e.forward1(chunk, e.cache, logits)
 	})
 	if err != nil {
 		e.cache.Truncate(0)
@@ -469,6 +519,15 @@ func (e *Engine) Logits(prompt []int32) ([]float32, error) {
 	}
 	return append([]float32(nil), e.logits...), nil
 }
+
+// forward1 runs one sequence with the engine's adapters; e.fwd is held.
+func (e *Engine) forward1(tokens []int, c *kvcache.Cache, logits []float32) error {
+	return e.model.ForwardBatch([]arch.Seq{{Tokens: tokens, Cache: c, Logits: logits, LoRA: e.lora}})
+}
+
+// Adapters identifies the LoRA adapters the engine serves, in the order
+// given; none when it serves the base alone.
+func (e *Engine) Adapters() []AdapterInfo { return append([]AdapterInfo(nil), e.adapters...) }
 
 // inChunks runs ids through forward in chunks of at most promptBatch
 // tokens, handing logits with the last chunk only (the previous chunks'

@@ -40,6 +40,8 @@ type Info struct {
 	// PackCache is the pack cache file the packed matrices were mapped
 	// from (Options.PackCache); empty when they were packed at load.
 	PackCache string
+	// Adapters are the LoRA adapters served with the model.
+	Adapters []AdapterInfo
 }
 
 // Info describes the model.

@@ -28,6 +28,10 @@ type cachePool struct {
 	log      *slog.Logger
 	idle     []pooled // least recently used first
 	busy     []*kvcache.Cache
+	// adapters is the adapter set (loraKey) each cache, idle or busy, was
+	// computed with, when not the base alone: keys and values computed
+	// with one set are of no use to a request with another.
+	adapters map[*kvcache.Cache]string
 }
 
 // pooled is an idle cache and the length of the prompt it was made for.
@@ -50,9 +54,14 @@ func newCachePool(budget int64, newCache func() (*kvcache.Cache, error), log *sl
 // A shorter shared prefix (a common system prompt) is copied into a new
 // cache, so that the cache it came from stays whole for its own
 // conversation; so is a prefix shared with a running request.
-func (p *cachePool) acquire(prompt []int) (*kvcache.Cache, int, error) {
+//
+// Only caches computed with the same adapter set (key) are reused.
+func (p *cachePool) acquire(key string, prompt []int) (*kvcache.Cache, int, error) {
 	best, bestN, takeOver := -1, 0, false
 	for i, it := range p.idle {
+		if p.adapters[it.c] != key {
+			continue
+		}
 		n := it.c.CommonPrefix(prompt)
 		whole := n >= it.prompt-takeOverSlack
 		// The longest match; among equals, one to take over, then the
@@ -67,6 +76,9 @@ func (p *cachePool) acquire(prompt []int) (*kvcache.Cache, int, error) {
 		src, n = p.idle[best].c, bestN
 	}
 	for _, c := range p.busy {
+		if p.adapters[c] != key {
+			continue
+		}
 		if m := c.CommonPrefix(prompt); m > n {
 			src, n, takeOver = c, m, false
 		}
@@ -95,6 +107,12 @@ func (p *cachePool) acquire(prompt []int) (*kvcache.Cache, int, error) {
 		use = 0
 	}
 	p.busy = append(p.busy, c)
+	if key != "" {
+		if p.adapters == nil {
+			p.adapters = map[*kvcache.Cache]string{}
+		}
+		p.adapters[c] = key
+	}
 	return c, use, nil
 }
 
@@ -107,6 +125,7 @@ func (p *cachePool) release(c *kvcache.Cache, reusable bool, promptLen int) {
 		p.busy = slices.Delete(p.busy, i, i+1)
 	}
 	if !reusable || c.Len() == 0 || c.Bytes() > p.budget {
+		delete(p.adapters, c)
 		c.Release()
 		return
 	}
@@ -116,6 +135,7 @@ func (p *cachePool) release(c *kvcache.Cache, reusable bool, promptLen int) {
 		old := p.idle[0].c
 		total -= old.Bytes()
 		p.log.Debug("prefix cache: evicted the least recently used cache", "tokens", old.Len(), "bytes", old.Bytes(), "idle_bytes", total, "budget", p.budget)
+		delete(p.adapters, old)
 		old.Release()
 		p.idle = slices.Delete(p.idle, 0, 1)
 	}
@@ -132,6 +152,7 @@ func (p *cachePool) idleBytes() int64 {
 // drop frees every idle cache.
 func (p *cachePool) drop() {
 	for _, it := range p.idle {
+		delete(p.adapters, it.c)
 		it.c.Release()
 	}
 	p.idle = nil

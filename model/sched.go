@@ -170,7 +170,7 @@ func (s *scheduler) loop() {
 // in the pool.
 func (s *scheduler) admit(j *job) bool {
 	j.begin = time.Now()
-	c, n, err := s.pool.acquire(j.prompt)
+	c, n, err := s.pool.acquire(j.loraKey, j.prompt)
 	if err != nil {
 		s.finish(j, "", fmt.Errorf("model: %w", err))
 		return false
@@ -250,7 +250,7 @@ func (s *scheduler) advance() error {
 				continue
 			}
 			j.one[0] = j.next
-			s.seqs = append(s.seqs, arch.Seq{Tokens: j.one[:], Cache: j.cache, Logits: j.logits})
+			s.seqs = append(s.seqs, arch.Seq{Tokens: j.one[:], Cache: j.cache, Logits: j.logits, LoRA: j.lora})
 		} else {
 			if budget == 0 {
 				continue
@@ -261,7 +261,7 @@ func (s *scheduler) advance() error {
 			if j.fed+j.chunk == len(j.prompt) {
 				logits = j.logits
 			}
-			s.seqs = append(s.seqs, arch.Seq{Tokens: j.prompt[j.fed : j.fed+j.chunk], Cache: j.cache, Logits: logits})
+			s.seqs = append(s.seqs, arch.Seq{Tokens: j.prompt[j.fed : j.fed+j.chunk], Cache: j.cache, Logits: logits, LoRA: j.lora})
 		}
 		s.stepJobs = append(s.stepJobs, j)
 	}
@@ -336,6 +336,10 @@ type job struct {
 	prompt []int
 	tok    *tokenizer.Tokenizer
 	wake   chan struct{} // the scheduler's
+	// lora applies the request's adapters (nil: the base alone); loraKey
+	// names that set for the prefix cache.
+	lora    arch.LowRank
+	loraKey string
 
 	// Owned by the scheduler's loop.
 	cache    *kvcache.Cache

@@ -181,6 +181,19 @@ type Seq struct {
 	Cache  *kvcache.Cache
 	Logits []float32
 	Hidden []float32
+	// LoRA, when not nil, adds its low-rank updates to this sequence's
+	// products (a LoRA adapter's side path); sequences of one batch may
+	// each have their own.
+	LoRA LowRank
+}
+
+// LowRank is a low-rank update of some of the model's weight matrices,
+// applied beside them rather than merged into them (a LoRA adapter's side
+// path): for a matrix w it updates, Apply adds Δw·xs[i] to ys[i]; for any
+// other it does nothing. w points into the Model's W, so the matrices
+// can be told apart by address.
+type LowRank interface {
+	Apply(w *Matrix, xs, ys [][]float32) error
 }
 
 // Forward runs tokens, which follow the cache's committed positions,
@@ -228,7 +241,7 @@ func (m *Model) ForwardBatch(seqs []Seq) error {
 	for _, s := range seqs {
 		pos0 := s.Cache.Len()
 		for i, tok := range s.Tokens {
-			ws.pos[t], ws.cache[t] = pos0+i, s.Cache
+			ws.pos[t], ws.cache[t], ws.lora[t] = pos0+i, s.Cache, s.LoRA
 			maxPos = max(maxPos, pos0+i)
 			ws.ropes[t].at(pos0 + i)
 			row := emb.Data[tok*rb : (tok+1)*rb]
@@ -382,7 +395,7 @@ func (m *Model) logits(seqs []Seq) error {
 		if s.Logits == nil {
 			continue
 		}
-		ws.out[nl] = s.Logits
+		ws.out[nl], ws.lora[nl] = s.Logits, s.LoRA
 		nl++
 	}
 	if nl == 0 {
@@ -413,10 +426,35 @@ func (m *Model) mul3(xs [][]float32, w0 *Matrix, y0 [][]float32, w1 *Matrix, y1 
 		nm++
 	}
 	err := m.k.MatMul(ws.mw[:nm], xs, ws.my[:nm])
+	if err == nil {
+		err = m.lowRank(xs, ws.mw[:nm], ws.my[:nm])
+	}
 	clear(ws.mw[:])
 	clear(ws.my[:])
 	if err != nil {
 		return fmt.Errorf("forward: %s %d×%d: %w", w0.Type, w0.Rows, w0.Cols, err)
+	}
+	return nil
+}
+
+// lowRank adds the low-rank updates of the tokens' sequences (ws.lora,
+// one per row of xs) to the products ys of the matrices ws, for each run
+// of consecutive tokens sharing an update.
+func (m *Model) lowRank(xs [][]float32, ws []*Matrix, ys [][][]float32) error {
+	lr := m.ws.lora[:len(xs)]
+	for a := 0; a < len(xs); {
+		b := a + 1
+		for b < len(xs) && lr[b] == lr[a] {
+			b++
+		}
+		if lr[a] != nil {
+			for j, w := range ws {
+				if err := lr[a].Apply(w, xs[a:b], ys[j][a:b]); err != nil {
+					return fmt.Errorf("low-rank update: %w", err)
+				}
+			}
+		}
+		a = b
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ type workspace struct {
 	x, h, q, k, v, att, o, gate, up [][]float32      // o: attention and FFN outputs; gate: also the FFN activation
 	pos                             []int            // position of each token
 	cache                           []*kvcache.Cache // cache of each token; cleared after a call
+	lora                            []LowRank        // low-rank update of each token (of each logits row in logits); cleared after a call
 	ropes                           []rope           // RoPE table of each token's position
 	out                             [][]float32      // logits destinations
 	mw                              [3]*Matrix       // mul3's arguments to MatMul
@@ -66,6 +67,7 @@ func (ws *workspace) grow(m *Model, n int) {
 	ws.gate, ws.up = rows(n, c.FFN), rows(n, c.FFN)
 	ws.pos = make([]int, n)
 	ws.cache = make([]*kvcache.Cache, n)
+	ws.lora = make([]LowRank, n)
 	ws.out = make([][]float32, n)
 	half := c.RopeDim / 2
 	cos, sin := rows(n, half), rows(n, half)
@@ -104,4 +106,7 @@ func (ws *workspace) bytes() int64 {
 }
 
 // release drops the references to the callers' caches.
-func (ws *workspace) release() { clear(ws.cache) }
+func (ws *workspace) release() {
+	clear(ws.cache)
+	clear(ws.lora)
+}

@@ -1,0 +1,314 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/chatloop/chatloop/model/arch"
+	"github.com/chatloop/chatloop/model/ggml"
+	"github.com/chatloop/chatloop/model/gguf"
+	"github.com/chatloop/chatloop/model/lora"
+)
+
+// LoRA adapters. Options.Adapters lists adapter files (llama.cpp's GGUF
+// LoRA format, model/lora) to serve with the base. Each is read whole,
+// checked against the base (architecture, tensor names and shapes) and
+// then, by default, applied as a low-rank side path: the product of every
+// adapted matrix W gets scale·(alpha/rank)·B·(A·x) added, as llama.cpp
+// computes it (llm_build_lora_mm), while W itself stays as the file has
+// it. With Options.MergeAdapters the updates are instead added into the
+// weights once at load (each adapted matrix is dequantized, updated and
+// quantized back to its own type, then repacked as usual): no cost per
+// token, but a quantized matrix is rounded again (its results drift from
+// llama.cpp's by that rounding) and every request gets the adapters.
+
+// Adapter names an adapter file to serve and its scale.
+type Adapter struct {
+	Path string
+	// Scale multiplies the adapter's update (llama.cpp's --lora-scaled);
+	// 0 means 1.
+	Scale float32
+}
+
+// AdapterInfo identifies a loaded adapter, so that answers can record
+// which version of the model wrote them.
+type AdapterInfo struct {
+	Path   string
+	SHA256 string // of the adapter file
+	// Short is a short label: "+" the file's base name "-" the first 4
+	// hex digits of its SHA-256, e.g. "+tuned-3f2a".
+	Short  string
+	Scale  float32
+	Alpha  float32
+	Rank   int // the largest rank of its pairs
+	Pairs  int // adapted matrices
+	Merged bool
+}
+
+// readAdapters reads and checks the adapters of opts against the base f,
+// whose matrices that adapters may update are served (weightsByName).
+// Nothing is kept when one fails.
+func readAdapters(f *gguf.File, path string, specs []Adapter, served map[string]*arch.Matrix) ([]*lora.Adapter, []AdapterInfo, error) {
+	if len(specs) == 0 {
+		return nil, nil, nil
+	}
+	base := lora.ShapesOf(path, f)
+	var ads []*lora.Adapter
+	var infos []AdapterInfo
+	for _, s := range specs {
+		a, err := lora.Read(s.Path)
+		if err != nil {
+			return nil, nil, fmt.Errorf("adapter: %w", err)
+		}
+		if err := a.Check(base); err != nil {
+			return nil, nil, err
+		}
+		rank := 0
+		for _, p := range a.Pairs {
+			if served[p.Name] == nil {
+				return nil, nil, fmt.Errorf("adapter %s adapts %s: chatloop serves adapters of the attention and MLP projections (and of an untied output) only", s.Path, p.Name)
+			}
+			rank = max(rank, p.Rank)
+		}
+		scale := s.Scale
+		if scale == 0 {
+			scale = 1
+		}
+		ads = append(ads, a)
+		infos = append(infos, AdapterInfo{Path: s.Path, SHA256: a.SHA256, Short: a.ShortName(), Scale: scale,
+			Alpha: a.Alpha, Rank: rank, Pairs: len(a.Pairs)})
+	}
+	return ads, infos, nil
+}
+
+// weightsByName maps the tensor names of the matrices of w that adapters
+// may update to the matrices: a block's projections, and the output when
+// it is not tied to the embedding.
+func weightsByName(w *arch.Weights, names *arch.TensorNames, tied bool) map[string]*arch.Matrix {
+	ms := map[string]*arch.Matrix{}
+	for i := range w.Layers {
+		for _, m := range layerMatrices(&w.Layers[i], names) {
+			ms[fmt.Sprintf(names.Block, i)+m.name] = m.m
+		}
+	}
+	if !tied {
+		ms[names.Output] = &w.Output
+	}
+	return ms
+}
+
+// mergeAdapters adds the adapters' updates into the matrices of w, each
+// dequantized, updated and quantized back to its type on the heap. w's
+// matrices must be in file layout (before repacking). On error w is left
+// as it was.
+func mergeAdapters(w *arch.Weights, tn *arch.TensorNames, tied bool, ads []*lora.Adapter, infos []AdapterInfo, k *kernels) (time.Duration, error) {
+	start := time.Now()
+	ms := weightsByName(w, tn, tied)
+	type update struct {
+		a     *lora.Adapter
+		p     *lora.Pair
+		scale float32
+	}
+	byMatrix := map[string][]update{}
+	var names []string
+	for i, a := range ads {
+		for _, p := range a.Pairs {
+			if byMatrix[p.Name] == nil {
+				names = append(names, p.Name)
+			}
+			byMatrix[p.Name] = append(byMatrix[p.Name], update{a, p, infos[i].Scale})
+		}
+	}
+	merged := make([][]byte, len(names))
+	errs := make([]error, len(names))
+	err := k.Parallel(len(names), 1, func(i int) {
+		m := ms[names[i]]
+		rows := make([]float32, m.Rows*m.Cols)
+		if err := ggml.Dequantize(m.Type, m.Data, rows); err != nil {
+			errs[i] = fmt.Errorf("merging an adapter into %s: %w", names[i], err)
+			return
+		}
+		for _, u := range byMatrix[names[i]] {
+			for o := range m.Rows {
+				u.a.AddDeltaRow(rows[o*m.Cols:(o+1)*m.Cols], u.p, o, u.scale)
+			}
+		}
+		data, err := ggml.Quantize(m.Type, rows)
+		if err != nil {
+			errs[i] = fmt.Errorf("merging an adapter into %s: %w", names[i], err)
+			return
+		}
+		merged[i] = data
+	})
+	if err = errors.Join(append(errs, err)...); err != nil {
+		return 0, err
+	}
+	for i, name := range names {
+		ms[name].Data = merged[i]
+	}
+	for i := range infos {
+		infos[i].Merged = true
+	}
+	return time.Since(start), nil
+}
+
+// loraTerm is one adapter's update of one matrix: f·B·(A·x).
+type loraTerm struct {
+	a, b          []float32 // A rank×in, B out×rank
+	in, out, rank int
+	f             float32 // scale·alpha/rank
+}
+
+// loraSet is a set of adapters applied as a side path (arch.LowRank):
+// the terms of each adapted matrix of the model, found by its address.
+type loraSet struct {
+	terms map[*arch.Matrix][]loraTerm
+	k     *kernels
+	tmp   []float32 // A·x of each token, rank values each; used by one forward pass at a time
+	maxR  int
+
+	// The call Apply hands to the kernels' workers.
+	job struct {
+		t      *loraTerm
+		xs, ys [][]float32
+	}
+	jobFn func(i int)
+}
+
+var _ arch.LowRank = (*loraSet)(nil)
+
+// newLoRASet binds the adapters' pairs to the model's matrices.
+func newLoRASet(m *arch.Model, tied bool, ads []*lora.Adapter, infos []AdapterInfo, k *kernels) *loraSet {
+	ms := weightsByName(&m.W, &m.Config.Family.Tensors, tied)
+	s := &loraSet{terms: map[*arch.Matrix][]loraTerm{}, k: k}
+	for i, a := range ads {
+		for _, p := range a.Pairs {
+			w := ms[p.Name]
+			s.terms[w] = append(s.terms[w], loraTerm{a: p.A, b: p.B, in: p.In, out: p.Out, rank: p.Rank, f: infos[i].Scale * a.Factor(p)})
+			s.maxR = max(s.maxR, p.Rank)
+		}
+	}
+	s.jobFn = s.token
+	return s
+}
+
+// parallelLoRA is the batch size from which the side path runs on all the
+// kernels' workers.
+const parallelLoRA = 4
+
+// Apply adds w's updates for xs to ys.
+func (s *loraSet) Apply(w *arch.Matrix, xs, ys [][]float32) error {
+	ts := s.terms[w]
+	if len(ts) == 0 {
+		return nil
+	}
+	if n := len(xs) * s.maxR; len(s.tmp) < n {
+		s.tmp = make([]float32, n)
+	}
+	for i := range ts {
+		t := &ts[i]
+		if len(xs) < parallelLoRA {
+			for j := range xs {
+				t.apply(xs[j], ys[j], s.tmp[j*s.maxR:])
+			}
+			continue
+		}
+		s.job.t, s.job.xs, s.job.ys = t, xs, ys
+		err := s.k.Parallel(len(xs), 1, s.jobFn)
+		s.job.t, s.job.xs, s.job.ys = nil, nil, nil
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *loraSet) token(j int) {
+	s.job.t.apply(s.job.xs[j], s.job.ys[j], s.tmp[j*s.maxR:])
+}
+
+// apply adds f·B·(A·x) to y, as ggml computes mul_mat(b, mul_mat(a, x))
+// scaled: F32 products summed in float64 (ggml_vec_dot_f32).
+func (t *loraTerm) apply(x, y, tmp []float32) {
+	tmp = tmp[:t.rank]
+	x = x[:t.in]
+	for r := range tmp {
+		tmp[r] = ggml.DotF32(t.a[r*t.in:(r+1)*t.in], x)
+	}
+	y = y[:t.out]
+	for o := range y {
+		y[o] += t.f * ggml.DotF32(t.b[o*t.rank:(o+1)*t.rank], tmp)
+	}
+}
+
+// adapterSuffix is the adapters' short names joined, for logs: "" with
+// none, else e.g. "+tuned-3f2a".
+func adapterSuffix(infos []AdapterInfo) string {
+	var b strings.Builder
+	for _, a := range infos {
+		b.WriteString(a.Short)
+	}
+	return b.String()
+}
+
+// ErrAdapter is returned (wrapped) for a request's choice of adapters the
+// engine cannot serve.
+var ErrAdapter = errors.New("model: adapter choice")
+
+// loraFor returns the side path of the adapters req chooses (nil for the
+// base alone) and its key for the prefix cache ("" for the base or merged
+// weights).
+func (e *Engine) loraFor(req Request) (arch.LowRank, string, error) {
+	if !req.Base && len(req.Adapters) == 0 {
+		if e.lora == nil {
+			return nil, "", nil
+		}
+		return e.lora, adapterSuffix(e.adapters), nil
+	}
+	if e.merged {
+		return nil, "", fmt.Errorf("%w: the adapters are merged into the weights; choosing them per request needs the side path (no merge)", ErrAdapter)
+	}
+	if req.Base {
+		if len(req.Adapters) > 0 {
+			return nil, "", fmt.Errorf("%w: a request cannot ask for the base alone and for adapters %v", ErrAdapter, req.Adapters)
+		}
+		return nil, "", nil
+	}
+	chosen := make([]bool, len(e.adapters))
+	for _, name := range req.Adapters {
+		i := slices.IndexFunc(e.adapters, func(a AdapterInfo) bool {
+			base := strings.TrimSuffix(filepath.Base(a.Path), filepath.Ext(a.Path))
+			return name == a.Short || name == a.Path || name == base || "+"+name == a.Short
+		})
+		if i < 0 {
+			return nil, "", fmt.Errorf("%w: no adapter %q is loaded (loaded: %q)", ErrAdapter, name, adapterSuffix(e.adapters))
+		}
+		chosen[i] = true
+	}
+	var ads []*lora.Adapter
+	var infos []AdapterInfo
+	for i, c := range chosen {
+		if c {
+			ads, infos = append(ads, e.ads[i]), append(infos, e.adapters[i])
+		}
+	}
+	key := adapterSuffix(infos)
+	if len(infos) == len(e.adapters) {
+		return e.lora, key, nil
+	}
+	e.setsMu.Lock()
+	defer e.setsMu.Unlock()
+	s := e.sets[key]
+	if s == nil {
+		s = newLoRASet(e.model, !e.untied, ads, infos, e.kern)
+		if e.sets == nil {
+			e.sets = map[string]*loraSet{}
+		}
+		e.sets[key] = s
+	}
+	return s, key, nil
+}
