@@ -357,3 +357,32 @@ func TestAdapterRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestMergedAdaptersBypassPackCache: merged weights are neither taken from
+// nor written to the pack cache of the base file.
+func TestMergedAdaptersBypassPackCache(t *testing.T) {
+	path := testmodel.Write(t, testmodel.Tiny("qwen2", ggml.Q8_0, 5))
+	fallback := t.TempDir()
+	adapter := writeAdapter(t, "tuned.gguf", testAdapter(6, 4, 8, allTargets...))
+	first := loadCached(t, path, fallback) // writes the base's pack cache
+	base := logitsOf(t, first)
+	first.Close()
+	if _, err := os.Stat(path + ".chatloop-packed"); err != nil {
+		t.Fatalf("no pack cache after the first load: %v", err)
+	}
+	opts := Options{Threads: 1, Context: 64, Adapters: []Adapter{{Path: adapter}}, MergeAdapters: true}
+	plain := loadPath(t, path, opts)
+	want := logitsOf(t, plain)
+	opts.PackCache, opts.PackCacheDir = true, fallback
+	cached := loadPath(t, path, opts)
+	if cached.Info().PackCache != "" {
+		t.Errorf("merged weights were mapped from the base's pack cache %s", cached.Info().PackCache)
+	}
+	got := logitsOf(t, cached)
+	if maxRelDiff(got, want) != 0 {
+		t.Errorf("merged logits with the pack cache on differ by %g", maxRelDiff(got, want))
+	}
+	if maxRelDiff(base, want) < 1e-2 {
+		t.Errorf("the merged adapter hardly changes the logits: the test cannot tell")
+	}
+}
