@@ -28,7 +28,7 @@ func openStore(t *testing.T) *feedback.Store {
 func rawRows(t *testing.T, s *feedback.Store) map[bot.AnswerID]feedback.RawRow {
 	t.Helper()
 	var buf bytes.Buffer
-	if _, err := s.Export(context.Background(), &buf, feedback.ExportOptions{Format: feedback.FormatRaw}); err != nil {
+	if _, err := s.Export(context.Background(), &buf, feedback.ExportOptions{Format: feedback.FormatRaw, IncludeDemo: true}); err != nil {
 		t.Fatal(err)
 	}
 	rows := map[bot.AnswerID]feedback.RawRow{}

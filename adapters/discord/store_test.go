@@ -35,7 +35,7 @@ func openTestStore(t *testing.T) (*feedback.Store, func(bot.AnswerID, string) (i
 func readVote(t *testing.T, st *feedback.Store, id bot.AnswerID, voter string) (int, bool) {
 	t.Helper()
 	var buf bytes.Buffer
-	if _, err := st.Export(context.Background(), &buf, feedback.ExportOptions{Format: feedback.FormatRaw, Platform: Platform}); err != nil {
+	if _, err := st.Export(context.Background(), &buf, feedback.ExportOptions{Format: feedback.FormatRaw, Platform: Platform, IncludeDemo: true}); err != nil {
 		t.Fatalf("export: %v", err)
 	}
 	hash := st.HashUser(Platform, bot.UserID(voter))

@@ -57,7 +57,7 @@ func openStore(t *testing.T) *feedback.Store {
 func rawRow(t *testing.T, st *feedback.Store, id bot.AnswerID) (feedback.RawRow, bool) {
 	t.Helper()
 	var buf bytes.Buffer
-	if _, err := st.Export(context.Background(), &buf, feedback.ExportOptions{Format: feedback.FormatRaw, Platform: Platform}); err != nil {
+	if _, err := st.Export(context.Background(), &buf, feedback.ExportOptions{Format: feedback.FormatRaw, Platform: Platform, IncludeDemo: true}); err != nil {
 		t.Fatalf("export: %v", err)
 	}
 	sc := bufio.NewScanner(&buf)

@@ -90,7 +90,7 @@ func bestOfRate(t *testing.T, a *app, e *model.Engine, scorer bot.Scorer, n int,
 		}
 	}
 	var buf bytes.Buffer
-	if _, err := store.Export(ctx, &buf, feedback.ExportOptions{Format: feedback.FormatRaw}); err != nil {
+	if _, err := store.Export(ctx, &buf, feedback.ExportOptions{Format: feedback.FormatRaw, IncludeDemo: true}); err != nil {
 		t.Fatal(err)
 	}
 	type group struct {
