@@ -61,6 +61,7 @@ func (c *Core) run(s *session, j *job) {
 	}
 	if rule, ok := matchRefusal(c.refusals, m.Text); ok {
 		c.log.Info("refused by rule", "category", rule.category, "platform", m.Platform)
+		c.observeRefusal(m.Platform, rule.category)
 		c.send(ctx, j.replier, rule.answer(m.Text))
 		return
 	}

@@ -39,6 +39,18 @@ type Options struct {
 	// source.
 	Now  func() time.Time
 	Rand *mrand.Rand
+	// Observer, when set, hears of refusals, which leave no record in the
+	// store (metrics count them).
+	Observer Observer
+}
+
+// Observer hears of what the core turns away. Its methods must return
+// quickly.
+type Observer interface {
+	// Refused is called when a message is refused: by a refusal rule
+	// (reason is the rule's category), or because the queue is full
+	// (reason "busy").
+	Refused(platform, reason string)
 }
 
 // Scorer scores an answer to a prompt (a reward model). Higher is better.
@@ -341,6 +353,19 @@ func (c *Core) allow(platform string, user UserID) bool {
 	return l.lim.AllowN(l.seen, 1)
 }
 
+// Queued is how many messages wait for a worker, across all chats.
+func (c *Core) Queued() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.queued
+}
+
+func (c *Core) observeRefusal(platform, reason string) {
+	if c.opts.Observer != nil {
+		c.opts.Observer.Refused(platform, reason)
+	}
+}
+
 // enqueue adds j to its session's queue, or tells the user the bot is busy
 // when the bounded queue is full.
 func (c *Core) enqueue(key sessionKey, j *job, r Replier) {
@@ -357,6 +382,7 @@ func (c *Core) enqueue(key sessionKey, j *job, r Replier) {
 		c.mu.Unlock()
 		j.cancel()
 		c.log.Warn("queue full, message refused", "platform", key.platform)
+		c.observeRefusal(key.platform, "busy")
 		c.notify(r, phrase(j.msg.Text, "I'm busy right now; please try again shortly.", "我现在有点忙，请稍后再试。"))
 		return
 	}
