@@ -523,6 +523,7 @@ func (c *Core) choose(ctx context.Context, id AnswerID, chooseA bool, platform s
 func (c *Core) refuseTooLong(ctx context.Context, m Message, prompt []Turn, r Replier) {
 	n := c.promptTokens(prompt)
 	c.log.Info("message refused: does not fit the context window", "platform", m.Platform, "prompt_tokens", n, "context", c.opts.ContextTokens, "max_tokens", c.opts.MaxTokens)
+	c.observeRefusal(m.Platform, "too_long")
 	c.send(ctx, r, phrase(m.Text,
 		fmt.Sprintf("Your message is too long for this model's context window: with the system prompt it takes %d tokens, and only %d fit (a context of %d tokens, %d kept for the answer). Please send a shorter message.", n, c.promptWindow(), c.opts.ContextTokens, c.opts.MaxTokens),
 		fmt.Sprintf("消息太长了，超出了模型的上下文窗口（context）：连同系统提示共 %d 个 token，最多只能放下 %d 个（上下文 %d 个 token，其中 %d 个留给回答）。请发一条短一些的消息。", n, c.promptWindow(), c.opts.ContextTokens, c.opts.MaxTokens)))

@@ -48,8 +48,8 @@ type Options struct {
 // quickly.
 type Observer interface {
 	// Refused is called when a message is refused: by a refusal rule
-	// (reason is the rule's category), or because the queue is full
-	// (reason "busy").
+	// (reason is the rule's category), because the queue is full
+	// ("busy"), or because it cannot fit the context window ("too_long").
 	Refused(platform, reason string)
 }
 
