@@ -139,6 +139,10 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// QRPath is where the adapter writes the login QR code PNG while one
+// waits to be scanned (QRFile with its default applied).
+func (c Config) QRPath() string { return c.qrFile() }
+
 // qrFile is QRFile with its default applied.
 func (c Config) qrFile() string {
 	if c.QRFile != "" {

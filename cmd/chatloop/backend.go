@@ -51,6 +51,7 @@ func (a *app) newCore(cfg *Config, botCfg bot.Config, be *backend, store bot.Fee
 		Stop:      cfg.Model.Stop,
 		BestOf:    cfg.Reward.BestOf,
 		Scorer:    be.scorer,
+		Observer:  a.observer,
 		// The prompt is fitted to the engine's window, or to model.context
 		// for a remote server.
 		ContextTokens: cmp.Or(be.context, cfg.Model.Context),

@@ -27,6 +27,7 @@ type Config struct {
 	Model    ModelConfig    `toml:"model"`
 	Feedback FeedbackConfig `toml:"feedback"`
 	Reward   RewardConfig   `toml:"reward"`
+	Web      WebConfig      `toml:"web"`
 	Discord  discord.Config `toml:"discord"`
 	WeChat   wechat.Config  `toml:"wechat"`
 	WeCom    wecom.Config   `toml:"wecom"`
@@ -120,6 +121,7 @@ func defaultConfig() Config {
 		},
 		Feedback: FeedbackConfig{DB: "chatloop.db"},
 		Reward:   RewardConfig{BestOf: 1},
+		Web:      WebConfig{Listen: defaultWebListen},
 		Discord:  discord.DefaultConfig(),
 		WeChat:   wechat.DefaultConfig(),
 		WeCom:    wecom.DefaultConfig(),
@@ -206,7 +208,7 @@ func (c *Config) validate() error {
 func applyEnv(cfg *Config, environ []string) error {
 	for _, kv := range environ {
 		name, val, ok := strings.Cut(kv, "=")
-		if !ok || !strings.HasPrefix(name, "CHATLOOP_") {
+		if !ok || !strings.HasPrefix(name, "CHATLOOP_") || secretEnv[name] {
 			continue
 		}
 		key := strings.ToLower(strings.TrimPrefix(name, "CHATLOOP_"))

@@ -113,6 +113,15 @@ path = ""
 # Sample this many answers and send the one the reward model scores best.
 best_of = 1
 
+[web]
+# The dashboard, /metrics, /api/stats and /healthz, served while "chatloop
+# run" runs (and by "chatloop dashboard"). Empty: off. An address other
+# machines can reach needs a token: CHATLOOP_WEB_TOKEN in the environment,
+# or the file named by token_file; without one the dashboard refuses to
+# start.
+listen = "127.0.0.1:8377"
+token_file = ""
+
 [discord]
 # Start the Discord adapter in "chatloop run". The bot token comes from
 # the DISCORD_TOKEN environment variable, else from the file token_file

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/chatloop/chatloop/bot"
 )
 
 // app holds what every command shares: flags, streams, the logger and the
@@ -24,6 +26,8 @@ type app struct {
 	log    *slog.Logger
 	logOut swapWriter // where log lines go: stderr, or above the terminal chat's prompt
 	cfg    *Config
+	// observer hears of the core's refusals (the metrics of "run").
+	observer bot.Observer
 }
 
 // exitError carries an exit code out of a command.

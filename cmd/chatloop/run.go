@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"sync"
@@ -16,6 +17,8 @@ import (
 	"github.com/chatloop/chatloop/adapters/wecom"
 	"github.com/chatloop/chatloop/bot"
 	"github.com/chatloop/chatloop/feedback"
+	"github.com/chatloop/chatloop/metrics"
+	"github.com/chatloop/chatloop/web"
 )
 
 func init() {
@@ -68,13 +71,32 @@ func (a *app) run(cmd *cobra.Command, cfg *Config) error {
 	}
 	defer store.Close()
 
-	core, err := a.newCore(cfg, cfg.Bot, be, store)
+	// Metrics watch the model, the store and the messages from outside.
+	met := metrics.New()
+	be.gen = met.Generator(be.gen)
+	a.observer = met
+	core, err := a.newCore(cfg, cfg.Bot, be, met.Store(store))
 	if err != nil {
 		return err
 	}
-	adapters, err := a.enabledAdapters(cfg, core)
+	met.QueueDepth(core.Queued)
+	adapters, err := a.enabledAdapters(cfg, met.Handler(core))
 	if err != nil {
 		return err
+	}
+	board := web.NewAdapters(nil)
+	for name := range adapters {
+		qr := ""
+		if name == "wechat" {
+			qr = cfg.WeChat.QRPath()
+		}
+		board.Add(name, qr)
+	}
+	var dashboard http.Handler
+	if cfg.Web.Listen != "" {
+		if dashboard, err = a.newDashboard(cfg, store, dashboardParts{metrics: met, adapters: board}); err != nil {
+			return err
+		}
 	}
 
 	var wg sync.WaitGroup
@@ -96,9 +118,25 @@ func (a *app) run(cmd *cobra.Command, cfg *Config) error {
 	run("feedback socket", func(ctx context.Context) error {
 		return feedback.Serve(ctx, store, socketPath(cfg), log)
 	})
+	if dashboard != nil {
+		run("dashboard", func(ctx context.Context) error { return a.serveDashboard(ctx, cfg, dashboard) })
+	}
 	for name, ad := range adapters {
 		log.Info("starting adapter", "adapter", name)
-		run(name, ad.Run)
+		run(name, func(ctx context.Context) error {
+			board.Started(name)
+			met.AdapterUp(name, true)
+			err := ad.Run(ctx)
+			if errors.Is(err, context.Canceled) {
+				err = nil
+			}
+			board.Stopped(name, err)
+			met.AdapterUp(name, false)
+			if err != nil {
+				met.Error(metrics.KindAdapter)
+			}
+			return err
+		})
 	}
 	<-ctx.Done()
 	log.Info("shutting down")

@@ -26,7 +26,7 @@ func TestRunHoldsDatabaseAndServesFeedback(t *testing.T) {
 	}
 	dead := "http://" + l.Addr().String() + "/"
 	l.Close()
-	cfg := "[discord]\nenabled = true\napi_url = \"" + dead + "\"\n"
+	cfg := "[web]\nlisten = \"127.0.0.1:0\"\n[discord]\nenabled = true\napi_url = \"" + dead + "\"\n"
 	if err := os.WriteFile(filepath.Join(dir, "chatloop.toml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/chatloop/chatloop/feedback"
+)
+
+func TestDashboardRefusesReachableAddressWithoutToken(t *testing.T) {
+	t.Setenv(webTokenEnv, "")
+	db := feedbackDB(t)
+	_, errOut, code := feedbackCLI(t, "dashboard", "--db", db, "--listen", "0.0.0.0:0")
+	if code == 0 || !strings.Contains(errOut, "CHATLOOP_WEB_TOKEN") {
+		t.Errorf("exit %d, stderr %q: want a refusal naming CHATLOOP_WEB_TOKEN", code, errOut)
+	}
+	empty := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(empty, []byte("\n"), 0o600)
+	cfg := filepath.Join(t.TempDir(), "chatloop.toml")
+	os.WriteFile(cfg, []byte("[web]\nlisten = \"0.0.0.0:0\"\ntoken_file = \""+empty+"\"\n"), 0o600)
+	var out, errb strings.Builder
+	if code := execute([]string{"--config", cfg, "dashboard", "--db", db}, strings.NewReader(""), &out, &errb); code == 0 || !strings.Contains(errb.String(), "is empty") {
+		t.Errorf("empty token file: exit %d, stderr %q", code, errb.String())
+	}
+}
+
+func TestWebTokenIsNotAConfigKey(t *testing.T) {
+	cfg, err := loadConfig(filepath.Join(t.TempDir(), "none.toml"), false, []string{webTokenEnv + "=abc", "CHATLOOP_WEB_LISTEN=0.0.0.0:9000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Web.Listen != "0.0.0.0:9000" {
+		t.Errorf("CHATLOOP_WEB_LISTEN: listen %q", cfg.Web.Listen)
+	}
+	t.Setenv(webTokenEnv, " tok ")
+	if tok, err := webToken(cfg.Web); err != nil || tok != "tok" {
+		t.Errorf("webToken = %q, %v; want tok", tok, err)
+	}
+}
+
+// TestDashboardServes runs "chatloop dashboard" as a subprocess on a
+// loopback port with a token and talks to it like Prometheus and a script.
+func TestDashboardServes(t *testing.T) {
+	db := feedbackDB(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "chatloop.toml"), nil, 0o600)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const token = "dashboard-test-token"
+	cmd := exec.Command(exe, "dashboard", "--db", db, "--listen", "127.0.0.1:0")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GO_WANT_CHATLOOP_MAIN=1", webTokenEnv+"="+token)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	urls := make(chan string, 1)
+	var logs strings.Builder
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			logs.WriteString(line + "\n")
+			if _, u, ok := strings.Cut(line, "url="); ok && strings.Contains(line, "dashboard listening") {
+				urls <- strings.TrimSuffix(strings.Fields(u)[0], "/")
+			}
+		}
+		close(urls)
+	}()
+	var base string
+	select {
+	case u, ok := <-urls:
+		if !ok {
+			t.Fatal("dashboard exited before listening")
+		}
+		base = u
+	case <-time.After(20 * time.Second):
+		t.Fatal("dashboard did not listen within 20s")
+	}
+
+	do := func(path string, auth bool) (int, []byte) {
+		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+		if auth {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	if code, body := do("/healthz", false); code != 200 || string(body) != "ok\n" {
+		t.Errorf("/healthz: %d %q", code, body)
+	}
+	if code, _ := do("/api/stats", false); code != http.StatusUnauthorized {
+		t.Errorf("/api/stats without the token: %d, want 401", code)
+	}
+	code, body := do("/api/stats", true)
+	var st feedback.Stats
+	if err := json.Unmarshal(body, &st); code != 200 || err != nil || st.Answers != 2 || len(st.Versions) != 1 {
+		t.Errorf("/api/stats: %d %v %+v", code, err, st)
+	}
+	code, body = do("/metrics", true)
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(string(body)))
+	if code != 200 || err != nil || fams["go_goroutines"] == nil || fams["chatloop_errors_total"] == nil {
+		t.Errorf("/metrics: %d %v, %d families", code, err, len(fams))
+	}
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("dashboard after SIGTERM: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("dashboard did not stop within 10s of SIGTERM")
+	}
+}
