@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chatloop/chatloop/adapters/wechat/ilink"
 	"github.com/chatloop/chatloop/bot"
 )
 
@@ -28,6 +29,20 @@ import (
 type Config struct {
 	// Enabled starts this adapter in "chatloop run". Default false.
 	Enabled bool `toml:"enabled"`
+	// Protocol is how chatloop joins WeChat: "ilink", Tencent's official
+	// bot API for personal accounts (private chats), or "web", the web
+	// protocol through openwechat (groups too, but most accounts are
+	// refused or logged out). Default "ilink".
+	Protocol string `toml:"protocol"`
+	// ILinkBaseURL is the iLink API's address; the QR login may name
+	// another one for the bot's calls. Default
+	// "https://ilinkai.weixin.qq.com".
+	ILinkBaseURL string `toml:"ilink_base_url"`
+	// ILinkStateFile holds the iLink bot token, its ids and the long-poll
+	// cursor (a secret, mode 0600). Default "":
+	// $XDG_STATE_HOME/chatloop/wechat-ilink.json, else
+	// ~/.local/state/chatloop/wechat-ilink.json.
+	ILinkStateFile string `toml:"ilink_state_file"`
 	// StorageFile holds the login session (cookies and keys) for hot
 	// login without a QR scan. It is a secret: written with mode 0600.
 	// Default "wechat-login.json".
@@ -72,6 +87,8 @@ type Config struct {
 // DefaultConfig returns every key's default.
 func DefaultConfig() Config {
 	return Config{
+		Protocol:       ProtocolILink,
+		ILinkBaseURL:   ilink.DefaultBaseURL,
 		StorageFile:    "wechat-login.json",
 		PrivateChats:   true,
 		Groups:         true,
@@ -96,6 +113,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
 	}
 	switch {
+	case c.Protocol != ProtocolILink && c.Protocol != ProtocolWeb:
+		return bad("key protocol: %q is neither %q nor %q", c.Protocol, ProtocolILink, ProtocolWeb)
 	case strings.TrimSpace(c.StorageFile) == "":
 		return bad("key storage_file: empty")
 	case c.ChatInterval.Duration < 0:
@@ -108,6 +127,11 @@ func (c Config) Validate() error {
 		return bad("key part_chars: %d is below 50", c.PartChars)
 	case c.MaxParts < 1:
 		return bad("key max_parts: %d must be at least 1", c.MaxParts)
+	}
+	if c.Protocol == ProtocolILink {
+		if err := c.ILink().Validate(); err != nil {
+			return err
+		}
 	}
 	if dir := filepath.Dir(c.StorageFile); dir == c.StorageFile {
 		return bad("key storage_file: %q is not a file path", c.StorageFile)
@@ -140,8 +164,35 @@ func (c Config) Validate() error {
 }
 
 // QRPath is where the adapter writes the login QR code PNG while one
-// waits to be scanned (QRFile with its default applied).
-func (c Config) QRPath() string { return c.qrFile() }
+// waits to be scanned (QRFile with its default applied), for the
+// protocol in use.
+func (c Config) QRPath() string {
+	if c.Protocol == ProtocolILink {
+		return c.ILink().QRPath()
+	}
+	return c.qrFile()
+}
+
+// The protocols of key protocol.
+const (
+	ProtocolILink = "ilink"
+	ProtocolWeb   = "web"
+)
+
+// ILink is the configuration of the iLink adapter.
+func (c Config) ILink() ilink.Config {
+	return ilink.Config{
+		BaseURL:     c.ILinkBaseURL,
+		StateFile:   c.ILinkStateFile,
+		QRFile:      c.QRFile,
+		PartChars:   c.PartChars,
+		MaxParts:    c.MaxParts,
+		UpTokens:    c.UpTokens,
+		DownTokens:  c.DownTokens,
+		RegenTokens: c.RegenTokens,
+		MediaReply:  c.MediaReply,
+	}
+}
 
 // qrFile is QRFile with its default applied.
 func (c Config) qrFile() string {

@@ -148,11 +148,20 @@ command_guild = ""
 message_content = true
 
 [wechat]
-# Start the personal-WeChat adapter (openwechat, desktop mode) in
-# "chatloop run". The first start prints a QR code to scan.
+# Start the personal-WeChat adapter in "chatloop run". The first start
+# prints a QR code to scan.
 enabled = false
-# The hot-login session (a secret, written 0600) and the QR code PNG
-# (empty: wechat-login-qr.png beside storage_file).
+# "ilink": Tencent's official bot API for personal accounts (private
+# chats; docs/wechat-ilink.md). "web": the web protocol through
+# openwechat (groups too, but most accounts are refused or logged out).
+protocol = "ilink"
+ilink_base_url = "https://ilinkai.weixin.qq.com"
+# The iLink bot token and long-poll cursor (a secret, written 0600); empty:
+# $XDG_STATE_HOME/chatloop/wechat-ilink.json (~/.local/state/chatloop/...).
+ilink_state_file = ""
+# web: the hot-login session (a secret, written 0600). Both: the QR code
+# PNG (empty: wechat-login-qr.png beside storage_file for web,
+# wechat-ilink-qr.png beside the iLink state file).
 storage_file = "wechat-login.json"
 qr_file = ""
 # Answer friends' private chats; answer @mentions in groups.
@@ -173,7 +182,8 @@ max_parts = 6
 up_tokens = ["👍", "[强]", "+1", "好"]
 down_tokens = ["👎", "[弱]", "-1", "差"]
 regen_tokens = ["/regen", "换一个"]
-# The reply to pictures and voice in private chats ("" sends nothing).
+# The reply to pictures, files, video and (web; iLink: untranscribed) voice
+# in private chats ("" sends nothing).
 media_reply = "目前只能处理文字消息。(Text only for now.)"
 
 [wecom]

@@ -158,7 +158,7 @@ func (a *app) enabledAdapters(cfg *Config, h bot.Handler) (map[string]runner, er
 		out["discord"] = d
 	}
 	if cfg.WeChat.Enabled {
-		w, err := wechat.New(cfg.WeChat, h, log)
+		w, err := wechat.Open(cfg.WeChat, h, log)
 		if err != nil {
 			return nil, fmt.Errorf("[wechat]: %w", err)
 		}

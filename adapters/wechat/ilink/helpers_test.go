@@ -1,0 +1,229 @@
+package ilink
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chatloop/chatloop/bot"
+	"github.com/chatloop/chatloop/bot/demo"
+	"github.com/chatloop/chatloop/feedback"
+)
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// testConfig is the [wechat] defaults for a fake server, with the state
+// file in dir.
+func testConfig(f *fakeILink, dir string) Config {
+	return Config{
+		BaseURL:    f.qr.URL,
+		StateFile:  filepath.Join(dir, "state", "wechat-ilink.json"),
+		PartChars:  600,
+		MaxParts:   6,
+		UpTokens:   []string{"+1", "好"},
+		DownTokens: []string{"-1", "差"},
+		MediaReply: "目前只能处理文字消息。(Text only for now.)",
+	}
+}
+
+// running is an adapter started on a fake server.
+type running struct {
+	a      *Adapter
+	cancel context.CancelFunc
+	done   chan error
+	logs   *syncBuffer
+	qr     *syncBuffer
+}
+
+// startAdapter runs an adapter on the fake server until stop (or the
+// test's end), with the reference's pauses shortened.
+func startAdapter(t *testing.T, cfg Config, h bot.Handler) *running {
+	t.Helper()
+	r := &running{logs: &syncBuffer{}, qr: &syncBuffer{}, done: make(chan error, 1)}
+	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	a, err := New(cfg, h, log, WithHTTPClient(&http.Client{}), WithQROutput(r.qr), WithCodeInput(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.retryDelay = 20 * time.Millisecond
+	a.backoffDelay = 100 * time.Millisecond
+	a.qrPause = 10 * time.Millisecond
+	a.maxLoginBackoff = 200 * time.Millisecond
+	a.keepTyping = 50 * time.Millisecond
+	r.a = a
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { r.done <- a.Run(ctx) }()
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+// stop cancels the adapter and waits for Run to return.
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	r.cancel = nil
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Errorf("Run returned %v, want nil after cancel", err)
+		}
+	case <-time.After(10 * time.Second):
+		_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
+		t.Fatal("Run did not return after cancel")
+	}
+}
+
+// loggedIn reports whether the adapter has a live session.
+func (r *running) loggedIn() bool { return r.a.current() != nil }
+
+// qrLogin plays the phone: it waits for the n-th QR code, scans it and
+// confirms the login, and waits until the adapter is logged in. It
+// returns the bot token issued.
+func qrLogin(t *testing.T, f *fakeILink, r *running, n int) string {
+	t.Helper()
+	code := f.waitQR(t, n)
+	waitFor(t, "the QR code in the terminal", 5*time.Second, func() bool {
+		return strings.Count(r.qr.String(), "Scan this QR code") >= 1 && strings.Contains(r.qr.String(), code)
+	})
+	f.setQR(code, qrScanned)
+	tok := f.setQR(code, qrConfirmed)
+	waitFor(t, "login", 10*time.Second, func() bool {
+		l := r.a.current()
+		return l != nil && l.acct.Token == tok
+	})
+	return tok
+}
+
+// startCore runs the real conversation core with the demo generator.
+func startCore(t *testing.T, store bot.FeedbackStore, abProbability float64) *bot.Core {
+	t.Helper()
+	cfg := bot.DefaultConfig()
+	cfg.RatePerMinute = 0
+	cfg.Workers = 2
+	cfg.ABProbability = abProbability
+	core, err := bot.NewCore(bot.Options{Config: cfg, Generator: demo.New(), Store: store, MaxTokens: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = core.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return core
+}
+
+// testStore is the real bbolt feedback store, read back through its raw
+// export.
+type testStore struct {
+	*feedback.Store
+}
+
+func openTestStore(t *testing.T, dir string) *testStore {
+	t.Helper()
+	s, err := feedback.Open(filepath.Join(dir, "feedback.db"), feedback.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return &testStore{Store: s}
+}
+
+func (s *testStore) raw(id bot.AnswerID) (feedback.RawRow, bool) {
+	var buf bytes.Buffer
+	if _, err := s.Export(context.Background(), &buf, feedback.ExportOptions{Format: feedback.FormatRaw}); err != nil {
+		return feedback.RawRow{}, false
+	}
+	dec := json.NewDecoder(&buf)
+	for dec.More() {
+		var row feedback.RawRow
+		if err := dec.Decode(&row); err != nil {
+			return feedback.RawRow{}, false
+		}
+		if row.ID == string(id) {
+			return row, true
+		}
+	}
+	return feedback.RawRow{}, false
+}
+
+func (s *testStore) voteOf(id bot.AnswerID, voter string) (int, bool) {
+	row, ok := s.raw(id)
+	if !ok {
+		return 0, false
+	}
+	hash := s.HashUser(Platform, bot.UserID(voter))
+	for _, v := range row.Votes {
+		if v.VoterHash == hash {
+			return v.Value, true
+		}
+	}
+	return 0, false
+}
+
+func (s *testStore) choiceOf(winner, loser bot.AnswerID, voter string) bool {
+	row, ok := s.raw(winner)
+	if !ok {
+		return false
+	}
+	hash := s.HashUser(Platform, bot.UserID(voter))
+	for _, p := range row.Choices {
+		if p.Winner == string(winner) && p.Loser == string(loser) && p.VoterHash == hash {
+			return true
+		}
+	}
+	return false
+}
+
+// answerOf finds the finished answer a sent message shows.
+func answerOf(t *testing.T, store *testStore, msgID string) bot.Answer {
+	t.Helper()
+	ctx := context.Background()
+	var a bot.Answer
+	waitFor(t, "the answer of message "+msgID, 5*time.Second, func() bool {
+		id, err := store.AnswerByMessage(ctx, Platform, bot.MessageID(msgID))
+		if err != nil {
+			return false
+		}
+		a, err = store.Answer(ctx, id)
+		return err == nil && a.Finished
+	})
+	return a
+}
+
+func waitVote(t *testing.T, store *testStore, id bot.AnswerID, voter string, want int) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("vote %+d by %s on %s", want, voter, id), 5*time.Second, func() bool {
+		v, ok := store.voteOf(id, voter)
+		return ok && v == want
+	})
+}
