@@ -160,7 +160,7 @@ func openTestStore(t *testing.T, dir string) *testStore {
 
 func (s *testStore) raw(id bot.AnswerID) (feedback.RawRow, bool) {
 	var buf bytes.Buffer
-	if _, err := s.Export(context.Background(), &buf, feedback.ExportOptions{Format: feedback.FormatRaw}); err != nil {
+	if _, err := s.Export(context.Background(), &buf, feedback.ExportOptions{Format: feedback.FormatRaw, IncludeDemo: true}); err != nil {
 		return feedback.RawRow{}, false
 	}
 	dec := json.NewDecoder(&buf)
