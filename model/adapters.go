@@ -3,6 +3,7 @@ package model
 import (
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -29,8 +30,8 @@ import (
 // Adapter names an adapter file to serve and its scale.
 type Adapter struct {
 	Path string
-	// Scale multiplies the adapter's update (llama.cpp's --lora-scaled);
-	// 0 means 1.
+	// Scale multiplies the adapter's update, as llama.cpp's
+	// --lora-scaled: 1 applies it as trained, 0 not at all.
 	Scale float32
 }
 
@@ -75,8 +76,8 @@ func readAdapters(f *gguf.File, path string, specs []Adapter, served map[string]
 			rank = max(rank, p.Rank)
 		}
 		scale := s.Scale
-		if scale == 0 {
-			scale = 1
+		if !finite32(scale) {
+			return nil, nil, fmt.Errorf("adapter %s: scale %v is not a finite number", s.Path, scale)
 		}
 		ads = append(ads, a)
 		infos = append(infos, AdapterInfo{Path: s.Path, SHA256: a.SHA256, Short: a.ShortName(), Scale: scale,
@@ -312,3 +313,5 @@ func (e *Engine) loraFor(req Request) (arch.LowRank, string, error) {
 	}
 	return s, key, nil
 }
+
+func finite32(x float32) bool { return !math.IsNaN(float64(x)) && !math.IsInf(float64(x), 0) }

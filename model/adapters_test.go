@@ -238,7 +238,7 @@ func TestAdapterPerRequest(t *testing.T) {
 	opts := func(paths ...string) Options {
 		o := Options{Threads: 2, Context: 256}
 		for _, p := range paths {
-			o.Adapters = append(o.Adapters, Adapter{Path: p})
+			o.Adapters = append(o.Adapters, Adapter{Path: p, Scale: 1})
 		}
 		return o
 	}
@@ -300,7 +300,7 @@ func TestAdapterPerRequest(t *testing.T) {
 	if _, err := both.Generate(ctx, Request{Messages: msgs, Adapters: []string{"three"}}, nil); !errors.Is(err, ErrAdapter) {
 		t.Errorf("unknown adapter: got %v, want ErrAdapter", err)
 	}
-	merged := loadPath(t, base, Options{Threads: 1, Context: 64, Adapters: []Adapter{{Path: p1}}, MergeAdapters: true})
+	merged := loadPath(t, base, Options{Threads: 1, Context: 64, Adapters: []Adapter{{Path: p1, Scale: 1}}, MergeAdapters: true})
 	if _, err := merged.Generate(ctx, Request{Messages: msgs, Base: true}, nil); !errors.Is(err, ErrAdapter) {
 		t.Errorf("base from merged weights: got %v, want ErrAdapter", err)
 	}
@@ -339,7 +339,7 @@ func TestAdapterRefused(t *testing.T) {
 		{"embedding", writeAdapter(t, "embd.gguf", embd), nil, []string{"token_embd.weight", "embd.gguf"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e, err := Load(base, Options{Threads: 1, Context: 64, Adapters: []Adapter{{Path: goodPath}, {Path: tc.path}}})
+			e, err := Load(base, Options{Threads: 1, Context: 64, Adapters: []Adapter{{Path: goodPath, Scale: 1}, {Path: tc.path, Scale: 1}}})
 			if err == nil || e != nil {
 				if e != nil {
 					e.Close()
@@ -370,7 +370,7 @@ func TestMergedAdaptersBypassPackCache(t *testing.T) {
 	if _, err := os.Stat(path + ".chatloop-packed"); err != nil {
 		t.Fatalf("no pack cache after the first load: %v", err)
 	}
-	opts := Options{Threads: 1, Context: 64, Adapters: []Adapter{{Path: adapter}}, MergeAdapters: true}
+	opts := Options{Threads: 1, Context: 64, Adapters: []Adapter{{Path: adapter, Scale: 1}}, MergeAdapters: true}
 	plain := loadPath(t, path, opts)
 	want := logitsOf(t, plain)
 	opts.PackCache, opts.PackCacheDir = true, fallback

@@ -23,6 +23,7 @@ func init() {
 type commonFlags struct {
 	model, db, backend string
 	yes, noRepack      bool
+	lora               loraFlags
 }
 
 func (f *commonFlags) bind(cmd *cobra.Command) {
@@ -32,10 +33,11 @@ func (f *commonFlags) bind(cmd *cobra.Command) {
 	fl.StringVar(&f.backend, "backend", "", "model backend: local, openai or demo (default: [model] backend)")
 	fl.BoolVar(&f.yes, "yes", false, "download the default model without asking")
 	fl.BoolVar(&f.noRepack, "no-repack", false, "keep the local model's weights in the file's layout (default: [model] repack)")
+	f.lora.bind(fl)
 }
 
 // apply copies the flags that were given over the configuration.
-func (f *commonFlags) apply(cfg *Config) {
+func (f *commonFlags) apply(cfg *Config) error {
 	if f.model != "" {
 		cfg.Model.Path = f.model
 	}
@@ -48,6 +50,7 @@ func (f *commonFlags) apply(cfg *Config) {
 	if f.noRepack {
 		cfg.Model.Repack = false
 	}
+	return f.lora.apply(&cfg.Model)
 }
 
 func newChatCommand(a *app) *cobra.Command {
@@ -70,7 +73,9 @@ exits at the end of input, so it can be scripted:
 			if err != nil {
 				return err
 			}
-			flags.apply(cfg)
+			if err := flags.apply(cfg); err != nil {
+				return err
+			}
 			return a.chat(cmd, cfg, once)
 		},
 	}

@@ -65,6 +65,12 @@ type ModelConfig struct {
 	MaxTokens int `toml:"max_tokens"`
 	// Template overrides the chat template recognised from the GGUF file.
 	Template string `toml:"template"`
+	// Adapters are LoRA adapters (llama.cpp's GGUF format) served with the
+	// local model; AdapterScales their scales (missing ones are 1);
+	// MergeAdapters adds them into the weights at load. See docs/lora.md.
+	Adapters      []string  `toml:"adapters"`
+	AdapterScales []float64 `toml:"adapter_scales"`
+	MergeAdapters bool      `toml:"merge_adapters"`
 	// Stop lists extra stop strings.
 	Stop []string `toml:"stop"`
 	// Sampling defaults.
@@ -100,7 +106,8 @@ func (m *ModelConfig) engineOptions() model.Options {
 	if prefix == 0 {
 		prefix = -1 // none kept
 	}
-	return model.Options{Threads: m.Threads, Context: m.Context, Template: m.Template, Parallel: m.Parallel, PrefixCache: prefix, NoRepack: !m.Repack}
+	return model.Options{Threads: m.Threads, Context: m.Context, Template: m.Template, Parallel: m.Parallel, PrefixCache: prefix, NoRepack: !m.Repack,
+		Adapters: m.engineAdapters(), MergeAdapters: m.MergeAdapters}
 }
 
 // defaultConfig is every key's default.
@@ -177,6 +184,9 @@ func (c *Config) validate() error {
 	}
 	if c.Model.MaxTokens <= 0 {
 		return fmt.Errorf("key model.max_tokens: %d must be positive", c.Model.MaxTokens)
+	}
+	if err := c.Model.validateAdapters(); err != nil {
+		return err
 	}
 	if c.Reward.BestOf < 1 {
 		return fmt.Errorf("key reward.best_of: %d must be at least 1", c.Reward.BestOf)

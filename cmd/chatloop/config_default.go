@@ -77,6 +77,14 @@ prefix_cache_mb = 512
 # kernels (faster, the same results; the file's copy leaves memory).
 # false keeps the file's layout (llama.cpp's --no-repack).
 repack = true
+# LoRA adapters (llama.cpp's GGUF adapter format, as "chatloop tune" or
+# llama.cpp's convert_lora_to_gguf.py writes them) served with the local
+# model, their scales (a missing one is 1) and whether to add them into
+# the weights at load rather than beside them at every token. See
+# docs/lora.md.
+adapters = []
+adapter_scales = []
+merge_adapters = false
 # Longest answer, in tokens.
 max_tokens = 512
 # Chat template override ("chatml" or "llama3"); empty: from the GGUF file.

@@ -54,7 +54,9 @@ type localGenerator struct {
 
 func newLocalGenerator(e *model.Engine) *localGenerator {
 	i := e.Info()
-	return &localGenerator{e: e, info: bot.ModelInfo{Backend: "local", Name: i.Name, Quantization: i.Quantization, Template: i.Template}}
+	// The adapters' short names ("+tuned-3f2a") tell the base and each
+	// tuned version apart in the answers' records.
+	return &localGenerator{e: e, info: bot.ModelInfo{Backend: "local", Name: i.Name + adapterSuffix(i.Adapters), Quantization: i.Quantization, Template: i.Template}}
 }
 
 // Generate implements bot.Generator.

@@ -27,6 +27,7 @@ type engineFlags struct {
 	threads  int
 	context  int
 	noRepack bool
+	lora     loraFlags
 }
 
 func (f *engineFlags) bind(cmd *cobra.Command) {
@@ -35,6 +36,7 @@ func (f *engineFlags) bind(cmd *cobra.Command) {
 	fl.IntVar(&f.threads, "threads", -1, "threads (default: [model] threads; 0: one per core)")
 	fl.IntVar(&f.context, "context", 0, "context window in tokens (default: [model] context, else the model's own, at most 4096)")
 	fl.BoolVar(&f.noRepack, "no-repack", false, "keep the weights in the file's layout instead of this CPU's packed layouts (default: [model] repack)")
+	f.lora.bind(fl)
 }
 
 // load opens the model the flags and configuration name.
@@ -60,6 +62,9 @@ func (a *app) loadEngine(cmd *cobra.Command, f *engineFlags, minContext int) (*m
 	}
 	if minContext > 0 && ctxSize < minContext {
 		ctxSize = minContext
+	}
+	if err := f.lora.apply(&cfg.Model); err != nil {
+		return nil, nil, err
 	}
 	opts := cfg.Model.engineOptions()
 	opts.Threads, opts.Context, opts.Log = threads, ctxSize, a.logger()
@@ -114,6 +119,7 @@ func newModelInfoCommand(a *app) *cobra.Command {
 			} else {
 				fmt.Fprintf(w, "repacked:       none (file layout)\n")
 			}
+			printAdapters(w, info.Adapters)
 			return nil
 		},
 	}
@@ -347,6 +353,9 @@ second; --json then adds "tg128_parallel": {"n": N, "tok_s": x}.`,
 					"load_ms":               round2(float64(e.LoadDuration().Microseconds()) / 1000),
 					"repacked_bytes":        e.Info().RepackedBytes,
 				}
+				if ads := e.Adapters(); len(ads) > 0 {
+					out["adapters"] = ads
+				}
 				if parallel > 0 {
 					out[fmt.Sprintf("tg%d_parallel", tg)] = map[string]any{"n": parallel, "tok_s": round2(res.ParallelGenPerSecond)}
 				}
@@ -361,6 +370,7 @@ second; --json then adds "tg128_parallel": {"n": N, "tok_s": x}.`,
 				fmt.Fprintf(a.stdout, "tg%-4d %10.2f tokens/s  in all, %d sequences together (median of %d)\n", tg, res.ParallelGenPerSecond, parallel, reps)
 			}
 			fmt.Fprintf(a.stdout, "rss    %10.1f MiB\n", float64(res.RSSBytes)/(1<<20))
+			printAdapters(a.stdout, e.Adapters())
 			return nil
 		},
 	}

@@ -82,6 +82,7 @@ func (a *app) openRewardEnv(cmd *cobra.Command, cfg *Config, f *rewardFlags, hea
 	}
 	opts := cfg.Model.engineOptions()
 	opts.Log = a.logger()
+	opts.Adapters = nil // the reward head reads the base model's hidden states
 	e, err := model.Load(path, opts)
 	if err != nil {
 		return nil, err

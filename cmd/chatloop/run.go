@@ -42,7 +42,9 @@ feedback stats|export|backup" over a local socket only this user can open.`,
 			if err != nil {
 				return err
 			}
-			flags.apply(cfg)
+			if err := flags.apply(cfg); err != nil {
+				return err
+			}
 			return a.run(cmd, cfg)
 		},
 	}
