@@ -3,6 +3,9 @@ package ilink
 import (
 	"context"
 	"image/png"
+	"io"
+	"log/slog"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -13,6 +16,7 @@ import (
 	"github.com/skip2/go-qrcode"
 
 	"github.com/chatloop/chatloop/bot"
+	"github.com/chatloop/chatloop/bot/demo"
 )
 
 const (
@@ -276,6 +280,31 @@ func TestSessionExpiry(t *testing.T) {
 	}
 }
 
+// TestSendDuringExpiry expires the session while an answer is being
+// written: its send finds the token stale, waits for the QR login, and is
+// delivered with the new token.
+func TestSendDuringExpiry(t *testing.T) {
+	f := newFakeILink(t)
+	dir := t.TempDir()
+	store := openTestStore(t, dir)
+	core := startCoreWith(t, store, 0, &demo.Generator{Delay: 40 * time.Millisecond})
+	r := startAdapter(t, testConfig(f, dir), core)
+	qrLogin(t, f, r, 1)
+	f.says(alice, "a question with quite a few words in it")
+	waitFor(t, "typing", 5*time.Second, func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return slices.Contains(f.typing, fakeTyping{alice, typingOn})
+	})
+	f.expireTokens()
+	tok := qrLogin(t, f, r, 2)
+	got := f.waitSent(t, 0, 1)[0]
+	if got.Token != tok || !strings.Contains(got.Text, "quite a few words") {
+		t.Errorf("sent %+v, want the answer with the new token", got)
+	}
+	answerOf(t, store, got.MessageID)
+}
+
 // TestChoices runs A/B mode: both labelled answers go out, then a bare
 // "B" and a quoted "A" record choices.
 func TestChoices(t *testing.T) {
@@ -325,6 +354,59 @@ func TestLongPollTimeout(t *testing.T) {
 	case <-f.gaveUp:
 	case <-time.After(20 * time.Second):
 		t.Fatal("the held poll was not given up within 20 s; longpolling_timeout_ms was not honoured")
+	}
+}
+
+// TestQRLoginPaths walks a QR login through the reference's other
+// statuses: an expired code is replaced by a new one, a redirect moves the
+// status polls to the host the server names, and the number the phone
+// shows is read from the terminal and sent with the next poll.
+func TestQRLoginPaths(t *testing.T) {
+	f := newFakeILink(t)
+	dir := t.TempDir()
+	cfg := testConfig(f, dir)
+	in, typeIn := io.Pipe()
+	t.Cleanup(func() { _ = typeIn.Close() })
+	r := &running{logs: &syncBuffer{}, qr: &syncBuffer{}, done: make(chan error, 1)}
+	a, err := New(cfg, nullHandler{}, slog.New(slog.NewTextHandler(r.logs, nil)), WithHTTPClient(&http.Client{}), WithQROutput(r.qr), WithCodeInput(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.qrPause = 10 * time.Millisecond
+	r.a = a
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { r.done <- a.Run(ctx) }()
+	t.Cleanup(func() { r.stop(t) })
+
+	first := f.waitQR(t, 1)
+	f.setQR(first, qrExpired)
+	second := f.waitQR(t, 2)
+	waitFor(t, "the new code in the terminal", 5*time.Second, func() bool { return strings.Contains(r.qr.String(), second) })
+
+	f.setQR(second, qrRedirect)
+	waitFor(t, "polls on the redirected host", 5*time.Second, func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.byQR[second].polls["api"] > 0
+	})
+	f.mu.Lock()
+	f.byQR[second].verify = "42"
+	f.mu.Unlock()
+	f.setQR(second, qrNeedVerifyCode)
+	waitFor(t, "the prompt for the number", 5*time.Second, func() bool { return strings.Contains(r.qr.String(), "Type the number") })
+	if _, err := io.WriteString(typeIn, "42\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the number accepted", 5*time.Second, func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.byQR[second].status == qrScanned
+	})
+	tok := f.setQR(second, qrConfirmed)
+	waitFor(t, "login", 5*time.Second, func() bool { l := a.current(); return l != nil && l.acct.Token == tok })
+	if got := f.refusals(); len(got) > 0 {
+		t.Errorf("the server refused: %q", got)
 	}
 }
 

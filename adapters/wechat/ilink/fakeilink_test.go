@@ -61,6 +61,11 @@ type fakeQR struct {
 	code   string
 	status string
 	token  string
+	// verify is the number the phone shows when status is
+	// need_verifycode; polls carrying it move the code on to scanned.
+	verify string
+	// polls counts status polls per server.
+	polls map[string]int
 }
 
 type fakeInbound struct {
@@ -189,7 +194,7 @@ func (f *fakeILink) handler(server string) http.Handler {
 			f.getQRCode(w, r, body)
 			return
 		case "ilink/bot/get_qrcode_status":
-			f.qrStatus(w, r)
+			f.qrStatus(w, r, server)
 			return
 		}
 		if server != "api" {
@@ -256,7 +261,7 @@ func (f *fakeILink) getQRCode(w http.ResponseWriter, r *http.Request, body map[s
 		return
 	}
 	f.mu.Lock()
-	q := &fakeQR{code: fmt.Sprintf("qr%03d", len(f.qrs)+1), status: qrWait}
+	q := &fakeQR{code: fmt.Sprintf("qr%03d", len(f.qrs)+1), status: qrWait, polls: map[string]int{}}
 	f.qrs = append(f.qrs, q)
 	f.byQR[q.code] = q
 	f.qrLists = append(f.qrLists, list)
@@ -265,7 +270,7 @@ func (f *fakeILink) getQRCode(w http.ResponseWriter, r *http.Request, body map[s
 	writeJSON(w, map[string]any{"qrcode": q.code, "qrcode_img_content": "https://liteapp.weixin.qq.com/q/" + q.code + "?bot_type=3"})
 }
 
-func (f *fakeILink) qrStatus(w http.ResponseWriter, r *http.Request) {
+func (f *fakeILink) qrStatus(w http.ResponseWriter, r *http.Request, server string) {
 	if r.Method != http.MethodGet {
 		f.refuse(w, http.StatusMethodNotAllowed, "get_qrcode_status is a GET")
 		return
@@ -277,6 +282,10 @@ func (f *fakeILink) qrStatus(w http.ResponseWriter, r *http.Request) {
 		f.mu.Unlock()
 		f.refuse(w, http.StatusBadRequest, "unknown qrcode")
 		return
+	}
+	q.polls[server]++
+	if q.status == qrNeedVerifyCode && q.verify != "" && r.URL.Query().Get("verify_code") == q.verify {
+		q.status = qrScanned
 	}
 	status, wake := q.status, f.wake
 	f.mu.Unlock()
@@ -290,6 +299,9 @@ func (f *fakeILink) qrStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	resp := map[string]any{"status": q.status}
+	if q.status == qrRedirect {
+		resp["redirect_host"] = strings.TrimPrefix(f.api.URL, "http://")
+	}
 	if q.status == qrConfirmed {
 		resp["bot_token"] = q.token
 		resp["ilink_bot_id"] = f.botID

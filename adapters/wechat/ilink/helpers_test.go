@@ -127,11 +127,17 @@ func qrLogin(t *testing.T, f *fakeILink, r *running, n int) string {
 // startCore runs the real conversation core with the demo generator.
 func startCore(t *testing.T, store bot.FeedbackStore, abProbability float64) *bot.Core {
 	t.Helper()
+	return startCoreWith(t, store, abProbability, demo.New())
+}
+
+// startCoreWith runs the real core with generator gen.
+func startCoreWith(t *testing.T, store bot.FeedbackStore, abProbability float64, gen bot.Generator) *bot.Core {
+	t.Helper()
 	cfg := bot.DefaultConfig()
 	cfg.RatePerMinute = 0
 	cfg.Workers = 2
 	cfg.ABProbability = abProbability
-	core, err := bot.NewCore(bot.Options{Config: cfg, Generator: demo.New(), Store: store, MaxTokens: 4096})
+	core, err := bot.NewCore(bot.Options{Config: cfg, Generator: gen, Store: store, MaxTokens: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}
