@@ -74,6 +74,8 @@ type Adapter struct {
 	notOwn *idCache
 	// threads caches whether a channel is a thread ("1") or not ("0").
 	threads *idCache
+	// parents caches the channel each thread belongs to.
+	parents *idCache
 }
 
 // Option changes how an Adapter is built.
@@ -114,6 +116,7 @@ func New(cfg Config, h bot.Handler, log *slog.Logger, opts ...Option) (*Adapter,
 		answers:   newIDCache(8192),
 		notOwn:    newIDCache(4096),
 		threads:   newIDCache(1024),
+		parents:   newIDCache(1024),
 	}
 	for _, o := range opts {
 		o(a)

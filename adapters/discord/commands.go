@@ -86,6 +86,17 @@ func (a *Adapter) onInteraction(ctx context.Context, s *discordgo.Session, in *d
 	if user == nil {
 		return
 	}
+	if !a.allowed(ctx, s, in.GuildID, in.ChannelID, user.ID) {
+		// Unanswered, Discord would show "the application did not respond".
+		err := s.InteractionRespond(in, &discordgo.InteractionResponse{
+			Type: discordgo.InteractionResponseChannelMessageWithSource,
+			Data: &discordgo.InteractionResponseData{Flags: discordgo.MessageFlagsEphemeral, Content: "This bot does not take commands here."},
+		}, discordgo.WithContext(ctx))
+		if err != nil {
+			a.log.Warn("refusing a slash command", "err", err)
+		}
+		return
+	}
 	err := s.InteractionRespond(in, &discordgo.InteractionResponse{
 		Type: discordgo.InteractionResponseDeferredChannelMessageWithSource,
 		Data: &discordgo.InteractionResponseData{Flags: discordgo.MessageFlagsEphemeral},

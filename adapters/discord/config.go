@@ -65,6 +65,19 @@ type Config struct {
 	// appear at once) instead of globally (Discord may take up to an hour
 	// to show new global commands). Default "" (global).
 	CommandGuild string `toml:"command_guild"`
+
+	// AllowedGuilds, when not empty, limits the bot to these servers (ids);
+	// messages and votes elsewhere are ignored. Default [] (every server).
+	AllowedGuilds []string `toml:"allowed_guilds"`
+	// AllowedChannels, when not empty, limits the bot in servers to these
+	// channels (ids; a thread counts as its parent channel). Default []
+	// (every channel).
+	AllowedChannels []string `toml:"allowed_channels"`
+	// BlockedUsers are user ids whose messages and votes are ignored.
+	// Default [].
+	BlockedUsers []string `toml:"blocked_users"`
+	// AllowDMs answers direct messages. Default true.
+	AllowDMs bool `toml:"allow_dms"`
 }
 
 // DefaultConfig returns every key's default.
@@ -77,6 +90,7 @@ func DefaultConfig() Config {
 		ReplyChainDepth:  20,
 		RegisterCommands: true,
 		MessageContent:   true,
+		AllowDMs:         true,
 	}
 }
 
@@ -101,7 +115,7 @@ func (c Config) Validate() error {
 	if c.ReplyChainDepth < 0 {
 		return fmt.Errorf("key reply_chain_depth: %d is negative", c.ReplyChainDepth)
 	}
-	return nil
+	return c.validateAccess()
 }
 
 // apiBase is APIURL with defaults applied and a trailing slash.

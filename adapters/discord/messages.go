@@ -12,7 +12,7 @@ import (
 
 // onMessage translates one MESSAGE_CREATE and hands it to the core.
 func (a *Adapter) onMessage(ctx context.Context, s *discordgo.Session, m *discordgo.Message) {
-	if m.Author == nil {
+	if m.Author == nil || !a.allowed(ctx, s, m.GuildID, m.ChannelID, m.Author.ID) {
 		return
 	}
 	botID := a.bot()

@@ -85,6 +85,9 @@ func (a *Adapter) onReaction(ctx context.Context, s *discordgo.Session, e reacti
 	if e.r.UserID == "" || e.r.UserID == botID || (e.member != nil && e.member.User != nil && e.member.User.Bot) {
 		return // the bot's own controls, or another bot: never a vote
 	}
+	if !a.allowed(ctx, s, e.r.GuildID, e.r.ChannelID, e.r.UserID) {
+		return
+	}
 	question, ok := a.answerQuestion(ctx, s, e.r.ChannelID, e.r.MessageID, botID)
 	if !ok {
 		return // a reaction on someone else's message or on a notice

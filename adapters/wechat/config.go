@@ -82,6 +82,15 @@ type Config struct {
 	// MediaReply answers pictures and voice in private chats; "" sends
 	// nothing. Default "目前只能处理文字消息。(Text only for now.)".
 	MediaReply string `toml:"media_reply"`
+
+	// AllowedGroups, when not empty, limits the bot to the groups of these
+	// names (as WeChat shows them); other groups are ignored. Default []
+	// (every group).
+	AllowedGroups []string `toml:"allowed_groups"`
+	// BlockedUsers are people whose messages and votes are ignored, by the
+	// id the adapter knows them by (see UserIDForms): the remark name the
+	// account gave them, else ~ and their nickname. Default [].
+	BlockedUsers []string `toml:"blocked_users"`
 }
 
 // DefaultConfig returns every key's default.
@@ -135,6 +144,13 @@ func (c Config) Validate() error {
 	}
 	if dir := filepath.Dir(c.StorageFile); dir == c.StorageFile {
 		return bad("key storage_file: %q is not a file path", c.StorageFile)
+	}
+	for key, list := range map[string][]string{"allowed_groups": c.AllowedGroups, "blocked_users": c.BlockedUsers} {
+		for _, name := range list {
+			if strings.TrimSpace(name) == "" {
+				return bad("key %s: an empty name", key)
+			}
+		}
 	}
 	up, down := map[string]bool{}, map[string]bool{}
 	for key, list := range map[string][]string{"up_tokens": c.UpTokens, "down_tokens": c.DownTokens, "regen_tokens": c.RegenTokens} {

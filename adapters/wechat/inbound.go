@@ -2,6 +2,7 @@ package wechat
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -213,6 +214,9 @@ func (a *Adapter) who(m *openwechat.Message) (inbound, bool) {
 			a.log.Warn("looking up the group of a message", "err", err)
 			return inbound{}, false
 		}
+		if len(a.cfg.AllowedGroups) > 0 && !slices.Contains(a.cfg.AllowedGroups, g.NickName) {
+			return inbound{}, false
+		}
 		member, err := m.SenderInGroup()
 		if err != nil {
 			a.log.Warn("looking up the sender of a group message", "err", err)
@@ -222,6 +226,9 @@ func (a *Adapter) who(m *openwechat.Message) (inbound, bool) {
 			return inbound{}, false
 		}
 		contacts, _ := self.Members()
+		if a.blocked(identity(member, contacts)) {
+			return inbound{}, false
+		}
 		in := inbound{
 			chat:     chatOfGroup(g),
 			to:       g.UserName,
@@ -245,7 +252,7 @@ func (a *Adapter) who(m *openwechat.Message) (inbound, bool) {
 		a.log.Warn("looking up the sender of a message", "err", err)
 		return inbound{}, false
 	}
-	if sender.IsMP() || !sender.IsFriend() || sender.UserName == openwechat.FileHelper {
+	if sender.IsMP() || !sender.IsFriend() || sender.UserName == openwechat.FileHelper || a.blocked(identity(sender, nil)) {
 		return inbound{}, false
 	}
 	return inbound{
@@ -309,4 +316,9 @@ func firstNonEmpty(ss ...string) string {
 		}
 	}
 	return ""
+}
+
+// blocked reports whether the person with this id is in blocked_users.
+func (a *Adapter) blocked(id bot.UserID) bool {
+	return slices.Contains(a.cfg.BlockedUsers, string(id))
 }

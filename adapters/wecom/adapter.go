@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -278,6 +279,10 @@ func (a *Adapter) dispatch(ctx context.Context, m inbound) {
 	}
 	if m.AgentID != "" && m.AgentID != a.api.agentString() {
 		a.log.Warn("callback for another application ignored", "agent", m.AgentID)
+		return
+	}
+	if len(a.cfg.AllowedUsers) > 0 && !slices.Contains(a.cfg.AllowedUsers, m.FromUserName) {
+		a.log.Debug("callback from a member not in allowed_users ignored", "type", m.MsgType)
 		return
 	}
 	r := &replier{a: a, user: m.FromUserName}

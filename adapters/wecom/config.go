@@ -71,6 +71,10 @@ type Config struct {
 	// Cards follows each answer with a template card carrying the vote
 	// buttons. Default true.
 	Cards bool `toml:"cards"`
+	// AllowedUsers, when not empty, limits the bot to these members
+	// (UserIDs, see UserIDForms); others' messages and votes are ignored.
+	// Default [] (every member who can see the application).
+	AllowedUsers []string `toml:"allowed_users"`
 }
 
 // DefaultConfig returns every key's default.
@@ -96,6 +100,11 @@ func (c Config) Validate() error {
 	if c.Enabled {
 		if err := c.validateIdentity(); err != nil {
 			return err
+		}
+	}
+	for _, u := range c.AllowedUsers {
+		if strings.TrimSpace(u) == "" {
+			return fmt.Errorf("%w: key allowed_users: an empty UserID", ErrConfig)
 		}
 	}
 	if c.Listen != "" {

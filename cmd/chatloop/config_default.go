@@ -154,6 +154,14 @@ command_guild = ""
 # developer portal too). Without it DMs and @mentions still work, but not
 # the prefix trigger, replies without a ping, or reply-chain context.
 message_content = true
+# Allow and block lists (ids: Developer Mode, then right-click → Copy ID).
+# Empty lists mean everywhere and everyone. allowed_channels also admits
+# the threads of the channels listed. DMs are answered when allow_dms is
+# true, whatever the server lists say.
+allowed_guilds = []
+allowed_channels = []
+blocked_users = []
+allow_dms = true
 
 [wechat]
 # Start the personal-WeChat adapter in "chatloop run". The first start
@@ -193,6 +201,11 @@ regen_tokens = ["/regen", "换一个"]
 # The reply to pictures, files, video and (web; iLink: untranscribed) voice
 # in private chats ("" sends nothing).
 media_reply = "目前只能处理文字消息。(Text only for now.)"
+# Answer only in the groups of these names (empty: every group), and never
+# the people listed, by the id chatloop knows them by: the remark name you
+# gave them, else ~ and their nickname (e.g. "~小明").
+allowed_groups = []
+blocked_users = []
 
 [wecom]
 # Start the WeCom (enterprise WeChat) self-built application adapter in
@@ -213,4 +226,6 @@ aes_key_file = ""
 max_clock_skew = "5m0s"
 # Follow each answer with a card with 👍 / 👎 / 🔄 buttons.
 cards = true
+# Answer only these members (UserIDs; empty: everyone who can see the app).
+allowed_users = []
 `
