@@ -305,6 +305,43 @@ func TestSendDuringExpiry(t *testing.T) {
 	answerOf(t, store, got.MessageID)
 }
 
+// TestSendFindsExpiry expires the session just before an answer is sent,
+// while the long poll is held and has not noticed: the send itself finds
+// the token stale, ends the session, and is delivered after the QR login.
+func TestSendFindsExpiry(t *testing.T) {
+	f := newFakeILink(t)
+	f.hold = time.Second
+	f.lateExpiry = true
+	dir := t.TempDir()
+	store := openTestStore(t, dir)
+	core := startCoreWith(t, store, 0, generatorFunc(func(ctx context.Context, req bot.Request, onToken func(string)) (bot.Result, error) {
+		f.expireTokens()
+		return demo.New().Generate(ctx, req, onToken)
+	}))
+	r := startAdapter(t, testConfig(f, dir), core)
+	qrLogin(t, f, r, 1)
+	f.says(alice, "expire now")
+	f.waitQR(t, 2)
+	f.mu.Lock()
+	stale := f.staleSends
+	f.lateExpiry = false
+	f.mu.Unlock()
+	if stale == 0 {
+		t.Fatal("no send found the token stale; the test did not exercise the send path")
+	}
+	tok := qrLogin(t, f, r, 2)
+	got := f.waitSent(t, 0, 1)[0]
+	if got.Token != tok || !strings.Contains(got.Text, "You said: expire now") {
+		t.Errorf("sent %+v, want the answer with the new token", got)
+	}
+}
+
+type generatorFunc func(context.Context, bot.Request, func(string)) (bot.Result, error)
+
+func (g generatorFunc) Generate(ctx context.Context, req bot.Request, onToken func(string)) (bot.Result, error) {
+	return g(ctx, req, onToken)
+}
+
 // TestChoices runs A/B mode: both labelled answers go out, then a bare
 // "B" and a quoted "A" record choices.
 func TestChoices(t *testing.T) {

@@ -55,6 +55,11 @@ type fakeILink struct {
 	holdForever bool
 	gaveUp      chan struct{}
 	notices     []string
+	// lateExpiry makes a held poll notice an expired token only when its
+	// hold ends, as a server may; staleSends counts sendmessage calls
+	// refused for a stale token.
+	lateExpiry bool
+	staleSends int
 }
 
 type fakeQR struct {
@@ -219,11 +224,14 @@ func (f *fakeILink) handler(server string) http.Handler {
 			return
 		case stale:
 			// A stale token: session-guard.ts STALE_TOKEN_ERRCODE.
-			if path == "ilink/bot/getupdates" {
-				f.mu.Lock()
+			f.mu.Lock()
+			switch path {
+			case "ilink/bot/getupdates":
 				f.pollsBy[token]++
-				f.mu.Unlock()
+			case "ilink/bot/sendmessage":
+				f.staleSends++
 			}
+			f.mu.Unlock()
 			writeJSON(w, map[string]any{"ret": -14, "errcode": -14, "errmsg": "session timeout"})
 			return
 		case !valid:
@@ -347,7 +355,7 @@ func (f *fakeILink) getUpdates(w http.ResponseWriter, r *http.Request, token str
 	deadline := time.After(f.hold)
 	for {
 		f.mu.Lock()
-		if f.expired[token] {
+		if f.expired[token] && !f.lateExpiry {
 			f.mu.Unlock()
 			writeJSON(w, map[string]any{"ret": -14, "errcode": -14, "errmsg": "session timeout"})
 			return
