@@ -89,7 +89,8 @@ type Config struct {
 	AllowedGroups []string `toml:"allowed_groups"`
 	// BlockedUsers are people whose messages and votes are ignored, by the
 	// id the adapter knows them by (see UserIDForms): the remark name the
-	// account gave them, else ~ and their nickname. Default [].
+	// account gave them, else ~ and their nickname; with the iLink
+	// protocol, their iLink user id. Default [].
 	BlockedUsers []string `toml:"blocked_users"`
 }
 
@@ -207,6 +208,8 @@ func (c Config) ILink() ilink.Config {
 		DownTokens:  c.DownTokens,
 		RegenTokens: c.RegenTokens,
 		MediaReply:  c.MediaReply,
+		// The iLink protocol has no groups: allowed_groups does not apply.
+		BlockedUsers: c.BlockedUsers,
 	}
 }
 

@@ -203,7 +203,8 @@ regen_tokens = ["/regen", "换一个"]
 media_reply = "目前只能处理文字消息。(Text only for now.)"
 # Answer only in the groups of these names (empty: every group), and never
 # the people listed, by the id chatloop knows them by: the remark name you
-# gave them, else ~ and their nickname (e.g. "~小明").
+# gave them, else ~ and their nickname (e.g. "~小明"); with protocol
+# "ilink", their iLink user id (e.g. "o9cq800kum@im.wechat").
 allowed_groups = []
 blocked_users = []
 

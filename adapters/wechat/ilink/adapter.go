@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -300,7 +301,7 @@ func (a *Adapter) handle(l *live, m weixinMessage) {
 		return
 	}
 	in := translate(m, a.toks, a.sent.contains)
-	if in.kind == kindIgnore {
+	if in.kind == kindIgnore || slices.Contains(a.cfg.BlockedUsers, in.from) {
 		return
 	}
 	r := &replier{a: a, chat: chatOf(in.from), to: in.from, contextToken: in.contextToken}

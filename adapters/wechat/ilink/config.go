@@ -32,6 +32,9 @@ type Config struct {
 	UpTokens, DownTokens, RegenTokens []string
 	// MediaReply answers pictures, files and video ("" sends nothing).
 	MediaReply string
+	// BlockedUsers are iLink user ids whose messages and votes are
+	// ignored.
+	BlockedUsers []string
 }
 
 // Built-in feedback tokens.
