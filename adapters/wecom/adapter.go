@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/chatloop/chatloop/bot"
 )
 
@@ -50,7 +52,12 @@ type Adapter struct {
 	ln     net.Listener
 	now    func() time.Time
 	replay *replayGuard
-	chatIK []byte // key for chat ids derived from user ids
+	seen   SeenStore // nil: replays caught in memory only
+	chatIK []byte    // key for chat ids derived from user ids
+
+	maxConns    int
+	bodyTimeout time.Duration
+	notices     chan struct{} // a slot per send in flight in background
 
 	bg sync.WaitGroup // card updates and notices in flight
 }
@@ -88,7 +95,10 @@ func New(cfg Config, h bot.Handler, log *slog.Logger, opts ...Option) (*Adapter,
 			base: cfg.apiBase(), corpID: cfg.CorpID, secret: sec.secret, agentID: cfg.AgentID,
 			http: &http.Client{Transport: tr, Timeout: 30 * time.Second}, now: time.Now,
 		},
-		now: time.Now,
+		now:         time.Now,
+		maxConns:    defaultMaxConnections,
+		bodyTimeout: defaultBodyTimeout,
+		notices:     make(chan struct{}, maxNotices),
 	}
 	mac := hmac.New(sha256.New, sec.aesKey)
 	mac.Write([]byte("chatloop wecom chat id\x00" + cfg.CorpID))
@@ -111,6 +121,7 @@ func (a *Adapter) Run(ctx context.Context) error {
 			return fmt.Errorf("wecom: listening on %s: %w", a.cfg.listen(), err)
 		}
 	}
+	ln = netutil.LimitListener(ln, a.maxConns)
 	cb, path := a.callback(ctx), a.cfg.path()
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -120,9 +131,11 @@ func (a *Adapter) Run(ctx context.Context) error {
 			}
 			cb.ServeHTTP(w, r)
 		}),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       5*time.Second + a.bodyTimeout,
 		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       15 * time.Second,
+		MaxHeaderBytes:    maxBody,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
 	a.log.Info("serving the WeCom callback", "addr", ln.Addr().String(), "path", a.cfg.path())
@@ -143,9 +156,6 @@ func (a *Adapter) Run(ctx context.Context) error {
 	return nil
 }
 
-// maxBody is the largest callback body read.
-const maxBody = 1 << 20
-
 // callback is the HTTP handler of the callback URL. Work it starts runs
 // under ctx, the adapter's run context.
 func (a *Adapter) callback(ctx context.Context) http.Handler {
@@ -155,7 +165,7 @@ func (a *Adapter) callback(ctx context.Context) http.Handler {
 		switch r.Method {
 		case http.MethodGet:
 			echo := q.Get("echostr")
-			plain, status, err := a.open(sig, ts, nonce, echo)
+			plain, status, err := a.open(r.Context(), sig, ts, nonce, echo)
 			if err != nil {
 				a.refuse(w, r, status, err)
 				return
@@ -164,17 +174,24 @@ func (a *Adapter) callback(ctx context.Context) http.Handler {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			_, _ = w.Write(plain)
 		case http.MethodPost:
-			body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-			if err != nil || len(body) > maxBody {
-				a.refuse(w, r, http.StatusBadRequest, fmt.Errorf("reading the body: %v (%d bytes)", err, len(body)))
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(a.bodyTimeout))
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+			if err != nil {
+				status := http.StatusBadRequest
+				if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+					status = http.StatusRequestEntityTooLarge
+				}
+				a.refuse(w, r, status, fmt.Errorf("reading the body: %w", err))
 				return
 			}
-			var env envelope
-			if err := xml.Unmarshal(body, &env); err != nil || env.Encrypt == "" {
+			// The signature covers the Encrypt field only: find it with
+			// a bounded scan and check it before any XML parser runs.
+			encrypted, ok := encryptField(body)
+			if !ok {
 				a.refuse(w, r, http.StatusBadRequest, fmt.Errorf("%w: no Encrypt element", ErrUndecryptable))
 				return
 			}
-			plain, status, err := a.open(sig, ts, nonce, env.Encrypt)
+			plain, status, err := a.open(r.Context(), sig, ts, nonce, encrypted)
 			if err != nil {
 				a.refuse(w, r, status, err)
 				return
@@ -187,7 +204,7 @@ func (a *Adapter) callback(ctx context.Context) http.Handler {
 			// Acknowledge at once (an empty 200 means "no passive
 			// reply"); the answer goes out through message/send.
 			w.WriteHeader(http.StatusOK)
-			if m.MsgID != "" && !a.replay.first("msgid\x00"+m.MsgID, a.now()) {
+			if m.MsgID != "" && !a.firstSeen(r.Context(), "msgid\x00"+m.MsgID, a.now()) {
 				// WeCom sends a callback again, newly signed, when
 				// it got no answer in time: handled once.
 				a.log.Info("repeated message ignored")
@@ -215,7 +232,7 @@ var (
 
 // open checks a callback's signature, freshness and novelty, and
 // decrypts it. status is the HTTP status to refuse it with.
-func (a *Adapter) open(sig, ts, nonce, encrypted string) ([]byte, int, error) {
+func (a *Adapter) open(ctx context.Context, sig, ts, nonce, encrypted string) ([]byte, int, error) {
 	if sig == "" || ts == "" || nonce == "" || encrypted == "" {
 		return nil, http.StatusBadRequest, errors.New("missing msg_signature, timestamp, nonce or ciphertext")
 	}
@@ -234,17 +251,10 @@ func (a *Adapter) open(sig, ts, nonce, encrypted string) ([]byte, int, error) {
 	if err != nil {
 		return nil, http.StatusBadRequest, err
 	}
-	if !a.replay.first(sig+"\x00"+nonce, now) {
+	if !a.firstSeen(ctx, sig+"\x00"+nonce, now) {
 		return nil, http.StatusConflict, ErrReplayed
 	}
 	return plain, 0, nil
-}
-
-// envelope is the outer XML of a POST callback.
-type envelope struct {
-	ToUserName string `xml:"ToUserName"`
-	AgentID    string `xml:"AgentID"`
-	Encrypt    string `xml:"Encrypt"`
 }
 
 // inbound is a decrypted callback: a message or an event.
@@ -313,7 +323,7 @@ func (a *Adapter) dispatch(ctx context.Context, m inbound) {
 			a.log.Debug("event ignored", "event", m.Event)
 		}
 	case "image", "voice", "video", "file", "location", "link":
-		a.background(ctx, func(ctx context.Context) {
+		a.background(ctx, "text-only notice", func(ctx context.Context) {
 			if err := r.Send(ctx, mediaNotice); err != nil {
 				a.log.Warn("sending the text-only notice", "err", err)
 			}
@@ -350,20 +360,9 @@ func (a *Adapter) button(ctx context.Context, m inbound, chat bot.ChatID, r *rep
 		label = "B"
 	}
 	card := voteCard(id, label, kind)
-	a.background(ctx, func(ctx context.Context) {
+	a.background(ctx, "card update", func(ctx context.Context) {
 		if err := a.api.updateCard(ctx, m.FromUserName, m.ResponseCode, card); err != nil {
 			a.log.Warn("updating the vote card", "answer", id, "err", err)
 		}
 	})
-}
-
-// background runs fn on its own goroutine, waited for by Run.
-func (a *Adapter) background(ctx context.Context, fn func(context.Context)) {
-	a.bg.Add(1)
-	go func() {
-		defer a.bg.Done()
-		ctx, cancel := context.WithTimeout(ctx, time.Minute)
-		defer cancel()
-		fn(ctx)
-	}()
 }

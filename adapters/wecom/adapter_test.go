@@ -293,7 +293,7 @@ func FuzzCallback(f *testing.F) {
 	mc := &msgCrypt{token: docToken, key: key, receiver: fakeCorpID}
 	a := &Adapter{
 		cfg: Config{CorpID: fakeCorpID, AgentID: fakeAgentID}, h: nopHandler{}, log: slog.New(slog.DiscardHandler), crypt: mc, now: time.Now,
-		replay: newReplayGuard(time.Minute),
+		replay: newReplayGuard(time.Minute), notices: make(chan struct{}, maxNotices),
 		// API calls (notices, card updates) fail fast.
 		api: &apiClient{base: "http://127.0.0.1:1/", http: &http.Client{Timeout: time.Second}, now: time.Now, agentID: fakeAgentID},
 	}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/chatloop/chatloop/adapters/discord"
 	"github.com/chatloop/chatloop/adapters/wechat"
-	"github.com/chatloop/chatloop/adapters/wecom"
 	"github.com/chatloop/chatloop/bot"
 	"github.com/chatloop/chatloop/feedback"
 	"github.com/chatloop/chatloop/metrics"
@@ -167,7 +166,7 @@ func (a *app) enabledAdapters(cfg *Config, h bot.Handler) (map[string]runner, er
 		out["wechat"] = w
 	}
 	if cfg.WeCom.Enabled {
-		w, err := wecom.New(cfg.WeCom, h, log.With("adapter", "wecom"))
+		w, err := newWeCom(cfg, h, a)
 		if err != nil {
 			return nil, fmt.Errorf("[wecom]: %w", err)
 		}
