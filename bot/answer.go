@@ -221,6 +221,9 @@ func (c *Core) answer(ctx context.Context, r Replier, m Message, prompt []Turn, 
 			c.log.Error("finishing answer record", "answer", a.ID, "err", err)
 		}
 	}
+	if !recorded && started {
+		c.tellNotRecording(ctx, r, m)
+	}
 	switch {
 	case genErr != nil && !started:
 		if ctx.Err() == nil {
@@ -277,23 +280,29 @@ func (c *Core) bestOf(ctx context.Context, r Replier, m Message, prompt []Turn, 
 	}
 	var sentIDs []MessageID
 	var mu sync.Mutex
+	bestRecorded := false
 	for i := range cands {
 		cands[i].Sent = cands[i].ID == best.ID
-		c.record(ctx, cands[i])
+		if ok := c.record(ctx, cands[i]); cands[i].Sent {
+			bestRecorded = ok
+		}
 	}
 	tokens := make(chan string, 1)
 	tokens <- best.Text
 	close(tokens)
-	err := r.Stream(ctx, Outgoing{AnswerID: best.ID, Label: label, Feedback: c.opts.Store != nil, Sent: func(id MessageID) {
+	err := r.Stream(ctx, Outgoing{AnswerID: best.ID, Label: label, Feedback: bestRecorded, Sent: func(id MessageID) {
 		mu.Lock()
 		sentIDs = append(sentIDs, id)
 		mu.Unlock()
-		if c.opts.Store != nil {
+		if bestRecorded {
 			if err := c.opts.Store.MapMessage(context.WithoutCancel(ctx), m.Platform, id, best.ID); err != nil {
 				c.log.Error("mapping message to answer", "answer", best.ID, "err", err)
 			}
 		}
 	}}, tokens)
+	if !bestRecorded {
+		c.tellNotRecording(ctx, r, m)
+	}
 	for _, a := range cands {
 		if a.ID == best.ID {
 			mu.Lock()
@@ -345,9 +354,11 @@ func (c *Core) record(ctx context.Context, a Answer) bool {
 		return false
 	}
 	if err := c.opts.Store.RecordAnswer(context.WithoutCancel(ctx), a); err != nil {
-		c.log.Error("recording answer", "answer", a.ID, "err", err)
+		c.health.failed()
+		c.log.Error("recording answer", "answer", a.ID, "failures", c.health.total.Load(), "err", err)
 		return false
 	}
+	c.health.ok()
 	return true
 }
 

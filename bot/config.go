@@ -90,10 +90,10 @@ func (c Config) Validate() error {
 	switch {
 	case c.HistoryTokens < 64:
 		return fmt.Errorf("key history_tokens: %d is below 64", c.HistoryTokens)
-	case c.Workers < 1:
-		return fmt.Errorf("key workers: %d must be at least 1", c.Workers)
-	case c.QueueSize < 1:
-		return fmt.Errorf("key queue_size: %d must be at least 1", c.QueueSize)
+	case c.Workers < 1 || c.Workers > MaxWorkers:
+		return fmt.Errorf("key workers: %d is not between 1 and %d", c.Workers, MaxWorkers)
+	case c.QueueSize < 1 || c.QueueSize > MaxQueueSize:
+		return fmt.Errorf("key queue_size: %d is not between 1 and %d", c.QueueSize, MaxQueueSize)
 	case c.MaxInputChars < 1:
 		return fmt.Errorf("key max_input_chars: %d must be at least 1", c.MaxInputChars)
 	case c.RatePerMinute < 0:

@@ -80,6 +80,9 @@ type Core struct {
 	rng       *mrand.Rand
 	idSource  *ulid.MonotonicEntropy
 	closed    bool
+
+	notices chan struct{} // a slot per notice being sent
+	health  storeHealth
 }
 
 var _ Handler = (*Core)(nil)
@@ -118,6 +121,9 @@ func NewCore(opts Options) (*Core, error) {
 	}
 	if err := opts.Config.Validate(); err != nil {
 		return nil, fmt.Errorf("bot: config: %w", err)
+	}
+	if err := opts.Sampling.Validate(); err != nil {
+		return nil, fmt.Errorf("bot: sampling: %w", err)
 	}
 	refusals, err := compileRefusals(opts.Config.Refusals)
 	if err != nil {
@@ -165,6 +171,7 @@ func NewCore(opts Options) (*Core, error) {
 		pairs:     map[AnswerID][2]AnswerID{},
 		rng:       rng,
 		idSource:  ulid.Monotonic(rand.Reader, 0),
+		notices:   make(chan struct{}, MaxNotices),
 	}, nil
 }
 
@@ -451,9 +458,18 @@ func (c *Core) expire() {
 }
 
 // notify sends a short notice without blocking the caller, then completes
-// the Replier: the message it answers is done with.
+// the Replier: the message it answers is done with. Beyond MaxNotices in
+// flight the notice is dropped (and logged).
 func (c *Core) notify(r Replier, text string) {
+	select {
+	case c.notices <- struct{}{}:
+	default:
+		c.log.Warn("notice dropped: too many being sent", "limit", MaxNotices)
+		complete(r)
+		return
+	}
 	go func() {
+		defer func() { <-c.notices }()
 		defer complete(r)
 		ctx, cancel := context.WithTimeout(c.baseCtx, 30*time.Second)
 		defer cancel()

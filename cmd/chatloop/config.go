@@ -140,8 +140,13 @@ func defaultConfig() Config {
 // explicit is true.
 func loadConfig(path string, explicit bool, environ []string) (Config, error) {
 	cfg := defaultConfig()
-	data, err := os.ReadFile(path)
+	data, err := readConfigFile(path)
+	if err == nil {
+		err = checkConfigShape(data)
+	}
 	switch {
+	case errors.Is(err, errConfigShape):
+		return cfg, fmt.Errorf("%s: %w", path, err)
 	case err == nil:
 		md, err := toml.Decode(string(data), &cfg)
 		if err != nil {
@@ -187,6 +192,9 @@ func (c *Config) validate() error {
 	}
 	if err := c.Model.validateAdapters(); err != nil {
 		return err
+	}
+	if err := c.Model.Sampling.Validate(); err != nil {
+		return fmt.Errorf("section model.sampling: %w", err)
 	}
 	if c.Reward.BestOf < 1 {
 		return fmt.Errorf("key reward.best_of: %d must be at least 1", c.Reward.BestOf)
