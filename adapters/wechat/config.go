@@ -1,5 +1,8 @@
-// Package wechat connects chatloop to a personal WeChat account through
-// openwechat in desktop (UOS) mode.
+// Package wechat connects chatloop to a personal WeChat account. Its
+// [wechat] section picks the protocol: "ilink" (the default), Tencent's
+// official bot API, served by package ilink; or "web", served by this
+// package's Adapter through openwechat in desktop (UOS) mode, described
+// below. Open builds the one the configuration names.
 //
 // The first start prints a QR code to scan with the phone (and writes it as
 // a PNG file); later starts log in again from a hot-reload storage file
