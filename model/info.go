@@ -47,6 +47,9 @@ type Info struct {
 // Info describes the model.
 func (e *Engine) Info() Info { return e.info }
 
+// Path is the model file the engine was loaded from.
+func (e *Engine) Path() string { return e.path }
+
 // FileSHA256 returns the hex SHA-256 of the model file. It is computed in
 // the background from Load on, so that loading a large file stays quick;
 // the first call waits for it to finish.

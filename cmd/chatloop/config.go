@@ -61,6 +61,11 @@ type ModelConfig struct {
 	// results; the file's copy is released). false keeps the file's
 	// layout, as llama.cpp's --no-repack.
 	Repack bool `toml:"repack"`
+	// PackCache keeps the repacked weights in a file beside the model
+	// ("<model>.chatloop-packed", or under the user's cache folder when
+	// the model's is not writable), so later loads map them instead of
+	// repacking.
+	PackCache bool `toml:"pack_cache"`
 	// MaxTokens caps an answer's length in tokens.
 	MaxTokens int `toml:"max_tokens"`
 	// Template overrides the chat template recognised from the GGUF file.
@@ -106,7 +111,7 @@ func (m *ModelConfig) engineOptions() model.Options {
 	if prefix == 0 {
 		prefix = -1 // none kept
 	}
-	return model.Options{Threads: m.Threads, Context: m.Context, Template: m.Template, Parallel: m.Parallel, PrefixCache: prefix, NoRepack: !m.Repack,
+	return model.Options{Threads: m.Threads, Context: m.Context, Template: m.Template, Parallel: m.Parallel, PrefixCache: prefix, NoRepack: !m.Repack, PackCache: m.PackCache,
 		Adapters: m.engineAdapters(), MergeAdapters: m.MergeAdapters}
 }
 
@@ -120,6 +125,7 @@ func defaultConfig() Config {
 			Parallel:      4,
 			PrefixCacheMB: 512,
 			Repack:        true,
+			PackCache:     true,
 			MaxTokens:     512,
 			Sampling:      bot.Sampling{Temperature: 0.7, TopK: 40, TopP: 0.9, MinP: 0.05, RepeatPenalty: 1.1},
 			BaseURL:       "http://127.0.0.1:11434/v1",

@@ -77,6 +77,11 @@ prefix_cache_mb = 512
 # kernels (faster, the same results; the file's copy leaves memory).
 # false keeps the file's layout (llama.cpp's --no-repack).
 repack = true
+# Keep the repacked weights in a file beside the model
+# ("<model>.chatloop-packed"; under the user's cache folder when the
+# model's folder is not writable), so that later loads map them instead of
+# repacking. Keyed by the model file and this CPU; rewritten when stale.
+pack_cache = true
 # LoRA adapters (llama.cpp's GGUF adapter format, as "chatloop tune" or
 # llama.cpp's convert_lora_to_gguf.py writes them) served with the local
 # model, their scales (a missing one is 1) and whether to add them into

@@ -405,6 +405,7 @@ func (s *Server) generationError(w http.ResponseWriter, r *http.Request, err err
 		writeError(w, http.StatusBadRequest, "invalid_request_error", "context_length_exceeded", err.Error())
 	case r.Context().Err() != nil:
 		// The client has gone; nobody reads an answer.
+		s.log.Info("client went away; generation cancelled", "path", r.URL.Path)
 	case errors.Is(err, model.ErrClosed):
 		writeError(w, http.StatusServiceUnavailable, "server_error", "shutting_down", "the server is shutting down")
 	default:
@@ -607,6 +608,7 @@ func (s *Server) streamError(es *eventStream, w http.ResponseWriter, r *http.Req
 		return
 	}
 	if r.Context().Err() != nil {
+		s.log.Info("client went away; generation cancelled", "path", r.URL.Path)
 		return
 	}
 	s.log.Error("generation failed mid-stream", "path", r.URL.Path, "err", err)
