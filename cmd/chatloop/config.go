@@ -334,5 +334,6 @@ func (a *app) config(cmd *cobra.Command) (*Config, error) {
 		return nil, err
 	}
 	a.cfg = &cfg
+	a.collectSecrets(a.cfg)
 	return a.cfg, nil
 }

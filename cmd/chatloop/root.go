@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/chatloop/chatloop/bot"
+	"github.com/chatloop/chatloop/internal/redact"
 )
 
 // app holds what every command shares: flags, streams, the logger and the
@@ -23,9 +24,10 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 
-	log    *slog.Logger
-	logOut swapWriter // where log lines go: stderr, or above the terminal chat's prompt
-	cfg    *Config
+	log     *slog.Logger
+	secrets redact.Secrets // masked in every log line (see collectSecrets)
+	logOut  swapWriter     // where log lines go: stderr, or above the terminal chat's prompt
+	cfg     *Config
 	// observer hears of the core's refusals (the metrics of "run").
 	observer bot.Observer
 }
@@ -90,9 +92,9 @@ func (a *app) setupLogger() error {
 	a.logOut.set(a.stderr)
 	switch strings.ToLower(a.logFormat) {
 	case "text":
-		a.log = slog.New(slog.NewTextHandler(&a.logOut, opts))
+		a.log = slog.New(redact.NewHandler(slog.NewTextHandler(&a.logOut, opts), &a.secrets))
 	case "json":
-		a.log = slog.New(slog.NewJSONHandler(&a.logOut, opts))
+		a.log = slog.New(redact.NewHandler(slog.NewJSONHandler(&a.logOut, opts), &a.secrets))
 	default:
 		return fmt.Errorf("--log-format %q: want text or json", a.logFormat)
 	}
@@ -103,7 +105,7 @@ func (a *app) setupLogger() error {
 // it up (tests calling helpers directly).
 func (a *app) logger() *slog.Logger {
 	if a.log == nil {
-		a.log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+		a.log = slog.New(redact.NewHandler(slog.NewTextHandler(os.Stderr, nil), &a.secrets))
 	}
 	return a.log
 }
