@@ -6,6 +6,7 @@ package console
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -56,16 +57,18 @@ func (c *Console) Run(ctx context.Context) error {
 	if c.opts.Interactive {
 		c.printf("chatloop: type a message and press Enter; /help lists commands, Ctrl-D quits.\n")
 	}
-	sc := bufio.NewScanner(c.in)
-	sc.Buffer(make([]byte, 64*1024), 4<<20)
+	br := bufio.NewReaderSize(c.in, 64*1024)
 	for {
 		if c.opts.Interactive {
 			c.printf("\nyou> ")
 		}
-		if !sc.Scan() {
-			break
+		line, err := readLine(br)
+		if errors.Is(err, io.EOF) {
+			return nil
 		}
-		line := sc.Text()
+		if err != nil {
+			return fmt.Errorf("reading input: %w", err)
+		}
 		if line == "" {
 			continue
 		}
@@ -73,10 +76,6 @@ func (c *Console) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("reading input: %w", err)
-	}
-	return nil
 }
 
 // Ask hands one message to the bot and waits until it has been handled.
@@ -124,6 +123,8 @@ type replier struct {
 }
 
 func (r *replier) Send(_ context.Context, text string) error {
+	var st termState
+	text = st.clean(text)
 	if r.c.opts.Interactive {
 		r.c.printf("bot> %s\n", text)
 	} else {
@@ -145,6 +146,7 @@ func (r *replier) Stream(ctx context.Context, out bot.Outgoing, tokens <-chan st
 	if out.Sent != nil {
 		out.Sent(bot.MessageID(string(out.AnswerID)))
 	}
+	var st termState // model output never drives the terminal
 	for {
 		select {
 		case tok, ok := <-tokens:
@@ -152,7 +154,7 @@ func (r *replier) Stream(ctx context.Context, out bot.Outgoing, tokens <-chan st
 				r.c.printf("\n")
 				return nil
 			}
-			r.c.printf("%s", tok)
+			r.c.printf("%s", st.clean(tok))
 		case <-ctx.Done():
 			r.c.printf("\n")
 			return ctx.Err()
