@@ -10,15 +10,8 @@ import (
 // before multiplying it with a weight of type t (type_traits_cpu[t].
 // vec_dot_type), or false when chatloop has no kernel for t.
 func VecDotType(t Type) (Type, bool) {
-	switch t {
-	case F32, F16, BF16:
-		return t, true
-	case Q4_0, Q5_0, Q8_0:
-		return Q8_0, true
-	case Q4_1, Q5_1:
-		return Q8_1, true
-	case Q4_K, Q5_K, Q6_K:
-		return Q8_K, true
+	if tr, ok := typeInfos[t]; ok && tr.dot != nil {
+		return tr.vecDot, true
 	}
 	return 0, false
 }
@@ -75,7 +68,10 @@ func (a *Activation) Err() error { return a.err }
 // ggml's CPU backend does (type_traits_cpu[vec_dot_type].from_float). If w
 // has no kernel or len(x) is not a whole number of blocks, the activation
 // records the error, and MatVecPrepared/Pool.MatVec return it.
-func (a *Activation) Prepare(x []float32, w Type) {
+func (a *Activation) Prepare(x []float32, w Type) { a.prepare(x, w, q8Best) }
+
+// prepare is Prepare with the Q8_0 reference quantizer of level lv.
+func (a *Activation) prepare(x []float32, w Type, lv vecLevel) {
 	a.err = nil
 	vt, ok := VecDotType(w)
 	if !ok {
@@ -114,7 +110,7 @@ func (a *Activation) Prepare(x []float32, w Type) {
 			a.nsq = grow(a.nsq, nb)
 		}
 		if vt == Q8_0 && a.Rounding == RoundRef {
-			if !quantizeQ8_0RefAsm(x, a.qs, a.d, a.nsq) {
+			if !quantizeQ8_0RefAsm(lv, x, a.qs, a.d, a.nsq) {
 				quantizeQ8_0Ref(x, a.qs, a.d, a.nsq)
 			}
 			return

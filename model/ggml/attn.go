@@ -51,13 +51,18 @@ func FromF16(dst []float32, src []uint16) {
 // query rounded to F16 and widened. Each position is summed on its own,
 // so vector lanes over positions give the same bits.
 func ScoresF16(dst []float32, kT []uint16, stride int, q []float32, scale float32) {
+	scoresF16(attnBest, dst, kT, stride, q, scale)
+}
+
+// scoresF16 is ScoresF16 with the kernels of level lv.
+func scoresF16(lv vecLevel, dst []float32, kT []uint16, stride int, q []float32, scale float32) {
 	if len(dst) == 0 || len(q) == 0 {
 		return
 	}
 	if len(dst) > stride || len(kT) < (len(q)-1)*stride+len(dst) {
 		panic("ggml: ScoresF16: keys shorter than the query and positions")
 	}
-	if scoresF16Asm(dst, kT, stride, q, scale) {
+	if scoresF16Asm(lv, dst, kT, stride, q, scale) {
 		return
 	}
 	scoresF16Go(dst, kT, stride, q, scale)
@@ -88,13 +93,18 @@ func scoresF16Go(dst []float32, kT []uint16, stride int, q []float32, scale floa
 // the output of llama.cpp's attention, a ggml_vec_dot_f16 of each column
 // of Vᵀ with the F16 weights, does.
 func AccumulateF16(acc []float64, values []uint16, stride int, p []float32) {
+	accumulateF16(attnBest, acc, values, stride, p)
+}
+
+// accumulateF16 is AccumulateF16 with the kernels of level lv.
+func accumulateF16(lv vecLevel, acc []float64, values []uint16, stride int, p []float32) {
 	if len(acc) == 0 || len(p) == 0 {
 		return
 	}
 	if len(acc) > stride || len(values) < (len(p)-1)*stride+len(acc) {
 		panic("ggml: AccumulateF16: values shorter than the weights and row")
 	}
-	if accumulateF16Asm(acc, values, stride, p) {
+	if accumulateF16Asm(lv, acc, values, stride, p) {
 		return
 	}
 	accumulateF16Go(acc, values, stride, p)

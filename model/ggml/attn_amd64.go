@@ -2,16 +2,6 @@
 
 package ggml
 
-import "golang.org/x/sys/cpu"
-
-// haveF16C selects the AVX2/F16C attention kernels; tests switch it off to
-// compare them with the pure-Go ones.
-var haveF16C = cpu.X86.HasAVX2 && cpu.X86.HasF16C
-
-// haveAVX512Attn selects the AVX-512 forms for the bulk of the work
-// (whole blocks of 16); tests switch it off too.
-var haveAVX512Attn = haveF16C && cpu.X86.HasAVX512F
-
 // scoresF16AVX2 is scoresF16Go for n a multiple of 8 and dim > 0.
 //
 //go:noescape
@@ -32,12 +22,15 @@ func scoresF16AVX512(dst *float32, n int, kT *uint16, stride int, q *float32, di
 //go:noescape
 func accumulateF16AVX512(acc *float64, dim int, values *uint16, stride int, p *float32, n int)
 
-func scoresF16Asm(dst []float32, kT []uint16, stride int, q []float32, scale float32) bool {
-	if !haveF16C {
+// scoresF16Asm is scoresF16Go in the assembly of level lv (the AVX-512
+// forms for whole blocks of 16, the AVX2 ones for blocks of 8); it reports
+// false, doing nothing, at levelGo.
+func scoresF16Asm(lv vecLevel, dst []float32, kT []uint16, stride int, q []float32, scale float32) bool {
+	if lv == vecGo {
 		return false
 	}
 	n16 := 0
-	if haveAVX512Attn {
+	if lv == vecAVX512 {
 		n16 = len(dst) &^ 15
 		if n16 > 0 {
 			scoresF16AVX512(&dst[0], n16, &kT[0], stride, &q[0], len(q), scale)
@@ -53,12 +46,14 @@ func scoresF16Asm(dst []float32, kT []uint16, stride int, q []float32, scale flo
 	return true
 }
 
-func accumulateF16Asm(acc []float64, values []uint16, stride int, p []float32) bool {
-	if !haveF16C {
+// accumulateF16Asm is accumulateF16Go in the assembly of level lv, as
+// scoresF16Asm.
+func accumulateF16Asm(lv vecLevel, acc []float64, values []uint16, stride int, p []float32) bool {
+	if lv == vecGo {
 		return false
 	}
 	d16 := 0
-	if haveAVX512Attn {
+	if lv == vecAVX512 {
 		d16 = len(acc) &^ 15
 		if d16 > 0 {
 			accumulateF16AVX512(&acc[0], d16, &values[0], stride, &p[0], len(p))

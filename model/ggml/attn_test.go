@@ -101,25 +101,15 @@ func attnHalves(rng *rand.Rand, n int, scale float64) []uint16 {
 	return h
 }
 
-// attnLevels are the kernel sets the tests compare: each switches off
-// the faster ones.
-var attnLevels = []string{"avx512", "avx2", "go"}
-
-// atLevel runs f with the attention kernels above level switched off.
-func atLevel(level string, f func()) {
-	saved, saved512 := haveF16C, haveAVX512Attn
-	defer func() { haveF16C, haveAVX512Attn = saved, saved512 }()
-	switch level {
-	case "avx2":
-		haveAVX512Attn = false
-	case "go":
-		haveF16C, haveAVX512Attn = false, false
+// attnLevels are the attention kernels this CPU runs, fastest first,
+// down to the pure-Go ones.
+func attnLevels() []vecLevel {
+	var ls []vecLevel
+	for lv := attnBest; lv >= vecGo; lv-- {
+		ls = append(ls, lv)
 	}
-	f()
+	return ls
 }
-
-// withoutAsm runs f with the assembly kernels switched off.
-func withoutAsm(f func()) { atLevel("go", f) }
 
 // TestScoresF16 checks ScoresF16 against DotF16 of each key row with the
 // query (the kernel proven against llama.cpp), and the assembly kernel
@@ -136,9 +126,9 @@ func TestScoresF16(t *testing.T) {
 			FromF16(q, qh)
 			scale := float32(0.125)
 			row := make([]uint16, dim)
-			for _, level := range attnLevels {
+			for _, level := range attnLevels() {
 				got := make([]float32, n)
-				atLevel(level, func() { ScoresF16(got, kT, stride, q, scale) })
+				scoresF16(level, got, kT, stride, q, scale)
 				for i := range n {
 					for d := range row {
 						row[d] = kT[d*stride+i]
@@ -176,10 +166,10 @@ func TestAccumulateF16(t *testing.T) {
 				start[d] = float64(rng.IntN(5))
 			}
 			goOnly := append([]float64(nil), start...)
-			withoutAsm(func() { AccumulateF16(goOnly, values, stride, p) })
-			for _, level := range attnLevels[:2] {
+			accumulateF16(vecGo, goOnly, values, stride, p)
+			for _, level := range attnLevels() {
 				got := append([]float64(nil), start...)
-				atLevel(level, func() { AccumulateF16(got, values, stride, p) })
+				accumulateF16(level, got, values, stride, p)
 				for d := range dim {
 					if math.Float64bits(got[d]) != math.Float64bits(goOnly[d]) {
 						t.Fatalf("%s, dim %d, %d positions: element %d is %v, Go gives %v", level, dim, n, d, got[d], goOnly[d])
@@ -209,13 +199,11 @@ func BenchmarkScoresF16(b *testing.B) {
 		q := make([]float32, dim)
 		FromF16(q, attnHalves(rng, dim, 1))
 		dst := make([]float32, n)
-		for _, impl := range attnLevels {
+		for _, impl := range attnLevels() {
 			b.Run(fmt.Sprintf("n=%d/%s", n, impl), func(b *testing.B) {
-				atLevel(impl, func() {
-					for b.Loop() {
-						ScoresF16(dst, kT, n, q, 0.125)
-					}
-				})
+				for b.Loop() {
+					scoresF16(impl, dst, kT, n, q, 0.125)
+				}
 				b.ReportMetric(float64(2*dim*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})
 		}
@@ -230,13 +218,11 @@ func BenchmarkAccumulateF16(b *testing.B) {
 		p := make([]float32, n)
 		FromF16(p, attnHalves(rng, n, 0.01))
 		acc := make([]float64, dim)
-		for _, impl := range attnLevels {
+		for _, impl := range attnLevels() {
 			b.Run(fmt.Sprintf("n=%d/%s", n, impl), func(b *testing.B) {
-				atLevel(impl, func() {
-					for b.Loop() {
-						AccumulateF16(acc, values, dim, p)
-					}
-				})
+				for b.Loop() {
+					accumulateF16(impl, acc, values, dim, p)
+				}
 				b.ReportMetric(float64(2*dim*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})
 		}
@@ -253,9 +239,9 @@ func TestAccumulateF16SkipsZeroWeights(t *testing.T) {
 		values[dim+d] = FP32ToFP16(1) // weight 0.5
 		values[2*dim+d] = 0xfc00      // -Inf, weight -0
 	}
-	for _, impl := range attnLevels {
+	for _, impl := range attnLevels() {
 		acc := make([]float64, dim)
-		atLevel(impl, func() { AccumulateF16(acc, values, dim, []float32{0, 0.5, float32(math.Copysign(0, -1))}) })
+		accumulateF16(impl, acc, values, dim, []float32{0, 0.5, float32(math.Copysign(0, -1))})
 		for d, v := range acc {
 			if v != 0.5 {
 				t.Fatalf("%s: element %d is %v, want 0.5", impl, d, v)

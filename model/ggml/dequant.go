@@ -41,45 +41,30 @@ func Dequantize(t Type, src []byte, dst []float32) error {
 	if err := checkSizes(t, src, len(dst)); err != nil {
 		return err
 	}
-	switch t {
-	case F32:
-		for i := range dst {
-			dst[i] = math.Float32frombits(le32(src[4*i:]))
-		}
-	case F16:
-		for i := range dst {
-			dst[i] = FP16ToFP32(le16(src[2*i:]))
-		}
-	case BF16:
-		for i := range dst {
-			dst[i] = BF16ToFP32(le16(src[2*i:]))
-		}
-	default:
-		fn := dequantizers[t]
-		if fn == nil {
-			return fmt.Errorf("%w: cannot dequantize %s", ErrUnsupported, t)
-		}
-		bs, ts := t.BlockSize(), t.TypeSize()
-		for i := 0; i < len(dst)/bs; i++ {
-			fn(src[i*ts:(i+1)*ts], dst[i*bs:(i+1)*bs])
-		}
+	dq := typeInfos[t].dequantize
+	if dq == nil {
+		return fmt.Errorf("%w: cannot dequantize %s", ErrUnsupported, t)
 	}
+	dq(src, dst)
 	return nil
 }
 
-var dequantizers = map[Type]func(b []byte, y []float32){
-	Q4_0: dequantQ4_0,
-	Q4_1: dequantQ4_1,
-	Q5_0: dequantQ5_0,
-	Q5_1: dequantQ5_1,
-	Q8_0: dequantQ8_0,
-	Q8_1: dequantQ8_1,
-	Q2_K: dequantQ2_K,
-	Q3_K: dequantQ3_K,
-	Q4_K: dequantQ4_K,
-	Q5_K: dequantQ5_K,
-	Q6_K: dequantQ6_K,
-	Q8_K: dequantQ8_K,
+func dequantF32(src []byte, dst []float32) {
+	for i := range dst {
+		dst[i] = math.Float32frombits(le32(src[4*i:]))
+	}
+}
+
+func dequantF16(src []byte, dst []float32) {
+	for i := range dst {
+		dst[i] = FP16ToFP32(le16(src[2*i:]))
+	}
+}
+
+func dequantBF16(src []byte, dst []float32) {
+	for i := range dst {
+		dst[i] = BF16ToFP32(le16(src[2*i:]))
+	}
 }
 
 // block_q4_0: d f16, qs[16]; element j in the low nibble of qs[j], element

@@ -14,39 +14,11 @@ import (
 
 type rowDot func(row []byte, a *Activation) float32
 
-func rowKernel(t Type) rowDot {
-	if k := asmKernel(t); k != nil {
-		return k
-	}
-	return goKernel(t)
-}
-
-// goKernel is the pure-Go kernel for t, the fallback everywhere and the
-// reference the assembly kernels are tested against.
+// goKernel is the pure-Go kernel for t (nil if none), the fallback
+// everywhere and the reference the assembly kernels are tested against.
 func goKernel(t Type) rowDot {
-	switch t {
-	case F32:
-		return dotF32Row
-	case F16:
-		return dotF16Row
-	case BF16:
-		return dotBF16Row
-	case Q4_0:
-		return dotQ4_0
-	case Q4_1:
-		return dotQ4_1
-	case Q5_0:
-		return dotQ5_0
-	case Q5_1:
-		return dotQ5_1
-	case Q8_0:
-		return dotQ8_0
-	case Q4_K:
-		return dotQ4_K
-	case Q5_K:
-		return dotQ5_K
-	case Q6_K:
-		return dotQ6_K
+	if tr, ok := typeInfos[t]; ok {
+		return tr.dot
 	}
 	return nil
 }

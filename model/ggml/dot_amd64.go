@@ -2,12 +2,6 @@
 
 package ggml
 
-import "golang.org/x/sys/cpu"
-
-// haveAVX2 selects the AVX2 kernels; tests switch it off to compare them
-// with the pure-Go ones.
-var haveAVX2 = cpu.X86.HasAVX2
-
 //go:noescape
 func blockSumsQ8AVX2(w *byte, stride int, q *int8, nb int, out *int32)
 
@@ -34,31 +28,6 @@ func accumD(w *byte, stride int, yd *float32, sums *int32, n int, sumf float32, 
 
 //go:noescape
 func accumDM(w *byte, stride int, yd, ys *float32, sums *int32, n int, sumf float32) float32
-
-func asmKernel(t Type) rowDot {
-	if !haveAVX2 {
-		return nil
-	}
-	switch t {
-	case Q8_0:
-		return dotQ8_0AVX2
-	case Q4_0:
-		return dotQ4_0AVX2
-	case Q4_1:
-		return dotQ4_1AVX2
-	case Q5_0:
-		return dotQ5_0AVX2
-	case Q5_1:
-		return dotQ5_1AVX2
-	case Q4_K:
-		return dotQ4_KAVX2
-	case Q5_K:
-		return dotQ5_KAVX2
-	case Q6_K:
-		return dotQ6_KAVX2
-	}
-	return nil
-}
 
 // chunkBlocks is how many 32-element blocks one assembly call sums.
 const chunkBlocks = 64

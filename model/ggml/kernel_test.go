@@ -25,8 +25,9 @@ func sameOrBothNaN(a, b float32) bool {
 	return math.Float32bits(a) == math.Float32bits(b) || a != a && b != b
 }
 
-// checkAgainstRef runs MatVecPrepared on rows of raw bytes and compares each
-// row with the plain reference kernel.
+// checkAgainstRef runs the row kernels of every kernel set this CPU runs
+// on rows of raw bytes and compares each row with the plain reference
+// kernel.
 func checkAgainstRef(t *testing.T, typ Type, w []byte, rows, cols int, x []float32, r Rounding) {
 	t.Helper()
 	a := Activation{Rounding: r}
@@ -35,15 +36,17 @@ func checkAgainstRef(t *testing.T, typ Type, w []byte, rows, cols int, x []float
 		t.Fatal(a.Err())
 	}
 	y := make([]float32, rows)
-	if err := MatVecPrepared(typ, w, rows, cols, &a, y); err != nil {
-		t.Fatal(err)
-	}
 	rs := len(w) / rows
 	act := a.Bytes()
-	for r := 0; r < rows; r++ {
-		want := refDot(typ, w[r*rs:(r+1)*rs], act, cols)
-		if !sameOrBothNaN(y[r], want) {
-			t.Fatalf("%s row %d: kernel %v (%#08x), reference %v (%#08x)", typ, r, y[r], math.Float32bits(y[r]), want, math.Float32bits(want))
+	for _, ks := range KernelSets() {
+		if err := matVecPrepared(ks, typ, w, rows, cols, &a, y); err != nil {
+			t.Fatal(err)
+		}
+		for r := 0; r < rows; r++ {
+			want := refDot(typ, w[r*rs:(r+1)*rs], act, cols)
+			if !sameOrBothNaN(y[r], want) {
+				t.Fatalf("%s, kernels %s, row %d: kernel %v (%#08x), reference %v (%#08x)", typ, ks, r, y[r], math.Float32bits(y[r]), want, math.Float32bits(want))
+			}
 		}
 	}
 }
@@ -195,49 +198,59 @@ func TestErrors(t *testing.T) {
 	p.Close() // twice is fine
 }
 
+// TestPoolMatchesMatVec checks the pools of every kernel set this CPU runs
+// against the pure-Go row kernels, bit for bit.
 func TestPoolMatchesMatVec(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	const rows, cols, batch = 300, 512, 3
-	for _, threads := range []int{1, 2, 3, 8} {
-		p := NewPool(threads)
-		for _, typ := range kernelTypes {
-			w, err := Quantize(typ, randFloats(rng, rows*cols, 0.1))
-			if err != nil {
+	goKernels := KernelSets()[len(KernelSets())-1]
+	for _, ks := range KernelSets() {
+		for _, threads := range []int{1, 2, 3, 8} {
+			testPoolMatchesMatVec(t, rng, NewPoolWith(threads, ks), goKernels, rows, cols, batch)
+		}
+	}
+}
+
+func testPoolMatchesMatVec(t *testing.T, rng *rand.Rand, p *Pool, ref *Kernels, rows, cols, batch int) {
+	t.Helper()
+	threads := p.Threads()
+	defer p.Close()
+	for _, typ := range kernelTypes {
+		w, err := Quantize(typ, randFloats(rng, rows*cols, 0.1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		xs := make([]*Activation, batch)
+		ys := make([][]float32, batch)
+		want := make([][]float32, batch)
+		for i := range xs {
+			xs[i] = &Activation{}
+			xs[i].Prepare(randFloats(rng, cols, 1), typ)
+			ys[i] = make([]float32, rows)
+			want[i] = make([]float32, rows)
+			if err := matVecPrepared(ref, typ, w, rows, cols, xs[i], want[i]); err != nil {
 				t.Fatal(err)
 			}
-			xs := make([]*Activation, batch)
-			ys := make([][]float32, batch)
-			want := make([][]float32, batch)
-			for i := range xs {
-				xs[i] = &Activation{}
-				xs[i].Prepare(randFloats(rng, cols, 1), typ)
-				ys[i] = make([]float32, rows)
-				want[i] = make([]float32, rows)
-				if err := MatVecPrepared(typ, w, rows, cols, xs[i], want[i]); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := p.MatMul(typ, w, rows, cols, xs, ys); err != nil {
-				t.Fatal(err)
-			}
-			one := make([]float32, rows)
-			if err := p.MatVec(typ, w, rows, cols, xs[0], one); err != nil {
-				t.Fatal(err)
-			}
-			for i := range ys {
-				for r := range ys[i] {
-					if !sameBits(ys[i][r], want[i][r]) {
-						t.Fatalf("%d threads %s MatMul[%d][%d] = %v, MatVec %v", threads, typ, i, r, ys[i][r], want[i][r])
-					}
-				}
-			}
-			for r := range one {
-				if !sameBits(one[r], want[0][r]) {
-					t.Fatalf("%d threads %s Pool.MatVec[%d] = %v, MatVec %v", threads, typ, r, one[r], want[0][r])
+		}
+		if err := p.MatMul(typ, w, rows, cols, xs, ys); err != nil {
+			t.Fatal(err)
+		}
+		one := make([]float32, rows)
+		if err := p.MatVec(typ, w, rows, cols, xs[0], one); err != nil {
+			t.Fatal(err)
+		}
+		for i := range ys {
+			for r := range ys[i] {
+				if !sameBits(ys[i][r], want[i][r]) {
+					t.Fatalf("kernels %s, %d threads, %s: MatMul[%d][%d] = %v, Go MatVec %v", p.Kernels(), threads, typ, i, r, ys[i][r], want[i][r])
 				}
 			}
 		}
-		p.Close()
+		for r := range one {
+			if !sameBits(one[r], want[0][r]) {
+				t.Fatalf("kernels %s, %d threads, %s: Pool.MatVec[%d] = %v, Go MatVec %v", p.Kernels(), threads, typ, r, one[r], want[0][r])
+			}
+		}
 	}
 }
 
@@ -277,9 +290,14 @@ func TestPoolConcurrentCallers(t *testing.T) {
 }
 
 func TestNoAllocations(t *testing.T) {
+	for _, ks := range KernelSets() {
+		t.Run(ks.Name(), func(t *testing.T) { testNoAllocations(t, NewPoolWith(2, ks)) })
+	}
+}
+
+func testNoAllocations(t *testing.T, p *Pool) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	const rows, cols = 128, 512
-	p := NewPool(2)
 	defer p.Close()
 	for _, typ := range kernelTypes {
 		w, _ := Quantize(typ, randFloats(rng, rows*cols, 0.1))
@@ -334,7 +352,7 @@ func TestQuantizeRoundTripError(t *testing.T) {
 }
 
 func TestAsmMatchesGo(t *testing.T) {
-	if !haveAVX2 {
+	if cpuFeatures.matLevel() < levelAVX2 {
 		t.Skip("no AVX2 kernels on this machine or build")
 	}
 	rng := rand.New(rand.NewPCG(17, 18))
@@ -347,7 +365,7 @@ func TestAsmMatchesGo(t *testing.T) {
 		if typ.BlockSize() == QK_K {
 			cols = 2560
 		}
-		fast, slow := asmKernel(typ), goKernel(typ)
+		fast, slow := typeInfos[typ].dotAVX2, goKernel(typ)
 		if fast == nil {
 			continue
 		}

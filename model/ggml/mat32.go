@@ -9,28 +9,6 @@ import (
 // (mat32_amd64.go): the scratch they share between calls and the repacking
 // of Q8_0 activations into 16-lane groups.
 
-// haveM32VNNI selects the AVX-512 VNNI matrix kernels for Q8_0, Q4_0 and
-// Q5_0 (set at init on amd64 when the CPU has them); tests switch it off
-// to compare with the row kernels.
-var haveM32VNNI bool
-
-// haveM32AVX2 selects the AVX2 row-tile kernel where VNNI is missing.
-var haveM32AVX2 bool
-
-// m32RowsMaxActs is the largest batch the row-tile kernel takes (eight
-// rows in the lanes, up to four activations per pass); bigger batches use
-// the activation-lane kernel (four rows, 16 activations in the lanes).
-// Tests move it to force either kernel.
-var m32RowsMaxActs = 4
-
-// m32RepackFast is the assembly form of m32Repack where there is one.
-var m32RepackFast func(xr []byte, xd []float32, xs []*Activation, nb int)
-
-// m32RowsDirect lets the row-tile kernels decode Q4_0 and Q5_0 blocks in
-// registers instead of unpacking them to Q8_0 layout first; tests switch
-// it off to cover both.
-var m32RowsDirect = true
-
 // m32Lanes is how many activations one pass of the activation-lane kernel
 // multiplies at once (one int32 lane each in a 512-bit register).
 const m32Lanes = 16

@@ -2,11 +2,7 @@
 
 package ggml
 
-import (
-	"unsafe"
-
-	"golang.org/x/sys/cpu"
-)
+import "unsafe"
 
 //go:noescape
 func m32RowsVNNI(w *byte, rs int, nb int, acts *m32Acts, nt int, order int, out *[4][8]float32, pf uintptr, pfstep int)
@@ -58,46 +54,45 @@ var (
 	m32Q5_0 = m32Kind{typ: Q5_0, blockBytes: 22, unpack: m32UnpackQ5_0}
 )
 
-func init() {
-	haveM32AVX2 = cpu.X86.HasAVX2
-	m32RepackFast = m32RepackAsm
-	haveM32VNNI = cpu.X86.HasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW &&
-		cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
-	if haveM32VNNI || haveM32AVX2 {
-		matKernels[Q8_0] = func(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
-			m32Mat(&m32Q8_0, w, rs, r0, r1, xs, ys)
-		}
-		matKernels[Q4_0] = func(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
-			m32Mat(&m32Q4_0, w, rs, r0, r1, xs, ys)
-		}
-		matKernels[Q5_0] = func(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
-			m32Mat(&m32Q5_0, w, rs, r0, r1, xs, ys)
-		}
-	}
+// The matKernels of the 32-element block types (typeInfo.mat).
+func matQ8_0(ks *Kernels, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+	m32Mat(ks, &m32Q8_0, w, rs, r0, r1, xs, ys)
 }
 
-// m32Mat is the matKernel of the 32-element block types.
-func m32Mat(k *m32Kind, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
-	if !(haveM32VNNI || haveM32AVX2) || len(xs) == 0 || xs[0].n < 32 {
-		rowLoop(rowKernel(k.typ), w, rs, r0, r1, xs, ys) // the fast path off
+func matQ4_0(ks *Kernels, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+	m32Mat(ks, &m32Q4_0, w, rs, r0, r1, xs, ys)
+}
+
+func matQ5_0(ks *Kernels, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+	m32Mat(ks, &m32Q5_0, w, rs, r0, r1, xs, ys)
+}
+
+// m32Mat is the matKernel of the 32-element block types: the AVX-512 VNNI
+// row-tile or activation-lane kernel, or the AVX2 row-tile kernel, by the
+// set ks's level.
+func m32Mat(ks *Kernels, k *m32Kind, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+	dot := ks.kernelsFor(k.typ).dot
+	if ks.level < levelAVX2 || len(xs) == 0 || xs[0].n < 32 {
+		rowLoop(dot, w, rs, r0, r1, xs, ys) // the fast path off
 		return
 	}
 	nb := xs[0].n / 32
 	var r int
-	if !haveM32VNNI || len(xs) <= m32RowsMaxActs {
-		r = m32RowTiles(k, w, rs, nb, r0, r1, xs, ys)
+	if ks.level < levelVNNI || len(xs) <= ks.m32RowsMaxActs {
+		r = m32RowTiles(ks, k, w, rs, nb, r0, r1, xs, ys)
 	} else {
 		r = m32ActTiles(k, w, rs, nb, r0, r1, xs, ys)
 	}
-	rowLoop(rowKernel(k.typ), w, rs, r, r1, xs, ys) // the tail
+	rowLoop(dot, w, rs, r, r1, xs, ys) // the tail
 }
 
 // m32RowTiles runs the row-tile kernel over the whole tiles of eight rows
 // in [r0, r1) and returns where the tail starts.
-func m32RowTiles(k *m32Kind, w []byte, rs, nb, r0, r1 int, xs []*Activation, ys [][]float32) int {
+func m32RowTiles(ks *Kernels, k *m32Kind, w []byte, rs, nb, r0, r1 int, xs []*Activation, ys [][]float32) int {
 	// every type with an unpacker has a VNNI row-tile kernel that decodes
 	// it in registers (m32RowsQ4VNNI, m32RowsQ5VNNI)
-	direct := haveM32VNNI && k.unpack != nil && m32RowsDirect
+	vnni := ks.level >= levelVNNI
+	direct := vnni && k.unpack != nil && ks.m32RowsDirect
 	var sc *m32Scratch
 	if k.unpack != nil && !direct {
 		sc = m32Free.get()
@@ -130,7 +125,7 @@ func m32RowTiles(k *m32Kind, w []byte, rs, nb, r0, r1 int, xs []*Activation, ys 
 				m32RowsQ5VNNI(wp, wrs, nb, &acts, nt, &out, pf, pfstep)
 			} else if direct && k.typ == Q4_0 {
 				m32RowsQ4VNNI(wp, wrs, nb, &acts, nt, &out, pf, pfstep)
-			} else if haveM32VNNI {
+			} else if vnni {
 				m32RowsVNNI(wp, wrs, nb, &acts, nt, k.order, &out, pf, pfstep)
 			} else {
 				m32RowsAVX2(wp, wrs, nb, &acts, nt, k.order, &out, pf, pfstep)

@@ -35,17 +35,13 @@ func processCPU() float64 {
 // weights from memory, as for the output matrix (151936×896).
 func BenchmarkMatKernel32(b *testing.B) {
 	shapes := []struct{ rows, cols int }{{896, 896}, {128, 896}, {4864, 896}, {896, 4864}, {65536, 896}}
-	type path struct {
-		name string
-		p    *m32Path
-	}
-	paths := []path{{"row", nil}}
+	paths := []m32Path{{"row", newKernels(min(cpuFeatures.matLevel(), levelAVX2), false, false)}}
 	for _, p := range m32Paths() {
 		switch p.name {
 		case "rows", "acts", "avx2":
-			paths = append(paths, path{p.name, &p})
+			paths = append(paths, p)
 		case "default":
-			paths = append(paths, path{"auto", &p})
+			paths = append(paths, m32Path{"auto", p.ks})
 		}
 	}
 	for _, typ := range m32Types {
@@ -71,28 +67,26 @@ func BenchmarkMatKernel32(b *testing.B) {
 									ys = append(ys, make([]float32, s.rows))
 								}
 							}
-							p := NewPool(threads)
+							p := NewPoolWith(threads, pt.ks)
 							defer p.Close()
-							withM32Path(pt.p, func() {
+							if err := p.MatMul(typ, w, s.rows, s.cols, xs, ys); err != nil {
+								b.Fatal(err)
+							}
+							b.SetBytes(int64(len(w)))
+							b.ReportAllocs()
+							b.ResetTimer()
+							cpu0 := processCPU()
+							for b.Loop() {
 								if err := p.MatMul(typ, w, s.rows, s.cols, xs, ys); err != nil {
 									b.Fatal(err)
 								}
-								b.SetBytes(int64(len(w)))
-								b.ReportAllocs()
-								b.ResetTimer()
-								cpu0 := processCPU()
-								for b.Loop() {
-									if err := p.MatMul(typ, w, s.rows, s.cols, xs, ys); err != nil {
-										b.Fatal(err)
-									}
-								}
-								cpu := (processCPU() - cpu0) / float64(b.N)
-								sec := b.Elapsed().Seconds() / float64(b.N)
-								flop := 2 * float64(s.rows*s.cols*nact)
-								b.ReportMetric(flop/sec/1e9, "GFLOP/s")
-								b.ReportMetric(cpu, "cpu-ns/op")
-								b.ReportMetric(flop/cpu, "GFLOP/cpu-s")
-							})
+							}
+							cpu := (processCPU() - cpu0) / float64(b.N)
+							sec := b.Elapsed().Seconds() / float64(b.N)
+							flop := 2 * float64(s.rows*s.cols*nact)
+							b.ReportMetric(flop/sec/1e9, "GFLOP/s")
+							b.ReportMetric(cpu, "cpu-ns/op")
+							b.ReportMetric(flop/cpu, "GFLOP/cpu-s")
 						})
 					}
 				}

@@ -13,38 +13,27 @@ import (
 var m32Types = []Type{Q8_0, Q4_0, Q5_0}
 
 type m32Path struct {
-	name     string
-	noVNNI   bool // the AVX2 kernel
-	rowsMax  int  // m32RowsMaxActs while the path runs
-	unpacked bool // Q4_0/Q5_0 row tiles unpack first instead of decoding in registers
+	name string
+	ks   *Kernels
 }
 
-// m32Paths lists the fast paths this machine and build can run.
+// m32Paths lists the fast paths this machine and build can run, each a
+// kernel set: the VNNI row tiles (registers decoding Q4_0/Q5_0, or
+// unpacking first), the activation lanes, the default split between them,
+// and the AVX2 row tiles.
 func m32Paths() []m32Path {
 	var ps []m32Path
-	if haveM32VNNI {
-		ps = append(ps, m32Path{"rows", false, 1 << 30, false}, m32Path{"rows unpacked", false, 1 << 30, true},
-			m32Path{"acts", false, 0, false}, m32Path{"default", false, 4, false})
+	if vnni := newKernels(levelVNNI, true, false); vnni != nil {
+		ps = append(ps,
+			m32Path{"rows", vnni.with(func(k *Kernels) { k.m32RowsMaxActs = 1 << 30 })},
+			m32Path{"rows unpacked", vnni.with(func(k *Kernels) { k.m32RowsMaxActs, k.m32RowsDirect = 1<<30, false })},
+			m32Path{"acts", vnni.with(func(k *Kernels) { k.m32RowsMaxActs = 0 })},
+			m32Path{"default", vnni})
 	}
-	if haveM32AVX2 {
-		ps = append(ps, m32Path{"avx2", true, 4, false})
+	if avx2 := newKernels(levelAVX2, true, false); avx2 != nil {
+		ps = append(ps, m32Path{"avx2", avx2})
 	}
 	return ps
-}
-
-// withM32Path runs f with the kernels switched to p (or off when p is
-// nil), restoring the package state afterwards.
-func withM32Path(p *m32Path, f func()) {
-	vnni, avx2, rows, direct := haveM32VNNI, haveM32AVX2, m32RowsMaxActs, m32RowsDirect
-	defer func() { haveM32VNNI, haveM32AVX2, m32RowsMaxActs, m32RowsDirect = vnni, avx2, rows, direct }()
-	if p == nil {
-		haveM32VNNI, haveM32AVX2 = false, false
-	} else {
-		haveM32VNNI = haveM32VNNI && !p.noVNNI
-		m32RowsMaxActs = p.rowsMax
-		m32RowsDirect = !p.unpacked
-	}
-	f()
 }
 
 // m32Case is one product: weights, activations and the reference result.
@@ -187,16 +176,14 @@ func compareM32(t *testing.T, what string, c m32Case, got, want [][]float32, r0,
 // path and compares with the row kernel.
 func checkM32Direct(t *testing.T, c m32Case, want [][]float32, r0, r1 int) {
 	t.Helper()
-	kern := matKernels[c.typ]
+	kern := typeInfos[c.typ].mat
 	if kern == nil {
-		t.Fatalf("no matrix kernel registered for %s", c.typ)
+		t.Fatalf("no matrix kernel for %s", c.typ)
 	}
 	for _, p := range m32Paths() {
-		withM32Path(&p, func() {
-			got := m32Outputs(c.nact, c.rows)
-			kern(c.w, c.rs, r0, r1, c.xs, got)
-			compareM32(t, p.name, c, got, want, r0, r1)
-		})
+		got := m32Outputs(c.nact, c.rows)
+		kern(p.ks, c.w, c.rs, r0, r1, c.xs, got)
+		compareM32(t, p.name, c, got, want, r0, r1)
 	}
 }
 
@@ -227,57 +214,56 @@ func TestKernelMat32MatchesRowKernel(t *testing.T) {
 
 func TestKernelMat32ThroughPool(t *testing.T) {
 	rng := rand.New(rand.NewPCG(32, 2))
+	paths := append([]m32Path{{"best", BestKernels()}}, m32Paths()...)
 	for _, threads := range []int{1, 2} {
-		p := NewPool(threads)
-		for _, typ := range m32Types {
-			for _, nact := range []int{1, 2, 4, 8, 16, 19} {
-				c := newM32Case(rng, typ, 133, 896, nact, m32Quantized)
-				want := c.want()
-				paths := append([]m32Path{{"as built", false, m32RowsMaxActs, !m32RowsDirect}}, m32Paths()...)
-				for _, path := range paths {
-					withM32Path(&path, func() {
-						got := m32Outputs(nact, c.rows)
-						if err := p.MatMul(typ, c.w, c.rows, c.cols, c.xs, got); err != nil {
-							t.Fatal(err)
-						}
-						compareM32(t, "Pool.MatMul "+path.name, c, got, want, 0, c.rows)
-						one := m32Outputs(1, c.rows)
-						if err := p.MatVec(typ, c.w, c.rows, c.cols, c.xs[0], one[0]); err != nil {
-							t.Fatal(err)
-						}
-						compareM32(t, "Pool.MatVec "+path.name, c, one, want[:1], 0, c.rows)
-					})
+		for _, path := range paths {
+			p := NewPoolWith(threads, path.ks)
+			for _, typ := range m32Types {
+				for _, nact := range []int{1, 2, 4, 8, 16, 19} {
+					c := newM32Case(rng, typ, 133, 896, nact, m32Quantized)
+					want := c.want()
+					got := m32Outputs(nact, c.rows)
+					if err := p.MatMul(typ, c.w, c.rows, c.cols, c.xs, got); err != nil {
+						t.Fatal(err)
+					}
+					compareM32(t, "Pool.MatMul "+path.name, c, got, want, 0, c.rows)
+					one := m32Outputs(1, c.rows)
+					if err := p.MatVec(typ, c.w, c.rows, c.cols, c.xs[0], one[0]); err != nil {
+						t.Fatal(err)
+					}
+					compareM32(t, "Pool.MatVec "+path.name, c, one, want[:1], 0, c.rows)
 				}
 			}
+			p.Close()
 		}
-		p.Close()
 	}
 }
 
 func TestKernelMat32Off(t *testing.T) {
-	// with the fast path switched off the registered kernel is the row
-	// loop, so the comparison above is against something else
+	// in the pure-Go set the matrix kernel is the row loop, so the
+	// comparison above is against something else
 	rng := rand.New(rand.NewPCG(32, 3))
+	goKernels := newKernels(levelGo, false, false)
 	for _, typ := range m32Types {
-		if matKernels[typ] == nil {
+		if typeInfos[typ].mat == nil {
 			continue
 		}
 		c := newM32Case(rng, typ, 21, 224, 3, m32RawBytes)
 		want := c.want()
-		withM32Path(nil, func() {
-			got := m32Outputs(c.nact, c.rows)
-			matKernels[typ](c.w, c.rs, 3, 20, c.xs, got)
-			compareM32(t, "off", c, got, want, 3, 20)
-		})
+		got := m32Outputs(c.nact, c.rows)
+		typeInfos[typ].mat(goKernels, c.w, c.rs, 3, 20, c.xs, got)
+		compareM32(t, "off", c, got, want, 3, 20)
 	}
 }
 
 func TestKernelMat32DoesNotAllocate(t *testing.T) {
-	if !haveM32VNNI {
-		t.Skip("no AVX-512 VNNI matrix kernels on this machine or build")
+	for _, path := range m32Paths() {
+		t.Run(path.name, func(t *testing.T) { testMat32DoesNotAllocate(t, NewPoolWith(2, path.ks)) })
 	}
+}
+
+func testMat32DoesNotAllocate(t *testing.T, p *Pool) {
 	rng := rand.New(rand.NewPCG(32, 4))
-	p := NewPool(2)
 	defer p.Close()
 	for _, typ := range m32Types {
 		for _, nact := range []int{1, 4, 16} {
@@ -330,7 +316,7 @@ func FuzzMatKernel32(f *testing.F) {
 }
 
 func TestKernelMat32RepackMatchesGo(t *testing.T) {
-	if m32RepackFast == nil {
+	if !asmBuild {
 		t.Skip("no assembly repacking in this build")
 	}
 	rng := rand.New(rand.NewPCG(32, 5))
@@ -345,7 +331,7 @@ func TestKernelMat32RepackMatchesGo(t *testing.T) {
 			gotD[i%len(gotD)] = float32(i)
 		}
 		m32Repack(wantR, wantD, c.xs, nb)
-		m32RepackFast(gotR, gotD, c.xs, nb)
+		m32RepackAsm(gotR, gotD, c.xs, nb)
 		for i := range wantR {
 			if gotR[i] != wantR[i] {
 				t.Fatalf("%d activations: repacked byte %d = %#x, want %#x", nact, i, gotR[i], wantR[i])

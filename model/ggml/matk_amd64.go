@@ -2,11 +2,7 @@
 
 package ggml
 
-import (
-	"math"
-
-	"golang.org/x/sys/cpu"
-)
+import "math"
 
 // Matrix kernels for Q4_K, Q5_K and Q6_K weights (Q8_K activations) that tile
 // rows × activations: each weight super-block is unpacked once per tile
@@ -15,15 +11,6 @@ import (
 // every activation as the row kernels do. Results equal the row kernels
 // bit for bit: integer lane sums are exact in any order, and the float part
 // repeats dot.go's operations for every (row, activation) pair.
-
-// haveKVNNI selects the AVX-512 VNNI kernels, haveKAVX2 (when haveKVNNI
-// is off) the AVX2 ones; tests switch them to compare every path with the
-// row kernels.
-var (
-	haveKVNNI = cpu.X86.HasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW &&
-		cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
-	haveKAVX2 = cpu.X86.HasAVX2
-)
 
 //go:noescape
 func unpackQ4KAVX2(b *byte, nb int, rec *int16)
@@ -65,14 +52,6 @@ const (
 // kActBlock is how many activations share one unpacking of a weight row:
 // their records (kActBlock × 19 × 576 bytes for 4864 columns) stay in L2.
 const kActBlock = 16
-
-func init() {
-	if haveKVNNI || haveKAVX2 {
-		matKernels[Q4_K] = matQ4K
-		matKernels[Q5_K] = matQ5K
-		matKernels[Q6_K] = matQ6K
-	}
-}
 
 // kScratch holds one call's unpacked rows and prepared activations.
 type kScratch struct {
@@ -141,6 +120,7 @@ func prepareQ8K(rec []int16, a *Activation, nb int, mins bool) {
 
 // kQuant describes one K-quant weight type to matK.
 type kQuant struct {
+	typ        Type
 	blockBytes int
 	mins       bool                                               // Q4_K's mins term
 	unpack     func([]int16, []byte, int)                         // weight records
@@ -148,21 +128,22 @@ type kQuant struct {
 }
 
 var (
-	kQ4K = kQuant{144, true, unpackQ4K, rowsQ4KVNNI}
-	kQ5K = kQuant{176, true, unpackQ5K, rowsQ5KVNNI}
-	kQ6K = kQuant{210, false, unpackQ6K, rowsQ6KVNNI}
+	kQ4K = kQuant{Q4_K, 144, true, unpackQ4K, rowsQ4KVNNI}
+	kQ5K = kQuant{Q5_K, 176, true, unpackQ5K, rowsQ5KVNNI}
+	kQ6K = kQuant{Q6_K, 210, false, unpackQ6K, rowsQ6KVNNI}
 )
 
-func matQ4K(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
-	matK(&kQ4K, w, rs, r0, r1, xs, ys)
+// The matKernels of the K-quants (typeInfo.mat).
+func matQ4K(ks *Kernels, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+	matK(ks, &kQ4K, w, rs, r0, r1, xs, ys)
 }
 
-func matQ5K(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
-	matK(&kQ5K, w, rs, r0, r1, xs, ys)
+func matQ5K(ks *Kernels, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+	matK(ks, &kQ5K, w, rs, r0, r1, xs, ys)
 }
 
-func matQ6K(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
-	matK(&kQ6K, w, rs, r0, r1, xs, ys)
+func matQ6K(ks *Kernels, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+	matK(ks, &kQ6K, w, rs, r0, r1, xs, ys)
 }
 
 // kRowsMax is the largest number of activations that use the row-pair
@@ -176,7 +157,12 @@ const kRowsMax = 1
 // Otherwise, for each block of up to kActBlock activations, rows are
 // unpacked two at a time and multiplied with the block's activations four
 // (AVX-512), two or one at a time.
-func matK(q *kQuant, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+func matK(ks *Kernels, q *kQuant, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+	if ks.level < levelAVX2 {
+		rowLoop(ks.kernelsFor(q.typ).dot, w, rs, r0, r1, xs, ys)
+		return
+	}
+	vnni := ks.level >= levelVNNI
 	nb := rs / q.blockBytes
 	if nb == 0 {
 		for i := range xs {
@@ -194,10 +180,10 @@ func matK(q *kQuant, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32)
 		flag = 1
 	}
 	tile, maxTile := tileKVNNI, 4
-	if !haveKVNNI {
+	if !vnni {
 		tile, maxTile = tileKAVX2, 2
 	}
-	if haveKVNNI && len(xs) <= kRowsMax {
+	if vnni && len(xs) <= kRowsMax {
 		for i, x := range xs {
 			prepareQ8K(s.a[:n], x, nb, q.mins)
 			for r := r0; r < r1; r += 2 {

@@ -28,9 +28,7 @@ func BenchmarkMatKernelK(b *testing.B) {
 	}
 	paths := []string{"rows"}
 	for _, p := range kPaths() {
-		if p.ok {
-			paths = append(paths, p.name)
-		}
+		paths = append(paths, p.name)
 	}
 	for _, typ := range kTypes {
 		for _, sh := range shapes {
@@ -50,17 +48,13 @@ func BenchmarkMatKernelK(b *testing.B) {
 					for _, threads := range []int{1, 2} {
 						name := fmt.Sprintf("%s/%s/T=%d/%s/threads=%d", typ, sh.name, nact, path, threads)
 						b.Run(name, func(b *testing.B) {
-							if path == "rows" {
-								useMatKernels = false
-								defer func() { useMatKernels = true }()
-							} else {
-								for _, p := range kPaths() {
-									if p.name == path {
-										defer p.set()()
-									}
+							ks := newKernels(levelAVX2, false, false) // "rows"
+							for _, p := range kPaths() {
+								if p.name == path {
+									ks = p.ks
 								}
 							}
-							p := NewPool(threads)
+							p := NewPoolWith(threads, ks)
 							defer p.Close()
 							// one call outside the loop: the scratch buffers are
 							// allocated once, not per call

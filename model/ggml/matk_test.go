@@ -11,45 +11,28 @@ import (
 )
 
 // kPath is one way of computing K-quant products that the differential
-// tests compare with the pure-Go row kernel.
+// tests compare with the pure-Go row kernel: a kernel set.
 type kPath struct {
 	name string
-	ok   bool
-	set  func() (restore func())
+	ks   *Kernels
 }
 
-// kPaths lists the tiled kernel paths this CPU can run. Each entry
-// switches the package variables that select it.
+// kPaths lists the tiled kernel paths this CPU can run.
 func kPaths() []kPath {
-	return []kPath{
-		{"vnni", haveKVNNI, func() func() {
-			old := haveKVNNI
-			haveKVNNI = true
-			return func() { haveKVNNI = old }
-		}},
-		{"avx2", haveKAVX2, func() func() {
-			old := haveKVNNI
-			haveKVNNI = false
-			return func() { haveKVNNI = old }
-		}},
+	var ps []kPath
+	for _, lv := range []level{levelVNNI, levelAVX2} {
+		if ks := newKernels(lv, true, false); ks != nil {
+			ps = append(ps, kPath{lv.String(), ks})
+		}
 	}
+	return ps
 }
 
 // kTypes are the weight types with tiled kernels.
 var kTypes = []Type{Q4_K, Q5_K, Q6_K}
 
-// kMat returns the tiled kernel of t for the current settings.
-func kMat(t Type) matKernel {
-	switch t {
-	case Q4_K:
-		return matQ4K
-	case Q5_K:
-		return matQ5K
-	case Q6_K:
-		return matQ6K
-	}
-	return nil
-}
+// kMat returns the tiled kernel of t.
+func kMat(t Type) matKernel { return typeInfos[t].mat }
 
 // kCase is one product: weights and prepared activations.
 type kCase struct {
@@ -154,12 +137,12 @@ func compareK(t *testing.T, what string, c kCase, got, want [][]float32, r0, r1 
 // checkKDirect runs the tiled kernel of c.typ on rows [r0, r1) and
 // compares with the row kernel; rows outside the range must stay
 // untouched.
-func checkKDirect(t *testing.T, what string, c kCase, r0, r1 int) {
+func checkKDirect(t *testing.T, ks *Kernels, what string, c kCase, r0, r1 int) {
 	t.Helper()
 	want := c.want()
 	got := newOutputs(len(c.xs), c.rows)
 	rs := len(c.w) / max(c.rows, 1)
-	kMat(c.typ)(c.w, rs, r0, r1, c.xs, got)
+	kMat(c.typ)(ks, c.w, rs, r0, r1, c.xs, got)
 	compareK(t, what, c, got, want, r0, r1)
 	for i := range got {
 		for r := 0; r < c.rows; r++ {
@@ -175,12 +158,10 @@ func TestKernelTiledKMatchesRowKernel(t *testing.T) {
 	shapes := []struct{ rows, cols int }{
 		{1, 256}, {2, 256}, {3, 512}, {17, 1024}, {16, 4864}, {33, 768}, {5, 2304},
 	}
+	if len(kPaths()) == 0 {
+		t.Skip("no tiled K-quant kernels on this CPU")
+	}
 	for _, p := range kPaths() {
-		if !p.ok {
-			t.Logf("%s: not supported by this CPU", p.name)
-			continue
-		}
-		restore := p.set()
 		for _, typ := range kTypes {
 			for _, sh := range shapes {
 				for _, nact := range []int{1, 2, 3, 4, 5, 7, 8, 16, 17} {
@@ -190,39 +171,34 @@ func TestKernelTiledKMatchesRowKernel(t *testing.T) {
 						}
 						c := newKCase(rng, typ, sh.rows, sh.cols, nact, mode)
 						what := fmt.Sprintf("%s mode %d", p.name, mode)
-						checkKDirect(t, what, c, 0, sh.rows)
+						checkKDirect(t, p.ks, what, c, 0, sh.rows)
 						if sh.rows > 2 {
 							r0 := rng.IntN(sh.rows - 1)
 							r1 := r0 + 1 + rng.IntN(sh.rows-r0)
-							checkKDirect(t, what+" sub-range", c, r0, r1)
+							checkKDirect(t, p.ks, what+" sub-range", c, r0, r1)
 						}
 					}
 				}
 			}
 		}
-		restore()
 	}
 }
 
-// TestKernelTiledKThroughPool checks the registered kernels through
-// Pool.MatMul and Pool.MatVec at 1 and 2 threads against the pool with the
-// matrix kernels switched off (the row kernels).
+// TestKernelTiledKThroughPool checks the tiled kernels through
+// Pool.MatMul and Pool.MatVec at 1 and 2 threads against the pure-Go row
+// kernels.
 func TestKernelTiledKThroughPool(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 14))
+	if len(kPaths()) == 0 {
+		t.Skip("no tiled K-quant kernels on this CPU")
+	}
 	for _, typ := range kTypes {
-		if matKernels[typ] == nil {
-			t.Skipf("no tiled kernel registered for %s on this CPU", typ)
-		}
 		for _, sh := range []struct{ rows, cols, nact int }{{896, 4864, 1}, {70, 4864, 3}, {151, 512, 9}, {40, 256, 1}} {
 			c := newKCase(rng, typ, sh.rows, sh.cols, sh.nact, 1)
 			want := c.want()
 			for _, path := range kPaths() {
-				if !path.ok {
-					continue
-				}
-				restore := path.set()
 				for _, threads := range []int{1, 2} {
-					p := NewPool(threads)
+					p := NewPoolWith(threads, path.ks)
 					got := newOutputs(len(c.xs), c.rows)
 					if err := p.MatMul(typ, c.w, c.rows, c.cols, c.xs, got); err != nil {
 						t.Fatal(err)
@@ -235,7 +211,6 @@ func TestKernelTiledKThroughPool(t *testing.T) {
 					compareK(t, fmt.Sprintf("%s MatVec threads=%d", path.name, threads), c, y, want[:1], 0, c.rows)
 					p.Close()
 				}
-				restore()
 			}
 		}
 	}
@@ -243,21 +218,20 @@ func TestKernelTiledKThroughPool(t *testing.T) {
 
 func TestKernelTiledKDoesNotAllocate(t *testing.T) {
 	rng := rand.New(rand.NewPCG(15, 16))
-	for _, typ := range kTypes {
-		if matKernels[typ] == nil {
-			t.Skipf("no tiled kernel registered for %s on this CPU", typ)
-		}
-		c := newKCase(rng, typ, 64, 1024, 5, 0)
-		p := NewPool(2)
-		ys := newOutputs(len(c.xs), c.rows)
-		allocs := testing.AllocsPerRun(50, func() {
-			if err := p.MatMul(typ, c.w, c.rows, c.cols, c.xs, ys); err != nil {
-				t.Fatal(err)
+	for _, path := range kPaths() {
+		for _, typ := range kTypes {
+			c := newKCase(rng, typ, 64, 1024, 5, 0)
+			p := NewPoolWith(2, path.ks)
+			ys := newOutputs(len(c.xs), c.rows)
+			allocs := testing.AllocsPerRun(50, func() {
+				if err := p.MatMul(typ, c.w, c.rows, c.cols, c.xs, ys); err != nil {
+					t.Fatal(err)
+				}
+			})
+			p.Close()
+			if allocs != 0 {
+				t.Errorf("%s, %s: MatMul allocates %v times per call, want 0", path.name, typ, allocs)
 			}
-		})
-		p.Close()
-		if allocs != 0 {
-			t.Errorf("%s MatMul allocates %v times per call, want 0", typ, allocs)
 		}
 	}
 }
@@ -296,12 +270,7 @@ func FuzzMatKernelK(f *testing.F) {
 		r0 := rng.IntN(rows)
 		r1 := r0 + 1 + rng.IntN(rows-r0)
 		for _, p := range kPaths() {
-			if !p.ok {
-				continue
-			}
-			restore := p.set()
-			checkKDirect(t, p.name, c, r0, r1)
-			restore()
+			checkKDirect(t, p.ks, p.name, c, r0, r1)
 		}
 	})
 }

@@ -9,11 +9,11 @@ import (
 
 // checkMatVec validates a matrix-vector product's shapes and returns the
 // row kernel and the byte size of one row.
-func checkMatVec(t Type, w []byte, rows, cols int, a *Activation) (rowDot, int, error) {
+func checkMatVec(ks *Kernels, t Type, w []byte, rows, cols int, a *Activation) (rowDot, int, error) {
 	if a.err != nil {
 		return nil, 0, a.err
 	}
-	kern := rowKernel(t)
+	kern := ks.kernelsFor(t).dot
 	if kern == nil {
 		return nil, 0, fmt.Errorf("%w: no matrix-vector kernel for %s", ErrUnsupported, t)
 	}
@@ -47,9 +47,14 @@ func MatVec(t Type, w []byte, rows, cols int, x []float32, y []float32) error {
 }
 
 // MatVecPrepared is MatVec with an activation prepared for t, on the
-// calling goroutine.
+// calling goroutine, with BestKernels' row kernel.
 func MatVecPrepared(t Type, w []byte, rows, cols int, a *Activation, y []float32) error {
-	kern, rs, err := checkMatVec(t, w, rows, cols, a)
+	return matVecPrepared(BestKernels(), t, w, rows, cols, a, y)
+}
+
+// matVecPrepared is MatVecPrepared with the row kernels of ks.
+func matVecPrepared(ks *Kernels, t Type, w []byte, rows, cols int, a *Activation, y []float32) error {
+	kern, rs, err := checkMatVec(ks, t, w, rows, cols, a)
 	if err != nil {
 		return err
 	}
@@ -63,10 +68,11 @@ func MatVecPrepared(t Type, w []byte, rows, cols int, a *Activation, y []float32
 }
 
 // Pool is a fixed set of worker goroutines that split the rows of
-// matrix-vector and matrix-matrix products between them. Create one per
-// engine, use it from one goroutine at a time (calls are serialised), and
-// Close it when done.
+// matrix-vector and matrix-matrix products between them, running the
+// kernels of one Kernels set. Create one per engine, use it from one
+// goroutine at a time (calls are serialised), and Close it when done.
 type Pool struct {
+	ks      *Kernels
 	threads int
 	work    chan *poolJob
 	job     poolJob
@@ -78,37 +84,19 @@ type Pool struct {
 }
 
 // matKernel multiplies rows [r0, r1) of the weight matrix w (rs bytes per
-// row) by every activation of xs, writing ys[i][r]. The fast paths register
-// one per weight type in matKernels (tiles of rows × activations that reuse
-// each loaded weight); the results must equal the type's rowDot bit for
-// bit, which the differential tests check.
-type matKernel func(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32)
-
-// matKernels holds the registered matrix kernels by weight type; a type
-// without one uses its rowDot row by row. Fast paths fill it in init
-// functions, after checking the CPU's features.
-var matKernels [typeSlots]matKernel
-
-// typeSlots bounds the Type values matKernels is indexed by.
-const typeSlots = 64
-
-// matKernelFor returns the registered matrix kernel of t, or nil.
-func matKernelFor(t Type) matKernel {
-	if int(t) >= 0 && int(t) < typeSlots && useMatKernels {
-		return matKernels[t]
-	}
-	return nil
-}
-
-// useMatKernels lets tests switch the matrix kernels off to compare them
-// with the row kernels.
-var useMatKernels = true
+// row) by every activation of xs, writing ys[i][r], with the paths of the
+// set ks. The fast paths are a type's tiled kernels (tiles of rows ×
+// activations that reuse each loaded weight) and packed kernels; the
+// results must equal the type's rowDot bit for bit, which the
+// differential tests check.
+type matKernel func(ks *Kernels, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32)
 
 // poolJob is one product, or one Parallel loop; the pool reuses a single
 // job value. Workers claim chunks of rows (or loop indices) from next until
 // none are left.
 type poolJob struct {
 	fn    func(i int) // Parallel's body; nil for a product
+	ks    *Kernels
 	mat   matKernel
 	kern  rowDot
 	rs    int
@@ -134,7 +122,7 @@ func (j *poolJob) run() {
 			continue
 		}
 		if j.mat != nil {
-			j.mat(j.w, j.rs, r0, r1, j.xs, j.ys)
+			j.mat(j.ks, j.w, j.rs, r0, r1, j.xs, j.ys)
 			continue
 		}
 		rowLoop(j.kern, j.w, j.rs, r0, r1, j.xs, j.ys)
@@ -153,12 +141,19 @@ func rowLoop(kern rowDot, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]flo
 }
 
 // NewPool starts a pool of threads workers (the calling goroutine counts
-// as one of them); threads <= 0 means runtime.NumCPU().
-func NewPool(threads int) *Pool {
+// as one of them) running BestKernels; threads <= 0 means
+// runtime.NumCPU().
+func NewPool(threads int) *Pool { return NewPoolWith(threads, BestKernels()) }
+
+// NewPoolWith is NewPool running the kernel set ks (BestKernels when nil).
+func NewPoolWith(threads int, ks *Kernels) *Pool {
 	if threads <= 0 {
 		threads = runtime.NumCPU()
 	}
-	p := &Pool{threads: threads, work: make(chan *poolJob, threads)}
+	if ks == nil {
+		ks = BestKernels()
+	}
+	p := &Pool{ks: ks, threads: threads, work: make(chan *poolJob, threads)}
 	for i := 1; i < threads; i++ {
 		go func() {
 			for j := range p.work {
@@ -169,6 +164,9 @@ func NewPool(threads int) *Pool {
 	}
 	return p
 }
+
+// Kernels is the set of kernels the pool runs.
+func (p *Pool) Kernels() *Kernels { return p.ks }
 
 // Threads is the number of goroutines a product is split across.
 func (p *Pool) Threads() int { return p.threads }
@@ -209,7 +207,7 @@ func (p *Pool) MatMul(t Type, w []byte, rows, cols int, xs []*Activation, ys [][
 }
 
 func (p *Pool) run(t Type, w []byte, rows, cols int, xs []*Activation, ys [][]float32) error {
-	return p.runWith(t, w, rows, cols, xs, ys, matKernelFor(t))
+	return p.runWith(t, w, rows, cols, xs, ys, p.ks.kernelsFor(t).mat)
 }
 
 // runWith is run with the matrix kernel mat (nil: the row kernel), which
@@ -224,7 +222,7 @@ func (p *Pool) runWith(t Type, w []byte, rows, cols int, xs []*Activation, ys []
 		if a == nil {
 			return fmt.Errorf("%w: activation %d is nil", ErrSize, i)
 		}
-		k, s, err := checkMatVec(t, w, rows, cols, a)
+		k, s, err := checkMatVec(p.ks, t, w, rows, cols, a)
 		if err != nil {
 			return err
 		}
@@ -237,7 +235,7 @@ func (p *Pool) runWith(t Type, w []byte, rows, cols int, xs []*Activation, ys []
 		return nil
 	}
 	j := &p.job
-	j.kern, j.mat, j.rs, j.w, j.xs, j.ys, j.rows = kern, mat, rs, w, xs, ys, rows
+	j.ks, j.kern, j.mat, j.rs, j.w, j.xs, j.ys, j.rows = p.ks, kern, mat, rs, w, xs, ys, rows
 	// Chunks: a few per worker so that uneven progress evens out, but at
 	// least 16 rows each (a multiple of 16, so that tiles of 4, 8 or 16
 	// rows never straddle two chunks).

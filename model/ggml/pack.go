@@ -11,10 +11,12 @@ import "fmt"
 // groups is still a contiguous byte range. Results stay bit for bit those
 // of the type's row kernel (the differential tests check it).
 
-// packing describes one type's packed layout and its kernel. Fast paths
-// register one per type in packings from init functions, after checking
-// the CPU's features.
+// packing describes one type's packed layout and its kernel; a type's
+// record (typeInfo.pack) holds it, and a Kernels set with packed layouts
+// uses it where the CPU runs its kernel.
 type packing struct {
+	// vbmi: the kernel needs AVX-512 VBMI besides VNNI.
+	vbmi bool
 	// group is how many consecutive rows are interleaved; it divides 16
 	// (the pool's chunks are multiples of 16 rows).
 	group int
@@ -31,35 +33,26 @@ type packing struct {
 	mat matKernel
 }
 
-// packings holds the registered packed layouts by weight type.
 // PackLayoutVersion is the version of the packed layouts as bytes: a copy
 // of packed weights kept on disk (the model's pack cache) under another
 // version is refused. Bump it whenever any packed layout changes.
 const PackLayoutVersion = 1
 
-var packings [typeSlots]*packing
-
-// usePackings lets tests switch packing off (Packable then says false).
-var usePackings = true
-
-func packingFor(t Type) *packing {
-	if int(t) >= 0 && int(t) < typeSlots && usePackings {
-		return packings[t]
-	}
-	return nil
-}
-
 // Packable reports whether a rows×cols matrix of type t can be packed for
-// this CPU (a packed kernel exists and rows is a multiple of its group).
-func Packable(t Type, rows, cols int) bool {
-	p := packingFor(t)
+// BestKernels (a packed kernel exists and rows is a multiple of its group).
+func Packable(t Type, rows, cols int) bool { return BestKernels().Packable(t, rows, cols) }
+
+// Packable reports whether a rows×cols matrix of type t has a packed
+// layout in the set k.
+func (k *Kernels) Packable(t Type, rows, cols int) bool {
+	p := k.kernelsFor(t).pack
 	return p != nil && rows > 0 && rows%p.group == 0 && t.BlockSize() > 0 && cols > 0 && cols%t.BlockSize() == 0
 }
 
 // packShape checks a packed matrix's arguments and returns its packing,
 // row size and blocks per row.
-func packShape(t Type, rows, cols, size int) (*packing, int, int, error) {
-	if !Packable(t, rows, cols) {
+func packShape(ks *Kernels, t Type, rows, cols, size int) (*packing, int, int, error) {
+	if !ks.Packable(t, rows, cols) {
 		return nil, 0, 0, fmt.Errorf("%w: no packed layout for a %dx%d %s matrix", ErrUnsupported, rows, cols, t)
 	}
 	rs, err := t.RowSize(int64(cols))
@@ -69,14 +62,15 @@ func packShape(t Type, rows, cols, size int) (*packing, int, int, error) {
 	if int64(size) != rs*int64(rows) {
 		return nil, 0, 0, fmt.Errorf("%w: %s %dx%d needs %d bytes, got %d", ErrSize, t, rows, cols, rs*int64(rows), size)
 	}
-	return packingFor(t), int(rs), cols / t.BlockSize(), nil
+	return ks.kernelsFor(t).pack, int(rs), cols / t.BlockSize(), nil
 }
 
 // Pack writes the rows×cols matrix src (type t, file layout) into dst in
 // t's packed layout. dst and src have the same length and must not
-// overlap. See also Pool.Pack, which splits the work across the workers.
+// overlap. The layout is BestKernels'. See also Pool.Pack, which splits
+// the work across the workers.
 func Pack(t Type, dst, src []byte, rows, cols int) error {
-	p, rs, nb, err := packShape(t, rows, cols, len(src))
+	p, rs, nb, err := packShape(BestKernels(), t, rows, cols, len(src))
 	if err != nil {
 		return err
 	}
@@ -94,7 +88,7 @@ func Pack(t Type, dst, src []byte, rows, cols int) error {
 // dst in file layout (t.RowSize(cols) bytes), e.g. to dequantize one
 // embedding row of a tied output matrix.
 func PackedRow(t Type, dst, w []byte, rows, cols, r int) error {
-	p, rs, nb, err := packShape(t, rows, cols, len(w))
+	p, rs, nb, err := packShape(BestKernels(), t, rows, cols, len(w))
 	if err != nil {
 		return err
 	}
@@ -110,10 +104,10 @@ func PackedRow(t Type, dst, w []byte, rows, cols, r int) error {
 	return nil
 }
 
-// Pack is the package-level Pack split across the pool's workers, one
-// group of rows at a time.
+// Pack is the package-level Pack, in the layout of the pool's set, split
+// across the pool's workers, one group of rows at a time.
 func (p *Pool) Pack(t Type, dst, src []byte, rows, cols int) error {
-	pk, rs, nb, err := packShape(t, rows, cols, len(src))
+	pk, rs, nb, err := packShape(p.ks, t, rows, cols, len(src))
 	if err != nil {
 		return err
 	}
@@ -130,7 +124,7 @@ func (p *Pool) Pack(t Type, dst, src []byte, rows, cols int) error {
 // rewritten: ys[i] = W·xs[i], every xs[i] prepared for t. The results
 // equal MatMul's on the original matrix bit for bit.
 func (p *Pool) MatMulPacked(t Type, w []byte, rows, cols int, xs []*Activation, ys [][]float32) error {
-	pk, _, _, err := packShape(t, rows, cols, len(w))
+	pk, _, _, err := packShape(p.ks, t, rows, cols, len(w))
 	if err != nil {
 		return err
 	}

@@ -2,13 +2,6 @@
 
 package ggml
 
-import "golang.org/x/sys/cpu"
-
-// havePk32VNNI says whether this CPU runs the packed 32-element kernels
-// (AVX-512 F, BW, VL and VNNI, as the mat32 VNNI kernels).
-var havePk32VNNI = cpu.X86.HasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW &&
-	cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
-
 //go:noescape
 func pk32Q8VNNI(w *byte, gb, ngroups, nb int, acts *pk32Act, nacts int, pf int)
 
@@ -27,37 +20,36 @@ type pk32Act struct {
 	y  *float32 // output row, at the first row of the call
 }
 
-// pk32Prefetch is how far ahead (bytes) the kernels prefetch the weight
-// stream when they multiply it by two or more activations; 0 switches
-// prefetching off. With one activation the hardware prefetchers keep up
-// alone (streaming the 151936×896 output matrix from memory: about 10%
-// faster without prefetching), with more the kernel computes longer per
-// byte and a stream prefetched 16 KiB ahead is about 10% faster.
-var pk32Prefetch = 16384
-
 // pk32Batch is how many activations one kernel call takes; the kernel
 // reads each group's weights once per eight of them.
 const pk32Batch = 64
 
-func init() {
-	if !havePk32VNNI {
-		return
-	}
-	for _, l := range []*pk32Layout{&pk32Q8_0, &pk32Q4_0, &pk32Q5_0} {
-		packings[l.typ] = &packing{group: pk32Group, pack: l.pack, row: l.row, mat: l.matVNNI}
-	}
-}
+// The packed layouts of the 32-element block types (typeInfo.pack): they
+// run on AVX-512 F, BW, VL and VNNI, as the mat32 VNNI kernels.
+var (
+	packedQ8_0 = &packing{group: pk32Group, pack: pk32Q8_0.pack, row: pk32Q8_0.row, mat: pk32Q8_0.matVNNI}
+	packedQ4_0 = &packing{group: pk32Group, pack: pk32Q4_0.pack, row: pk32Q4_0.row, mat: pk32Q4_0.matVNNI}
+	packedQ5_0 = &packing{group: pk32Group, pack: pk32Q5_0.pack, row: pk32Q5_0.row, mat: pk32Q5_0.matVNNI}
+)
 
 // matVNNI is the packed layouts' matKernel: rows [r0, r1) (multiples of
 // 16) of the packed matrix w times every activation.
-func (l *pk32Layout) matVNNI(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+//
+// The kernel set's pk32Prefetch is how far ahead (bytes) the kernels
+// prefetch the weight stream when they multiply it by two or more
+// activations; 0 switches prefetching off. With one activation the
+// hardware prefetchers keep up alone (streaming the 151936×896 output
+// matrix from memory: about 10% faster without prefetching), with more the
+// kernel computes longer per byte and a stream prefetched 16 KiB ahead is
+// about 10% faster.
+func (l *pk32Layout) matVNNI(ks *Kernels, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
 	if len(xs) == 0 || r1 <= r0 || xs[0].n < 32 {
 		return
 	}
 	nb := xs[0].n / 32
 	gb := pk32Group * rs
 	var acts [pk32Batch]pk32Act
-	pf := pk32Prefetch
+	pf := ks.pk32Prefetch
 	if len(xs) == 1 {
 		pf = 0
 	}

@@ -19,7 +19,7 @@ import (
 func BenchmarkPacked32(b *testing.B) {
 	shapes := []struct{ rows, cols int }{{896, 896}, {128, 896}, {4864, 896}, {896, 4864}, {151936, 896}}
 	for _, typ := range []Type{Q8_0, Q4_0, Q5_0} {
-		if packings[typ] == nil {
+		if packingOf(typ) == nil {
 			b.Skipf("no packed layout for %s on this CPU and build", typ)
 		}
 		for _, s := range shapes {
@@ -97,7 +97,7 @@ func benchMatrix(typ Type, rows, cols int) []byte {
 // per second) and PackedRow (an embedding row read back).
 func BenchmarkPack32(b *testing.B) {
 	for _, typ := range []Type{Q8_0, Q4_0, Q5_0} {
-		if packings[typ] == nil {
+		if packingOf(typ) == nil {
 			b.Skipf("no packed layout for %s on this CPU and build", typ)
 		}
 		const rows, cols = 256, 896

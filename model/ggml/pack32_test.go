@@ -31,11 +31,18 @@ func pk32Sums(xs []*Activation) {
 }
 
 // pk32Kernels are the packed kernels to check for l: the plain-Go one, and
-// the registered one when there is one.
-func pk32Kernels(l *pk32Layout) map[string]matKernel {
-	ks := map[string]matKernel{"go": l.matGo}
-	if p := packings[l.typ]; p != nil {
-		ks["registered"] = p.mat
+// the assembly one when this CPU runs it, with prefetching and without.
+func pk32Kernels(l *pk32Layout) map[string]func(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+	best := BestKernels()
+	noPrefetch := best.with(func(k *Kernels) { k.pk32Prefetch = 0 })
+	ks := map[string]func(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32){
+		"go": func(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) { l.matGo(best, w, rs, r0, r1, xs, ys) },
+	}
+	if p := packingOf(l.typ); p != nil {
+		ks["asm"] = func(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) { p.mat(best, w, rs, r0, r1, xs, ys) }
+		ks["asm, no prefetch"] = func(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+			p.mat(noPrefetch, w, rs, r0, r1, xs, ys)
+		}
 	}
 	return ks
 }
@@ -175,7 +182,7 @@ func TestPk32DoesNotAllocate(t *testing.T) {
 	p := NewPool(2)
 	defer p.Close()
 	for _, l := range pk32Layouts {
-		if packings[l.typ] == nil {
+		if packingOf(l.typ) == nil {
 			continue
 		}
 		for _, nact := range []int{1, 4, 70} {
@@ -280,7 +287,7 @@ func (l *pk32Layout) levels(o []byte, i int, u *[32]int32) (bias int32, scale ui
 // of the packed matrix w times every activation. It reads the layout the
 // way the assembly does (unsigned levels, the bias taken off with the
 // activation's quant sums) and keeps dot.go's float operations.
-func (l *pk32Layout) matGo(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+func (l *pk32Layout) matGo(_ *Kernels, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
 	if len(xs) == 0 {
 		return
 	}

@@ -16,7 +16,7 @@ import (
 func packedTypes() []Type {
 	var ts []Type
 	for t := range typeSlots {
-		if packings[t] != nil {
+		if packingOf(Type(t)) != nil {
 			ts = append(ts, Type(t))
 		}
 	}
@@ -51,7 +51,7 @@ func TestPackedMatchesRowKernel(t *testing.T) {
 	pool := NewPool(2)
 	defer pool.Close()
 	for _, typ := range types {
-		g := packings[typ].group
+		g := packingOf(typ).group
 		bs := typ.BlockSize()
 		for _, shape := range [][2]int{{g, bs}, {2 * g, 3 * bs}, {48, 896}, {64, 4864}} {
 			rows, cols := shape[0], shape[1]
@@ -108,7 +108,7 @@ func TestPackedMatchesRowKernel(t *testing.T) {
 					// the kernel on part of the rows leaves the others alone
 					if rows > g {
 						part := m32Outputs(nact, rows)
-						packings[typ].mat(packed, rs, g, rows, xs, part)
+						packingOf(typ).mat(BestKernels(), packed, rs, g, rows, xs, part)
 						for i := range part {
 							for r := range part[i] {
 								in := r >= g
@@ -135,7 +135,7 @@ func TestPackErrors(t *testing.T) {
 		t.Fatalf("unknown type: %v", err)
 	}
 	for _, typ := range packedTypes() {
-		g := packings[typ].group
+		g := packingOf(typ).group
 		cols := typ.BlockSize()
 		rs, _ := typ.RowSize(int64(cols))
 		w := make([]byte, g*int(rs))

@@ -2,13 +2,6 @@
 
 package ggml
 
-import "golang.org/x/sys/cpu"
-
-// havePkKVNNI says whether this CPU runs the packed K-quant kernels
-// (AVX-512 F, BW, VL, VBMI and VNNI).
-var havePkKVNNI = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL &&
-	cpu.X86.HasAVX512VBMI && cpu.X86.HasAVX512VNNI
-
 //go:noescape
 func pkQ4KPrep(qs *int8, bsums *int16, d *float32, nb int, perm *byte, rec *byte)
 
@@ -64,13 +57,15 @@ func init() {
 			}
 		}
 	}
-	if !havePkKVNNI {
-		return
-	}
-	packings[Q4_K] = &packing{group: pkKGroup, pack: packQ4K, row: rowQ4K, mat: matQ4KPacked}
-	packings[Q5_K] = &packing{group: pkKGroup, pack: packQ5K, row: rowQ5K, mat: matQ5KPacked}
-	packings[Q6_K] = &packing{group: pkKGroup, pack: packQ6K, row: rowQ6K, mat: matQ6KPacked}
 }
+
+// The packed K-quant layouts (typeInfo.pack): they run on AVX-512 F, BW,
+// VL, VBMI and VNNI.
+var (
+	packedQ4K = &packing{vbmi: true, group: pkKGroup, pack: packQ4K, row: rowQ4K, mat: matQ4KPacked}
+	packedQ5K = &packing{vbmi: true, group: pkKGroup, pack: packQ5K, row: rowQ5K, mat: matQ5KPacked}
+	packedQ6K = &packing{vbmi: true, group: pkKGroup, pack: packQ6K, row: rowQ6K, mat: matQ6KPacked}
+)
 
 // pkKActBlock is how many activations are prepared at a time: their
 // records (pkKActBlock × 35 × 576 bytes for 8960 columns) stay in L2 while
@@ -90,17 +85,17 @@ var pkKScratches = newFreeList[pkKScratch]()
 
 // matQ4KPacked is the packed Q4_K matKernel: rows [r0, r1) (multiples of
 // 16) of the packed matrix w times every activation.
-func matQ4KPacked(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+func matQ4KPacked(_ *Kernels, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
 	matKPacked(Q4_K, w, rs, r0, r1, xs, ys)
 }
 
 // matQ5KPacked is the packed Q5_K matKernel.
-func matQ5KPacked(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+func matQ5KPacked(_ *Kernels, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
 	matKPacked(Q5_K, w, rs, r0, r1, xs, ys)
 }
 
 // matQ6KPacked is the packed Q6_K matKernel.
-func matQ6KPacked(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+func matQ6KPacked(_ *Kernels, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
 	matKPacked(Q6_K, w, rs, r0, r1, xs, ys)
 }
 

@@ -34,7 +34,7 @@ func benchKMatrix(b *testing.B, rng *rand.Rand, typ Type, rows, cols int) []byte
 // GFLOP/s counts 2·rows·cols per activation; best-* are the same rates for
 // the fastest single call.
 func BenchmarkPackedK(b *testing.B) {
-	if packings[Q4_K] == nil || packings[Q5_K] == nil || packings[Q6_K] == nil {
+	if packingOf(Q4_K) == nil || packingOf(Q5_K) == nil || packingOf(Q6_K) == nil {
 		b.Skip("no packed K-quant layout on this CPU")
 	}
 	rng := rand.New(rand.NewPCG(31, 32))
@@ -105,7 +105,7 @@ func BenchmarkPackedK(b *testing.B) {
 func BenchmarkPackK(b *testing.B) {
 	rng := rand.New(rand.NewPCG(33, 34))
 	for _, typ := range []Type{Q4_K, Q5_K, Q6_K} {
-		if packings[typ] == nil {
+		if packingOf(typ) == nil {
 			b.Skip("no packed K-quant layout on this CPU")
 		}
 		const rows, cols = 256, 1536

@@ -15,7 +15,7 @@ import (
 
 func TestPackedKNoAllocs(t *testing.T) {
 	for _, typ := range []Type{Q4_K, Q5_K, Q6_K} {
-		if packings[typ] == nil {
+		if packingOf(typ) == nil {
 			t.Skip("no packed K-quant layout on this CPU")
 		}
 		const rows, cols = 64, 512
@@ -72,7 +72,7 @@ func FuzzPackedK(f *testing.F) {
 	f.Add(uint8(2), uint8(4), uint8(4), bytes.Repeat([]byte{0x11, 0xe0, 0x3b, 0x00, 0x9a}, 200))
 	f.Fuzz(func(t *testing.T, which, nblocks, nact uint8, data []byte) {
 		typ := []Type{Q4_K, Q5_K, Q6_K}[which%3]
-		if packings[typ] == nil {
+		if packingOf(typ) == nil {
 			t.Skip("no packed K-quant layout on this CPU")
 		}
 		if len(data) == 0 {

@@ -18,48 +18,31 @@ func Quantize(t Type, src []float32) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSize, err)
 	}
-	dst := make([]byte, size)
-	switch t {
-	case F32:
-		for i, v := range src {
-			binary.LittleEndian.PutUint32(dst[4*i:], math.Float32bits(v))
-		}
-		return dst, nil
-	case F16:
-		for i, v := range src {
-			binary.LittleEndian.PutUint16(dst[2*i:], FP32ToFP16(v))
-		}
-		return dst, nil
-	case BF16:
-		for i, v := range src {
-			binary.LittleEndian.PutUint16(dst[2*i:], FP32ToBF16(v))
-		}
-		return dst, nil
-	}
-	fn := quantizers[t]
-	if fn == nil {
+	q := typeInfos[t].quantize
+	if q == nil {
 		return nil, fmt.Errorf("%w: cannot quantize to %s", ErrUnsupported, t)
 	}
-	bs, ts := t.BlockSize(), t.TypeSize()
-	for i := 0; i < len(src)/bs; i++ {
-		fn(src[i*bs:(i+1)*bs], dst[i*ts:(i+1)*ts])
-	}
+	dst := make([]byte, size)
+	q(src, dst)
 	return dst, nil
 }
 
-var quantizers = map[Type]func(x []float32, b []byte){
-	Q4_0: quantQ4_0,
-	Q4_1: quantQ4_1,
-	Q5_0: quantQ5_0,
-	Q5_1: quantQ5_1,
-	Q8_0: quantQ8_0Ref,
-	Q8_1: quantQ8_1Ref,
-	Q2_K: quantQ2_K,
-	Q3_K: quantQ3_K,
-	Q4_K: quantQ4_K,
-	Q5_K: quantQ5_K,
-	Q6_K: quantQ6_K,
-	Q8_K: quantQ8_KRef,
+func quantF32(x []float32, b []byte) {
+	for i, v := range x {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+	}
+}
+
+func quantF16(x []float32, b []byte) {
+	for i, v := range x {
+		binary.LittleEndian.PutUint16(b[2*i:], FP32ToFP16(v))
+	}
+}
+
+func quantBF16(x []float32, b []byte) {
+	for i, v := range x {
+		binary.LittleEndian.PutUint16(b[2*i:], FP32ToBF16(v))
+	}
 }
 
 func putHalf(b []byte, f float32) { binary.LittleEndian.PutUint16(b, FP32ToFP16(f)) }

@@ -20,49 +20,30 @@ func newQ8Ref(n int) q8Ref {
 	return q8Ref{make([]int8, n), make([]float32, n/32), make([]int32, n/32)}
 }
 
-// q8AsmVariant is one assembly quantizer this CPU can run.
-type q8AsmVariant struct {
-	name         string
-	avx512, avx2 bool
-}
-
-func q8AsmVariants() []q8AsmVariant {
-	var vs []q8AsmVariant
-	if haveQ8RefAVX512 {
-		vs = append(vs, q8AsmVariant{"avx512", true, false})
+// q8AsmLevels are the assembly quantizers this CPU runs, fastest first.
+func q8AsmLevels() []vecLevel {
+	var ls []vecLevel
+	for lv := q8Best; lv > vecGo; lv-- {
+		ls = append(ls, lv)
 	}
-	if haveQ8RefAVX2 {
-		vs = append(vs, q8AsmVariant{"avx2", false, true})
-	}
-	return vs
+	return ls
 }
 
-// use enables only this variant until restore is called.
-func (v q8AsmVariant) use() (restore func()) {
-	avx512, avx2 := haveQ8RefAVX512, haveQ8RefAVX2
-	haveQ8RefAVX512, haveQ8RefAVX2 = v.avx512, v.avx2
-	return func() { haveQ8RefAVX512, haveQ8RefAVX2 = avx512, avx2 }
-}
-
-// forEachQ8Asm runs f as a subtest once per assembly quantizer, with only
-// that one enabled, and skips where there is none (noasm builds, CPUs
-// without AVX2).
-func forEachQ8Asm(t *testing.T, f func(t *testing.T)) {
-	vs := q8AsmVariants()
-	if len(vs) == 0 {
+// forEachQ8Asm runs f as a subtest once per assembly quantizer, and skips
+// where there is none (noasm builds, CPUs without AVX2).
+func forEachQ8Asm(t *testing.T, f func(t *testing.T, lv vecLevel)) {
+	ls := q8AsmLevels()
+	if len(ls) == 0 {
 		t.Skip("no assembly Q8_0 quantizer in this build or on this CPU")
 	}
-	for _, v := range vs {
-		t.Run(v.name, func(t *testing.T) {
-			defer v.use()()
-			f(t)
-		})
+	for _, lv := range ls {
+		t.Run(lv.String(), func(t *testing.T) { f(t, lv) })
 	}
 }
 
-// diffQ8Ref quantizes x with the Go and the assembly code and describes
-// the first difference, bitwise, or returns "".
-func diffQ8Ref(x []float32) string {
+// diffQ8Ref quantizes x with the Go code and the assembly of level lv and
+// describes the first difference, bitwise, or returns "".
+func diffQ8Ref(lv vecLevel, x []float32) string {
 	n := len(x) / 32 * 32
 	want, got := newQ8Ref(n), newQ8Ref(n)
 	// Poison the outputs so a block the assembly skips shows up.
@@ -73,7 +54,7 @@ func diffQ8Ref(x []float32) string {
 		got.d[i], got.nsq[i] = float32(math.NaN()), 0x5a5a5a5a
 	}
 	quantizeQ8_0Ref(x[:n], want.qs, want.d, want.nsq)
-	if !quantizeQ8_0RefAsm(x[:n], got.qs, got.d, got.nsq) {
+	if !quantizeQ8_0RefAsm(lv, x[:n], got.qs, got.d, got.nsq) {
 		return "assembly quantizer declined"
 	}
 	for b := 0; b < n/32; b++ {
@@ -95,7 +76,7 @@ func diffQ8Ref(x []float32) string {
 }
 
 func TestQuantQ8RefAsmRandom(t *testing.T) {
-	forEachQ8Asm(t, func(t *testing.T) {
+	forEachQ8Asm(t, func(t *testing.T, lv vecLevel) {
 		rng := rand.New(rand.NewPCG(8, 0))
 		for iter := 0; iter < 2000; iter++ {
 			n := 32 * (1 + rng.IntN(40))
@@ -105,7 +86,7 @@ func TestQuantQ8RefAsmRandom(t *testing.T) {
 			for i := range x {
 				x[i] = float32(rng.NormFloat64()) * scale
 			}
-			if msg := diffQ8Ref(x); msg != "" {
+			if msg := diffQ8Ref(lv, x); msg != "" {
 				t.Fatalf("iteration %d, scale %g: %s", iter, scale, msg)
 			}
 		}
@@ -129,7 +110,7 @@ var q8Specials = []float32{
 }
 
 func TestQuantQ8RefAsmSpecials(t *testing.T) {
-	forEachQ8Asm(t, func(t *testing.T) {
+	forEachQ8Asm(t, func(t *testing.T, lv vecLevel) {
 		rng := rand.New(rand.NewPCG(8, 1))
 		pick := func() float32 { return q8Specials[rng.IntN(len(q8Specials))] }
 		for iter := 0; iter < 5000; iter++ {
@@ -144,7 +125,7 @@ func TestQuantQ8RefAsmSpecials(t *testing.T) {
 					x[i] = float32(rng.NormFloat64())
 				}
 			}
-			if msg := diffQ8Ref(x); msg != "" {
+			if msg := diffQ8Ref(lv, x); msg != "" {
 				t.Fatalf("iteration %d: %s", iter, msg)
 			}
 		}
@@ -154,7 +135,7 @@ func TestQuantQ8RefAsmSpecials(t *testing.T) {
 			for i := range x {
 				x[i] = v
 			}
-			if msg := diffQ8Ref(x); msg != "" {
+			if msg := diffQ8Ref(lv, x); msg != "" {
 				t.Fatalf("block of %g: %s", v, msg)
 			}
 		}
@@ -165,7 +146,7 @@ func TestQuantQ8RefAsmSpecials(t *testing.T) {
 // one ulp to either side, for several scales, where round-half-away and
 // other roundings part.
 func TestQuantQ8RefAsmTies(t *testing.T) {
-	forEachQ8Asm(t, func(t *testing.T) {
+	forEachQ8Asm(t, func(t *testing.T, lv vecLevel) {
 		rng := rand.New(rand.NewPCG(8, 2))
 		for _, e := range []int{-140, -130, -126, -100, -20, -1, 0, 1, 7, 20, 100, 120} {
 			amax := float32(math.Ldexp(127, e)) // d = 2^e exactly, id = 2^-e
@@ -185,7 +166,7 @@ func TestQuantQ8RefAsmTies(t *testing.T) {
 					x[i] = v
 				}
 				x[rng.IntN(32)], x[32+rng.IntN(32)] = amax, -amax
-				if msg := diffQ8Ref(x); msg != "" {
+				if msg := diffQ8Ref(lv, x); msg != "" {
 					t.Fatalf("d = 2^%d, iteration %d: %s", e, iter, msg)
 				}
 			}
@@ -208,7 +189,7 @@ func TestQuantQ8RefAsmTies(t *testing.T) {
 				x[i] = v
 			}
 			x[rng.IntN(32)] = amax
-			if msg := diffQ8Ref(x); msg != "" {
+			if msg := diffQ8Ref(lv, x); msg != "" {
 				t.Fatalf("amax %g, iteration %d: %s", amax, iter, msg)
 			}
 		}
@@ -218,17 +199,15 @@ func TestQuantQ8RefAsmTies(t *testing.T) {
 // TestPrepareQ8_0RefAsm checks Prepare itself with the assembly on and
 // off: the same bytes, the same quant sums, and no allocations.
 func TestPrepareQ8_0RefAsm(t *testing.T) {
-	forEachQ8Asm(t, func(t *testing.T) {
+	forEachQ8Asm(t, func(t *testing.T, lv vecLevel) {
 		rng := rand.New(rand.NewPCG(8, 3))
 		for _, n := range []int{32, 896, 4864} {
 			x := randFloats(rng, n, 1)
 			x[5] = float32(math.NaN())
 			got := Activation{Rounding: RoundRef}
-			got.Prepare(x, Q8_0)
-			haveQ8RefAVX512 = false
+			got.prepare(x, Q8_0, lv)
 			want := Activation{Rounding: RoundRef}
-			want.Prepare(x, Q8_0)
-			haveQ8RefAVX512 = true
+			want.prepare(x, Q8_0, vecGo)
 			if got.Err() != nil || want.Err() != nil {
 				t.Fatalf("n=%d: errors %v, %v", n, got.Err(), want.Err())
 			}
@@ -240,7 +219,7 @@ func TestPrepareQ8_0RefAsm(t *testing.T) {
 					t.Fatalf("n=%d block %d: nsq %d, want %d", n, i, got.nsq[i], want.nsq[i])
 				}
 			}
-			if allocs := testing.AllocsPerRun(20, func() { got.Prepare(x, Q8_0) }); allocs != 0 {
+			if allocs := testing.AllocsPerRun(20, func() { got.prepare(x, Q8_0, lv) }); allocs != 0 {
 				t.Fatalf("n=%d: %v allocations per Prepare", n, allocs)
 			}
 		}
@@ -264,8 +243,8 @@ func FuzzQuantQ8RefAsm(f *testing.F) {
 	f.Add(seed(float32(math.NaN()), float32(math.Inf(1)), 3))
 	f.Add(seed(254, 1.5, 2.5, -3.5, 0.49999997))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		vs := q8AsmVariants()
-		if len(vs) == 0 {
+		ls := q8AsmLevels()
+		if len(ls) == 0 {
 			t.Skip("no assembly Q8_0 quantizer in this build or on this CPU")
 		}
 		n := (len(b)/4 + 31) / 32 * 32
@@ -273,12 +252,9 @@ func FuzzQuantQ8RefAsm(f *testing.F) {
 		for i := 0; i < len(b)/4; i++ {
 			x[i] = math.Float32frombits(le.Uint32(b[4*i:]))
 		}
-		for _, v := range vs {
-			restore := v.use()
-			msg := diffQ8Ref(x)
-			restore()
-			if msg != "" {
-				t.Fatalf("%s: %s", v.name, msg)
+		for _, lv := range ls {
+			if msg := diffQ8Ref(lv, x); msg != "" {
+				t.Fatalf("%s: %s", lv, msg)
 			}
 		}
 	})
@@ -298,13 +274,12 @@ func BenchmarkQuantQ8Ref(b *testing.B) {
 				quantizeQ8_0Ref(x, out.qs, out.d, out.nsq)
 			}
 		})
-		for _, v := range q8AsmVariants() {
-			b.Run(fmt.Sprintf("n=%d/impl=%s", n, v.name), func(b *testing.B) {
-				defer v.use()()
+		for _, lv := range q8AsmLevels() {
+			b.Run(fmt.Sprintf("n=%d/impl=%s", n, lv), func(b *testing.B) {
 				b.SetBytes(int64(4 * n))
 				b.ReportAllocs()
 				for b.Loop() {
-					quantizeQ8_0RefAsm(x, out.qs, out.d, out.nsq)
+					quantizeQ8_0RefAsm(lv, x, out.qs, out.d, out.nsq)
 				}
 			})
 		}

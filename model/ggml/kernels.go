@@ -1,0 +1,233 @@
+package ggml
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+)
+
+// features are the CPU's instruction-set extensions the kernels use.
+type features struct {
+	avx, avx2, f16c             bool
+	avx512f, avx512bw, avx512vl bool
+	vnni, vbmi                  bool
+}
+
+// level is a rung of the kernel ladder: the pure-Go reference, AVX2, or
+// AVX-512 with VNNI (F, BW, VL and VNNI; the packed K-quant layouts also
+// need VBMI).
+type level int
+
+const (
+	levelGo level = iota
+	levelAVX2
+	levelVNNI
+)
+
+func (l level) String() string {
+	switch l {
+	case levelAVX2:
+		return "avx2"
+	case levelVNNI:
+		return "avx512-vnni"
+	}
+	return "go"
+}
+
+// matLevel is the highest matrix-kernel level f runs.
+func (f features) matLevel() level {
+	switch {
+	case f.avx2 && f.avx512f && f.avx512bw && f.avx512vl && f.vnni:
+		return levelVNNI
+	case f.avx2:
+		return levelAVX2
+	}
+	return levelGo
+}
+
+// Kernels is a set of kernel paths: which of the pure-Go, AVX2 and AVX-512
+// VNNI row and matrix kernels a Pool runs for each weight type, and which
+// types have a packed layout. A set is picked once (BestKernels, by the
+// CPU's features) and held by the pool that uses it; tests and benchmarks
+// build pools with the sets they compare (KernelSets). Every set gives the
+// same results bit for bit; they differ in speed. A set is read-only and
+// safe for concurrent use.
+type Kernels struct {
+	name   string
+	level  level // row and matrix kernels
+	mat    bool  // the tiled matrix kernels (else row kernels one row at a time)
+	packed bool  // the packed layouts
+
+	// Tuning of the 32-element block kernels, moved by tests to reach
+	// every kernel: the largest batch of the row-tile kernel (bigger ones
+	// take the activation-lane kernel), whether the VNNI row tiles decode
+	// Q4_0 and Q5_0 in registers, and how far ahead the packed kernels
+	// prefetch (bytes; 0: off).
+	m32RowsMaxActs int
+	m32RowsDirect  bool
+	pk32Prefetch   int
+
+	byType [typeSlots]typeKernels
+}
+
+// typeKernels are one weight type's kernels in a set.
+type typeKernels struct {
+	dot  rowDot    // nil: the type has no kernels
+	mat  matKernel // nil: dot row by row
+	pack *packing  // nil: no packed layout in this set
+}
+
+// typeSlots bounds the Type values Kernels.byType is indexed by.
+const typeSlots = 64
+
+// newKernels builds the set of the given level with or without the
+// matrix kernels and packed layouts, or returns nil where this CPU does
+// not run it.
+func newKernels(lv level, mat, packed bool) *Kernels {
+	if lv > cpuFeatures.matLevel() || packed && (lv != levelVNNI || !mat) || mat && lv == levelGo {
+		return nil
+	}
+	k := &Kernels{level: lv, mat: mat, packed: packed, m32RowsMaxActs: 4, m32RowsDirect: true, pk32Prefetch: 16384}
+	k.name = lv.String()
+	switch {
+	case packed:
+		k.name += " packed"
+	case !mat && lv != levelGo:
+		k.name += " rows"
+	}
+	k.resolve()
+	return k
+}
+
+// resolve picks each type's kernels from its record.
+func (k *Kernels) resolve() {
+	for t, info := range typeInfos {
+		e := &k.byType[t]
+		*e = typeKernels{dot: info.dot}
+		if info.dot == nil {
+			continue
+		}
+		if k.level >= levelAVX2 && info.dotAVX2 != nil {
+			e.dot = info.dotAVX2
+		}
+		if k.mat && info.mat != nil {
+			e.mat = info.mat
+		}
+		if p := info.pack; k.packed && p != nil && (!p.vbmi || cpuFeatures.vbmi) {
+			e.pack = p
+		}
+	}
+}
+
+// with returns a copy of k changed by fn (tests reach tuned paths so).
+func (k *Kernels) with(fn func(*Kernels)) *Kernels {
+	c := *k
+	fn(&c)
+	return &c
+}
+
+// Name says which kernels the set runs: "avx512-vnni packed",
+// "avx512-vnni", "avx2", "avx2 rows" (row kernels only) or "go".
+func (k *Kernels) Name() string { return k.name }
+
+// String is Name.
+func (k *Kernels) String() string { return k.name }
+
+// kernelsFor returns t's kernels in k.
+func (k *Kernels) kernelsFor(t Type) *typeKernels {
+	if uint(t) >= typeSlots {
+		return &typeKernels{}
+	}
+	return &k.byType[t]
+}
+
+var kernelSets = sync.OnceValue(func() []*Kernels {
+	var sets []*Kernels
+	for _, c := range []struct {
+		lv          level
+		mat, packed bool
+	}{
+		{levelVNNI, true, true}, {levelVNNI, true, false}, {levelAVX2, true, false}, {levelAVX2, false, false}, {levelGo, false, false},
+	} {
+		if k := newKernels(c.lv, c.mat, c.packed); k != nil {
+			sets = append(sets, k)
+		}
+	}
+	return sets
+})
+
+// KernelSets lists the kernel sets this CPU runs, fastest first; the last
+// is the pure-Go one ("go"), which runs everywhere.
+func KernelSets() []*Kernels { return kernelSets() }
+
+// BestKernels is the fastest set this CPU runs, the one NewPool uses.
+func BestKernels() *Kernels { return kernelSets()[0] }
+
+// KernelsByName returns the set called name (see Kernels.Name), or an
+// error listing the sets this CPU runs.
+func KernelsByName(name string) (*Kernels, error) {
+	var names []string
+	for _, k := range kernelSets() {
+		if k.name == name {
+			return k, nil
+		}
+		names = append(names, fmt.Sprintf("%q", k.name))
+	}
+	return nil, fmt.Errorf("%w: kernel set %q: this CPU runs %s", ErrUnsupported, name, strings.Join(names, ", "))
+}
+
+// KernelPaths says which kernels this CPU gets, for --version and
+// benchmarks: the matrix kernels (BestKernels' name), the attention
+// kernels and the activation quantizer.
+func KernelPaths() []string {
+	return []string{"matmul " + BestKernels().Name(), "attention " + attnBest.String(), "quantize " + q8Best.String()}
+}
+
+// vecLevel is the instruction set of the attention kernels and the Q8_0
+// activation quantizer: pure Go, AVX2 (with F16C), or AVX-512 for the
+// bulk of the work.
+type vecLevel int
+
+const (
+	vecGo vecLevel = iota
+	vecAVX2
+	vecAVX512
+)
+
+func (l vecLevel) String() string {
+	switch l {
+	case vecAVX2:
+		return "avx2"
+	case vecAVX512:
+		return "avx512"
+	}
+	return "go"
+}
+
+// attnBest and q8Best are the levels this CPU runs, the ones ScoresF16,
+// AccumulateF16 and Activation.Prepare use; tests pass every level up to
+// them to the kernels.
+var (
+	attnBest = cpuFeatures.attnLevel()
+	q8Best   = cpuFeatures.q8Level()
+)
+
+func (f features) attnLevel() vecLevel {
+	switch {
+	case f.avx2 && f.f16c && f.avx512f:
+		return vecAVX512
+	case f.avx2 && f.f16c:
+		return vecAVX2
+	}
+	return vecGo
+}
+
+func (f features) q8Level() vecLevel {
+	switch {
+	case f.avx512f && f.avx && f.f16c:
+		return vecAVX512
+	case f.avx2 && f.f16c:
+		return vecAVX2
+	}
+	return vecGo
+}

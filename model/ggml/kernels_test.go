@@ -1,0 +1,108 @@
+package ggml
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// packingOf is t's packed layout in the fastest set this CPU runs, or nil.
+func packingOf(t Type) *packing { return BestKernels().kernelsFor(t).pack }
+
+func TestKernelSets(t *testing.T) {
+	sets := KernelSets()
+	if len(sets) == 0 || sets[len(sets)-1].Name() != "go" {
+		t.Fatalf("kernel sets %v: want the pure-Go set last", sets)
+	}
+	if BestKernels() != sets[0] {
+		t.Errorf("BestKernels is %s, want the first set %s", BestKernels(), sets[0])
+	}
+	var names []string
+	for _, ks := range sets {
+		names = append(names, ks.Name())
+		got, err := KernelsByName(ks.Name())
+		if err != nil || got != ks {
+			t.Errorf("KernelsByName(%q) = %v, %v", ks.Name(), got, err)
+		}
+	}
+	// what each set holds follows from its name
+	want := map[string]func(*Kernels) bool{
+		"avx512-vnni packed": func(k *Kernels) bool { return k.level == levelVNNI && k.mat && k.packed },
+		"avx512-vnni":        func(k *Kernels) bool { return k.level == levelVNNI && k.mat && !k.packed },
+		"avx2":               func(k *Kernels) bool { return k.level == levelAVX2 && k.mat && !k.packed },
+		"avx2 rows":          func(k *Kernels) bool { return k.level == levelAVX2 && !k.mat && !k.packed },
+		"go":                 func(k *Kernels) bool { return k.level == levelGo && !k.mat && !k.packed },
+	}
+	for _, ks := range sets {
+		if check := want[ks.Name()]; check == nil || !check(ks) {
+			t.Errorf("set %q: level %s, matrix kernels %v, packed %v", ks.Name(), ks.level, ks.mat, ks.packed)
+		}
+		for _, typ := range kernelTypes {
+			k := ks.kernelsFor(typ)
+			if k.dot == nil {
+				t.Errorf("%s: no row kernel for %s", ks, typ)
+			}
+			if k.pack != nil && !ks.packed || k.mat != nil && !ks.mat {
+				t.Errorf("%s: %s has a packed layout or matrix kernel the set does not run", ks, typ)
+			}
+		}
+	}
+	switch lv := cpuFeatures.matLevel(); lv {
+	case levelVNNI:
+		if !slices.Contains(names, "avx512-vnni packed") || !slices.Contains(names, "avx2") {
+			t.Errorf("an AVX-512 VNNI CPU runs %v", names)
+		}
+	case levelGo:
+		if len(names) != 1 {
+			t.Errorf("without assembly: sets %v, want only go", names)
+		}
+	}
+	if _, err := KernelsByName("neon"); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), `"go"`) {
+		t.Errorf("KernelsByName(neon) = %v, want ErrUnsupported listing the sets", err)
+	}
+	if p := NewPool(1); p.Kernels() != BestKernels() {
+		t.Errorf("NewPool runs %s, want %s", p.Kernels(), BestKernels())
+	} else {
+		p.Close()
+	}
+	paths := KernelPaths()
+	if len(paths) != 3 || paths[0] != "matmul "+BestKernels().Name() || !strings.HasPrefix(paths[1], "attention ") || !strings.HasPrefix(paths[2], "quantize ") {
+		t.Errorf("KernelPaths() = %q", paths)
+	}
+}
+
+// TestTypeRecords checks the records against ggml's block sizes and
+// vec_dot types (ggml-cpu.c type_traits_cpu), which Known, BlockSize,
+// TypeSize, VecDotType and the kernels read.
+func TestTypeRecords(t *testing.T) {
+	for _, c := range []struct {
+		t          Type
+		bs, ts     int
+		vecDot     Type
+		hasKernels bool
+	}{
+		{F32, 1, 4, F32, true}, {F16, 1, 2, F16, true}, {BF16, 1, 2, BF16, true},
+		{Q4_0, 32, 18, Q8_0, true}, {Q4_1, 32, 20, Q8_1, true}, {Q5_0, 32, 22, Q8_0, true}, {Q5_1, 32, 24, Q8_1, true},
+		{Q8_0, 32, 34, Q8_0, true}, {Q8_1, 32, 36, 0, false},
+		{Q2_K, 256, 84, 0, false}, {Q3_K, 256, 110, 0, false}, {Q4_K, 256, 144, Q8_K, true},
+		{Q5_K, 256, 176, Q8_K, true}, {Q6_K, 256, 210, Q8_K, true}, {Q8_K, 256, 292, 0, false},
+	} {
+		if !c.t.Known() || c.t.BlockSize() != c.bs || c.t.TypeSize() != c.ts {
+			t.Errorf("%s: known %v, block %d×%d bytes, want %d×%d", c.t, c.t.Known(), c.t.BlockSize(), c.t.TypeSize(), c.bs, c.ts)
+		}
+		vt, ok := VecDotType(c.t)
+		if ok != c.hasKernels || ok && vt != c.vecDot {
+			t.Errorf("%s: VecDotType %s, %v; want %s, %v", c.t, vt, ok, c.vecDot, c.hasKernels)
+		}
+		if info := typeInfos[c.t]; info.quantize == nil || info.dequantize == nil {
+			t.Errorf("%s: no quantizer or dequantizer", c.t)
+		}
+	}
+	if len(typeInfos) != 15 {
+		t.Errorf("%d type records, want the 15 above", len(typeInfos))
+	}
+	if Type(4).Known() || Type(4).BlockSize() != 0 || Type(99).String() != "type(99)" {
+		t.Error("an unknown type looks known")
+	}
+}
