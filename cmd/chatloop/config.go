@@ -14,9 +14,6 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/spf13/cobra"
 
-	"github.com/chatloop/chatloop/adapters/discord"
-	"github.com/chatloop/chatloop/adapters/wechat"
-	"github.com/chatloop/chatloop/adapters/wecom"
 	"github.com/chatloop/chatloop/bot"
 	"github.com/chatloop/chatloop/model"
 )
@@ -28,9 +25,11 @@ type Config struct {
 	Feedback FeedbackConfig `toml:"feedback"`
 	Reward   RewardConfig   `toml:"reward"`
 	Web      WebConfig      `toml:"web"`
-	Discord  discord.Config `toml:"discord"`
-	WeChat   wechat.Config  `toml:"wechat"`
-	WeCom    wecom.Config   `toml:"wecom"`
+
+	// Platforms holds each platform's section, by name, as the pointer
+	// its platform.Spec's NewConfig made (*discord.Config for
+	// "discord"...). See platforms.go.
+	Platforms map[string]any `toml:"-"`
 }
 
 // ModelConfig is the [model] section.
@@ -132,13 +131,20 @@ func defaultConfig() Config {
 			APIKeyEnv:     "OPENAI_API_KEY",
 			Timeout:       bot.Duration{Duration: 120 * time.Second},
 		},
-		Feedback: FeedbackConfig{DB: "chatloop.db"},
-		Reward:   RewardConfig{BestOf: 1},
-		Web:      WebConfig{Listen: defaultWebListen},
-		Discord:  discord.DefaultConfig(),
-		WeChat:   wechat.DefaultConfig(),
-		WeCom:    wecom.DefaultConfig(),
+		Feedback:  FeedbackConfig{DB: "chatloop.db"},
+		Reward:    RewardConfig{BestOf: 1},
+		Web:       WebConfig{Listen: defaultWebListen},
+		Platforms: platformDefaults(),
 	}
+}
+
+// platformDefaults is every platform's section with its defaults.
+func platformDefaults() map[string]any {
+	out := make(map[string]any, len(platforms))
+	for _, p := range platforms {
+		out[p.Name()] = p.NewConfig()
+	}
+	return out
 }
 
 // loadConfig reads the file at path over the defaults, then applies
@@ -154,16 +160,8 @@ func loadConfig(path string, explicit bool, environ []string) (Config, error) {
 	case errors.Is(err, errConfigShape):
 		return cfg, fmt.Errorf("%s: %w", path, err)
 	case err == nil:
-		md, err := toml.Decode(string(data), &cfg)
-		if err != nil {
+		if _, err := decodeConfig(string(data), &cfg); err != nil {
 			return cfg, fmt.Errorf("%s: %w", path, err)
-		}
-		if und := md.Undecoded(); len(und) > 0 {
-			keys := make([]string, len(und))
-			for i, k := range und {
-				keys[i] = k.String()
-			}
-			return cfg, fmt.Errorf("%s: unknown key %s", path, strings.Join(keys, ", "))
 		}
 	case errors.Is(err, fs.ErrNotExist) && !explicit:
 	default:
@@ -176,6 +174,46 @@ func loadConfig(path string, explicit bool, environ []string) (Config, error) {
 		return cfg, fmt.Errorf("%s: %w", path, err)
 	}
 	return cfg, nil
+}
+
+// decodeConfig reads TOML text over cfg: the command's own sections into
+// their fields, each platform's section into its configuration. A key or
+// section nobody reads is an error.
+func decodeConfig(text string, cfg *Config) (toml.MetaData, error) {
+	var sections map[string]toml.Primitive
+	md, err := toml.Decode(text, &sections)
+	if err != nil {
+		return md, err
+	}
+	if cfg.Platforms == nil {
+		cfg.Platforms = platformDefaults()
+	}
+	v := reflect.ValueOf(cfg).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		tag, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("toml"), ",")
+		if prim, ok := sections[tag]; ok && tag != "" && tag != "-" {
+			if err := md.PrimitiveDecode(prim, v.Field(i).Addr().Interface()); err != nil {
+				return md, fmt.Errorf("section %s: %w", tag, err)
+			}
+		}
+	}
+	for name, prim := range sections {
+		pc, ok := cfg.Platforms[name]
+		if !ok {
+			continue
+		}
+		if err := md.PrimitiveDecode(prim, pc); err != nil {
+			return md, fmt.Errorf("section %s: %w", name, err)
+		}
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return md, fmt.Errorf("unknown key %s", strings.Join(keys, ", "))
+	}
+	return md, nil
 }
 
 func (c *Config) validate() error {
@@ -208,19 +246,11 @@ func (c *Config) validate() error {
 	if err := c.Bot.Validate(); err != nil {
 		return fmt.Errorf("section bot: %w", err)
 	}
-	if c.Discord.Enabled {
-		if err := c.Discord.Validate(); err != nil {
-			return fmt.Errorf("section discord: %w", err)
-		}
-	}
-	if c.WeChat.Enabled {
-		if err := c.WeChat.Validate(); err != nil {
-			return fmt.Errorf("section wechat: %w", err)
-		}
-	}
-	if c.WeCom.Enabled {
-		if err := c.WeCom.Validate(); err != nil {
-			return fmt.Errorf("section wecom: %w", err)
+	for _, p := range platforms {
+		if pc := c.Platforms[p.Name()]; p.Enabled(pc) {
+			if err := p.Validate(pc); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -263,6 +293,15 @@ func setByEnvKey(v reflect.Value, key, val string) (bool, error) {
 		if isSection(fv.Type()) && strings.HasPrefix(key, tag+"_") {
 			if ok, err := setByEnvKey(fv, strings.TrimPrefix(key, tag+"_"), val); ok || err != nil {
 				return ok, err
+			}
+		}
+	}
+	if cfg, ok := v.Addr().Interface().(*Config); ok {
+		for name, pc := range cfg.Platforms {
+			if strings.HasPrefix(key, name+"_") {
+				if ok, err := setByEnvKey(reflect.ValueOf(pc).Elem(), strings.TrimPrefix(key, name+"_"), val); ok || err != nil {
+					return ok, err
+				}
 			}
 		}
 	}

@@ -1,9 +1,24 @@
 package main
 
+import "strings"
+
 // defaultConfigText is what "chatloop init" writes: every key with its
-// default and what it does. A test checks that it parses to exactly
-// defaultConfig() and names every key.
-const defaultConfigText = `# chatloop configuration. Every key is shown with its default.
+// default and what it does, the command's own sections and then every
+// platform's from the platform table. A test checks that it parses to
+// exactly defaultConfig() and names every key.
+func defaultConfigText() string {
+	var b strings.Builder
+	b.WriteString(coreConfigText)
+	for _, p := range platforms {
+		b.WriteString("\n")
+		b.WriteString(strings.TrimRight(p.TOML(), "\n"))
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// coreConfigText documents the sections of Config's own fields.
+const coreConfigText = `# chatloop configuration. Every key is shown with its default.
 # Environment variables override keys: CHATLOOP_<SECTION>_<KEY>, for example
 # CHATLOOP_MODEL_PATH=/models/qwen.gguf or CHATLOOP_BOT_WORKERS=2.
 # Secrets (bot tokens, API keys) are never written here: they come from the
@@ -134,104 +149,4 @@ best_of = 1
 # start.
 listen = "127.0.0.1:8377"
 token_file = ""
-
-[discord]
-# Start the Discord adapter in "chatloop run". The bot token comes from
-# the DISCORD_TOKEN environment variable, else from the file token_file
-# names. See the README for creating the bot and its intents.
-enabled = false
-token_file = ""
-# The base under which the REST API and GET .../gateway are reached, as
-# under discord.com (for Discord-compatible servers and tests).
-api_url = "https://discord.com/"
-# How often a streamed answer is edited.
-edit_interval = "1s"
-# Add 👍 and 👎 under each answer; add 🔄 (react for another answer).
-vote_reactions = true
-regen_reaction = true
-# Earlier messages of a reply chain or thread given to the model (0: off).
-reply_chain_depth = 20
-# Register the /reset and /persona slash commands on start, globally or,
-# with command_guild, in one server (they appear there at once).
-register_commands = true
-command_guild = ""
-# Ask for the privileged message-content intent (enable it in the
-# developer portal too). Without it DMs and @mentions still work, but not
-# the prefix trigger, replies without a ping, or reply-chain context.
-message_content = true
-# Allow and block lists (ids: Developer Mode, then right-click → Copy ID).
-# Empty lists mean everywhere and everyone. allowed_channels also admits
-# the threads of the channels listed. DMs are answered when allow_dms is
-# true, whatever the server lists say.
-allowed_guilds = []
-allowed_channels = []
-blocked_users = []
-allow_dms = true
-
-[wechat]
-# Start the personal-WeChat adapter in "chatloop run". The first start
-# prints a QR code to scan.
-enabled = false
-# "ilink": Tencent's official bot API for personal accounts (private
-# chats; docs/wechat-ilink.md). "web": the web protocol through
-# openwechat (groups too, but most accounts are refused or logged out).
-protocol = "ilink"
-ilink_base_url = "https://ilinkai.weixin.qq.com"
-# The iLink bot token and long-poll cursor (a secret, written 0600); empty:
-# $XDG_STATE_HOME/chatloop/wechat-ilink.json (~/.local/state/chatloop/...).
-ilink_state_file = ""
-# web: the hot-login session (a secret, written 0600). Both: the QR code
-# PNG (empty: wechat-login-qr.png beside storage_file for web,
-# wechat-ilink-qr.png beside the iLink state file).
-storage_file = "wechat-login.json"
-qr_file = ""
-# Answer friends' private chats; answer @mentions in groups.
-private_chats = true
-groups = true
-# Send throttle: least time between sends to one chat, between any two
-# sends, and a random extra delay up to jitter. Accounts that burst get
-# restricted: keep these conservative.
-chat_interval = "2s"
-global_interval = "1s"
-jitter = "700ms"
-# Long answers go out in parts of at most part_chars characters, at most
-# max_parts of them.
-part_chars = 600
-max_parts = 6
-# Messages that vote on an answer (quote it, or it is your latest answer
-# within vote_window) or ask for another one.
-up_tokens = ["👍", "[强]", "+1", "好"]
-down_tokens = ["👎", "[弱]", "-1", "差"]
-regen_tokens = ["/regen", "换一个"]
-# The reply to pictures, files, video and (web; iLink: untranscribed) voice
-# in private chats ("" sends nothing).
-media_reply = "目前只能处理文字消息。(Text only for now.)"
-# Answer only in the groups of these names (empty: every group), and never
-# the people listed, by the id chatloop knows them by: the remark name you
-# gave them, else ~ and their nickname (e.g. "~小明"); with protocol
-# "ilink", their iLink user id (e.g. "o9cq800kum@im.wechat").
-allowed_groups = []
-blocked_users = []
-
-[wecom]
-# Start the WeCom (enterprise WeChat) self-built application adapter in
-# "chatloop run". Secrets: WECOM_SECRET, WECOM_TOKEN, WECOM_AES_KEY in the
-# environment, or the files named below.
-enabled = false
-# Where the callback server listens, and the callback URL's path.
-listen = "127.0.0.1:8086"
-path = "/wecom/callback"
-# Required when enabled: the corp id ("ww...") and the app's AgentId.
-corp_id = ""
-agent_id = 0
-api_url = "https://qyapi.weixin.qq.com/"
-secret_file = ""
-token_file = ""
-aes_key_file = ""
-# Callbacks older (or newer) than this are refused as stale.
-max_clock_skew = "5m0s"
-# Follow each answer with a card with 👍 / 👎 / 🔄 buttons.
-cards = true
-# Answer only these members (UserIDs; empty: everyone who can see the app).
-allowed_users = []
 `

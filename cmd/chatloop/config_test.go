@@ -8,30 +8,37 @@ import (
 	"testing"
 	"time"
 
-	"github.com/BurntSushi/toml"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/chatloop/chatloop/adapters/discord"
+	"github.com/chatloop/chatloop/adapters/wechat"
 )
 
 func TestDefaultConfigTextMatchesDefaults(t *testing.T) {
-	var got Config
-	md, err := toml.Decode(defaultConfigText, &got)
+	// Decode over zero values, so that a key missing from the text shows.
+	got := Config{Platforms: map[string]any{}}
+	for _, p := range platforms {
+		got.Platforms[p.Name()] = reflect.New(reflect.TypeOf(p.NewConfig()).Elem()).Interface()
+	}
+	md, err := decodeConfig(defaultConfigText(), &got)
 	if err != nil {
 		t.Fatalf("the default config does not parse: %v", err)
-	}
-	if und := md.Undecoded(); len(und) > 0 {
-		t.Fatalf("unknown keys in the default config: %v", und)
 	}
 	if diff := cmp.Diff(defaultConfig(), got, cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("the default config text differs from defaultConfig() (-want +got):\n%s", diff)
 	}
 	// Every key of Config is written out, so every key is documented.
 	var missing []string
-	walkKeys(reflect.TypeOf(Config{}), nil, func(key []string) {
+	check := func(key []string) {
 		if !md.IsDefined(key...) {
 			missing = append(missing, strings.Join(key, "."))
 		}
-	})
+	}
+	walkKeys(reflect.TypeOf(Config{}), nil, check)
+	for _, p := range platforms {
+		walkKeys(reflect.TypeOf(p.NewConfig()).Elem(), []string{p.Name()}, check)
+	}
 	if len(missing) > 0 {
 		t.Errorf("keys missing from the default config: %v", missing)
 	}
@@ -78,6 +85,10 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"bad admin", "[bot]\nadmins = [\"alice\"]\n", "platform:id", nil},
 		{"bad env value", "", "CHATLOOP_BOT_WORKERS", []string{"CHATLOOP_BOT_WORKERS=many"}},
 		{"unknown env key", "", "no such configuration key", []string{"CHATLOOP_BOT_NOPE=1"}},
+		{"unknown section", "[telegram]\nenabled = true\n", "unknown key telegram", nil},
+		{"unknown platform key", "[discord]\ntokn = \"x\"\n", "unknown key discord.tokn", nil},
+		{"bad platform value", "[wechat]\nenabled = true\npart_chars = 1\n", "section wechat: wechat configuration: key part_chars", nil},
+		{"bad platform env value", "", "CHATLOOP_WECOM_AGENT_ID", []string{"CHATLOOP_WECOM_AGENT_ID=many"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,6 +113,8 @@ func TestLoadConfigOverrides(t *testing.T) {
 		"CHATLOOP_BOT_SESSION_IDLE=5m",
 		"CHATLOOP_MODEL_SAMPLING_TEMPERATURE=0",
 		"CHATLOOP_BOT_ADMINS=discord:1, wechat:bob",
+		"CHATLOOP_DISCORD_REPLY_CHAIN_DEPTH=7",
+		"CHATLOOP_WECHAT_UP_TOKENS=yes, ok",
 		"HOME=/root",
 	})
 	if err != nil {
@@ -111,10 +124,31 @@ func TestLoadConfigOverrides(t *testing.T) {
 		cfg.Model.Sampling.Temperature != 0 || len(cfg.Bot.Admins) != 2 || cfg.Model.Stop[0] != "x" {
 		t.Errorf("overrides not applied: %+v", cfg)
 	}
+	if d := cfg.Platforms["discord"].(*discord.Config); d.ReplyChainDepth != 7 || !d.VoteReactions {
+		t.Errorf("[discord] after CHATLOOP_DISCORD_REPLY_CHAIN_DEPTH=7: %+v", d)
+	}
+	if w := cfg.Platforms["wechat"].(*wechat.Config); !cmp.Equal(w.UpTokens, []string{"yes", "ok"}) {
+		t.Errorf("[wechat] up_tokens after CHATLOOP_WECHAT_UP_TOKENS: %q", w.UpTokens)
+	}
 	if _, err := loadConfig(filepath.Join(t.TempDir(), "missing.toml"), false, nil); err != nil {
 		t.Errorf("a missing default file should mean defaults: %v", err)
 	}
 	if _, err := loadConfig(filepath.Join(t.TempDir(), "missing.toml"), true, nil); err == nil {
 		t.Error("a missing --config file was accepted")
+	}
+}
+
+// TestPlatformTable checks the table: no platform twice, none named like
+// one of the command's own sections.
+func TestPlatformTable(t *testing.T) {
+	var core []string
+	ct := reflect.TypeOf(Config{})
+	for i := 0; i < ct.NumField(); i++ {
+		if tag, _, _ := strings.Cut(ct.Field(i).Tag.Get("toml"), ","); tag != "" && tag != "-" {
+			core = append(core, tag)
+		}
+	}
+	if err := platforms.Check(core...); err != nil {
+		t.Fatal(err)
 	}
 }

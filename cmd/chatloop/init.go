@@ -33,7 +33,7 @@ default and what it does. An existing file is left alone unless --force.`,
 			if err != nil {
 				return err
 			}
-			if _, err := f.WriteString(defaultConfigText); err != nil {
+			if _, err := f.WriteString(defaultConfigText()); err != nil {
 				f.Close()
 				return err
 			}

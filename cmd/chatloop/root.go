@@ -60,7 +60,7 @@ func (a *app) rootCommand() *cobra.Command {
 		Use:   "chatloop",
 		Short: "A local language model in your WeChat groups and Discord servers, learning from their votes",
 		Long: `chatloop runs a local language model (GGUF, in process) as a chat bot for
-WeChat, Discord and the terminal, and records every answer and every
+` + strings.Join(platforms.Titles(), ", ") + ` and the terminal, and records every answer and every
 thumbs-up and thumbs-down in a local database, ready to train reward models.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,

@@ -7,13 +7,13 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
-	"github.com/chatloop/chatloop/adapters/discord"
-	"github.com/chatloop/chatloop/adapters/wechat"
+	"github.com/chatloop/chatloop/adapters/platform"
 	"github.com/chatloop/chatloop/bot"
 	"github.com/chatloop/chatloop/feedback"
 	"github.com/chatloop/chatloop/metrics"
@@ -29,8 +29,8 @@ func newRunCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the bot on every platform enabled in the configuration",
-		Long: `Start every adapter enabled in the configuration ([discord], [wechat],
-[wecom]) with one shared conversation core, model and feedback database,
+		Long: `Start every adapter enabled in the configuration (` + sectionList() + `)
+with one shared conversation core, model and feedback database,
 until SIGINT or SIGTERM; then shut them all down cleanly.
 
 While it runs it holds the feedback database and answers "chatloop
@@ -49,11 +49,6 @@ feedback stats|export|backup" over a local socket only this user can open.`,
 	}
 	flags.bind(cmd)
 	return cmd
-}
-
-// runner is an adapter as "run" drives it.
-type runner interface {
-	Run(ctx context.Context) error
 }
 
 func (a *app) run(cmd *cobra.Command, cfg *Config) error {
@@ -87,11 +82,8 @@ func (a *app) run(cmd *cobra.Command, cfg *Config) error {
 	}
 	board := web.NewAdapters(nil)
 	for name := range adapters {
-		qr := ""
-		if name == "wechat" {
-			qr = cfg.WeChat.QRPath()
-		}
-		board.Add(name, qr)
+		p, _ := platforms.Lookup(name)
+		board.Add(name, p.LoginQR(cfg.Platforms[name]))
 	}
 	var dashboard http.Handler
 	if cfg.Web.Listen != "" {
@@ -147,35 +139,39 @@ func (a *app) run(cmd *cobra.Command, cfg *Config) error {
 	return nil
 }
 
-// enabledAdapters builds every adapter the configuration enables.
-func (a *app) enabledAdapters(cfg *Config, h bot.Handler) (map[string]runner, error) {
-	log := a.logger()
-	out := map[string]runner{}
-	if cfg.Discord.Enabled {
-		d, err := discord.New(cfg.Discord, h, log.With("adapter", "discord"), discord.WithPrefix(cfg.Bot.Prefix))
-		if err != nil {
-			return nil, fmt.Errorf("[discord]: %w", err)
+// enabledAdapters builds every adapter the configuration enables, by
+// platform name.
+func (a *app) enabledAdapters(cfg *Config, h bot.Handler) (map[string]platform.Runner, error) {
+	env := platform.Env{Log: a.logger(), Prefix: cfg.Bot.Prefix, StateBase: cfg.Feedback.DB}
+	out := map[string]platform.Runner{}
+	for _, p := range platforms {
+		pc := cfg.Platforms[p.Name()]
+		if !p.Enabled(pc) {
+			continue
 		}
-		out["discord"] = d
-	}
-	if cfg.WeChat.Enabled {
-		w, err := wechat.Open(cfg.WeChat, h, log)
+		r, err := p.Start(pc, h, env)
 		if err != nil {
-			return nil, fmt.Errorf("[wechat]: %w", err)
+			return nil, err
 		}
-		out["wechat"] = w
-	}
-	if cfg.WeCom.Enabled {
-		w, err := newWeCom(cfg, h, a)
-		if err != nil {
-			return nil, fmt.Errorf("[wecom]: %w", err)
-		}
-		out["wecom"] = w
+		out[p.Name()] = r
 	}
 	if len(out) == 0 {
-		return nil, errors.New("no adapter is enabled: set enabled = true in [discord], [wechat] or [wecom] of the configuration (chatloop init writes one), or use \"chatloop chat\" for the terminal")
+		return nil, fmt.Errorf("no adapter is enabled: set enabled = true in %s of the configuration (chatloop init writes one), or use \"chatloop chat\" for the terminal", sectionList())
 	}
 	return out, nil
+}
+
+// sectionList names the platforms' sections for messages: "[discord],
+// [wechat] or [wecom]".
+func sectionList() string {
+	names := platforms.Names()
+	for i, n := range names {
+		names[i] = "[" + n + "]"
+	}
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 // socketPath is where a running chatloop answers feedback commands.
