@@ -39,12 +39,12 @@ func TestParseCommand(t *testing.T) {
 func TestTrimHistory(t *testing.T) {
 	count := func(s string) int { return len(s) } // one token per byte
 	h := []Turn{
-		{RoleUser, strings.Repeat("a", 10)},
-		{RoleAssistant, strings.Repeat("b", 10)},
-		{RoleUser, strings.Repeat("c", 10)},
-		{RoleAssistant, strings.Repeat("d", 10)},
+		{Role: RoleUser, Content: strings.Repeat("a", 10)},
+		{Role: RoleAssistant, Content: strings.Repeat("b", 10)},
+		{Role: RoleUser, Content: strings.Repeat("c", 10)},
+		{Role: RoleAssistant, Content: strings.Repeat("d", 10)},
 	}
-	next := Turn{RoleUser, "next"}
+	next := Turn{Role: RoleUser, Content: "next"}
 	sys := "sys"
 	base := len(sys) + perMessageTokens + len(next.Content) + perMessageTokens // 15
 	per := 10 + perMessageTokens                                               // 14

@@ -12,6 +12,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/chatloop/chatloop/model/chat"
 )
 
 // Typed identifiers keep platform ids from being mixed up.
@@ -57,11 +59,9 @@ type Message struct {
 	Time time.Time
 }
 
-// Turn is one role/content message, as the model sees it.
-type Turn struct {
-	Role    string `json:"role"` // "system", "user", "assistant"
-	Content string `json:"content"`
-}
+// Turn is one role/content message, as the model sees it: chatloop's one
+// message type, shared with the model and the feedback store.
+type Turn = chat.Message
 
 // Roles used in turns.
 const (

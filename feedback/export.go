@@ -12,6 +12,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/chatloop/chatloop/bot"
 )
 
 // Export formats, as Hugging Face TRL reads them (conversational JSONL).
@@ -109,10 +111,7 @@ func (o ExportOptions) keeps(r *answerRecord, t *tally) bool {
 }
 
 // Message is one role/content message of an exported row.
-type Message struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
-}
+type Message = bot.Turn
 
 // PreferenceRow is one row of FormatPreference.
 type PreferenceRow struct {
@@ -272,14 +271,6 @@ func forEachChoice(tx *bolt.Tx, fn func(a, b, voter, winner string, at time.Time
 		}
 	}
 	return nil
-}
-
-func messages(ts []turn) []Message {
-	out := make([]Message, len(ts))
-	for i, t := range ts {
-		out[i] = Message(t)
-	}
-	return out
 }
 
 func assistant(text string) []Message {
@@ -453,12 +444,12 @@ func (sn *snapshot) rows(ctx context.Context, o ExportOptions, emit func(row any
 	switch o.Format {
 	case FormatPreference:
 		return sn.preferencePairs(ctx, o, func(chosen, rejected *answerRecord) error {
-			return emit(PreferenceRow{Prompt: messages(chosen.Prompt), Chosen: assistant(chosen.Text), Rejected: assistant(rejected.Text)})
+			return emit(PreferenceRow{Prompt: chosen.Prompt, Chosen: assistant(chosen.Text), Rejected: assistant(rejected.Text)})
 		})
 	case FormatKTO:
 		voted := func(t *tally) bool { return t.net() != 0 }
 		return sn.eachAnswer(ctx, o, voted, func(r *answerRecord, t *tally) error {
-			return emit(KTORow{Prompt: messages(r.Prompt), Completion: assistant(r.Text), Label: t.net() > 0})
+			return emit(KTORow{Prompt: r.Prompt, Completion: assistant(r.Text), Label: t.net() > 0})
 		})
 	case FormatSFT:
 		good := func(t *tally) bool { return t.net() >= o.MinScore }
@@ -466,13 +457,13 @@ func (sn *snapshot) rows(ctx context.Context, o ExportOptions, emit func(row any
 			if !sftEligible(r, t, o.MinScore) {
 				return nil
 			}
-			return emit(SFTRow{Messages: append(messages(r.Prompt), assistant(r.Text)...)})
+			return emit(SFTRow{Messages: append(slices.Clip(r.Prompt), assistant(r.Text)...)})
 		})
 	case FormatRaw:
 		return sn.eachAnswer(ctx, o, nil, func(r *answerRecord, t *tally) error {
 			row := RawRow{
 				ID: r.ID, GroupID: r.GroupID, Platform: r.Platform, ChatID: r.ChatID,
-				AskerHash: r.AskerHash, Created: r.Created, Prompt: messages(r.Prompt),
+				AskerHash: r.AskerHash, Created: r.Created, Prompt: r.Prompt,
 				Text: r.Text, Label: r.Label, Sampling: r.Sampling, Model: r.Model,
 				PromptTokens: r.PromptTok, AnswerTokens: r.AnswerTok,
 				LatencyMS: float64(r.LatencyNS) / 1e6, Truncated: r.Truncated,

@@ -102,7 +102,7 @@ func bulkRange(t testing.TB, s *Store, from, to, siblings int) {
 				fmt.Sprintf("question number %d: what is the best way to learn Go?", i/siblings))
 			r := &answerRecord{
 				ID: id, GroupID: group, Platform: a.Platform, ChatID: string(a.ChatID),
-				AskerHash: s.HashUser("discord", "asker"), Created: a.Created, Prompt: toTurns(a.Prompt),
+				AskerHash: s.HashUser("discord", "asker"), Created: a.Created, Prompt: a.Prompt,
 				Text:     fmt.Sprintf("Answer %d: read the tour, then write a small program every day.", i),
 				Sampling: sampling(a.Sampling), Model: modelInfo(a.Model), Finished: true, Sent: true,
 			}

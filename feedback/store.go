@@ -201,7 +201,7 @@ type answerRecord struct {
 	ChatID     string     `json:"chat_id"`
 	AskerHash  string     `json:"asker_hash,omitempty"`
 	Created    time.Time  `json:"created"`
-	Prompt     []turn     `json:"prompt"`
+	Prompt     []bot.Turn `json:"prompt"`
 	Text       string     `json:"text"`
 	Label      string     `json:"label,omitempty"`
 	Sampling   sampling   `json:"sampling"`
@@ -215,11 +215,6 @@ type answerRecord struct {
 	Sent       bool       `json:"sent"`
 	MessageIDs []string   `json:"message_ids,omitempty"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
-}
-
-type turn struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
 }
 
 type sampling struct {
@@ -237,14 +232,6 @@ type modelInfo struct {
 	SHA256       string `json:"sha256,omitempty"`
 	Quantization string `json:"quantization,omitempty"`
 	Template     string `json:"template,omitempty"`
-}
-
-func toTurns(ts []bot.Turn) []turn {
-	out := make([]turn, len(ts))
-	for i, t := range ts {
-		out[i] = turn(t)
-	}
-	return out
 }
 
 func (r *answerRecord) answer() bot.Answer {
@@ -362,7 +349,7 @@ func (s *Store) RecordAnswer(ctx context.Context, a bot.Answer) error {
 		ChatID:    string(a.ChatID),
 		AskerHash: s.HashUser(a.Platform, a.AskerID),
 		Created:   a.Created.UTC(),
-		Prompt:    toTurns(a.Prompt),
+		Prompt:    a.Prompt,
 		Text:      a.Text,
 		Label:     a.Label,
 		Sampling:  sampling(a.Sampling),

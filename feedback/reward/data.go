@@ -17,16 +17,15 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/chatloop/chatloop/model/chat"
 )
 
 // ErrInvalid is returned (wrapped) for data the package cannot use.
 var ErrInvalid = errors.New("reward: invalid data")
 
 // Message is one role/content message of a prompt.
-type Message struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
-}
+type Message = chat.Message
 
 // Pair is a preference: Chosen was preferred to Rejected as an answer to
 // Prompt.

@@ -24,10 +24,15 @@ import (
 // ErrUnknownTemplate: the template text is not one chatloop can render.
 var ErrUnknownTemplate = errors.New("chat: unknown chat template")
 
-// Message is one turn of a conversation.
+// Message is one role/content message of a conversation: what a template
+// renders, what the engine and the remote backend take, what the bot's
+// core builds (bot.Turn), the feedback store records and the exports and
+// the reward model read. It is the one message type of chatloop, so that
+// no layer converts between look-alikes; its JSON is the OpenAI and TRL
+// {"role": …, "content": …}.
 type Message struct {
-	Role    string // "system", "user", "assistant"
-	Content string
+	Role    string `json:"role"` // "system", "user", "assistant"
+	Content string `json:"content"`
 }
 
 // Template renders conversations for one model family.

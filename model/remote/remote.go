@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/chatloop/chatloop/model/internal/httpwait"
+
+	"github.com/chatloop/chatloop/model/chat"
 )
 
 // Errors a request can end with, wrapped with details.
@@ -39,10 +41,7 @@ var (
 )
 
 // Message is one chat message.
-type Message struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
-}
+type Message = chat.Message
 
 // Request is one chat completion request.
 type Request struct {
