@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -165,55 +163,15 @@ func newModelRmCommand(a *app) *cobra.Command {
 }
 
 // modelCache is the configured cache, else the default one.
-func modelCache(cfg *Config) (hub.Cache, error) {
-	if cfg.Model.CacheDir != "" {
-		return hub.Cache{Dir: cfg.Model.CacheDir}, nil
-	}
-	dir, err := hub.DefaultCacheDir()
-	return hub.Cache{Dir: dir}, err
-}
-
-// hfEndpoint is HF_ENDPOINT, else Hugging Face itself.
-func hfEndpoint() string {
-	if e := strings.TrimSpace(os.Getenv("HF_ENDPOINT")); e != "" {
-		return strings.TrimRight(e, "/")
-	}
-	return hub.DefaultEndpoint
-}
-
-// hfToken is HF_TOKEN, else the token "hf auth login" (huggingface-cli
-// login) saved in $HF_HOME/token or ~/.cache/huggingface/token.
-func hfToken() string {
-	for _, env := range []string{"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"} {
-		if t := strings.TrimSpace(os.Getenv(env)); t != "" {
-			return t
-		}
-	}
-	home := os.Getenv("HF_HOME")
-	if home == "" {
-		if x := os.Getenv("XDG_CACHE_HOME"); x != "" {
-			home = filepath.Join(x, "huggingface")
-		} else if h, err := os.UserHomeDir(); err == nil {
-			home = filepath.Join(h, ".cache", "huggingface")
-		}
-	}
-	if home == "" {
-		return ""
-	}
-	b, err := os.ReadFile(filepath.Join(home, "token"))
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
-}
+func modelCache(cfg *Config) (hub.Cache, error) { return hub.CacheAt(cfg.Model.CacheDir) }
 
 // puller is a downloader configured from the environment, showing a
 // progress bar on a terminal and log lines otherwise.
 func (a *app) puller(connectTimeout time.Duration) *hub.Puller {
 	return &hub.Puller{
 		HTTP:        hub.NewHTTPClient(connectTimeout),
-		Endpoint:    hfEndpoint(),
-		Token:       hfToken(),
+		Endpoint:    hub.EndpointFromEnv(),
+		Token:       hub.TokenFromEnv(),
 		Log:         a.logger(),
 		NewProgress: a.newProgress,
 	}
@@ -283,82 +241,33 @@ func isTerminal(w any) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// resolveModelPath returns the GGUF file the local backend loads: the
-// configured path, else the configured catalogue model from the cache,
-// pulled on first use (asking first on a terminal unless --yes). When
-// Hugging Face cannot be reached it fails fast, saying which file to get
-// and how to pass it.
+// resolveModelPath returns the GGUF file the local backend loads (see
+// hub.Resolver): the configured path, else the configured catalogue model
+// from the cache, pulled on first use, asking first on a terminal unless
+// --yes.
 func (a *app) resolveModelPath(cmd *cobra.Command, cfg *Config) (string, error) {
-	ref := cfg.Model.Name
-	if p := cfg.Model.Path; p != "" {
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-		// --model qwen3-1.7b or --model hf://…: a reference, not a file.
-		if src, err := hub.ParseSource(p); err != nil || (src.Name == "" && !strings.Contains(p, "://")) {
-			return p, nil // the engine reports the missing file
-		}
-		ref = p
-	}
-	if ref == "" {
-		ref = hub.DefaultModel
-	}
-	src, err := hub.ParseSource(ref)
-	if err != nil {
-		return "", fmt.Errorf("key model.name: %w", err)
-	}
 	cache, err := modelCache(cfg)
 	if err != nil {
 		return "", err
 	}
-	if m, err := cache.Find(ref); err == nil {
-		return m.Path, nil
+	r := &hub.Resolver{Cache: cache, Puller: a.puller(5 * time.Second), Log: a.logger()}
+	if !flagBool(cmd, "yes") && isTerminal(a.stdin) && isTerminal(a.stderr) {
+		r.Confirm = a.confirmDownload
 	}
-
 	ctx, stop := signal.NotifyContext(cmdContext(cmd), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	p := a.puller(5 * time.Second)
-	rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	rem, err := p.Resolve(rctx, src)
-	cancel()
-	if err != nil {
-		if errors.Is(err, hub.ErrUnreachable) || errors.Is(err, context.DeadlineExceeded) {
-			return "", offlineError(src, err)
-		}
-		return "", fmt.Errorf("model %s is not cached and cannot be downloaded: %w", src, err)
-	}
-	size := "size unknown"
-	if rem.Size >= 0 {
-		size = hub.HumanBytes(rem.Size)
-	}
-	host := hostName(rem.URL)
-	if !flagBool(cmd, "yes") && isTerminal(a.stdin) && isTerminal(a.stderr) {
-		fmt.Fprintf(a.stderr, "The model %s is not downloaded yet.\nDownload %s (%s) from %s into %s? [Y/n] ", src, src.FileName(), size, host, cache.Dir)
-		line, _ := bufio.NewReader(a.stdin).ReadString('\n')
-		switch strings.ToLower(strings.TrimSpace(line)) {
-		case "", "y", "yes":
-		default:
-			return "", fmt.Errorf("no model: download declined; run \"chatloop model pull %s\" later, or pass --model FILE.gguf", src)
-		}
-	} else {
-		a.logger().Info("downloading the model on first use", "model", src.String(), "size", size, "from", host, "cache", cache.Dir)
-	}
-	m, err := p.Download(ctx, rem, cache)
-	if err != nil {
-		if errors.Is(err, hub.ErrUnreachable) {
-			return "", offlineError(src, err)
-		}
-		return "", err
-	}
-	a.logger().Info("model ready", "path", m.Path, "sha256", m.SHA256)
-	return m.Path, nil
+	return r.Resolve(ctx, cfg.Model.Path, cfg.Model.Name)
 }
 
-func offlineError(src hub.Source, err error) error {
-	return fmt.Errorf("the model %s is not cached and the server cannot be reached (%v).\n"+
-		"Download %s from\n  %s\non a connected machine (or set HF_ENDPOINT to a mirror such as https://hf-mirror.com),\n"+
-		"then run with --model /path/to/%s (or set [model] path in chatloop.toml)",
-		src, err, src.FileName(), src.DownloadURL(hfEndpoint()), src.FileName())
+// confirmDownload asks on the terminal whether to download d.
+func (a *app) confirmDownload(d hub.Download) bool {
+	fmt.Fprintf(a.stderr, "The model %s is not downloaded yet.\nDownload %s (%s) from %s into %s? [Y/n] ", d.Source, d.Source.FileName(), d.Size, d.Host, d.Dir)
+	line, _ := bufio.NewReader(a.stdin).ReadString('\n')
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "", "y", "yes":
+		return true
+	}
+	return false
 }
 
 // cmdContext is the command's context, or a background one for a command
@@ -377,11 +286,4 @@ func flagBool(cmd *cobra.Command, name string) bool {
 	}
 	v, err := cmd.Flags().GetBool(name)
 	return err == nil && v
-}
-
-func hostName(raw string) string {
-	if u, err := url.Parse(raw); err == nil && u.Host != "" {
-		return u.Host
-	}
-	return raw
 }

@@ -245,23 +245,3 @@ func TestBarProgressShowsSizeAndResume(t *testing.T) {
 		}
 	}
 }
-
-func TestHFToken(t *testing.T) {
-	home := t.TempDir()
-	t.Setenv("HF_HOME", home)
-	t.Setenv("HF_TOKEN", "")
-	t.Setenv("HUGGING_FACE_HUB_TOKEN", "")
-	if got := hfToken(); got != "" {
-		t.Errorf("no token anywhere: got %q", got)
-	}
-	if err := os.WriteFile(filepath.Join(home, "token"), []byte("hf_saved\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if got := hfToken(); got != "hf_saved" {
-		t.Errorf("saved login: got %q", got)
-	}
-	t.Setenv("HF_TOKEN", "hf_env")
-	if got := hfToken(); got != "hf_env" {
-		t.Errorf("HF_TOKEN: got %q", got)
-	}
-}
