@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -61,14 +62,15 @@ type Options struct {
 	// conversation's next turn, a common system prompt) processes only
 	// its new tokens. 0 means DefaultPrefixCache; negative keeps none.
 	PrefixCache int64
-	// NoRepack keeps the weight matrices in the file's layout. By default
-	// every matrix whose type has a packed layout on this CPU is rewritten
-	// once at load, outside the Go heap, in that layout (rows interleaved
-	// for a faster kernel, as llama.cpp's CPU backend repacks; the results
-	// are the same bit for bit), and the file's pages of those matrices
-	// are released, so that memory holds one copy (llama.cpp's
+	// Repack says whether the weight matrices are rewritten at load. On
+	// (the default, the zero value), every matrix whose type has a packed
+	// layout on this CPU is rewritten once, outside the Go heap, in that
+	// layout (rows interleaved for a faster kernel, as llama.cpp's CPU
+	// backend repacks; the results are the same bit for bit), and the
+	// file's pages of those matrices are released, so that memory holds
+	// one copy. RepackOff keeps the file's layout (llama.cpp's
 	// --no-repack).
-	NoRepack bool
+	Repack Repack
 	// PackCache keeps the repacked weights in a file beside the model
 	// ("<model>.chatloop-packed", or in PackCacheDir when the model's
 	// folder is not writable), written in the background after the first
@@ -106,10 +108,32 @@ const DefaultPrefixCache = 512 << 20
 const promptBatch = 256
 
 // Message is one role/content message of a conversation.
-type Message struct {
-	Role    string
-	Content string
+type Message = chat.Message
+
+// Repack is Options.Repack: whether Load rewrites weight matrices in this
+// CPU's packed layouts.
+type Repack int8
+
+const (
+	// RepackDefault, the zero value, repacks: the same as RepackOn.
+	RepackDefault Repack = iota
+	// RepackOn rewrites every matrix whose type has a packed layout.
+	RepackOn
+	// RepackOff keeps the file's layout (llama.cpp's --no-repack).
+	RepackOff
+)
+
+// RepackIf is RepackOn when on, else RepackOff: a configuration's
+// "repack = true/false".
+func RepackIf(on bool) Repack {
+	if on {
+		return RepackOn
+	}
+	return RepackOff
 }
+
+// On reports whether matrices are repacked.
+func (r Repack) On() bool { return r != RepackOff }
 
 // SamplingParams are the sampling parameters; the zero value is greedy.
 type SamplingParams = sample.Params
@@ -210,7 +234,7 @@ type Engine struct {
 // Load opens the GGUF file at path and prepares the model. The weights
 // are memory-mapped, not read; those with a packed layout on this CPU
 // are then rewritten once in it, outside the Go heap, and their file
-// pages released (see Options.NoRepack), so resident memory holds the
+// pages released (see Options.Repack), so resident memory holds the
 // weights once either way.
 func Load(path string, opts Options) (*Engine, error) {
 	start := time.Now()
@@ -286,7 +310,7 @@ func newEngine(f *gguf.File, path string, opts Options, threads int, log *slog.L
 		}
 		log.Debug("adapters merged into the weights", "adapters", adapterSuffix(adInfos), "took", took.Round(time.Millisecond))
 	}
-	if !opts.NoRepack {
+	if opts.Repack.On() {
 		var cache *packCache
 		// Merged weights are not the file's: a pack cache keyed by the
 		// file would hand them to a later load without the adapters.
@@ -377,16 +401,11 @@ func (e *Engine) Prompt(req Request) string {
 	if req.Raw != "" {
 		return req.Raw
 	}
-	return e.tmpl.Render(chatMessages(req.Messages), true)
+	return e.tmpl.Render(req.Messages, true)
 }
 
-func chatMessages(ms []Message) []chat.Message {
-	out := make([]chat.Message, len(ms))
-	for i, m := range ms {
-		out[i] = chat.Message{Role: m.Role, Content: m.Content}
-	}
-	return out
-}
+// chatMessages copies ms, for a caller that appends to it.
+func chatMessages(ms []Message) []chat.Message { return slices.Clone(ms) }
 
 // Tokenize turns a prompt into tokens, adding BOS when the model's
 // metadata asks for it and recognising special tokens.
@@ -403,7 +422,7 @@ func (e *Engine) PromptTokens(req Request) []int32 {
 	if req.Raw != "" {
 		return e.Tokenize(req.Raw)
 	}
-	return e.templateTokens(chatMessages(req.Messages), true)
+	return e.templateTokens(req.Messages, true)
 }
 
 // templateTokens renders msgs with the chat template (and the assistant's

@@ -33,7 +33,7 @@ type Info struct {
 	KVHeads       int
 	FFN           int
 	// RepackedBytes is the size of the weight matrices rewritten at load
-	// in a packed layout (Options.NoRepack), RepackedMatrices their
+	// in a packed layout (Options.Repack), RepackedMatrices their
 	// number; 0 when none were.
 	RepackedBytes    int64
 	RepackedMatrices int

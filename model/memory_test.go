@@ -155,7 +155,7 @@ func TestResidentMemory(t *testing.T) {
 		runtime.GC()
 		debug.FreeOSMemory()
 		before := residentBytes()
-		e, err := Load(path, Options{Threads: 2, Context: 256, NoRepack: noRepack})
+		e, err := Load(path, Options{Threads: 2, Context: 256, Repack: RepackIf(!noRepack)})
 		if err != nil {
 			t.Fatal(err)
 		}

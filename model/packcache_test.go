@@ -65,7 +65,7 @@ func TestPackCacheMapsWhatWasPacked(t *testing.T) {
 			if got := logitsOf(t, second); !bytes.Equal(f32bytes(got), f32bytes(want)) {
 				t.Error("logits from the mapped cache differ from the packed load's")
 			}
-			plain, err := Load(path, Options{Threads: 1, Context: 64, NoRepack: true})
+			plain, err := Load(path, Options{Threads: 1, Context: 64, Repack: RepackOff})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -66,7 +66,7 @@ func TestRepackBitIdentical(t *testing.T) {
 			t.Run(archName+"-"+typ.String(), func(t *testing.T) {
 				t.Parallel()
 				path := testmodel.Write(t, testmodel.Tiny(archName, typ, 21))
-				plain, err := Load(path, Options{Threads: 2, Context: 128, NoRepack: true})
+				plain, err := Load(path, Options{Threads: 2, Context: 128, Repack: RepackOff})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -78,7 +78,7 @@ func TestRepackBitIdentical(t *testing.T) {
 				defer packed.Close()
 
 				if n := plain.Info().RepackedBytes; n != 0 {
-					t.Errorf("NoRepack: %d bytes repacked", n)
+					t.Errorf("RepackOff: %d bytes repacked", n)
 				}
 				var want int64
 				nm := 0
@@ -281,7 +281,7 @@ func BenchmarkRepack(b *testing.B) {
 		noRepack  bool
 		packCache bool
 	}{{"repacked", false, false}, {"pack-cache", false, true}, {"file-layout", true, false}} {
-		opts := Options{Threads: 2, Context: 1024, NoRepack: mode.noRepack, PackCache: mode.packCache, PackCacheDir: b.TempDir()}
+		opts := Options{Threads: 2, Context: 1024, Repack: RepackIf(!mode.noRepack), PackCache: mode.packCache, PackCacheDir: b.TempDir()}
 		if mode.packCache { // write the cache first
 			e, err := Load(path, opts)
 			if err != nil {
@@ -312,5 +312,19 @@ func BenchmarkRepack(b *testing.B) {
 			defer e.Close()
 			benchSpeeds(b, e, 64, 32)
 		})
+	}
+}
+
+func TestRepackOption(t *testing.T) {
+	for _, tt := range []struct {
+		r    Repack
+		want bool
+	}{{RepackDefault, true}, {RepackOn, true}, {RepackOff, false}, {RepackIf(true), true}, {RepackIf(false), false}} {
+		if got := tt.r.On(); got != tt.want {
+			t.Errorf("Repack(%d).On() = %v, want %v", tt.r, got, tt.want)
+		}
+	}
+	if (Options{}).Repack != RepackDefault {
+		t.Error("the zero Options does not repack by default")
 	}
 }

@@ -32,7 +32,7 @@ func (f *commonFlags) bind(cmd *cobra.Command) {
 	fl.StringVar(&f.db, "db", "", "feedback database file (default: [feedback] db)")
 	fl.StringVar(&f.backend, "backend", "", "model backend: local, openai or demo (default: [model] backend)")
 	fl.BoolVar(&f.yes, "yes", false, "download the default model without asking")
-	fl.BoolVar(&f.noRepack, "no-repack", false, "keep the local model's weights in the file's layout (default: [model] repack)")
+	bindNoRepack(cmd, &f.noRepack)
 	f.lora.bind(fl)
 }
 
@@ -47,9 +47,7 @@ func (f *commonFlags) apply(cfg *Config) error {
 	if f.backend != "" {
 		cfg.Model.Backend = f.backend
 	}
-	if f.noRepack {
-		cfg.Model.Repack = false
-	}
+	applyNoRepack(cfg, f.noRepack)
 	return f.lora.apply(&cfg.Model)
 }
 

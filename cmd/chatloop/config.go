@@ -110,7 +110,7 @@ func (m *ModelConfig) engineOptions() model.Options {
 	if prefix == 0 {
 		prefix = -1 // none kept
 	}
-	return model.Options{Threads: m.Threads, Context: m.Context, Template: m.Template, Parallel: m.Parallel, PrefixCache: prefix, NoRepack: !m.Repack, PackCache: m.PackCache,
+	return model.Options{Threads: m.Threads, Context: m.Context, Template: m.Template, Parallel: m.Parallel, PrefixCache: prefix, Repack: model.RepackIf(m.Repack), PackCache: m.PackCache,
 		Adapters: m.engineAdapters(), MergeAdapters: m.MergeAdapters}
 }
 

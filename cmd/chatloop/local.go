@@ -13,13 +13,7 @@ import (
 
 // openLocalBackend loads the GGUF model the configuration names.
 func (a *app) openLocalBackend(cmd *cobra.Command, cfg *Config) (*backend, error) {
-	path, err := a.resolveModelPath(cmd, cfg)
-	if err != nil {
-		return nil, err
-	}
-	opts := cfg.Model.engineOptions()
-	opts.Log = a.logger()
-	e, err := model.Load(path, opts)
+	e, err := a.loadEngine(cmd, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -62,6 +56,7 @@ func newLocalGenerator(e *model.Engine) *localGenerator {
 // Generate implements bot.Generator.
 func (g *localGenerator) Generate(ctx context.Context, req bot.Request, onToken func(string)) (bot.Result, error) {
 	mreq := model.Request{
+		Messages:  req.Messages,
 		MaxTokens: req.MaxTokens,
 		Stop:      req.Stop,
 		Sampling: model.SamplingParams{
@@ -72,9 +67,6 @@ func (g *localGenerator) Generate(ctx context.Context, req bot.Request, onToken 
 			RepeatPenalty: req.Sampling.RepeatPenalty,
 			Seed:          req.Sampling.Seed,
 		},
-	}
-	for _, t := range req.Messages {
-		mreq.Messages = append(mreq.Messages, model.Message{Role: t.Role, Content: t.Content})
 	}
 	res, err := g.e.Generate(ctx, mreq, onToken)
 	// The digest is computed in the background from load on; the first

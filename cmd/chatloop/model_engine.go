@@ -35,12 +35,13 @@ func (f *engineFlags) bind(cmd *cobra.Command) {
 	fl.StringVar(&f.model, "model", "", "GGUF model file or catalogue name (default: [model] path, else [model] name, pulled on first use)")
 	fl.IntVar(&f.threads, "threads", -1, "threads (default: [model] threads; 0: one per core)")
 	fl.IntVar(&f.context, "context", 0, "context window in tokens (default: [model] context, else the model's own, at most 4096)")
-	fl.BoolVar(&f.noRepack, "no-repack", false, "keep the weights in the file's layout instead of this CPU's packed layouts (default: [model] repack)")
+	bindNoRepack(cmd, &f.noRepack)
 	f.lora.bind(fl)
 }
 
-// load opens the model the flags and configuration name.
-func (a *app) loadEngine(cmd *cobra.Command, f *engineFlags, minContext int) (*model.Engine, *Config, error) {
+// load opens the model the flags and configuration name, with a context
+// window of at least minContext tokens.
+func (a *app) load(cmd *cobra.Command, f *engineFlags, minContext int) (*model.Engine, *Config, error) {
 	cfg, err := a.config(cmd)
 	if err != nil {
 		return nil, nil, err
@@ -48,28 +49,20 @@ func (a *app) loadEngine(cmd *cobra.Command, f *engineFlags, minContext int) (*m
 	if f.model != "" {
 		cfg.Model.Path = f.model
 	}
-	path, err := a.resolveModelPath(cmd, cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	threads := cfg.Model.Threads
 	if f.threads >= 0 {
-		threads = f.threads
+		cfg.Model.Threads = f.threads
 	}
-	ctxSize := cfg.Model.Context
 	if f.context > 0 {
-		ctxSize = f.context
+		cfg.Model.Context = f.context
 	}
-	if minContext > 0 && ctxSize < minContext {
-		ctxSize = minContext
+	if minContext > 0 && cfg.Model.Context < minContext {
+		cfg.Model.Context = minContext
 	}
 	if err := f.lora.apply(&cfg.Model); err != nil {
 		return nil, nil, err
 	}
-	opts := cfg.Model.engineOptions()
-	opts.Threads, opts.Context, opts.Log = threads, ctxSize, a.logger()
-	opts.NoRepack = opts.NoRepack || f.noRepack
-	e, err := model.Load(path, opts)
+	applyNoRepack(cfg, f.noRepack)
+	e, err := a.loadEngine(cmd, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -84,7 +77,7 @@ func newModelInfoCommand(a *app) *cobra.Command {
 		Short: "Show a GGUF model's architecture, size, tensor types, context length, template and vocabulary",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, _, err := a.loadEngine(cmd, &f, 0)
+			e, _, err := a.load(cmd, &f, 0)
 			if err != nil {
 				return err
 			}
@@ -170,7 +163,7 @@ and print their text.`,
 			}
 			f.context = 16    // the cache is not used
 			f.noRepack = true // nor are the weights
-			e, _, err := a.loadEngine(cmd, &f, 0)
+			e, _, err := a.load(cmd, &f, 0)
 			if err != nil {
 				return err
 			}
@@ -227,7 +220,7 @@ configuration; --temperature 0 is greedy.`,
 				}
 				prompt = string(b)
 			}
-			e, cfg, err := a.loadEngine(cmd, &f, 0)
+			e, cfg, err := a.load(cmd, &f, 0)
 			if err != nil {
 				return err
 			}
@@ -334,7 +327,7 @@ second; --json then adds "tg128_parallel": {"n": N, "tok_s": x}.`,
 			if parallel < 0 {
 				return fmt.Errorf("--parallel must not be negative")
 			}
-			e, _, err := a.loadEngine(cmd, &f, pp+tg)
+			e, _, err := a.load(cmd, &f, pp+tg)
 			if err != nil {
 				return err
 			}

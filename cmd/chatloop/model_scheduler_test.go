@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chatloop/chatloop/model"
 	"github.com/chatloop/chatloop/model/ggml"
 )
 
@@ -46,15 +47,15 @@ func TestEngineConfigKeys(t *testing.T) {
 		t.Errorf("parallel 8, prefix_cache_mb 0: options %+v, want Parallel 8 and no prefix cache (negative)", opts)
 	}
 	def := defaultConfig()
-	if o := def.Model.engineOptions(); o.Parallel != 4 || o.PrefixCache != 512<<20 || o.NoRepack {
+	if o := def.Model.engineOptions(); o.Parallel != 4 || o.PrefixCache != 512<<20 || !o.Repack.On() {
 		t.Errorf("defaults: options %+v, want Parallel 4, PrefixCache 512 MiB, repacking", o)
 	}
 	cfg, err = loadConfig("missing.toml", false, []string{"CHATLOOP_MODEL_REPACK=false"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o := cfg.Model.engineOptions(); !o.NoRepack {
-		t.Errorf("repack false: options %+v, want NoRepack", o)
+	if o := cfg.Model.engineOptions(); o.Repack != model.RepackOff {
+		t.Errorf("repack false: options %+v, want RepackOff", o)
 	}
 	for _, bad := range [][]string{{"CHATLOOP_MODEL_PARALLEL=0"}, {"CHATLOOP_MODEL_PREFIX_CACHE_MB=-1"}} {
 		if _, err := loadConfig("missing.toml", false, bad); err == nil || !strings.Contains(err.Error(), "model.p") {

@@ -67,13 +67,9 @@ type remoteGenerator struct {
 var _ bot.Generator = (*remoteGenerator)(nil)
 
 func (g *remoteGenerator) Generate(ctx context.Context, req bot.Request, onToken func(string)) (bot.Result, error) {
-	msgs := make([]remote.Message, len(req.Messages))
-	for i, t := range req.Messages {
-		msgs[i] = remote.Message{Role: t.Role, Content: t.Content}
-	}
 	resp, err := g.client.Chat(ctx, remote.Request{
 		Model:       g.model,
-		Messages:    msgs,
+		Messages:    req.Messages,
 		Temperature: req.Sampling.Temperature,
 		TopP:        req.Sampling.TopP,
 		Seed:        req.Sampling.Seed,

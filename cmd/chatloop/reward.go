@@ -76,14 +76,8 @@ func (a *app) openRewardEnv(cmd *cobra.Command, cfg *Config, f *rewardFlags, hea
 	if cfg.Model.Path == "" {
 		return nil, errors.New("--model is required (the GGUF file the reward head reads)")
 	}
-	path, err := a.resolveModelPath(cmd, cfg)
-	if err != nil {
-		return nil, err
-	}
-	opts := cfg.Model.engineOptions()
-	opts.Log = a.logger()
-	opts.Adapters = nil // the reward head reads the base model's hidden states
-	e, err := model.Load(path, opts)
+	cfg.Model.Adapters = nil // the reward head reads the base model's hidden states
+	e, err := a.loadEngine(cmd, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -122,7 +122,7 @@ func TestRewardSyntheticProof(t *testing.T) {
 	if head.Training.HeldOutPairs < 20 || head.Training.HeldOutAccuracy < 0.9 {
 		t.Fatalf("held-out accuracy %.3f on %d pairs, want ≥ 0.9", head.Training.HeldOutAccuracy, head.Training.HeldOutPairs)
 	}
-	if head.Backbone.Dim != 64 || len(head.Backbone.SHA256) != 64 || head.Backbone.Feature != rewardFeature {
+	if head.Backbone.Dim != 64 || len(head.Backbone.SHA256) != 64 || head.Backbone.Feature != reward.FeatureLastToken {
 		t.Fatalf("head backbone %+v", head.Backbone)
 	}
 	res := evalJSON(t, dir, "--model", f.model, "--rm", rm, "--data", f.test)

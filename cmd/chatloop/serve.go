@@ -60,7 +60,7 @@ token. See docs/serve.md.`,
 			if parallel > 0 {
 				cfg.Model.Parallel = parallel
 			}
-			e, cfg, err := a.loadEngine(cmd, &f, 0)
+			e, cfg, err := a.load(cmd, &f, 0)
 			if err != nil {
 				return err
 			}
