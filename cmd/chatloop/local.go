@@ -32,11 +32,7 @@ type engineCounter struct{ e *model.Engine }
 func (c engineCounter) CountTokens(text string) int { return c.e.CountTokens(text) }
 
 func (c engineCounter) CountPromptTokens(prompt []bot.Turn) int {
-	var req model.Request
-	for _, t := range prompt {
-		req.Messages = append(req.Messages, model.Message{Role: t.Role, Content: t.Content})
-	}
-	return len(c.e.PromptTokens(req))
+	return len(c.e.PromptTokens(model.Request{Messages: prompt}))
 }
 
 // localGenerator bridges the engine to the core's Generator interface.
