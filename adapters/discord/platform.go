@@ -8,11 +8,13 @@ import (
 // Spec is this adapter's entry in chatloop's platform table: its
 // [discord] section, defaults, validation and how "chatloop run" starts it.
 var Spec = platform.Def[Config]{
-	Name:    Platform,
-	Title:   "Discord",
-	Default: DefaultConfig,
-	Enabled: func(c Config) bool { return c.Enabled },
-	TOML:    configTOML,
+	Name:        Platform,
+	Title:       "Discord",
+	Default:     DefaultConfig,
+	Enabled:     func(c Config) bool { return c.Enabled },
+	TOML:        configTOML,
+	SecretEnvs:  []string{TokenEnv},
+	SecretFiles: func(c Config) []string { return []string{c.TokenFile} },
 	New: func(cfg Config, h bot.Handler, env platform.Env) (platform.Runner, error) {
 		return New(cfg, h, env.Log.With("adapter", "discord"), WithPrefix(env.Prefix))
 	},

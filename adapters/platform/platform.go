@@ -69,6 +69,11 @@ type Def[C Config] struct {
 	// LoginQR, optional, names the image file of the login QR code the
 	// adapter writes (the dashboard shows it); "" when it has none.
 	LoginQR func(C) string
+	// SecretEnvs, optional, are the environment variables that hold the
+	// platform's secrets; SecretFiles the files the configuration names
+	// for them (*_file keys). The command masks their values in logs.
+	SecretEnvs  []string
+	SecretFiles func(C) []string
 }
 
 // Spec is a platform as the command's table holds it: Def with its
@@ -80,6 +85,8 @@ type Spec struct {
 	validate          func(any) error
 	start             func(any, bot.Handler, Env) (Runner, error)
 	loginQR           func(any) string
+	secretEnvs        []string
+	secretFiles       func(any) []string
 }
 
 // Spec checks d and turns it into a table entry. It panics on a Def that
@@ -107,11 +114,17 @@ func (d Def[C]) Spec() Spec {
 	if d.LoginQR != nil {
 		loginQR = func(v any) string { return d.LoginQR(get(v)) }
 	}
+	secretFiles := func(any) []string { return nil }
+	if d.SecretFiles != nil {
+		secretFiles = func(v any) []string { return d.SecretFiles(get(v)) }
+	}
 	return Spec{
-		loginQR: loginQR,
-		name:    d.Name,
-		title:   title,
-		toml:    d.TOML,
+		secretEnvs:  d.SecretEnvs,
+		secretFiles: secretFiles,
+		loginQR:     loginQR,
+		name:        d.Name,
+		title:       title,
+		toml:        d.TOML,
 		newConfig: func() any {
 			c := d.Default()
 			return &c
@@ -162,6 +175,17 @@ func (s Spec) LoginQR(cfg any) string {
 		return ""
 	}
 	return s.loginQR(cfg)
+}
+
+// SecretEnvs are the environment variables holding the platform's secrets.
+func (s Spec) SecretEnvs() []string { return s.secretEnvs }
+
+// SecretFiles are the files cfg (from NewConfig) names for secrets.
+func (s Spec) SecretFiles(cfg any) []string {
+	if s.secretFiles == nil {
+		return nil
+	}
+	return s.secretFiles(cfg)
 }
 
 // Table is the command's list of platforms, in the order they appear in

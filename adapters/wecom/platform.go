@@ -11,12 +11,14 @@ import (
 // Spec is this adapter's entry in chatloop's platform table: its
 // [wecom] section, defaults, validation and how "chatloop run" starts it.
 var Spec = platform.Def[Config]{
-	Name:    Platform,
-	Title:   "WeCom",
-	Default: DefaultConfig,
-	Enabled: func(c Config) bool { return c.Enabled },
-	TOML:    configTOML,
-	New:     start,
+	Name:        Platform,
+	Title:       "WeCom",
+	Default:     DefaultConfig,
+	Enabled:     func(c Config) bool { return c.Enabled },
+	TOML:        configTOML,
+	SecretEnvs:  []string{SecretEnv, TokenEnv, AESKeyEnv},
+	SecretFiles: func(c Config) []string { return []string{c.SecretFile, c.TokenFile, c.AESKeyFile} },
+	New:         start,
 }.Spec()
 
 // start builds the adapter with its replay guard kept in

@@ -4,14 +4,12 @@ import (
 	"os"
 	"strings"
 
-	"github.com/chatloop/chatloop/adapters/discord"
-	"github.com/chatloop/chatloop/adapters/wecom"
+	"github.com/chatloop/chatloop/model/hub"
 )
 
 // secretEnvs are the environment variables that hold secrets whatever the
 // configuration says.
 var secretEnvs = []string{
-	discord.TokenEnv, wecom.SecretEnv, wecom.TokenEnv, wecom.AESKeyEnv,
 	webTokenEnv, "OPENAI_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN",
 }
 
@@ -22,12 +20,17 @@ var secretEnvs = []string{
 func (a *app) collectSecrets(cfg *Config) {
 	var vals []string
 	envs := append([]string{cfg.Model.APIKeyEnv}, secretEnvs...)
+	files := []string{cfg.Web.TokenFile}
+	for _, p := range platforms {
+		envs = append(envs, p.SecretEnvs()...)
+		files = append(files, p.SecretFiles(cfg.Platforms[p.Name()])...)
+	}
 	for _, e := range envs {
 		if e != "" {
 			vals = append(vals, os.Getenv(e))
 		}
 	}
-	for _, f := range []string{cfg.Discord.TokenFile, cfg.WeCom.SecretFile, cfg.WeCom.TokenFile, cfg.WeCom.AESKeyFile, cfg.Web.TokenFile} {
+	for _, f := range files {
 		if f == "" {
 			continue
 		}
@@ -35,6 +38,6 @@ func (a *app) collectSecrets(cfg *Config) {
 			vals = append(vals, strings.TrimSpace(string(b)))
 		}
 	}
-	vals = append(vals, hfToken())
+	vals = append(vals, hub.TokenFromEnv())
 	a.secrets.Add(vals...)
 }
