@@ -80,7 +80,7 @@ type Options struct {
 
 // Store is an open feedback database. It is safe for concurrent use.
 type Store struct {
-	db     *bolt.DB
+	db     guardedDB
 	secret []byte
 	now    func() time.Time
 	path   string
@@ -116,7 +116,7 @@ func Open(path string, opts Options) (*Store, error) {
 		// file to the mapped size, so not there).
 		bopts.InitialMmapSize = initialMmapSize
 	}
-	db, err := bolt.Open(path, 0o600, bopts)
+	db, err := openGuarded(path, bopts)
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("opening %s: %w: another process (probably a running `chatloop run`) holds it; waited %s", path, ErrLocked, timeout)
@@ -134,9 +134,9 @@ func Open(path string, opts Options) (*Store, error) {
 		// AllocSize steps; a smaller step keeps a small database small.
 		db.AllocSize = growStep
 	}
-	s := &Store{db: db, now: now, path: path, batchVotes: true}
+	s := &Store{db: guardedDB{db, path}, now: now, path: path, batchVotes: true}
 	if opts.ReadOnly {
-		err = db.View(func(tx *bolt.Tx) error {
+		err = s.db.View(func(tx *bolt.Tx) error {
 			v, err := schemaVersion(tx)
 			if err != nil {
 				return err
@@ -147,10 +147,10 @@ func Open(path string, opts Options) (*Store, error) {
 			return nil
 		})
 	} else {
-		err = db.Update(func(tx *bolt.Tx) error { return migrate(tx, now()) })
+		err = s.db.Update(func(tx *bolt.Tx) error { return migrate(tx, now()) })
 	}
 	if err == nil {
-		err = db.View(func(tx *bolt.Tx) error {
+		err = s.db.View(func(tx *bolt.Tx) error {
 			secret := tx.Bucket(bucketMeta).Get(keySecret)
 			if len(secret) < 16 {
 				return fmt.Errorf("%w: hashing secret is missing", ErrCorrupt)

@@ -133,6 +133,8 @@ running process over a local socket only this user can open.`,
 		newFeedbackExportCommand(a),
 		newFeedbackForgetCommand(a),
 		newFeedbackBackupCommand(a),
+		newFeedbackCheckCommand(a),
+		newFeedbackSalvageCommand(a),
 	)
 	return cmd
 }
