@@ -38,16 +38,16 @@ type Adapter struct {
 // AdapterInfo identifies a loaded adapter, so that answers can record
 // which version of the model wrote them.
 type AdapterInfo struct {
-	Path   string
-	SHA256 string // of the adapter file
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"` // of the adapter file
 	// Short is a short label: "+" the file's base name "-" the first 4
 	// hex digits of its SHA-256, e.g. "+tuned-3f2a".
-	Short  string
-	Scale  float32
-	Alpha  float32
-	Rank   int // the largest rank of its pairs
-	Pairs  int // adapted matrices
-	Merged bool
+	Short  string  `json:"short"`
+	Scale  float32 `json:"scale"`
+	Alpha  float32 `json:"alpha"`
+	Rank   int     `json:"rank"`  // the largest rank of its pairs
+	Pairs  int     `json:"pairs"` // adapted matrices
+	Merged bool    `json:"merged"`
 }
 
 // readAdapters reads and checks the adapters of opts against the base f,

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime"
 	"slices"
 	"sync"
@@ -340,6 +341,10 @@ func newEngine(f *gguf.File, path string, opts Options, threads int, log *slog.L
 		threads: threads, ctxSize: size, fwd: new(forwardGate),
 	}
 	e.info = describe(f, cfg, tmpl, tok)
+	e.info.Context = size
+	if st, err := os.Stat(path); err == nil {
+		e.info.FileSize = st.Size()
+	}
 	e.adapters, e.info.Adapters = adInfos, adInfos
 	e.ads, e.untied, e.merged = ads, untied, opts.MergeAdapters && len(ads) > 0
 	if len(ads) > 0 && !opts.MergeAdapters {

@@ -17,31 +17,31 @@ import (
 
 // Info describes a loaded model.
 type Info struct {
-	Arch          string
-	Name          string // general.name, else the file name
-	Params        int64  // number of weights
-	TensorTypes   map[string]int
-	ContextLength int // trained context length (metadata)
-	Context       int // the engine's context window
-	Template      string
-	VocabSize     int
-	Quantization  string // general.file_type's name, else the dominant type
-	FileSize      int64
-	Layers        int
-	Hidden        int
-	Heads         int
-	KVHeads       int
-	FFN           int
+	Arch          string         `json:"arch"`
+	Name          string         `json:"name"`           // general.name, else the file name
+	Params        int64          `json:"params"`         // number of weights
+	TensorTypes   map[string]int `json:"tensor_types"`   // tensors per type
+	ContextLength int            `json:"context_length"` // trained context length (metadata)
+	Context       int            `json:"context"`        // the engine's context window
+	Template      string         `json:"template"`
+	VocabSize     int            `json:"vocab_size"`
+	Quantization  string         `json:"quantization"` // general.file_type's name, else the dominant type
+	FileSize      int64          `json:"file_size"`    // bytes
+	Layers        int            `json:"layers"`
+	Hidden        int            `json:"hidden"`
+	Heads         int            `json:"heads"`
+	KVHeads       int            `json:"kv_heads"`
+	FFN           int            `json:"ffn"`
 	// RepackedBytes is the size of the weight matrices rewritten at load
 	// in a packed layout (Options.Repack), RepackedMatrices their
 	// number; 0 when none were.
-	RepackedBytes    int64
-	RepackedMatrices int
+	RepackedBytes    int64 `json:"repacked_bytes"`
+	RepackedMatrices int   `json:"repacked_matrices"`
 	// PackCache is the pack cache file the packed matrices were mapped
 	// from (Options.PackCache); empty when they were packed at load.
-	PackCache string
+	PackCache string `json:"pack_cache,omitempty"`
 	// Adapters are the LoRA adapters served with the model.
-	Adapters []AdapterInfo
+	Adapters []AdapterInfo `json:"adapters,omitempty"`
 }
 
 // Info describes the model.
