@@ -213,6 +213,9 @@ func (c *Core) answer(ctx context.Context, r Replier, m Message, prompt []Turn, 
 	a.Truncated = res.Truncated || genErr != nil || streamErr != nil
 	a.Finished = true
 	a.Model = res.Model
+	if res.Sampling != nil {
+		a.Sampling = *res.Sampling
+	}
 	mu.Lock()
 	a.MessageIDs = slices.Clone(sentIDs)
 	mu.Unlock()
@@ -263,6 +266,9 @@ func (c *Core) bestOf(ctx context.Context, r Replier, m Message, prompt []Turn, 
 		}
 		a.Text, a.PromptTokens, a.AnswerTokens = res.Text, res.PromptTokens, res.AnswerTokens
 		a.Latency, a.Truncated, a.Finished, a.Model = c.opts.Now().Sub(begun), res.Truncated, true, res.Model
+		if res.Sampling != nil {
+			a.Sampling = *res.Sampling
+		}
 		score, err := c.opts.Scorer.Score(ctx, prompt, res.Text)
 		if err != nil {
 			c.log.Warn("scoring candidate", "err", err)

@@ -178,6 +178,10 @@ type Result struct {
 	// full, or cancelled.
 	Truncated bool
 	Model     ModelInfo
+	// Sampling, when not nil, is what the backend actually used of the
+	// request's sampling parameters (a remote server is sent only some of
+	// them); the answer records it instead of the request's.
+	Sampling *Sampling
 }
 
 // Generator produces answers. The local engine and remote backends satisfy

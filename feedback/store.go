@@ -410,6 +410,10 @@ func (s *Store) FinishAnswer(ctx context.Context, a bot.Answer) error {
 		if a.Model != (bot.ModelInfo{}) {
 			r.Model = modelInfo(a.Model)
 		}
+		if a.Sampling != (bot.Sampling{}) {
+			// A backend may have used fewer parameters than were asked for.
+			r.Sampling = sampling(a.Sampling)
+		}
 		r.FinishedAt = &at
 		if err := mapMessages(tx, r, msgs); err != nil {
 			return fmt.Errorf("finishing answer %q: %w", r.ID, err)

@@ -86,6 +86,9 @@ func (g *remoteGenerator) Generate(ctx context.Context, req bot.Request, onToken
 		AnswerTokens: resp.CompletionTokens,
 		Truncated:    resp.FinishReason == "length",
 		Model:        bot.ModelInfo{Backend: "openai", Name: name},
+		// What the server was sent: top_k, min_p and repeat_penalty are
+		// the local engine's and are not part of the request.
+		Sampling: &bot.Sampling{Temperature: req.Sampling.Temperature, TopP: req.Sampling.TopP, Seed: req.Sampling.Seed},
 	}
 	if err != nil {
 		if errors.Is(err, remote.ErrStreamInterrupted) && resp.Text != "" && ctx.Err() == nil {

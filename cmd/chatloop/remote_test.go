@@ -101,8 +101,13 @@ func TestRemoteBackendGenerates(t *testing.T) {
 	}
 	want := bot.Result{Text: "Hello from the cluster", PromptTokens: 12, AnswerTokens: 4,
 		Model: bot.ModelInfo{Backend: "openai", Name: "served-model-v2"}}
+	sent := res.Sampling
+	res.Sampling = nil
 	if res != want {
 		t.Errorf("got %+v, want %+v", res, want)
+	}
+	if wantSent := (bot.Sampling{Temperature: 0.5, TopP: 0.8, Seed: 7}); sent == nil || *sent != wantSent {
+		t.Errorf("sampling reported as sent %+v, want %+v", sent, wantSent)
 	}
 	if streamed.String() != want.Text {
 		t.Errorf("streamed %q", streamed.String())
