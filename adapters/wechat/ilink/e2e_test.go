@@ -342,6 +342,41 @@ func (g generatorFunc) Generate(ctx context.Context, req bot.Request, onToken fu
 	return g(ctx, req, onToken)
 }
 
+// TestServerErrors covers failures as the reference handles them: failed
+// polls are retried (and backed off after three in a row) without losing
+// messages, and a refused answer is not retried but followed by one short
+// notice.
+func TestServerErrors(t *testing.T) {
+	f := newFakeILink(t)
+	dir := t.TempDir()
+	store := openTestStore(t, dir)
+	core := startCore(t, store, 0)
+	r := startAdapter(t, testConfig(f, dir), core)
+	qrLogin(t, f, r, 1)
+
+	f.mu.Lock()
+	f.failPolls = 4
+	f.mu.Unlock()
+	f.says(alice, "through an outage")
+	if got := f.waitSent(t, 0, 1)[0]; !strings.Contains(got.Text, "You said: through an outage") {
+		t.Fatalf("after failed polls sent %+v", got)
+	}
+	waitFor(t, "the back-off in the log", 5*time.Second, func() bool { return strings.Contains(r.logs.String(), "backing off") })
+
+	f.mu.Lock()
+	f.failSends = 1
+	f.mu.Unlock()
+	f.says(alice, "over quota")
+	got := f.waitSent(t, 1, 1)[0]
+	if got.Text != failNotice {
+		t.Errorf("after a refused answer sent %q, want the failure notice", got.Text)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := f.sentCount(); n != 2 {
+		t.Errorf("%d messages sent, want 2: the refused answer is not retried", n)
+	}
+}
+
 // TestChoices runs A/B mode: both labelled answers go out, then a bare
 // "B" and a quoted "A" record choices.
 func TestChoices(t *testing.T) {

@@ -60,6 +60,9 @@ type fakeILink struct {
 	// refused for a stale token.
 	lateExpiry bool
 	staleSends int
+	// failSends and failPolls refuse that many next sendmessage and
+	// getupdates calls with a non-zero ret, as a quota or an outage would.
+	failSends, failPolls int
 }
 
 type fakeQR struct {
@@ -349,6 +352,12 @@ func (f *fakeILink) getUpdates(w http.ResponseWriter, r *http.Request, token str
 		return
 	}
 	f.mu.Lock()
+	if f.failPolls > 0 {
+		f.failPolls--
+		f.mu.Unlock()
+		writeJSON(w, map[string]any{"ret": -1, "errmsg": "system busy"})
+		return
+	}
 	f.bufs = append(f.bufs, buf)
 	f.pollsBy[token]++
 	f.mu.Unlock()
@@ -507,6 +516,12 @@ func (f *fakeILink) sendMessage(w http.ResponseWriter, token string, body map[st
 		return
 	}
 	f.mu.Lock()
+	if f.failSends > 0 {
+		f.failSends--
+		f.mu.Unlock()
+		writeJSON(w, map[string]any{"ret": -2, "errmsg": "frequency limit"})
+		return
+	}
 	for _, s := range f.sent {
 		if s.ClientID == msg.ClientID {
 			f.mu.Unlock()
