@@ -19,6 +19,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -349,6 +350,11 @@ func newEngine(f *gguf.File, path string, opts Options, threads int, log *slog.L
 	e.ads, e.untied, e.merged = ads, untied, opts.MergeAdapters && len(ads) > 0
 	if len(ads) > 0 && !opts.MergeAdapters {
 		e.lora = newLoRASet(m, !untied, ads, adInfos, k)
+	}
+	e.info.Kernels = k.pool.Kernels().Name()
+	if packed == nil {
+		// The set's matrix kernels on the file's layout.
+		e.info.Kernels = strings.TrimSuffix(e.info.Kernels, " packed")
 	}
 	if packed != nil {
 		e.info.RepackedBytes, e.info.RepackedMatrices = packed.bytes, packed.matrices

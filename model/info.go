@@ -40,6 +40,9 @@ type Info struct {
 	// PackCache is the pack cache file the packed matrices were mapped
 	// from (Options.PackCache); empty when they were packed at load.
 	PackCache string `json:"pack_cache,omitempty"`
+	// Kernels names the matrix kernels the engine runs (ggml's kernel
+	// set: "avx512-vnni packed", "avx2", "go"...).
+	Kernels string `json:"kernels"`
 	// Adapters are the LoRA adapters served with the model.
 	Adapters []AdapterInfo `json:"adapters,omitempty"`
 }

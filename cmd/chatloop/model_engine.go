@@ -112,6 +112,7 @@ func newModelInfoCommand(a *app) *cobra.Command {
 			} else {
 				fmt.Fprintf(w, "repacked:       none (file layout)\n")
 			}
+			fmt.Fprintf(w, "kernels:        %s\n", info.Kernels)
 			printAdapters(w, info.Adapters)
 			return nil
 		},
@@ -312,8 +313,9 @@ func newModelBenchCommand(a *app) *cobra.Command {
 tokens per second, the median of --repetitions runs, as llama-bench's pp512
 and tg128 do (random tokens, an empty cache each run). --json prints
 {"pp512": tok/s, "tg128": tok/s, "rss_bytes": n, "load_ms": ms,
-"repacked_bytes": n}; load_ms includes repacking the weights (see
---no-repack).
+"repacked_bytes": n, "kernels": path}; load_ms includes repacking the
+weights (see --no-repack, and [model] pack_cache), kernels names the matrix
+kernels that ran ("avx512-vnni packed", "avx2", "go"...).
 
 With --parallel N, also generate 128 tokens in each of N sequences decoded
 together (one pass over the weights per step for all of them, as the
@@ -345,6 +347,7 @@ second; --json then adds "tg128_parallel": {"n": N, "tok_s": x}.`,
 					"rss_bytes":             res.RSSBytes,
 					"load_ms":               round2(float64(e.LoadDuration().Microseconds()) / 1000),
 					"repacked_bytes":        e.Info().RepackedBytes,
+					"kernels":               e.Info().Kernels,
 				}
 				if ads := e.Adapters(); len(ads) > 0 {
 					out["adapters"] = ads
@@ -355,8 +358,8 @@ second; --json then adds "tg128_parallel": {"n": N, "tok_s": x}.`,
 				return json.NewEncoder(a.stdout).Encode(out)
 			}
 			info := e.Info()
-			fmt.Fprintf(a.stdout, "model: %s %s, %s, %d threads, load %s, %s repacked\n", info.Arch, humanCount(info.Params), info.Quantization, res.Threads,
-				e.LoadDuration().Round(1e6), humanBytes(info.RepackedBytes))
+			fmt.Fprintf(a.stdout, "model: %s %s, %s, %d threads, load %s, %s repacked, kernels %s\n", info.Arch, humanCount(info.Params), info.Quantization, res.Threads,
+				e.LoadDuration().Round(1e6), humanBytes(info.RepackedBytes), info.Kernels)
 			fmt.Fprintf(a.stdout, "pp%-4d %10.2f tokens/s  (median of %d)\n", pp, res.PromptPerSecond, reps)
 			fmt.Fprintf(a.stdout, "tg%-4d %10.2f tokens/s  (median of %d)\n", tg, res.GenPerSecond, reps)
 			if parallel > 0 {

@@ -120,7 +120,7 @@ func TestModelInfoAndBench(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"architecture:   qwen2", "Q8_0", "vocabulary:     151936 tokens", "template:       chatml", "context length: 4096"} {
+	for _, want := range []string{"architecture:   qwen2", "Q8_0", "vocabulary:     151936 tokens", "template:       chatml", "context length: 4096", "kernels:        " + ggml.BestKernels().Name()} {
 		if !strings.Contains(out, want) {
 			t.Errorf("info lacks %q:\n%s", want, out)
 		}
@@ -129,12 +129,17 @@ func TestModelInfoAndBench(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("bench: exit %d: %s", code, errOut)
 	}
-	var res map[string]float64
+	var res struct {
+		PP16     float64 `json:"pp16"`
+		TG4      float64 `json:"tg4"`
+		RSSBytes float64 `json:"rss_bytes"`
+		Kernels  string  `json:"kernels"`
+	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("bench --json: %v: %q", err, out)
 	}
-	if res["pp16"] <= 0 || res["tg4"] <= 0 || res["rss_bytes"] <= 0 {
-		t.Errorf("bench figures: %v", res)
+	if res.PP16 <= 0 || res.TG4 <= 0 || res.RSSBytes <= 0 || res.Kernels == "" {
+		t.Errorf("bench figures: %+v", res)
 	}
 }
 

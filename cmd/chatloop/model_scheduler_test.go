@@ -75,6 +75,7 @@ func TestModelBenchRepack(t *testing.T) {
 	type result struct {
 		Repacked *int64   `json:"repacked_bytes"`
 		LoadMS   *float64 `json:"load_ms"`
+		Kernels  string   `json:"kernels"`
 	}
 	bench := func(extra ...string) result {
 		t.Helper()
@@ -89,11 +90,11 @@ func TestModelBenchRepack(t *testing.T) {
 		}
 		return r
 	}
-	if r := bench(); *r.Repacked <= 0 || *r.LoadMS <= 0 {
-		t.Errorf("bench: repacked %d bytes, load %v ms; want both positive", *r.Repacked, *r.LoadMS)
+	if r := bench(); *r.Repacked <= 0 || *r.LoadMS <= 0 || r.Kernels != ggml.BestKernels().Name() || !strings.HasSuffix(r.Kernels, " packed") {
+		t.Errorf("bench: repacked %d bytes, load %v ms, kernels %q; want both positive and the packed set %q", *r.Repacked, *r.LoadMS, r.Kernels, ggml.BestKernels().Name())
 	}
-	if r := bench("--no-repack"); *r.Repacked != 0 {
-		t.Errorf("bench --no-repack: repacked %d bytes", *r.Repacked)
+	if r := bench("--no-repack"); *r.Repacked != 0 || r.Kernels == "" || strings.HasSuffix(r.Kernels, "packed") {
+		t.Errorf("bench --no-repack: repacked %d bytes, kernels %q; want none and a file-layout set", *r.Repacked, r.Kernels)
 	}
 	conf := filepath.Join(t.TempDir(), "chatloop.toml")
 	if err := os.WriteFile(conf, []byte("[model]\nrepack = false\n"), 0o600); err != nil {
