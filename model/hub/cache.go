@@ -51,6 +51,9 @@ type CachedModel struct {
 	SHA256 string
 	// Name is the catalogue name whose file this is, if any.
 	Name string
+	// Source is where the file was pulled from (hf://OWNER/REPO/FILE or
+	// a URL), "" when unknown (a file put there by hand).
+	Source string
 }
 
 // List returns the complete models in the cache, sorted by file name. A
@@ -70,7 +73,7 @@ func (c Cache) List() ([]CachedModel, error) {
 		}
 		m, err := c.stat(e.Name())
 		if err != nil {
-			return nil, err
+			continue // a dangling link or an unreadable file: list the rest
 		}
 		out = append(out, m)
 	}
@@ -91,26 +94,43 @@ func (c Cache) stat(file string) (CachedModel, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return CachedModel{}, err
 	}
-	m := CachedModel{File: file, Path: p, Size: fi.Size(), SHA256: sum}
-	for _, e := range catalogue {
-		if e.File == file {
-			m.Name = e.Name
-		}
+	if !fi.Mode().IsRegular() {
+		return CachedModel{}, fmt.Errorf("model cache: %s is not a regular file", p)
+	}
+	m := CachedModel{File: file, Path: p, Size: fi.Size(), SHA256: sum, Source: readSource(p)}
+	// The catalogue's name only for a file pulled from the catalogue's
+	// repository (and with its pinned digest, where one is pinned): a file
+	// of the same name from anywhere else is not the catalogue model.
+	if e, ok := catalogueEntry(m.Source); ok && (e.SHA256 == "" || e.SHA256 == m.SHA256) {
+		m.Name = e.Name
 	}
 	return m, nil
 }
 
 // Find looks a model up by catalogue name, reference (hf://, URL) or file
 // name.
+// A reference finds a file only if it was pulled from that source.
 func (c Cache) Find(ref string) (CachedModel, error) {
 	file := ref
-	if src, err := ParseSource(ref); err == nil {
+	src, err := ParseSource(ref)
+	if err == nil {
 		file = src.FileName()
 	}
 	if checkFileName(file) != nil {
 		return CachedModel{}, fmt.Errorf("%w: %s", ErrNotCached, ref)
 	}
-	return c.stat(file)
+	m, serr := c.stat(file)
+	if serr == nil && err == nil && m.Source != sourceID(src) {
+		return CachedModel{}, fmt.Errorf("%w: %s (the cached %s comes from %s)", ErrNotCached, ref, file, sourceOrUnknown(m.Source))
+	}
+	return m, serr
+}
+
+func sourceOrUnknown(s string) string {
+	if s == "" {
+		return "an unknown source"
+	}
+	return s
 }
 
 // Remove deletes a model, its checksum and any unfinished download of it.
@@ -125,7 +145,7 @@ func (c Cache) Remove(ref string) (string, error) {
 	}
 	p := c.Path(file)
 	found := false
-	for _, q := range []string{p, p + checksumSuffix, p + partSuffix} {
+	for _, q := range []string{p, p + checksumSuffix, p + partSuffix, p + sourceSuffix} {
 		err := os.Remove(q)
 		switch {
 		case err == nil:
@@ -156,16 +176,8 @@ func ReadChecksum(modelPath string) (string, error) {
 // writeChecksum records sum beside modelPath atomically, in the format
 // "sha256sum -c" reads.
 func writeChecksum(modelPath, sum string) error {
-	tmp := modelPath + checksumSuffix + ".tmp"
 	line := sum + "  " + filepath.Base(modelPath) + "\n"
-	if err := os.WriteFile(tmp, []byte(line), 0o644); err != nil {
-		return fmt.Errorf("model checksum: %w", err)
-	}
-	if err := os.Rename(tmp, modelPath+checksumSuffix); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("model checksum: %w", err)
-	}
-	return nil
+	return writeFileNoFollow(modelPath+checksumSuffix, []byte(line))
 }
 
 func isSHA256(s string) bool {

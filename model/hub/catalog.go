@@ -21,6 +21,13 @@ type Entry struct {
 	// ApproxSize is the file's approximate size in bytes, for display
 	// before the server has been asked.
 	ApproxSize int64
+	// Size is the file's exact size in bytes when pinned (0: unpinned);
+	// a download is cut there. Unpinned, it is cut at ApproxSize + 10%.
+	Size int64
+	// SHA256 pins the file's digest (lower-case hex; "" unpinned): a
+	// download that does not have it is refused, whatever the server
+	// publishes. See docs/security.md for which entries are pinned.
+	SHA256 string
 }
 
 // DefaultModel is the catalogue name pulled when nothing else is configured.

@@ -70,6 +70,9 @@ type Puller struct {
 	// StallTimeout aborts (and then resumes) a download that receives no
 	// byte for this long; 0 means 60s.
 	StallTimeout time.Duration
+	// MaxSize caps a download whose size is neither declared by the
+	// server nor known from the catalogue; 0 means DefaultMaxSize.
+	MaxSize int64
 
 	defaultHTTP sync.Once
 }
@@ -214,40 +217,57 @@ func (p *Puller) Pull(ctx context.Context, src Source, cache Cache) (CachedModel
 func (p *Puller) Download(ctx context.Context, rem Remote, cache Cache) (CachedModel, error) {
 	file := rem.Source.FileName()
 	final := cache.Path(file)
+	want := sourceID(rem.Source)
+	if e, ok := catalogueEntry(want); ok && e.SHA256 != "" {
+		if rem.SHA256 != "" && rem.SHA256 != e.SHA256 {
+			p.log().Warn("the server publishes another checksum than the catalogue pins; the pin wins", "file", file, "published", rem.SHA256, "pinned", e.SHA256)
+		}
+		rem.SHA256 = e.SHA256
+	}
 	if m, err := cache.stat(file); err == nil {
+		same := m.Source == want
 		switch {
-		case rem.SHA256 != "" && m.SHA256 == rem.SHA256:
+		case same && rem.SHA256 != "" && m.SHA256 == rem.SHA256:
 			return m, nil
-		case rem.SHA256 == "" && m.SHA256 != "" && (rem.Size < 0 || rem.Size == m.Size):
+		case same && rem.SHA256 == "" && m.SHA256 != "" && (rem.Size < 0 || rem.Size == m.Size):
 			return m, nil
-		case rem.SHA256 != "" && m.SHA256 == "" && m.Size == rem.Size:
+		case m.Source == "" && rem.SHA256 != "" && m.Size == rem.Size:
 			// A file put there by hand: keep it if it is the same one.
 			if sum, err := fileSHA256(final); err == nil && sum == rem.SHA256 {
 				if err := writeChecksum(final, sum); err != nil {
 					return CachedModel{}, err
 				}
+				if err := writeSource(final, rem.Source); err != nil {
+					return CachedModel{}, err
+				}
 				return cache.stat(file)
 			}
 		}
-		p.log().Info("cached model differs from the server's, downloading again", "file", file)
-		if err := os.Remove(final + checksumSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return CachedModel{}, fmt.Errorf("model cache: %w", err)
+		if same || m.Source == "" {
+			p.log().Info("cached model differs from the server's, downloading again", "file", file)
+		} else {
+			p.log().Warn("the cached file of this name comes from another source; replacing it", "file", file, "cached_from", m.Source, "pulling", want)
+		}
+		for _, q := range []string{final + checksumSuffix, final + sourceSuffix} {
+			if err := os.Remove(q); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return CachedModel{}, fmt.Errorf("model cache: %w", err)
+			}
 		}
 	}
 	if err := os.MkdirAll(cache.Dir, 0o755); err != nil {
 		return CachedModel{}, fmt.Errorf("model cache: %w", err)
 	}
 	part := final + partSuffix
-	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := openNoFollow(part, os.O_RDWR|os.O_CREATE)
 	if err != nil {
-		return CachedModel{}, fmt.Errorf("model cache: %w", err)
+		return CachedModel{}, err
 	}
 	defer f.Close()
 	if err := lockPart(f); err != nil {
 		return CachedModel{}, fmt.Errorf("%s: %w (wait for it to finish, or stop it)", file, err)
 	}
 	// The other process may have finished while this one waited to open.
-	if m, err := cache.stat(file); err == nil && rem.SHA256 != "" && m.SHA256 == rem.SHA256 {
+	if m, err := cache.stat(file); err == nil && rem.SHA256 != "" && m.SHA256 == rem.SHA256 && m.Source == want {
 		if fi, err := f.Stat(); err == nil && fi.Size() == 0 {
 			os.Remove(part)
 		}
@@ -284,6 +304,10 @@ func (p *Puller) Download(ctx context.Context, rem Remote, cache Cache) (CachedM
 	if d.prog != nil {
 		d.prog.Finish()
 	}
+	if errors.Is(err, errTooLarge) {
+		f.Close()
+		os.Remove(part)
+	}
 	if err != nil {
 		return CachedModel{}, err
 	}
@@ -302,6 +326,9 @@ func (p *Puller) Download(ctx context.Context, rem Remote, cache Cache) (CachedM
 		return CachedModel{}, fmt.Errorf("model cache: %w", err)
 	}
 	if err := writeChecksum(final, sum); err != nil {
+		return CachedModel{}, err
+	}
+	if err := writeSource(final, rem.Source); err != nil {
 		return CachedModel{}, err
 	}
 	if err := os.Rename(part, final); err != nil {
@@ -335,6 +362,19 @@ type download struct {
 	h    hash.Hash
 	done int64
 	prog Progress
+	// badResumes counts answers to a resume that forced a restart (a
+	// wrong Content-Range, an ignored or refused range).
+	badResumes int
+}
+
+// badResume restarts the download after a server's bad answer to a
+// resume, and gives up after MaxBadResumes of them.
+func (d *download) badResume(what string) error {
+	d.badResumes++
+	if d.badResumes > MaxBadResumes {
+		return fmt.Errorf("download of %s: the server %s %d times; giving up on resuming from it (a broken or hostile mirror?)", d.rem.Source.FileName(), what, d.badResumes)
+	}
+	return d.restart()
 }
 
 func (d *download) restart() error {
@@ -427,7 +467,7 @@ func (d *download) fetch(parent context.Context) (bool, error) {
 	case code == http.StatusPartialContent:
 		start, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
 		if !ok || start != d.done {
-			if err := d.restart(); err != nil {
+			if err := d.badResume(fmt.Sprintf("resumed at the wrong offset (%q)", resp.Header.Get("Content-Range"))); err != nil {
 				return false, err
 			}
 			return false, retryable(fmt.Errorf("server resumed at the wrong offset (%q); starting over", resp.Header.Get("Content-Range")), 0)
@@ -438,7 +478,7 @@ func (d *download) fetch(parent context.Context) (bool, error) {
 	case code == http.StatusOK:
 		if d.done > 0 {
 			d.p.log().Info("server ignored the range request, starting over", "file", d.rem.Source.FileName())
-			if err := d.restart(); err != nil {
+			if err := d.badResume("ignored the range request"); err != nil {
 				return false, err
 			}
 		}
@@ -449,7 +489,7 @@ func (d *download) fetch(parent context.Context) (bool, error) {
 		if d.rem.Size >= 0 && d.done == d.rem.Size {
 			return true, nil
 		}
-		if err := d.restart(); err != nil {
+		if err := d.badResume("refused to resume"); err != nil {
 			return false, err
 		}
 		return false, retryable(errors.New("server refused to resume; starting over"), 0)
@@ -479,8 +519,8 @@ func (d *download) fetch(parent context.Context) (bool, error) {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
 			watchdog.Reset(stall)
-			if d.rem.Size >= 0 && d.done+int64(n) > d.rem.Size {
-				return false, fmt.Errorf("%s: server sent more than the %d bytes it announced", d.rem.Source.FileName(), d.rem.Size)
+			if limit, what := sizeLimit(d.rem, d.p.MaxSize); d.done+int64(n) > limit {
+				return false, fmt.Errorf("%w: %s: the server sent more than %d bytes (%s)", errTooLarge, d.rem.Source.FileName(), limit, what)
 			}
 			if _, werr := d.f.Write(buf[:n]); werr != nil {
 				// Keep the part file equal to what was hashed.

@@ -143,6 +143,11 @@ func TestCacheListFindRemove(t *testing.T) {
 	if err := writeChecksum(cache.Path("qwen2.5-0.5b-instruct-q8_0.gguf"), sum); err != nil {
 		t.Fatal(err)
 	}
+	// Pulled from the catalogue's repository (a file of that name from
+	// elsewhere is not the catalogue model: TestCacheIdentity).
+	if err := writeSource(cache.Path("qwen2.5-0.5b-instruct-q8_0.gguf"), hfSource(t, "qwen2.5-0.5b-instruct")); err != nil {
+		t.Fatal(err)
+	}
 	write("other.gguf", "x")
 	write("other.gguf.part", "partial")
 	write("notes.txt", "ignored")
