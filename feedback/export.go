@@ -78,7 +78,9 @@ func matchesModel(m modelInfo, filter string) bool {
 	return strings.EqualFold(m.Name, filter) || strings.EqualFold(modelKey(m), filter)
 }
 
-func (o ExportOptions) validate() error {
+// Validate reports options Export refuses: an unknown format or a bad
+// filter.
+func (o ExportOptions) Validate() error {
 	if !slices.Contains(Formats, o.Format) {
 		return fmt.Errorf("%w: format %q, want one of %v", ErrInvalid, o.Format, Formats)
 	}
@@ -495,7 +497,7 @@ func (sn *snapshot) rows(ctx context.Context, o ExportOptions, emit func(row any
 // Export writes the rows of o.Format as JSON lines to w, from one
 // consistent snapshot of the database, and returns how many it wrote.
 func (s *Store) Export(ctx context.Context, w io.Writer, o ExportOptions) (int, error) {
-	if err := o.validate(); err != nil {
+	if err := o.Validate(); err != nil {
 		return 0, err
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)

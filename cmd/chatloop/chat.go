@@ -11,7 +11,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/chatloop/chatloop/adapters/console"
-	"github.com/chatloop/chatloop/feedback"
+	"github.com/chatloop/chatloop/feedback/socket"
 )
 
 func init() {
@@ -129,7 +129,7 @@ func (a *app) chat(cmd *cobra.Command, cfg *Config, once string) error {
 	serveDone := make(chan struct{})
 	go func() {
 		defer close(serveDone)
-		if err := feedback.Serve(coreCtx, store, socketPath(cfg), a.logger()); err != nil {
+		if err := socket.Serve(coreCtx, store, socketPath(cfg), a.logger()); err != nil {
 			a.logger().Warn("feedback socket", "err", err)
 		}
 	}()

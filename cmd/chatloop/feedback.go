@@ -17,6 +17,7 @@ import (
 
 	"github.com/chatloop/chatloop/bot"
 	"github.com/chatloop/chatloop/feedback"
+	"github.com/chatloop/chatloop/feedback/socket"
 )
 
 func init() {
@@ -84,17 +85,17 @@ func (a *app) openFeedback(cmd *cobra.Command, f *feedbackFlags, readOnly bool) 
 		return nil, "", nil, err
 	}
 	a.logger().Debug("feedback database is held; asking the process that holds it", "socket", sock)
-	return &lockedClient{c: feedback.NewClient(sock), db: path}, path + " (via " + sock + ")", func() {}, nil
+	return &lockedClient{c: socket.NewClient(sock), db: path}, path + " (via " + sock + ")", func() {}, nil
 }
 
 // lockedClient explains ErrNoServer: the file is held and nobody answers.
 type lockedClient struct {
-	c  *feedback.Client
+	c  *socket.Client
 	db string
 }
 
 func (l *lockedClient) explain(err error) error {
-	if errors.Is(err, feedback.ErrNoServer) {
+	if errors.Is(err, socket.ErrNoServer) {
 		return fmt.Errorf("%s is held by another process (probably a running `chatloop run`), and no chatloop answers on its socket: %w", l.db, err)
 	}
 	return err

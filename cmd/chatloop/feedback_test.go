@@ -13,6 +13,7 @@ import (
 
 	"github.com/chatloop/chatloop/bot"
 	"github.com/chatloop/chatloop/feedback"
+	"github.com/chatloop/chatloop/feedback/socket"
 )
 
 // feedbackCLI runs chatloop in process with args, returning stdout,
@@ -210,7 +211,7 @@ func TestFeedbackCommandsWhileHeld(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		if err := feedback.Serve(ctx, s, db+".sock", nil); err != nil {
+		if err := socket.Serve(ctx, s, db+".sock", nil); err != nil {
 			t.Error(err)
 		}
 	})

@@ -15,7 +15,7 @@ import (
 
 	"github.com/chatloop/chatloop/adapters/platform"
 	"github.com/chatloop/chatloop/bot"
-	"github.com/chatloop/chatloop/feedback"
+	"github.com/chatloop/chatloop/feedback/socket"
 	"github.com/chatloop/chatloop/metrics"
 	"github.com/chatloop/chatloop/web"
 )
@@ -109,7 +109,7 @@ func (a *app) run(cmd *cobra.Command, cfg *Config) error {
 		_ = core.Run(coreCtx)
 	}()
 	run("feedback socket", func(ctx context.Context) error {
-		return feedback.Serve(ctx, store, socketPath(cfg), log)
+		return socket.Serve(ctx, store, socketPath(cfg), log)
 	})
 	if dashboard != nil {
 		run("dashboard", func(ctx context.Context) error { return a.serveDashboard(ctx, cfg, dashboard) })

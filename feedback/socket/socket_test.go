@@ -1,4 +1,4 @@
-package feedback
+package socket
 
 import (
 	"bufio"
@@ -13,10 +13,47 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chatloop/chatloop/bot"
+	"github.com/chatloop/chatloop/feedback"
 )
 
+var bg = context.Background()
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// openTest opens a new feedback store in a temporary directory.
+func openTest(t testing.TB) *feedback.Store {
+	t.Helper()
+	s, err := feedback.Open(filepath.Join(t.TempDir(), "feedback.db"), feedback.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return s
+}
+
+// answer is a sent answer in group g of discord chat c to u1's "q".
+func answer(id string) bot.Answer {
+	return bot.Answer{
+		ID: bot.AnswerID(id), GroupID: "g", Platform: "discord", ChatID: "c", AskerID: "u1",
+		Created: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
+		Prompt:  []bot.Turn{{Role: "user", Content: "q"}}, Text: "answer " + id,
+		Model: bot.ModelInfo{Backend: "local", Name: "m"}, Sent: true,
+	}
+}
+
 // serveTest runs Serve on s in the background until the test ends.
-func serveTest(t *testing.T, s *Store, socket string) (stop func() error) {
+func serveTest(t *testing.T, s Store, socket string) (stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -52,7 +89,7 @@ func serveTest(t *testing.T, s *Store, socket string) (stop func() error) {
 }
 
 func TestServeSocketIsPrivateAndCleanedUp(t *testing.T) {
-	s := openTest(t, Options{})
+	s := openTest(t)
 	socket := filepath.Join(t.TempDir(), "fb.sock")
 	stop := serveTest(t, s, socket)
 	fi, err := os.Lstat(socket)
@@ -80,7 +117,7 @@ func TestServeSocketIsPrivateAndCleanedUp(t *testing.T) {
 }
 
 func TestServeReplacesStaleSocketRefusesOtherFiles(t *testing.T) {
-	s := openTest(t, Options{})
+	s := openTest(t)
 	dir := t.TempDir()
 	// A stale socket: bound, then its listener closed without unlinking.
 	stale := filepath.Join(dir, "stale.sock")
@@ -104,14 +141,20 @@ func TestServeReplacesStaleSocketRefusesOtherFiles(t *testing.T) {
 }
 
 func TestServeStopsMidExport(t *testing.T) {
-	s := openTest(t, Options{})
-	bulkAnswers(t, s, 3000, 3)
+	s := openTest(t)
+	// About 2 MB of export: more than the socket's buffers hold.
+	long := strings.Repeat("Read the tour, then write a small program every day. ", 80)
+	for i := range 500 {
+		a := answer(padID(i))
+		a.Text = long
+		must(t, s.RecordAnswer(bg, a))
+	}
 	socket := filepath.Join(t.TempDir(), "fb.sock")
 	stop := serveTest(t, s, socket)
 	r, w := io.Pipe()
 	errc := make(chan error, 1)
 	go func() {
-		_, err := NewClient(socket).Export(bg, w, ExportOptions{Format: FormatRaw})
+		_, err := NewClient(socket).Export(bg, w, feedback.ExportOptions{Format: feedback.FormatRaw})
 		w.CloseWithError(err)
 		errc <- err
 	}()
@@ -192,9 +235,9 @@ func FuzzServeRequest(f *testing.F) {
 	} {
 		f.Add([]byte(seed + "\n"))
 	}
-	s := openTest(f, Options{})
-	must(f, s.RecordAnswer(bg, answer("a1", "g", "discord", "c", "u1", t0, "q")))
-	must(f, s.RecordAnswer(bg, answer("a2", "g", "discord", "c", "u1", t0, "q")))
+	s := openTest(f)
+	must(f, s.RecordAnswer(bg, answer("a1")))
+	must(f, s.RecordAnswer(bg, answer("a2")))
 	must(f, s.Vote(bg, "a1", "discord", "u2", 1))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var out bytes.Buffer

@@ -1,4 +1,4 @@
-package feedback
+package socket
 
 import (
 	"fmt"

@@ -1,4 +1,8 @@
-package feedback
+// Package socket serves a running chatloop's feedback store to the
+// "chatloop feedback" commands of other processes over a unix socket only
+// its user can open: while "chatloop run" or "chatloop chat" holds the
+// bbolt file's lock, stats, export, backup and forget still work.
+package socket
 
 import (
 	"bufio"
@@ -17,6 +21,7 @@ import (
 	"time"
 
 	"github.com/chatloop/chatloop/bot"
+	"github.com/chatloop/chatloop/feedback"
 )
 
 // ErrNoServer means no process answers on the feedback socket.
@@ -45,11 +50,21 @@ const (
 	opForget = "forget"
 )
 
+// Store is what the socket serves: *feedback.Store.
+type Store interface {
+	StatsWith(ctx context.Context, o feedback.StatsOptions) (feedback.Stats, error)
+	Export(ctx context.Context, w io.Writer, o feedback.ExportOptions) (int, error)
+	Backup(ctx context.Context, w io.Writer) (int64, error)
+	Forget(ctx context.Context, platform string, user bot.UserID, prompts bool) (feedback.Forgotten, error)
+}
+
+var _ Store = (*feedback.Store)(nil)
+
 type request struct {
-	Op     string         `json:"op"`
-	Export *ExportOptions `json:"export,omitempty"`
-	Forget *forgetRequest `json:"forget,omitempty"`
-	Stats  *StatsOptions  `json:"stats,omitempty"` // absent: the defaults
+	Op     string                  `json:"op"`
+	Export *feedback.ExportOptions `json:"export,omitempty"`
+	Forget *forgetRequest          `json:"forget,omitempty"`
+	Stats  *feedback.StatsOptions  `json:"stats,omitempty"` // absent: the defaults
 }
 
 type forgetRequest struct {
@@ -64,7 +79,7 @@ type forgetRequest struct {
 // 0600 from the moment it appears, and on Linux connections from other
 // users are refused as well. A leftover socket nobody answers on is
 // replaced; one a live process answers on is an error.
-func Serve(ctx context.Context, s *Store, socketPath string, log *slog.Logger) error {
+func Serve(ctx context.Context, s Store, socketPath string, log *slog.Logger) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -159,7 +174,7 @@ func listenPrivate(socketPath string) (*net.UnixListener, error) {
 	return ln, nil
 }
 
-func serveConn(ctx context.Context, s *Store, c net.Conn, log *slog.Logger) {
+func serveConn(ctx context.Context, s Store, c net.Conn, log *slog.Logger) {
 	begun := time.Now()
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	req, err := readRequest(c)
@@ -187,28 +202,28 @@ func readRequest(r io.Reader) (request, error) {
 		return req, fmt.Errorf("reading request: %w", err)
 	}
 	if err := json.Unmarshal(line, &req); err != nil {
-		return req, fmt.Errorf("%w: request: %v", ErrInvalid, err)
+		return req, fmt.Errorf("%w: request: %v", feedback.ErrInvalid, err)
 	}
 	switch req.Op {
 	case opStats, opBackup:
 	case opExport:
 		if req.Export == nil {
-			return req, fmt.Errorf("%w: export request without options", ErrInvalid)
+			return req, fmt.Errorf("%w: export request without options", feedback.ErrInvalid)
 		}
 	case opForget:
 		if req.Forget == nil {
-			return req, fmt.Errorf("%w: forget request without a user", ErrInvalid)
+			return req, fmt.Errorf("%w: forget request without a user", feedback.ErrInvalid)
 		}
 	default:
-		return req, fmt.Errorf("%w: unknown operation %q", ErrInvalid, req.Op)
+		return req, fmt.Errorf("%w: unknown operation %q", feedback.ErrInvalid, req.Op)
 	}
 	return req, nil
 }
 
-func handle(ctx context.Context, s *Store, req request, w io.Writer) (any, error) {
+func handle(ctx context.Context, s Store, req request, w io.Writer) (any, error) {
 	switch req.Op {
 	case opStats:
-		var o StatsOptions
+		var o feedback.StatsOptions
 		if req.Stats != nil {
 			o = *req.Stats
 		}
@@ -223,7 +238,7 @@ func handle(ctx context.Context, s *Store, req request, w io.Writer) (any, error
 		f := req.Forget
 		return s.Forget(ctx, f.Platform, bot.UserID(f.User), f.Prompts)
 	}
-	return nil, fmt.Errorf("%w: unknown operation %q", ErrInvalid, req.Op)
+	return nil, fmt.Errorf("%w: unknown operation %q", feedback.ErrInvalid, req.Op)
 }
 
 // frameWriter writes data frames; end and fail finish the stream.
@@ -281,127 +296,4 @@ func (fw *frameWriter) fail(err error) {
 	if fw.frame(frameError, []byte(msg)) == nil {
 		fw.w.Flush()
 	}
-}
-
-// Client runs feedback commands in the process serving the socket at its
-// path (see Serve). Each call is one connection.
-type Client struct {
-	path string
-}
-
-// NewClient returns a client for the socket at path. It does not connect.
-func NewClient(path string) *Client { return &Client{path: path} }
-
-// call sends req, copies data frames to w and decodes the end frame's
-// result into result.
-func (c *Client) call(ctx context.Context, req request, w io.Writer, result any) error {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", c.path)
-	if err != nil {
-		return fmt.Errorf("%w (%s): %v", ErrNoServer, c.path, err)
-	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
-	b, err := json.Marshal(req)
-	if err != nil {
-		return err
-	}
-	if _, err := conn.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("feedback socket %s: %w", c.path, err)
-	}
-	err = readFrames(bufio.NewReaderSize(conn, 64<<10), w, result)
-	if err != nil && ctx.Err() != nil {
-		return ctx.Err()
-	}
-	if err != nil {
-		return fmt.Errorf("feedback socket %s: %w", c.path, err)
-	}
-	return nil
-}
-
-// RemoteError is an error the serving process reported.
-type RemoteError struct{ Msg string }
-
-func (e *RemoteError) Error() string { return "the serving chatloop says: " + e.Msg }
-
-func readFrames(r io.Reader, w io.Writer, result any) error {
-	var hdr [5]byte
-	buf := make([]byte, 0, 64<<10)
-	for {
-		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return errors.New("the stream ended early (did the serving chatloop stop?)")
-			}
-			return err
-		}
-		n := binary.BigEndian.Uint32(hdr[1:])
-		if n > maxFrame {
-			return fmt.Errorf("frame of %d bytes exceeds %d", n, maxFrame)
-		}
-		if uint32(cap(buf)) < n {
-			buf = make([]byte, n)
-		}
-		buf = buf[:n]
-		if _, err := io.ReadFull(r, buf); err != nil {
-			return fmt.Errorf("reading a frame: %w", err)
-		}
-		switch hdr[0] {
-		case frameData:
-			if w == nil {
-				return errors.New("unexpected data frame")
-			}
-			if _, err := w.Write(buf); err != nil {
-				return err
-			}
-		case frameEnd:
-			if result == nil {
-				return nil
-			}
-			if err := json.Unmarshal(buf, result); err != nil {
-				return fmt.Errorf("decoding the result: %w", err)
-			}
-			return nil
-		case frameError:
-			return &RemoteError{Msg: string(buf)}
-		default:
-			return fmt.Errorf("unknown frame type %q", hdr[0])
-		}
-	}
-}
-
-// Stats is Store.Stats in the serving process.
-func (c *Client) Stats(ctx context.Context) (Stats, error) {
-	return c.StatsWith(ctx, StatsOptions{})
-}
-
-// StatsWith is Store.StatsWith in the serving process.
-func (c *Client) StatsWith(ctx context.Context, o StatsOptions) (Stats, error) {
-	var st Stats
-	err := c.call(ctx, request{Op: opStats, Stats: &o}, nil, &st)
-	return st, err
-}
-
-// Export is Store.Export in the serving process; the rows come to w.
-func (c *Client) Export(ctx context.Context, w io.Writer, o ExportOptions) (int, error) {
-	if err := o.validate(); err != nil {
-		return 0, err
-	}
-	var n int
-	err := c.call(ctx, request{Op: opExport, Export: &o}, w, &n)
-	return n, err
-}
-
-// Backup is Store.Backup in the serving process; the copy comes to w.
-func (c *Client) Backup(ctx context.Context, w io.Writer) (int64, error) {
-	var n int64
-	err := c.call(ctx, request{Op: opBackup}, w, &n)
-	return n, err
-}
-
-// Forget is Store.Forget in the serving process.
-func (c *Client) Forget(ctx context.Context, platform string, user bot.UserID, prompts bool) (Forgotten, error) {
-	var f Forgotten
-	err := c.call(ctx, request{Op: opForget, Forget: &forgetRequest{Platform: platform, User: string(user), Prompts: prompts}}, nil, &f)
-	return f, err
 }

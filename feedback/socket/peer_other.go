@@ -1,6 +1,6 @@
 //go:build !linux
 
-package feedback
+package socket
 
 import "net"
 
