@@ -122,7 +122,7 @@ type messageItem struct {
 type weixinMessage struct {
 	Seq          int64         `json:"seq,omitempty"`
 	MessageID    wireID        `json:"message_id,omitempty"`
-	FromUserID   string        `json:"from_user_id,omitempty"`
+	FromUserID   string        `json:"from_user_id"`
 	ToUserID     string        `json:"to_user_id"`
 	ClientID     string        `json:"client_id,omitempty"`
 	CreateTimeMS int64         `json:"create_time_ms,omitempty"`
