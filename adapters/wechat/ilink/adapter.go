@@ -49,16 +49,20 @@ var ErrNotLoggedIn = errors.New("wechat ilink: not logged in")
 
 // Adapter connects one WeChat iLink bot to a bot.Handler.
 type Adapter struct {
-	cfg     Config
-	h       bot.Handler
-	log     *slog.Logger
-	api     api
-	qrOut   io.Writer
-	codeIn  lineReader
-	toks    tokens
-	seen    *idSet // incoming message ids, to drop repeats
-	sent    *idSet // server ids of the bot's messages, to match quotes
-	tickets *ticketCache
+	cfg    Config
+	h      bot.Handler
+	log    *slog.Logger
+	api    api
+	qrOut  io.Writer
+	codeIn lineReader
+	// codeLines carries lines typed in, read by one goroutine started
+	// at the first need.
+	codeOnce  sync.Once
+	codeLines chan string
+	toks      tokens
+	seen      *idSet // incoming message ids, to drop repeats
+	sent      *idSet // server ids of the bot's messages, to match quotes
+	tickets   *ticketCache
 
 	// Pauses of the reference client (monitor.ts): after a failed poll,
 	// after maxFailures failed polls in a row, between QR status polls;

@@ -161,22 +161,30 @@ func (a *Adapter) readVerifyCode(ctx context.Context, retry bool) (string, error
 	if a.codeIn == nil {
 		return "", errors.New("WeChat asks for the number shown on the phone, but there is no terminal to type it in")
 	}
-	got := make(chan string, 1)
-	failed := make(chan error, 1)
-	go func() {
-		line, err := a.codeIn.ReadString('\n')
-		if err != nil && strings.TrimSpace(line) == "" {
-			failed <- fmt.Errorf("reading the number shown on the phone: %w", err)
-			return
-		}
-		got <- strings.TrimSpace(line)
-	}()
+	a.codeOnce.Do(func() {
+		// One reader for the process: a read abandoned when ctx ended
+		// must not race with the next one.
+		a.codeLines = make(chan string)
+		go func() {
+			defer close(a.codeLines)
+			for {
+				line, err := a.codeIn.ReadString('\n')
+				if s := strings.TrimSpace(line); s != "" {
+					a.codeLines <- s
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	})
 	select {
 	case <-ctx.Done():
 		return "", ctx.Err()
-	case err := <-failed:
-		return "", err
-	case s := <-got:
+	case s, ok := <-a.codeLines:
+		if !ok {
+			return "", errors.New("WeChat asks for the number shown on the phone, but the terminal input has ended")
+		}
 		return s, nil
 	}
 }
