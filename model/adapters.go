@@ -157,44 +157,74 @@ func mergeAdapters(w *arch.Weights, tn *arch.TensorNames, tied bool, ads []*lora
 	return time.Since(start), nil
 }
 
-// loraTerm is one adapter's update of one matrix: f·B·(A·x).
+// loraTerm is one adapter's update of one matrix: f·B·(A·x), with A
+// (rank×in) and B (out×rank) in the type the adapter file stores them in.
 type loraTerm struct {
-	a, b          []float32 // A rank×in, B out×rank
+	typ           ggml.Type
+	a, b          []byte
 	in, out, rank int
 	f             float32 // scale·alpha/rank
 }
 
+// loraScratch is one token's working memory in Apply.
+type loraScratch struct {
+	act    ggml.Activation
+	tmp, u []float32 // A·x (rank), B·tmp (out)
+}
+
 // loraSet is a set of adapters applied as a side path (arch.LowRank):
 // the terms of each adapted matrix of the model, found by its address.
+// It computes as llama.cpp's llm_build_lora_mm does on ggml's CPU
+// backend: mul_mat(B, mul_mat(A, x)) in the adapter's stored type (the
+// activation converted to that type's vec_dot type first), scaled, then
+// added to the product of the weight.
 type loraSet struct {
-	terms map[*arch.Matrix][]loraTerm
-	k     *kernels
-	tmp   []float32 // A·x of each token, rank values each; used by one forward pass at a time
-	maxR  int
+	terms   map[*arch.Matrix][]loraTerm
+	k       *kernels
+	scratch []*loraScratch // one per token of the largest batch; used by one forward pass at a time
 
 	// The call Apply hands to the kernels' workers.
 	job struct {
 		t      *loraTerm
 		xs, ys [][]float32
+		errs   []error
 	}
 	jobFn func(i int)
 }
 
 var _ arch.LowRank = (*loraSet)(nil)
 
-// newLoRASet binds the adapters' pairs to the model's matrices.
-func newLoRASet(m *arch.Model, tied bool, ads []*lora.Adapter, infos []AdapterInfo, k *kernels) *loraSet {
+// newLoRASet binds the adapters' pairs to the model's matrices, each pair
+// encoded back into the type its file stored it in (exactly: the values
+// came from that type).
+func newLoRASet(m *arch.Model, tied bool, ads []*lora.Adapter, infos []AdapterInfo, k *kernels) (*loraSet, error) {
 	ms := weightsByName(&m.W, &m.Config.Family.Tensors, tied)
 	s := &loraSet{terms: map[*arch.Matrix][]loraTerm{}, k: k}
 	for i, a := range ads {
 		for _, p := range a.Pairs {
 			w := ms[p.Name]
-			s.terms[w] = append(s.terms[w], loraTerm{a: p.A, b: p.B, in: p.In, out: p.Out, rank: p.Rank, f: infos[i].Scale * a.Factor(p)})
-			s.maxR = max(s.maxR, p.Rank)
+			// As llama.cpp's get_scale rounds it: scale·alpha/rank, or
+			// scale alone when alpha is 0.
+			f := infos[i].Scale
+			if a.Alpha != 0 {
+				f = f * a.Alpha / float32(p.Rank)
+			}
+			t := loraTerm{typ: p.Type, in: p.In, out: p.Out, rank: p.Rank, f: f}
+			if _, ok := ggml.VecDotType(t.typ); !ok || t.in%t.typ.BlockSize() != 0 || t.rank%t.typ.BlockSize() != 0 {
+				t.typ = ggml.F32 // no kernel for the stored type at these sizes: multiply in F32
+			}
+			var err error
+			if t.a, err = ggml.Quantize(t.typ, p.A); err != nil {
+				return nil, fmt.Errorf("adapter %s: %s: %w", infos[i].Path, p.Name, err)
+			}
+			if t.b, err = ggml.Quantize(t.typ, p.B); err != nil {
+				return nil, fmt.Errorf("adapter %s: %s: %w", infos[i].Path, p.Name, err)
+			}
+			s.terms[w] = append(s.terms[w], t)
 		}
 	}
 	s.jobFn = s.token
-	return s
+	return s, nil
 }
 
 // parallelLoRA is the batch size from which the side path runs on all the
@@ -207,19 +237,28 @@ func (s *loraSet) Apply(w *arch.Matrix, xs, ys [][]float32) error {
 	if len(ts) == 0 {
 		return nil
 	}
-	if n := len(xs) * s.maxR; len(s.tmp) < n {
-		s.tmp = make([]float32, n)
+	for len(s.scratch) < len(xs) {
+		s.scratch = append(s.scratch, &loraScratch{act: ggml.Activation{Rounding: ggml.RoundRef}})
 	}
 	for i := range ts {
 		t := &ts[i]
 		if len(xs) < parallelLoRA {
 			for j := range xs {
-				t.apply(xs[j], ys[j], s.tmp[j*s.maxR:])
+				if err := t.apply(xs[j], ys[j], s.scratch[j]); err != nil {
+					return err
+				}
 			}
 			continue
 		}
-		s.job.t, s.job.xs, s.job.ys = t, xs, ys
+		if cap(s.job.errs) < len(xs) {
+			s.job.errs = make([]error, len(xs))
+		}
+		s.job.t, s.job.xs, s.job.ys, s.job.errs = t, xs, ys, s.job.errs[:len(xs)]
 		err := s.k.Parallel(len(xs), 1, s.jobFn)
+		if err == nil {
+			err = errors.Join(s.job.errs...)
+		}
+		clear(s.job.errs)
 		s.job.t, s.job.xs, s.job.ys = nil, nil, nil
 		if err != nil {
 			return err
@@ -229,21 +268,31 @@ func (s *loraSet) Apply(w *arch.Matrix, xs, ys [][]float32) error {
 }
 
 func (s *loraSet) token(j int) {
-	s.job.t.apply(s.job.xs[j], s.job.ys[j], s.tmp[j*s.maxR:])
+	s.job.errs[j] = s.job.t.apply(s.job.xs[j], s.job.ys[j], s.scratch[j])
 }
 
-// apply adds f·B·(A·x) to y, as ggml computes mul_mat(b, mul_mat(a, x))
-// scaled: F32 products summed in float64 (ggml_vec_dot_f32).
-func (t *loraTerm) apply(x, y, tmp []float32) {
-	tmp = tmp[:t.rank]
-	x = x[:t.in]
-	for r := range tmp {
-		tmp[r] = ggml.DotF32(t.a[r*t.in:(r+1)*t.in], x)
+// apply adds f·B·(A·x) to y.
+func (t *loraTerm) apply(x, y []float32, sc *loraScratch) error {
+	if cap(sc.tmp) < t.rank {
+		sc.tmp = make([]float32, t.rank)
+	}
+	if cap(sc.u) < t.out {
+		sc.u = make([]float32, t.out)
+	}
+	tmp, u := sc.tmp[:t.rank], sc.u[:t.out]
+	sc.act.Prepare(x[:t.in], t.typ)
+	if err := ggml.MatVecPrepared(t.typ, t.a, t.rank, t.in, &sc.act, tmp); err != nil {
+		return err
+	}
+	sc.act.Prepare(tmp, t.typ)
+	if err := ggml.MatVecPrepared(t.typ, t.b, t.out, t.rank, &sc.act, u); err != nil {
+		return err
 	}
 	y = y[:t.out]
-	for o := range y {
-		y[o] += t.f * ggml.DotF32(t.b[o*t.rank:(o+1)*t.rank], tmp)
+	for o, v := range u {
+		y[o] += float32(t.f * v) // rounded before the add, as ggml_scale then ggml_add
 	}
+	return nil
 }
 
 // adapterSuffix is the adapters' short names joined, for logs: "" with
@@ -305,7 +354,10 @@ func (e *Engine) loraFor(req Request) (arch.LowRank, string, error) {
 	defer e.setsMu.Unlock()
 	s := e.sets[key]
 	if s == nil {
-		s = newLoRASet(e.model, !e.untied, ads, infos, e.kern)
+		var err error
+		if s, err = newLoRASet(e.model, !e.untied, ads, infos, e.kern); err != nil {
+			return nil, "", fmt.Errorf("%w: %w", ErrAdapter, err)
+		}
 		if e.sets == nil {
 			e.sets = map[string]*loraSet{}
 		}

@@ -349,7 +349,11 @@ func newEngine(f *gguf.File, path string, opts Options, threads int, log *slog.L
 	e.adapters, e.info.Adapters = adInfos, adInfos
 	e.ads, e.untied, e.merged = ads, untied, opts.MergeAdapters && len(ads) > 0
 	if len(ads) > 0 && !opts.MergeAdapters {
-		e.lora = newLoRASet(m, !untied, ads, adInfos, k)
+		set, err := newLoRASet(m, !untied, ads, adInfos, k)
+		if err != nil {
+			return fail(err)
+		}
+		e.lora = set
 	}
 	e.info.Kernels = k.pool.Kernels().Name()
 	if packed == nil {

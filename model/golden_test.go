@@ -307,7 +307,7 @@ func greedy(t *testing.T, e *Engine, prompt []int32, n int) ([]int, []float64, [
 		if s == n-1 {
 			break
 		}
-		if err := e.model.Forward([]int{next}, e.cache, e.logits); err != nil {
+		if err := e.forward1([]int{next}, e.cache, e.logits); err != nil {
 			t.Fatal(fmt.Errorf("step %d: %w", s, err))
 		}
 	}

@@ -121,7 +121,7 @@ func readPair(f *gguf.File, name string, ta, tb *gguf.TensorInfo) (*Pair, error)
 			return nil, fmt.Errorf("%w: %s: %s ne [%d %d] and %s ne [%d %d] disagree on the rank", ErrFormat, name, SuffixA, a0, a1, SuffixB, b0, b1)
 		}
 		rank, vocab, hidden := a0, a1, b1
-		p := &Pair{Name: name, In: hidden, Out: vocab, Rank: rank, B: av, A: make([]float32, rank*hidden)}
+		p := &Pair{Name: name, In: hidden, Out: vocab, Rank: rank, B: av, A: make([]float32, rank*hidden), Type: storedType(ta, tb)}
 		for h := range hidden {
 			for r := range rank {
 				p.A[r*hidden+h] = bv[h*rank+r]
@@ -132,7 +132,15 @@ func readPair(f *gguf.File, name string, ta, tb *gguf.TensorInfo) (*Pair, error)
 	if a1 != b0 {
 		return nil, fmt.Errorf("%w: %s: %s ne [%d %d] and %s ne [%d %d] disagree on the rank (A transposed?)", ErrFormat, name, SuffixA, a0, a1, SuffixB, b0, b1)
 	}
-	return &Pair{Name: name, In: a0, Out: b1, Rank: a1, A: av, B: bv}, nil
+	return &Pair{Name: name, In: a0, Out: b1, Rank: a1, A: av, B: bv, Type: storedType(ta, tb)}, nil
+}
+
+// storedType is the type of a pair's tensors: F32 when they differ.
+func storedType(ta, tb *gguf.TensorInfo) ggml.Type {
+	if ta.Type != tb.Type {
+		return ggml.F32
+	}
+	return ta.Type
 }
 
 func floats(f *gguf.File, t *gguf.TensorInfo) ([]float32, error) {

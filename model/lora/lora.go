@@ -31,6 +31,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/chatloop/chatloop/model/ggml"
 )
 
 // Metadata keys and values of the format.
@@ -66,6 +68,11 @@ type Pair struct {
 	In, Out, Rank int
 	A             []float32 // Rank×In, row-major: A[r*In+i]
 	B             []float32 // Out×Rank, row-major: B[o*Rank+r]
+	// Type is the ggml type A and B were stored in (Read sets it; F32,
+	// the zero value, for Write's files, F16 for convert_lora_to_gguf.py's
+	// default). A and B hold their values exactly, so an engine can
+	// multiply in that type as llama.cpp does. Write ignores it.
+	Type ggml.Type
 }
 
 // Adapter is a LoRA adapter: one Pair per adapted base weight.

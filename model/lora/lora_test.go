@@ -257,8 +257,8 @@ func TestReadConverterOutput(t *testing.T) {
 				t.Fatalf("got arch %q alpha %v %d pairs, want llama 32 1", a.Arch, a.Alpha, len(a.Pairs))
 			}
 			p := a.Pairs[0]
-			if p.Name != "blk.3.attn_v.weight" || p.In != in || p.Out != out || p.Rank != rank {
-				t.Fatalf("got %s in %d out %d rank %d", p.Name, p.In, p.Out, p.Rank)
+			if p.Name != "blk.3.attn_v.weight" || p.In != in || p.Out != out || p.Rank != rank || p.Type != tc.typ {
+				t.Fatalf("got %s in %d out %d rank %d type %s", p.Name, p.In, p.Out, p.Rank, p.Type)
 			}
 			if f := a.Factor(p); f != 8 {
 				t.Errorf("Factor %v, want alpha/rank = 8", f)
