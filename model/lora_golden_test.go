@@ -200,7 +200,7 @@ func TestWriteLoRAGoldenModels(t *testing.T) {
 	}
 	for _, c := range loraGoldenCases() {
 		base, ads := writeLoRAGoldenCase(t, *loraGoldenDir, c)
-		e, err := Load(base, Options{Threads: 1, Context: 64, NoRepack: true})
+		e, err := Load(base, Options{Threads: 1, Context: 64, Repack: RepackOff})
 		if err != nil {
 			t.Fatal(err)
 		}
