@@ -1,0 +1,136 @@
+package train
+
+import (
+	"fmt"
+
+	"github.com/chatloop/chatloop/model/arch"
+	"github.com/chatloop/chatloop/model/ggml"
+)
+
+// The frozen base matrices in their file type. The forward product runs
+// through model/ggml's kernels for the quantized types (the activations
+// converted to the type's dot-product type, as the engine does, so the
+// results are the engine's), and through tiles of rows decoded to float32
+// and SIMD dot products for F32, F16 and BF16 (whose ggml kernels are
+// scalar). The backward product (the gradient with respect to the input,
+// dX = dY·W) decodes the matrix tile by tile as well: each worker decodes
+// a few rows at a time into a small buffer and adds their multiples to
+// its tokens' input gradients, so no dequantized copy of a matrix, let
+// alone of the model, is ever made.
+
+// tileElems bounds a decoded tile: about 64 KiB of float32.
+const tileElems = 16 << 10
+
+// tileRows is how many rows of a cols-wide matrix one tile holds.
+func tileRows(cols int) int { return max(4, tileElems/cols) }
+
+// floatType says t is a float type, multiplied here rather than by ggml.
+func floatType(t ggml.Type) bool { return t == ggml.F32 || t == ggml.F16 || t == ggml.BF16 }
+
+// decodeRows decodes rows [r0, r1) of w into dst (row-major, cols wide).
+func decodeRows(w *arch.Matrix, r0, r1 int, dst []float32) error {
+	rs, err := w.Type.RowSize(int64(w.Cols))
+	if err != nil {
+		return err
+	}
+	b := int(rs)
+	if err := ggml.Dequantize(w.Type, w.Data[r0*b:r1*b], dst[:(r1-r0)*w.Cols]); err != nil {
+		return fmt.Errorf("decode %s rows %d..%d: %w", w.Type, r0, r1, err)
+	}
+	return nil
+}
+
+// split runs fn(t0, t1) for the n tokens split in one range per worker,
+// and returns the first error.
+func (m *Model) split(n int, fn func(t0, t1 int) error) error {
+	parts := min(m.threads, n)
+	if parts <= 1 {
+		return fn(0, n)
+	}
+	errs := make([]error, parts)
+	per := (n + parts - 1) / parts
+	if err := m.pool.Parallel(parts, 1, func(p int) {
+		t0, t1 := p*per, min((p+1)*per, n)
+		if t0 < t1 {
+			errs[p] = fn(t0, t1)
+		}
+	}); err != nil {
+		return err
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// matmul computes y (n×rows) = x (n×cols)·wᵀ.
+func (m *Model) matmul(w *arch.Matrix, x []float32, n int, y []float32) error {
+	if w.Packed {
+		return fmt.Errorf("train: %s matrix is in a packed layout", w.Type)
+	}
+	if floatType(w.Type) {
+		return m.split(n, func(t0, t1 int) error {
+			tr := tileRows(w.Cols)
+			tile := make([]float32, tr*w.Cols)
+			for r0 := 0; r0 < w.Rows; r0 += tr {
+				r1 := min(r0+tr, w.Rows)
+				if err := decodeRows(w, r0, r1, tile); err != nil {
+					return err
+				}
+				for t := t0; t < t1; t++ {
+					xt, yt := x[t*w.Cols:(t+1)*w.Cols], y[t*w.Rows:(t+1)*w.Rows]
+					for r := r0; r < r1; r++ {
+						yt[r] = dot(tile[(r-r0)*w.Cols:(r-r0+1)*w.Cols], xt)
+					}
+				}
+			}
+			return nil
+		})
+	}
+	for len(m.acts) < n {
+		m.acts = append(m.acts, &ggml.Activation{Rounding: ggml.RoundRef})
+	}
+	acts, ys := m.acts[:n], make([][]float32, n)
+	if err := m.split(n, func(t0, t1 int) error {
+		for t := t0; t < t1; t++ {
+			acts[t].Prepare(x[t*w.Cols:(t+1)*w.Cols], w.Type)
+			if err := acts[t].Err(); err != nil {
+				return err
+			}
+			ys[t] = y[t*w.Rows : (t+1)*w.Rows]
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	return m.pool.MatMul(w.Type, w.Data, w.Rows, w.Cols, acts, ys)
+}
+
+// matmulBack adds dy (n×rows)·w to dx (n×cols): the gradient of matmul
+// with respect to its input.
+func (m *Model) matmulBack(w *arch.Matrix, dy []float32, n int, dx []float32) error {
+	if w.Packed {
+		return fmt.Errorf("train: %s matrix is in a packed layout", w.Type)
+	}
+	return m.split(n, func(t0, t1 int) error {
+		tr := tileRows(w.Cols)
+		tile := make([]float32, tr*w.Cols)
+		for r0 := 0; r0 < w.Rows; r0 += tr {
+			r1 := min(r0+tr, w.Rows)
+			if err := decodeRows(w, r0, r1, tile); err != nil {
+				return err
+			}
+			for t := t0; t < t1; t++ {
+				dyt, dxt := dy[t*w.Rows:(t+1)*w.Rows], dx[t*w.Cols:(t+1)*w.Cols]
+				for r := r0; r < r1; r++ {
+					if g := dyt[r]; g != 0 {
+						axpy(dxt, g, tile[(r-r0)*w.Cols:(r-r0+1)*w.Cols])
+					}
+				}
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,521 @@
+// Package train trains LoRA adapters on a frozen GGUF model: a forward
+// pass that records what its backward pass needs, the backward pass
+// through RMSNorm, RoPE, causal attention with grouped key/value heads,
+// SwiGLU, the QKV biases and the frozen (possibly quantized) matrices,
+// the log-probability of an answer, and AdamW.
+//
+// The forward pass is the engine's (model/arch) computed over a whole
+// sequence at once in float32, with the LoRA side paths added; its logits
+// agree with the engine's within float32 rounding (the test checks it).
+// The backward pass is written by hand for speed: SIMD dot products and
+// axpys over rows, the attention weights recomputed from the stored
+// log-sum-exp rather than kept, and the frozen matrices decoded tile by
+// tile (frozen.go).
+package train
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/chatloop/chatloop/model/arch"
+	"github.com/chatloop/chatloop/model/ggml"
+)
+
+// ErrTooLong is returned (wrapped) for a sequence longer than the
+// model's context.
+var ErrTooLong = errors.New("sequence longer than the context")
+
+// Model is a frozen base model to train adapters on. Its methods must not
+// be called concurrently.
+type Model struct {
+	Config  arch.Config
+	W       *arch.Weights
+	threads int
+	pool    *ggml.Pool
+	acts    []*ggml.Activation
+	// Context caps a sequence's length; 0 means Config.ContextLength.
+	Context int
+}
+
+// New wraps the weights of a model (in file layout, not repacked) for
+// training with threads workers.
+func New(cfg arch.Config, w *arch.Weights, threads int) (*Model, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.ValueDim != cfg.HeadDim {
+		return nil, fmt.Errorf("train: %w: value head size %d differs from key head size %d", arch.ErrUnsupported, cfg.ValueDim, cfg.HeadDim)
+	}
+	if len(w.Layers) != cfg.Layers {
+		return nil, fmt.Errorf("train: %d layers of weights, the config says %d", len(w.Layers), cfg.Layers)
+	}
+	threads = max(threads, 1)
+	return &Model{Config: cfg, W: w, threads: threads, pool: ggml.NewPool(threads)}, nil
+}
+
+// Close stops the workers.
+func (m *Model) Close() { m.pool.Close() }
+
+// Seq is a token sequence whose log-probability is wanted from position
+// Start on: Σ_{t ≥ Start} log p(Tokens[t] | Tokens[:t]). Start ≥ 1.
+type Seq struct {
+	Tokens []int
+	Start  int
+}
+
+// layerTape is what the backward pass needs of one block.
+type layerTape struct {
+	x, x2      []float32 // residual stream entering the attention and the FFN (n×Hidden)
+	r1, r2     []float32 // their RMSNorm scales (n)
+	qPre, kPre []float32 // queries and keys before the per-head norm (QKNorm only)
+	rq, rk     []float32 // their per-head norm scales
+	q, k, v    []float32 // queries, keys, values as attention saw them
+	lse        []float32 // attention log-sum-exp (Heads×n)
+	att        []float32 // attention output (n×Heads·HeadDim)
+	g, u       []float32 // FFN gate and up projections (n×FFN)
+	lora       [numTargets][]float32
+}
+
+// Tape is a forward pass's record, for Backward.
+type Tape struct {
+	seq    Seq
+	n      int
+	rope   *ropeTable
+	layers []layerTape
+	xf     []float32 // final residual stream (n×Hidden)
+	rf     []float32 // its norm scales
+	lse    []float32 // log-sum-exp of the logits at each answer position
+	LogP   float64   // the sequence's log-probability
+}
+
+// LogProb returns the log-probability of s under the model with adapter
+// ad (nil: the base), keeping nothing for a backward pass.
+func (m *Model) LogProb(s Seq, ad *Adapter) (float64, error) {
+	tp, err := m.forward(s, ad, false)
+	if err != nil {
+		return 0, err
+	}
+	return tp.LogP, nil
+}
+
+// Forward runs s through the model with adapter ad and returns the tape
+// for Backward; the log-probability is Tape.LogP.
+func (m *Model) Forward(s Seq, ad *Adapter) (*Tape, error) { return m.forward(s, ad, true) }
+
+func (m *Model) checkSeq(s Seq) error {
+	c := &m.Config
+	limit := m.Context
+	if limit <= 0 {
+		limit = c.ContextLength
+	}
+	if limit > 0 && len(s.Tokens) > limit {
+		return fmt.Errorf("train: %w: %d tokens, the context holds %d", ErrTooLong, len(s.Tokens), limit)
+	}
+	if s.Start < 1 || s.Start >= len(s.Tokens) {
+		return fmt.Errorf("train: answer starts at %d in a sequence of %d tokens", s.Start, len(s.Tokens))
+	}
+	for _, t := range s.Tokens {
+		if t < 0 || t >= c.Vocab {
+			return fmt.Errorf("train: token %d is outside the vocabulary of %d", t, c.Vocab)
+		}
+	}
+	return nil
+}
+
+func (m *Model) forward(s Seq, ad *Adapter, keep bool) (*Tape, error) {
+	if err := m.checkSeq(s); err != nil {
+		return nil, err
+	}
+	c := &m.Config
+	if ad != nil {
+		if err := ad.Check(c); err != nil {
+			return nil, err
+		}
+	}
+	n := len(s.Tokens)
+	H, qDim, kvDim := c.Hidden, c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	tp := &Tape{seq: s, n: n, rope: newRopeTable(n, c.RopeDim, c.Family.RopeNeox, c.RopeBase, c.RopeFreqScale, m.W.RopeFreqs)}
+	x := make([]float32, n*H)
+	emb := &m.W.Embedding
+	rb, _ := emb.Type.RowSize(int64(emb.Cols))
+	for t, tok := range s.Tokens {
+		if err := ggml.Dequantize(emb.Type, emb.Data[tok*int(rb):(tok+1)*int(rb)], x[t*H:(t+1)*H]); err != nil {
+			return nil, fmt.Errorf("train: embedding: %w", err)
+		}
+	}
+	h := make([]float32, n*H)
+	var tmp layerTape
+	for li := range m.W.Layers {
+		l := &m.W.Layers[li]
+		lt := &tmp
+		if keep {
+			tp.layers = append(tp.layers, layerTape{})
+			lt = &tp.layers[li]
+		}
+		var pairs [numTargets]*Pair
+		if ad != nil {
+			pairs = ad.Layers[li]
+		}
+		lt.x = x
+		lt.r1 = make([]float32, n)
+		for t := range n {
+			lt.r1[t] = rmsNorm(h[t*H:(t+1)*H], x[t*H:(t+1)*H], l.AttnNorm, c.Eps)
+		}
+		q, k, v := make([]float32, n*qDim), make([]float32, n*kvDim), make([]float32, n*kvDim)
+		for _, p := range []struct {
+			t    Target
+			w    *arch.Matrix
+			b, y []float32
+		}{{TargetQ, &l.Q, l.QBias, q}, {TargetK, &l.K, l.KBias, k}, {TargetV, &l.V, l.VBias, v}} {
+			u, err := m.linear(p.w, pairs[p.t], ad, h, n, p.y)
+			if err != nil {
+				return nil, err
+			}
+			lt.lora[p.t] = u
+			if p.b != nil {
+				for t := range n {
+					addTo(p.y[t*len(p.b):(t+1)*len(p.b)], p.b)
+				}
+			}
+		}
+		if c.Family.QKNorm {
+			lt.qPre, lt.kPre = append([]float32(nil), q...), append([]float32(nil), k...)
+			lt.rq, lt.rk = make([]float32, n*c.Heads), make([]float32, n*c.KVHeads)
+			d := c.HeadDim
+			for i := range n * c.Heads {
+				lt.rq[i] = rmsNorm(q[i*d:(i+1)*d], lt.qPre[i*d:(i+1)*d], l.QNorm, c.Eps)
+			}
+			for i := range n * c.KVHeads {
+				lt.rk[i] = rmsNorm(k[i*d:(i+1)*d], lt.kPre[i*d:(i+1)*d], l.KNorm, c.Eps)
+			}
+		}
+		for t := range n {
+			rope(tp.rope, q[t*qDim:(t+1)*qDim], t, c.Heads, c.HeadDim, false)
+			rope(tp.rope, k[t*kvDim:(t+1)*kvDim], t, c.KVHeads, c.HeadDim, false)
+		}
+		lt.q, lt.k, lt.v = q, k, v
+		lt.att, lt.lse = make([]float32, n*qDim), make([]float32, c.Heads*n)
+		if err := m.attend(lt, n); err != nil {
+			return nil, err
+		}
+		o := make([]float32, n*H)
+		u, err := m.linear(&l.Out, pairs[TargetOut], ad, lt.att, n, o)
+		if err != nil {
+			return nil, err
+		}
+		lt.lora[TargetOut] = u
+		x2 := make([]float32, n*H)
+		for i := range x2 {
+			x2[i] = x[i] + o[i]
+		}
+		lt.x2, lt.r2 = x2, make([]float32, n)
+		for t := range n {
+			lt.r2[t] = rmsNorm(h[t*H:(t+1)*H], x2[t*H:(t+1)*H], l.FFNNorm, c.Eps)
+		}
+		lt.g, lt.u = make([]float32, n*c.FFN), make([]float32, n*c.FFN)
+		if lt.lora[TargetGate], err = m.linear(&l.FFNGate, pairs[TargetGate], ad, h, n, lt.g); err != nil {
+			return nil, err
+		}
+		if lt.lora[TargetUp], err = m.linear(&l.FFNUp, pairs[TargetUp], ad, h, n, lt.u); err != nil {
+			return nil, err
+		}
+		a := make([]float32, n*c.FFN)
+		swiglu(a, lt.g, lt.u)
+		if lt.lora[TargetDown], err = m.linear(&l.FFNDown, pairs[TargetDown], ad, a, n, o); err != nil {
+			return nil, err
+		}
+		x = make([]float32, n*H)
+		for i := range x {
+			x[i] = x2[i] + o[i]
+		}
+	}
+	tp.xf = x
+	if err := m.head(tp); err != nil {
+		return nil, err
+	}
+	if !keep {
+		tp.xf = nil
+	}
+	return tp, nil
+}
+
+func addTo(y, b []float32) {
+	for i, v := range b {
+		y[i] += v
+	}
+}
+
+// linear computes y = x·wᵀ plus the LoRA side path of pair p (when not
+// nil) and returns the side path's inner activations u = x·Aᵀ (n×Rank).
+func (m *Model) linear(w *arch.Matrix, p *Pair, ad *Adapter, x []float32, n int, y []float32) ([]float32, error) {
+	if err := m.matmul(w, x, n, y); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if p == nil {
+		return nil, nil
+	}
+	r, s := ad.Rank, ad.Scale()
+	u := make([]float32, n*r)
+	err := m.split(n, func(t0, t1 int) error {
+		for t := t0; t < t1; t++ {
+			xt, yt, ut := x[t*p.In:(t+1)*p.In], y[t*p.Out:(t+1)*p.Out], u[t*r:(t+1)*r]
+			for j := range r {
+				ut[j] = dot(p.A[j*p.In:(j+1)*p.In], xt)
+				axpy(yt, s*ut[j], p.Bt[j*p.Out:(j+1)*p.Out])
+			}
+		}
+		return nil
+	})
+	return u, err
+}
+
+// linearBack adds the gradient with respect to x of linear to dx and
+// the gradients of the pair's A and Bᵀ to gp, given dy.
+func (m *Model) linearBack(w *arch.Matrix, p, gp *Pair, ad *Adapter, x, u, dy []float32, n int, dx []float32) error {
+	if err := m.matmulBack(w, dy, n, dx); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	if p == nil {
+		return nil
+	}
+	r, s := ad.Rank, ad.Scale()
+	du := make([]float32, n*r)
+	if err := m.split(n, func(t0, t1 int) error {
+		for t := t0; t < t1; t++ {
+			dyt, dxt := dy[t*p.Out:(t+1)*p.Out], dx[t*p.In:(t+1)*p.In]
+			for j := range r {
+				g := s * dot(p.Bt[j*p.Out:(j+1)*p.Out], dyt)
+				du[t*r+j] = g
+				axpy(dxt, g, p.A[j*p.In:(j+1)*p.In])
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	return m.pool.Parallel(r, 1, func(j int) {
+		gb, ga := gp.Bt[j*p.Out:(j+1)*p.Out], gp.A[j*p.In:(j+1)*p.In]
+		for t := range n {
+			axpy(gb, s*u[t*r+j], dy[t*p.Out:(t+1)*p.Out])
+			axpy(ga, du[t*r+j], x[t*p.In:(t+1)*p.In])
+		}
+	})
+}
+
+// attend runs causal attention for every head of the tape's block.
+func (m *Model) attend(lt *layerTape, n int) error {
+	c := &m.Config
+	d, qDim, kvDim := c.HeadDim, c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	scale := float32(1 / sqrt64(float64(d)))
+	group := c.Heads / c.KVHeads
+	return m.pool.Parallel(c.Heads, 1, func(h int) {
+		g := h / group
+		scores := make([]float32, n)
+		attendHead(headView[float32]{lt.att, qDim, h * d}, headView[float32]{lt.q, qDim, h * d},
+			headView[float32]{lt.k, kvDim, g * d}, headView[float32]{lt.v, kvDim, g * d},
+			lt.lse[h*n:(h+1)*n], n, d, scale, scores)
+	})
+}
+
+// headChunk is how many answer positions' logits are held at once.
+const headChunk = 64
+
+// head computes the log-probability of the answer tokens: at each
+// position t ≥ Start−1, the output norm and matrix give the logits of
+// Tokens[t+1].
+func (m *Model) head(tp *Tape) error {
+	c := &m.Config
+	H, V := c.Hidden, c.Vocab
+	s := tp.seq
+	na := tp.n - s.Start
+	tp.lse, tp.rf = make([]float32, na), make([]float32, na)
+	hn := make([]float32, headChunk*H)
+	logits := make([]float32, headChunk*V)
+	var total float64
+	for a0 := 0; a0 < na; a0 += headChunk {
+		a1 := min(a0+headChunk, na)
+		for a := a0; a < a1; a++ {
+			t := s.Start - 1 + a
+			tp.rf[a] = rmsNorm(hn[(a-a0)*H:(a-a0+1)*H], tp.xf[t*H:(t+1)*H], m.W.OutputNorm, c.Eps)
+		}
+		if err := m.matmul(&m.W.Output, hn[:(a1-a0)*H], a1-a0, logits[:(a1-a0)*V]); err != nil {
+			return fmt.Errorf("train: output: %w", err)
+		}
+		for a := a0; a < a1; a++ {
+			lp, lse := logSoftmaxAt(logits[(a-a0)*V:(a-a0+1)*V], s.Tokens[s.Start+a])
+			tp.lse[a] = lse
+			total += float64(lp)
+		}
+	}
+	tp.LogP = total
+	return nil
+}
+
+// Backward adds to grad the gradient of c·LogP with respect to the
+// adapter ad the tape was recorded with.
+func (m *Model) Backward(tp *Tape, ad, grad *Adapter, coef float32) error {
+	if tp.xf == nil {
+		return errors.New("train: the tape was recorded without keeping activations")
+	}
+	cfg := &m.Config
+	n, H, V := tp.n, cfg.Hidden, cfg.Vocab
+	qDim, kvDim, d := cfg.Heads*cfg.HeadDim, cfg.KVHeads*cfg.HeadDim, cfg.HeadDim
+	s := tp.seq
+	na := n - s.Start
+	dx := make([]float32, n*H)
+	// the head
+	hn := make([]float32, headChunk*H)
+	dhn := make([]float32, headChunk*H)
+	logits := make([]float32, headChunk*V)
+	for a0 := 0; a0 < na; a0 += headChunk {
+		a1 := min(a0+headChunk, na)
+		k := a1 - a0
+		for a := a0; a < a1; a++ {
+			t := s.Start - 1 + a
+			rmsNorm(hn[(a-a0)*H:(a-a0+1)*H], tp.xf[t*H:(t+1)*H], m.W.OutputNorm, cfg.Eps)
+		}
+		if err := m.matmul(&m.W.Output, hn[:k*H], k, logits[:k*V]); err != nil {
+			return fmt.Errorf("train: output: %w", err)
+		}
+		for a := a0; a < a1; a++ {
+			logSoftmaxBack(logits[(a-a0)*V:(a-a0+1)*V], s.Tokens[s.Start+a], tp.lse[a], coef)
+		}
+		clear(dhn[:k*H])
+		if err := m.matmulBack(&m.W.Output, logits[:k*V], k, dhn[:k*H]); err != nil {
+			return fmt.Errorf("train: output: %w", err)
+		}
+		for a := a0; a < a1; a++ {
+			t := s.Start - 1 + a
+			rmsNormBack(dx[t*H:(t+1)*H], tp.xf[t*H:(t+1)*H], m.W.OutputNorm, tp.rf[a], dhn[(a-a0)*H:(a-a0+1)*H])
+		}
+	}
+	// the blocks, last first; dx is the gradient of the residual stream
+	h := make([]float32, n*H)
+	dh := make([]float32, n*H)
+	a := make([]float32, n*cfg.FFN)
+	da := make([]float32, n*cfg.FFN)
+	dg := make([]float32, n*cfg.FFN)
+	du := make([]float32, n*cfg.FFN)
+	datt := make([]float32, n*qDim)
+	dq := make([]float32, n*qDim)
+	dk, dv := make([]float32, n*kvDim), make([]float32, n*kvDim)
+	dkh, dvh := make([]float32, cfg.Heads*n*d), make([]float32, cfg.Heads*n*d)
+	for li := cfg.Layers - 1; li >= 0; li-- {
+		l, lt := &m.W.Layers[li], &tp.layers[li]
+		var pairs, gpairs [numTargets]*Pair
+		if ad != nil {
+			pairs, gpairs = ad.Layers[li], grad.Layers[li]
+		}
+		// FFN: x3 = x2 + down(swiglu(gate(h2), up(h2)))
+		swiglu(a, lt.g, lt.u)
+		clear(da)
+		if err := m.linearBack(&l.FFNDown, pairs[TargetDown], gpairs[TargetDown], ad, a, lt.lora[TargetDown], dx, n, da); err != nil {
+			return err
+		}
+		swigluBack(dg, du, lt.g, lt.u, da)
+		for t := range n {
+			rmsNorm(h[t*H:(t+1)*H], lt.x2[t*H:(t+1)*H], l.FFNNorm, cfg.Eps)
+		}
+		clear(dh)
+		if err := m.linearBack(&l.FFNGate, pairs[TargetGate], gpairs[TargetGate], ad, h, lt.lora[TargetGate], dg, n, dh); err != nil {
+			return err
+		}
+		if err := m.linearBack(&l.FFNUp, pairs[TargetUp], gpairs[TargetUp], ad, h, lt.lora[TargetUp], du, n, dh); err != nil {
+			return err
+		}
+		for t := range n {
+			rmsNormBack(dx[t*H:(t+1)*H], lt.x2[t*H:(t+1)*H], l.FFNNorm, lt.r2[t], dh[t*H:(t+1)*H])
+		}
+		// attention: x2 = x + out(attn(rope(q), rope(k), v))
+		clear(datt)
+		if err := m.linearBack(&l.Out, pairs[TargetOut], gpairs[TargetOut], ad, lt.att, lt.lora[TargetOut], dx, n, datt); err != nil {
+			return err
+		}
+		if err := m.attendBack(lt, n, datt, dq, dk, dv, dkh, dvh); err != nil {
+			return err
+		}
+		for t := range n {
+			rope(tp.rope, dq[t*qDim:(t+1)*qDim], t, cfg.Heads, d, true)
+			rope(tp.rope, dk[t*kvDim:(t+1)*kvDim], t, cfg.KVHeads, d, true)
+		}
+		if cfg.Family.QKNorm {
+			nq := append([]float32(nil), dq...)
+			nk := append([]float32(nil), dk...)
+			clear(dq)
+			clear(dk)
+			for i := range n * cfg.Heads {
+				rmsNormBack(dq[i*d:(i+1)*d], lt.qPre[i*d:(i+1)*d], l.QNorm, lt.rq[i], nq[i*d:(i+1)*d])
+			}
+			for i := range n * cfg.KVHeads {
+				rmsNormBack(dk[i*d:(i+1)*d], lt.kPre[i*d:(i+1)*d], l.KNorm, lt.rk[i], nk[i*d:(i+1)*d])
+			}
+		}
+		for t := range n {
+			rmsNorm(h[t*H:(t+1)*H], lt.x[t*H:(t+1)*H], l.AttnNorm, cfg.Eps)
+		}
+		clear(dh)
+		for _, p := range []struct {
+			t  Target
+			w  *arch.Matrix
+			dy []float32
+		}{{TargetQ, &l.Q, dq}, {TargetK, &l.K, dk}, {TargetV, &l.V, dv}} {
+			if err := m.linearBack(p.w, pairs[p.t], gpairs[p.t], ad, h, lt.lora[p.t], p.dy, n, dh); err != nil {
+				return err
+			}
+		}
+		for t := range n {
+			rmsNormBack(dx[t*H:(t+1)*H], lt.x[t*H:(t+1)*H], l.AttnNorm, lt.r1[t], dh[t*H:(t+1)*H])
+		}
+	}
+	return nil
+}
+
+// attendBack computes the gradients of the block's attention with respect
+// to its queries (dq) and keys and values (dk, dv) given datt; dkh and
+// dvh are per-head scratch (Heads×n×HeadDim).
+func (m *Model) attendBack(lt *layerTape, n int, datt, dq, dk, dv, dkh, dvh []float32) error {
+	c := &m.Config
+	d, qDim, kvDim := c.HeadDim, c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	scale := float32(1 / sqrt64(float64(d)))
+	group := c.Heads / c.KVHeads
+	clear(dq)
+	clear(dkh)
+	clear(dvh)
+	if err := m.pool.Parallel(c.Heads, 1, func(h int) {
+		g := h / group
+		attendHeadBack(headView[float32]{dq, qDim, h * d}, headView[float32]{dkh[h*n*d:], d, 0}, headView[float32]{dvh[h*n*d:], d, 0},
+			headView[float32]{lt.q, qDim, h * d}, headView[float32]{lt.k, kvDim, g * d}, headView[float32]{lt.v, kvDim, g * d},
+			headView[float32]{lt.att, qDim, h * d}, headView[float32]{datt, qDim, h * d}, lt.lse[h*n:(h+1)*n], n, d, scale)
+	}); err != nil {
+		return err
+	}
+	clear(dk)
+	clear(dv)
+	for h := range c.Heads {
+		g := h / group
+		for t := range n {
+			addTo(dk[t*kvDim+g*d:t*kvDim+(g+1)*d], dkh[h*n*d+t*d:h*n*d+(t+1)*d])
+			addTo(dv[t*kvDim+g*d:t*kvDim+(g+1)*d], dvh[h*n*d+t*d:h*n*d+(t+1)*d])
+		}
+	}
+	return nil
+}
+
+// Logits returns the logits of the token following tokens under the
+// model with adapter ad (nil: the base).
+func (m *Model) Logits(tokens []int, ad *Adapter) ([]float32, error) {
+	seq := Seq{Tokens: append(append([]int(nil), tokens...), 0), Start: len(tokens)}
+	tp, err := m.forward(seq, ad, true)
+	if err != nil {
+		return nil, err
+	}
+	c := &m.Config
+	t := len(tokens) - 1
+	hn := make([]float32, c.Hidden)
+	rmsNorm(hn, tp.xf[t*c.Hidden:(t+1)*c.Hidden], m.W.OutputNorm, c.Eps)
+	logits := make([]float32, c.Vocab)
+	if err := m.matmul(&m.W.Output, hn, 1, logits); err != nil {
+		return nil, fmt.Errorf("train: output: %w", err)
+	}
+	return logits, nil
+}
