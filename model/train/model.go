@@ -33,6 +33,7 @@ type Model struct {
 	threads int
 	pool    *ggml.Pool
 	acts    []*ggml.Activation
+	logits  []float32 // the head's logits of up to headChunk positions, reused
 	// Context caps a sequence's length; 0 means Config.ContextLength.
 	Context int
 }
@@ -320,6 +321,14 @@ func (m *Model) attend(lt *layerTape, n int) error {
 // headChunk is how many answer positions' logits are held at once.
 const headChunk = 64
 
+// logitsBuf returns the reused logits buffer with room for n values.
+func (m *Model) logitsBuf(n int) []float32 {
+	if cap(m.logits) < n {
+		m.logits = make([]float32, n)
+	}
+	return m.logits[:n]
+}
+
 // head computes the log-probability of the answer tokens: at each
 // position t ≥ Start−1, the output norm and matrix give the logits of
 // Tokens[t+1].
@@ -330,7 +339,7 @@ func (m *Model) head(tp *Tape) error {
 	na := tp.n - s.Start
 	tp.lse, tp.rf = make([]float32, na), make([]float32, na)
 	hn := make([]float32, headChunk*H)
-	logits := make([]float32, headChunk*V)
+	logits := m.logitsBuf(min(na, headChunk) * V)
 	var total float64
 	for a0 := 0; a0 < na; a0 += headChunk {
 		a1 := min(a0+headChunk, na)
@@ -366,7 +375,7 @@ func (m *Model) Backward(tp *Tape, ad, grad *Adapter, coef float32) error {
 	// the head
 	hn := make([]float32, headChunk*H)
 	dhn := make([]float32, headChunk*H)
-	logits := make([]float32, headChunk*V)
+	logits := m.logitsBuf(min(na, headChunk) * V)
 	for a0 := 0; a0 < na; a0 += headChunk {
 		a1 := min(a0+headChunk, na)
 		k := a1 - a0

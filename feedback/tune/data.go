@@ -1,0 +1,140 @@
+package tune
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/chatloop/chatloop/model"
+)
+
+// ErrData is returned (wrapped, with the line) for preference data that
+// cannot be read.
+var ErrData = errors.New("tune: bad preference data")
+
+// ErrNoPairs is returned when the data holds no preference pair.
+var ErrNoPairs = errors.New("tune: no preference pairs")
+
+// Example is one preference pair as text: a conversational prompt (role
+// and content messages, rendered with the model's chat template) or a
+// plain-text one, and the chosen and rejected answers.
+type Example struct {
+	// Messages is the conversational prompt; nil for plain text.
+	Messages []model.Message
+	// Prompt is the plain-text prompt (when Messages is nil).
+	Prompt           string
+	Chosen, Rejected string
+	// Line is the example's line in its JSONL source (1-based).
+	Line int
+}
+
+// maxLine bounds one JSONL line (a pair with its whole context).
+const maxLine = 16 << 20
+
+type message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// ReadJSONL reads TRL preference rows, one JSON object a line: the
+// conversational form chatloop feedback export --format preference writes,
+// {"prompt":[{"role":…,"content":…},…],"chosen":[{"role":"assistant",…}],
+// "rejected":[…]}, or the plain-text form {"prompt":"…","chosen":"…",
+// "rejected":"…"}. Blank lines are skipped; anything else that is not such
+// a row is an error naming its line.
+func ReadJSONL(r io.Reader) ([]Example, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), maxLine)
+	var out []Example
+	line := 0
+	for sc.Scan() {
+		line++
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		ex, err := parseRow(b)
+		if err != nil {
+			return nil, fmt.Errorf("%w: line %d: %w", ErrData, line, err)
+		}
+		ex.Line = line
+		out = append(out, ex)
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, fmt.Errorf("%w: line %d is longer than %d bytes", ErrData, line+1, maxLine)
+		}
+		return nil, fmt.Errorf("tune: reading data: %w", err)
+	}
+	return out, nil
+}
+
+func parseRow(b []byte) (Example, error) {
+	var row struct {
+		Prompt, Chosen, Rejected json.RawMessage
+	}
+	if err := json.Unmarshal(b, &row); err != nil {
+		return Example{}, err
+	}
+	if row.Prompt == nil || row.Chosen == nil || row.Rejected == nil {
+		return Example{}, errors.New(`want "prompt", "chosen" and "rejected"`)
+	}
+	var ex Example
+	var ps string
+	if json.Unmarshal(row.Prompt, &ps) == nil {
+		ex.Prompt = ps
+		if err := json.Unmarshal(row.Chosen, &ex.Chosen); err != nil {
+			return ex, errors.New(`plain-text "prompt" needs plain-text "chosen" and "rejected"`)
+		}
+		if err := json.Unmarshal(row.Rejected, &ex.Rejected); err != nil {
+			return ex, errors.New(`plain-text "prompt" needs plain-text "chosen" and "rejected"`)
+		}
+		if ps == "" {
+			return ex, errors.New(`empty "prompt"`)
+		}
+	} else {
+		var prompt, chosen, rejected []message
+		for _, f := range []struct {
+			name string
+			raw  json.RawMessage
+			dst  *[]message
+		}{{"prompt", row.Prompt, &prompt}, {"chosen", row.Chosen, &chosen}, {"rejected", row.Rejected, &rejected}} {
+			if err := json.Unmarshal(f.raw, f.dst); err != nil {
+				return ex, fmt.Errorf("%q: want a list of {role, content} messages: %w", f.name, err)
+			}
+			if len(*f.dst) == 0 {
+				return ex, fmt.Errorf("%q has no messages", f.name)
+			}
+			for _, m := range *f.dst {
+				if m.Role == "" {
+					return ex, fmt.Errorf("%q has a message without a role", f.name)
+				}
+			}
+		}
+		for _, m := range prompt {
+			ex.Messages = append(ex.Messages, model.Message{Role: m.Role, Content: m.Content})
+		}
+		ex.Chosen, ex.Rejected = answerText(chosen), answerText(rejected)
+		for _, a := range [][]message{chosen, rejected} {
+			if len(a) != 1 || a[0].Role != "assistant" {
+				return ex, errors.New(`"chosen" and "rejected" must each be one assistant message`)
+			}
+		}
+	}
+	if ex.Chosen == ex.Rejected {
+		return ex, errors.New("chosen and rejected answers are the same")
+	}
+	return ex, nil
+}
+
+func answerText(ms []message) string {
+	var b strings.Builder
+	for _, m := range ms {
+		b.WriteString(m.Content)
+	}
+	return b.String()
+}

@@ -1,0 +1,188 @@
+package tune
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/chatloop/chatloop/model"
+	"github.com/chatloop/chatloop/model/ggml"
+	"github.com/chatloop/chatloop/model/testmodel"
+	"github.com/chatloop/chatloop/model/train"
+)
+
+// tiny loads a tiny random qwen2 model for rendering (the engine) and
+// training.
+func tiny(t testing.TB) (*model.Engine, *train.Model) {
+	t.Helper()
+	path := testmodel.Write(t, testmodel.Tiny("qwen2", ggml.Q8_0, 11))
+	e, err := model.Load(path, model.Options{Threads: 2, NoRepack: true, Parallel: 1, PrefixCache: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	cfg, w, err := e.Weights()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := train.New(cfg, w, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	return e, m
+}
+
+var topics = []string{"rivers", "bread", "chess", "comets", "violins", "tea", "glaciers", "bees", "trains", "maps",
+	"owls", "salt", "kites", "cotton", "volcanoes", "clocks", "lemons", "bridges", "whales", "paper",
+	"mushrooms", "deserts", "pianos", "copper", "tigers", "rain", "castles", "honey", "ships", "stars"}
+
+var words = []string{"it", "is", "very", "old", "and", "people", "like", "many", "kinds", "of", "them", "here", "now", "often"}
+
+// synthetic makes n prompts, each with one pair whose chosen answer ends
+// with a follow-up question and whose rejected answer is the same
+// sentence ending with a full stop: the rule to learn.
+func synthetic(n int, seed uint64) []Example {
+	r := rand.New(rand.NewPCG(seed, 1))
+	var out []Example
+	for i := range n {
+		topic := topics[i%len(topics)]
+		var b strings.Builder
+		for k := range 3 + r.IntN(3) {
+			if k > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteString(words[r.IntN(len(words))])
+		}
+		body := b.String()
+		out = append(out, Example{
+			Messages: []model.Message{{Role: "user", Content: fmt.Sprintf("Tell me about %s, part %d.", topic, i/len(topics)+1)}},
+			Chosen:   body + "?", Rejected: body + ".", Line: i + 1,
+		})
+	}
+	return out
+}
+
+func renderAll(t testing.TB, e *model.Engine, exs []Example) []Pair {
+	t.Helper()
+	var pairs []Pair
+	for i := range exs {
+		c, r, p, err := Render(e, &exs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		pairs = append(pairs, Pair{Preference: train.Preference{Chosen: c, Rejected: r}, Prompt: p, Line: exs[i].Line})
+	}
+	return pairs
+}
+
+// sample draws an answer to prompt from the model with adapter ad at
+// temperature 1, up to maxTokens or the end of the turn.
+func sample(t testing.TB, m *train.Model, e *model.Engine, prompt []int32, ad *train.Adapter, r *rand.Rand, maxTokens int) string {
+	t.Helper()
+	toks := ints(prompt)
+	var out []int32
+	for range maxTokens {
+		logits, err := m.Logits(toks, ad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mx := float32(math.Inf(-1))
+		for _, v := range logits {
+			mx = max(mx, v)
+		}
+		var sum float64
+		for _, v := range logits {
+			sum += math.Exp(float64(v - mx))
+		}
+		u := r.Float64() * sum
+		next := len(logits) - 1
+		for i, v := range logits {
+			u -= math.Exp(float64(v - mx))
+			if u <= 0 {
+				next = i
+				break
+			}
+		}
+		if e.Tokenizer().IsEOG(int32(next)) {
+			break
+		}
+		toks = append(toks, next)
+		out = append(out, int32(next))
+	}
+	return e.Tokenizer().Decode(out)
+}
+
+// TestLearnsRule trains on synthetic preferences whose chosen answers end
+// with a question: held-out DPO accuracy reaches 0.9, answers sampled on
+// 30 held-out prompts ask questions more often than the base's, and with
+// the labels shuffled the held-out accuracy stays near chance.
+func TestLearnsRule(t *testing.T) {
+	e, m := tiny(t)
+	ctx := context.Background()
+	exs := synthetic(70, 1)
+	pairs := renderAll(t, e, exs)
+	trainSet, held := Split(pairs, 3.0/7, 7)
+	if len(held) != 30 {
+		t.Fatalf("%d held-out pairs, want 30", len(held))
+	}
+	if err := References(ctx, m, trainSet, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := References(ctx, m, held, nil); err != nil {
+		t.Fatal(err)
+	}
+	o := Options{Beta: 0.1, Rank: 4, Alpha: 8, Epochs: 2, LR: 2e-3, Batch: 4, Seed: 3, EvalEvery: 1000}
+	res, err := Run(ctx, m, trainSet, held, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("held-out before: loss %.4f accuracy %.2f margin %.3f; after: loss %.4f accuracy %.2f margin %.3f",
+		res.Before.Loss, res.Before.Accuracy, res.Before.Margin, res.After.Loss, res.After.Accuracy, res.After.Margin)
+	if math.Abs(res.Before.Loss-math.Ln2) > 1e-6 {
+		t.Errorf("held-out loss before training %v, want log 2 (the adapter starts as the base)", res.Before.Loss)
+	}
+	if res.After.Accuracy < 0.9 {
+		t.Errorf("held-out accuracy %.2f after tuning, want ≥ 0.9", res.After.Accuracy)
+	}
+
+	// sampled answers on the 30 held-out prompts
+	r0, r1 := rand.New(rand.NewPCG(5, 5)), rand.New(rand.NewPCG(5, 5))
+	before, after := 0, 0
+	for _, p := range held {
+		if strings.Contains(sample(t, m, e, p.Prompt, nil, r0, 12), "?") {
+			before++
+		}
+		if strings.Contains(sample(t, m, e, p.Prompt, res.Adapter, r1, 12), "?") {
+			after++
+		}
+	}
+	t.Logf("sampled answers with a question: %d of 30 before, %d after", before, after)
+	if after <= before {
+		t.Errorf("%d of 30 sampled answers ask a question after tuning, %d before", after, before)
+	}
+
+	// the same with the labels shuffled
+	r := rand.New(rand.NewPCG(9, 9))
+	shuffled := func(ps []Pair) []Pair {
+		out := append([]Pair(nil), ps...)
+		for i := range out {
+			if r.IntN(2) == 0 {
+				p := &out[i].Preference
+				p.Chosen, p.Rejected, p.RefChosen, p.RefRejected = p.Rejected, p.Chosen, p.RefRejected, p.RefChosen
+			}
+		}
+		return out
+	}
+	res2, err := Run(ctx, m, shuffled(trainSet), shuffled(held), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("shuffled labels: held-out accuracy %.2f", res2.After.Accuracy)
+	if res2.After.Accuracy < 0.2 || res2.After.Accuracy > 0.8 {
+		t.Errorf("held-out accuracy %.2f with shuffled labels, want near 0.5", res2.After.Accuracy)
+	}
+}
