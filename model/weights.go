@@ -5,6 +5,7 @@ import (
 
 	"github.com/chatloop/chatloop/model/arch"
 	"github.com/chatloop/chatloop/model/gguf"
+	"github.com/chatloop/chatloop/model/lora"
 )
 
 // ReadWeights reads the hyperparameters of f and binds its tensors in
@@ -32,3 +33,7 @@ func (e *Engine) Weights() (arch.Config, *arch.Weights, error) {
 func (e *Engine) ConversationTokens(msgs []Message) []int32 {
 	return e.templateTokens(chatMessages(msgs), false)
 }
+
+// AdapterShapes describes the base for checking an adapter file against it
+// (lora.Adapter.Check).
+func (e *Engine) AdapterShapes() lora.BaseShapes { return lora.ShapesOf(e.path, e.file) }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"os"
 	"runtime"
@@ -184,7 +183,7 @@ func (a *app) tune(cmd *cobra.Command, f *tuneFlags) error {
 		if err != nil {
 			return err
 		}
-		if err := la.Check(lora.ShapesOf(path, e.File())); err != nil {
+		if err := la.Check(e.AdapterShapes()); err != nil {
 			return err
 		}
 		if initAd, err = train.FromLoRA(&mcfg, la); err != nil {
@@ -235,7 +234,7 @@ func (a *app) tune(cmd *cobra.Command, f *tuneFlags) error {
 	if err != nil {
 		return err
 	}
-	la := res.Adapter.ToLoRA(mcfg.Arch)
+	la := res.Adapter.ToLoRA(&mcfg)
 	la.Name = fmt.Sprintf("chatloop tune %s β=%g on %d pairs", loss, f.beta, len(trainSet))
 	if err := lora.Write(f.out, la); err != nil {
 		return err
@@ -328,5 +327,3 @@ func (b *tuneBar) finish() {
 		fmt.Fprintln(b.w)
 	}
 }
-
-var _ = slog.Default

@@ -50,6 +50,9 @@ type Options struct {
 	Checkpoint      string
 	CheckpointEvery int
 	Resume          bool
+	// Init, when not nil, is the adapter to start from (its rank, alpha and
+	// targets replace Rank, Alpha and Targets); it is trained in place.
+	Init *train.Adapter
 	// Progress, when not nil, is called after every step.
 	Progress func(Progress)
 	Log      *slog.Logger
@@ -297,6 +300,13 @@ func Run(ctx context.Context, m *train.Model, trainSet, held []Pair, o Options) 
 	ad, err := train.NewAdapter(&m.Config, o.Targets, o.Rank, o.Alpha, rng)
 	if err != nil {
 		return nil, err
+	}
+	if o.Init != nil {
+		if err := o.Init.Check(&m.Config); err != nil {
+			return nil, err
+		}
+		ad = o.Init
+		o.Rank, o.Alpha, o.Targets = ad.Rank, ad.Alpha, ad.Targets()
 	}
 	opt := train.NewAdamW(ad, o.LR)
 	perEpoch := (len(trainSet) + o.Batch - 1) / o.Batch

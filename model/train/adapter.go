@@ -195,3 +195,17 @@ func (a *Adapter) Check(cfg *arch.Config) error {
 	}
 	return nil
 }
+
+// Targets lists the targets adapted in any layer.
+func (a *Adapter) Targets() []Target {
+	var out []Target
+	for t := range numTargets {
+		for _, ps := range a.Layers {
+			if ps[t] != nil {
+				out = append(out, t)
+				break
+			}
+		}
+	}
+	return out
+}

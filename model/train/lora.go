@@ -7,20 +7,24 @@ import (
 	"github.com/chatloop/chatloop/model/lora"
 )
 
-// TensorName is the base tensor a target of layer l adapts
-// ("blk.3.attn_q.weight").
-func TensorName(l int, t Target) string { return fmt.Sprintf("blk.%d.%s.weight", l, t.Name()) }
+// TensorName is the base tensor a target of layer l adapts in a model of
+// cfg ("blk.3.attn_q.weight"), as its family names it.
+func TensorName(cfg *arch.Config, l int, t Target) string {
+	n := &cfg.Family.Tensors
+	name := [numTargets]string{n.Q, n.K, n.V, n.Out, n.FFNGate, n.FFNUp, n.FFNDown}[t]
+	return fmt.Sprintf(n.Block, l) + name
+}
 
-// ToLoRA returns the adapter in model/lora's form, for the base
-// architecture arch, ready for lora.Write.
-func (a *Adapter) ToLoRA(arch string) *lora.Adapter {
-	out := &lora.Adapter{Arch: arch, Alpha: a.Alpha}
+// ToLoRA returns the adapter in model/lora's form for the base model of
+// cfg, ready for lora.Write.
+func (a *Adapter) ToLoRA(cfg *arch.Config) *lora.Adapter {
+	out := &lora.Adapter{Arch: cfg.Arch, Alpha: a.Alpha}
 	for l, ps := range a.Layers {
 		for t, p := range ps {
 			if p == nil {
 				continue
 			}
-			out.Pairs = append(out.Pairs, &lora.Pair{Name: TensorName(l, Target(t)), In: p.In, Out: p.Out, Rank: a.Rank,
+			out.Pairs = append(out.Pairs, &lora.Pair{Name: TensorName(cfg, l, Target(t)), In: p.In, Out: p.Out, Rank: a.Rank,
 				A: append([]float32(nil), p.A...), B: p.B(a.Rank)})
 		}
 	}
@@ -49,7 +53,7 @@ func FromLoRA(cfg *arch.Config, la *lora.Adapter) (*Adapter, error) {
 	byName := map[string][2]int{}
 	for l := range cfg.Layers {
 		for t := range numTargets {
-			byName[TensorName(l, t)] = [2]int{l, int(t)}
+			byName[TensorName(cfg, l, t)] = [2]int{l, int(t)}
 		}
 	}
 	alpha := la.Alpha
