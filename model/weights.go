@@ -2,6 +2,8 @@ package model
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/chatloop/chatloop/model/arch"
 	"github.com/chatloop/chatloop/model/gguf"
@@ -25,13 +27,20 @@ func (e *Engine) Weights() (arch.Config, *arch.Weights, error) {
 	return e.model.Config, &e.model.W, nil
 }
 
-// ConversationTokens returns the tokens of a finished conversation as the
-// chat template renders it (no assistant opening after the last message),
-// with special tokens recognised only in the template's markup: a prompt's
-// PromptTokens followed by an assistant answer's tokens and the template's
-// end of turn.
-func (e *Engine) ConversationTokens(msgs []Message) []int32 {
-	return e.templateTokens(chatMessages(msgs), false)
+// AnswerTokens returns the tokens of answer as the assistant's turn after
+// the prompt msgs: the answer's text tokenized on its own (as the model
+// generated it after the prompt's tokens, and as TRL's DPOTrainer
+// tokenizes a completion apart from its prompt), followed by the tokens
+// of what the chat template writes after an assistant message (its end of
+// turn).
+func (e *Engine) AnswerTokens(msgs []Message, answer string) ([]int32, error) {
+	prompt := e.tmpl.Render(chatMessages(msgs), true)
+	full := e.tmpl.Render(chatMessages(append(msgs[:len(msgs):len(msgs)], Message{Role: "assistant", Content: answer})), false)
+	if !strings.HasPrefix(full, prompt+answer) {
+		return nil, fmt.Errorf("model: the %s template does not write an answer right after its prompt", e.tmpl.Name())
+	}
+	end := full[len(prompt)+len(answer):]
+	return append(e.tok.Tokenize(answer, false, false), e.tok.Tokenize(end, false, true)...), nil
 }
 
 // AdapterShapes describes the base for checking an adapter file against it

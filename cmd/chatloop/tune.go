@@ -152,8 +152,12 @@ func (a *app) tune(cmd *cobra.Command, f *tuneFlags) error {
 	m.Context = limit
 
 	var pairs []tune.Pair
-	skipped := 0
+	skipped, same := 0, 0
 	for i := range exs {
+		if exs[i].Chosen == exs[i].Rejected { // two equal answers voted apart teach nothing
+			same++
+			continue
+		}
 		c, r, p, err := tune.Render(e, &exs[i])
 		if err != nil {
 			return fmt.Errorf("%s: %w", source, err)
@@ -167,6 +171,9 @@ func (a *app) tune(cmd *cobra.Command, f *tuneFlags) error {
 				tune.ErrTooLong, source, exs[i].Line, n, limit)
 		}
 		pairs = append(pairs, tune.Pair{Preference: train.Preference{Chosen: c, Rejected: r}, Prompt: p, Line: exs[i].Line})
+	}
+	if same > 0 {
+		fmt.Fprintf(a.stderr, "skipped %d pairs whose two answers are the same text\n", same)
 	}
 	if skipped > 0 {
 		fmt.Fprintf(a.stderr, "skipped %d of %d pairs longer than --max-len %d\n", skipped, len(exs), f.maxLen)

@@ -19,9 +19,9 @@ type Renderer interface {
 	// PromptTokens renders a prompt with the chat template and the
 	// assistant's opening.
 	PromptTokens(req model.Request) []int32
-	// ConversationTokens renders a finished conversation, the last turn's
-	// end included.
-	ConversationTokens(msgs []model.Message) []int32
+	// AnswerTokens renders an answer as the assistant's turn after the
+	// prompt msgs, its end of turn included.
+	AnswerTokens(msgs []model.Message, answer string) ([]int32, error)
 	// Tokenize tokenizes plain text as a prompt (BOS as the model asks).
 	Tokenize(text string) []int32
 	Tokenizer() *tokenizer.Tokenizer
@@ -29,21 +29,24 @@ type Renderer interface {
 
 // Render turns an example into the token sequences of its two answers
 // after the same prompt, as the model sees them: a conversational prompt
-// through the chat template, each answer as the template closes an
-// assistant turn (its end-of-turn token included, as TRL's DPOTrainer
-// renders conversational data); a plain-text prompt as it is, each
+// through the chat template, each answer tokenized apart from the prompt
+// and followed by the template's end of turn (as the model generated it
+// after the prompt, and as TRL's DPOTrainer renders conversational data,
+// end-of-turn token included); a plain-text prompt as it is, each
 // answer followed by the end-of-sequence token (as TRL appends it). It
 // also returns the prompt's tokens, which identify the prompt.
 func Render(r Renderer, ex *Example) (chosen, rejected train.Seq, prompt []int32, err error) {
 	if ex.Messages != nil {
 		prompt = r.PromptTokens(model.Request{Messages: ex.Messages})
 		seq := func(answer string) (train.Seq, error) {
-			msgs := append(slices.Clip(ex.Messages), model.Message{Role: "assistant", Content: answer})
-			full := r.ConversationTokens(msgs)
-			if len(full) <= len(prompt) || !slices.Equal(full[:len(prompt)], prompt) {
-				return train.Seq{}, fmt.Errorf("%w: line %d: the chat template does not render the answer after the prompt", ErrData, ex.Line)
+			toks, err := r.AnswerTokens(ex.Messages, answer)
+			if err != nil {
+				return train.Seq{}, fmt.Errorf("%w: line %d: %w", ErrData, ex.Line, err)
 			}
-			return train.Seq{Tokens: ints(full), Start: len(prompt)}, nil
+			if len(toks) == 0 {
+				return train.Seq{}, fmt.Errorf("%w: line %d: an empty answer", ErrData, ex.Line)
+			}
+			return train.Seq{Tokens: ints(append(slices.Clone(prompt), toks...)), Start: len(prompt)}, nil
 		}
 		if chosen, err = seq(ex.Chosen); err != nil {
 			return
@@ -58,7 +61,9 @@ func Render(r Renderer, ex *Example) (chosen, rejected train.Seq, prompt []int32
 	tok := r.Tokenizer()
 	seq := func(answer string) train.Seq {
 		toks := append(slices.Clone(prompt), tok.Encode(answer)...)
-		toks = append(toks, tok.EOS())
+		if eos := tok.EOS(); eos >= 0 {
+			toks = append(toks, eos)
+		}
 		return train.Seq{Tokens: ints(toks), Start: len(prompt)}
 	}
 	return seq(ex.Chosen), seq(ex.Rejected), prompt, nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -79,31 +80,35 @@ func renderAll(t testing.TB, e *model.Engine, exs []Example) []Pair {
 	return pairs
 }
 
-// sample draws an answer to prompt from the model with adapter ad at
-// temperature 1, up to maxTokens or the end of the turn.
-func sample(t testing.TB, m *train.Model, e *model.Engine, prompt []int32, ad *train.Adapter, r *rand.Rand, maxTokens int) string {
+// sample draws an answer after toks from the model with adapter ad at
+// temperature 1 among the tokens allowed (the vocabulary of the training
+// answers: a random tiny model spreads its probability over all 151936
+// tokens, so sampling from all of them would show nothing), up to
+// maxTokens or the end of the turn.
+func sample(t testing.TB, m *train.Model, e *model.Engine, toks []int, ad *train.Adapter, r *rand.Rand, maxTokens int, allowed []int) string {
 	t.Helper()
-	toks := ints(prompt)
+	toks = append([]int(nil), toks...)
 	var out []int32
+	w := make([]float64, len(allowed))
 	for range maxTokens {
 		logits, err := m.Logits(toks, ad)
 		if err != nil {
 			t.Fatal(err)
 		}
-		mx := float32(math.Inf(-1))
-		for _, v := range logits {
-			mx = max(mx, v)
+		mx := math.Inf(-1)
+		for _, id := range allowed {
+			mx = max(mx, float64(logits[id]))
 		}
 		var sum float64
-		for _, v := range logits {
-			sum += math.Exp(float64(v - mx))
+		for i, id := range allowed {
+			w[i] = math.Exp(float64(logits[id]) - mx)
+			sum += w[i]
 		}
 		u := r.Float64() * sum
-		next := len(logits) - 1
-		for i, v := range logits {
-			u -= math.Exp(float64(v - mx))
-			if u <= 0 {
-				next = i
+		next := allowed[len(allowed)-1]
+		for i, id := range allowed {
+			if u -= w[i]; u <= 0 {
+				next = id
 				break
 			}
 		}
@@ -135,7 +140,7 @@ func TestLearnsRule(t *testing.T) {
 	if err := References(ctx, m, held, nil); err != nil {
 		t.Fatal(err)
 	}
-	o := Options{Beta: 0.1, Rank: 4, Alpha: 8, Epochs: 2, LR: 2e-3, Batch: 4, Seed: 3, EvalEvery: 1000}
+	o := Options{Beta: 0.1, Rank: 4, Alpha: 8, Epochs: 3, LR: 5e-3, Batch: 4, Seed: 3, EvalEvery: 1000}
 	res, err := Run(ctx, m, trainSet, held, o)
 	if err != nil {
 		t.Fatal(err)
@@ -149,26 +154,46 @@ func TestLearnsRule(t *testing.T) {
 		t.Errorf("held-out accuracy %.2f after tuning, want ≥ 0.9", res.After.Accuracy)
 	}
 
-	// Sampled answers on the 30 held-out prompts. A random tiny model
-	// writes random tokens, so each answer is sampled from where the
-	// pair's two answers part: after the prompt and the answer's words,
-	// the model writes the end (up to 4 tokens, temperature 1, the whole
-	// vocabulary).
+	// Sampled answers on the 30 held-out prompts, among the tokens of the
+	// training answers: whole answers (up to 8 tokens), and the ending
+	// the model writes after the held-out answer's words (up to 2 tokens,
+	// where the rule applies).
+	vocab := map[int]bool{}
+	for _, p := range trainSet {
+		for _, s := range []train.Seq{p.Chosen, p.Rejected} {
+			for _, id := range s.Tokens[s.Start:] {
+				vocab[id] = true
+			}
+		}
+	}
+	var allowed []int
+	for id := range vocab {
+		allowed = append(allowed, id)
+	}
+	slices.Sort(allowed)
 	r0, r1 := rand.New(rand.NewPCG(5, 5)), rand.New(rand.NewPCG(5, 5))
 	before, after := 0, 0
+	freeBefore, freeAfter := 0, 0
 	for _, p := range held {
 		c := p.Chosen
 		body := c.Tokens[:len(c.Tokens)-3] // the words, without "?", <|im_end|> and "\n"
 		if end := e.Tokenizer().Decode(int32s(c.Tokens[len(body):])); !strings.HasPrefix(end, "?") {
 			t.Fatalf("the chosen answer ends with %q, want a question mark first", end)
 		}
-		if strings.Contains(sample(t, m, e, int32s(body), nil, r0, 4), "?") {
+		if strings.Contains(sample(t, m, e, body, nil, r0, 2, allowed), "?") {
 			before++
 		}
-		if strings.Contains(sample(t, m, e, int32s(body), res.Adapter, r1, 4), "?") {
+		if strings.Contains(sample(t, m, e, body, res.Adapter, r1, 2, allowed), "?") {
 			after++
 		}
+		if strings.Contains(sample(t, m, e, ints(p.Prompt), nil, r0, 8, allowed), "?") {
+			freeBefore++
+		}
+		if strings.Contains(sample(t, m, e, ints(p.Prompt), res.Adapter, r1, 8, allowed), "?") {
+			freeAfter++
+		}
 	}
+	t.Logf("whole sampled answers with a question: %d of 30 before, %d after", freeBefore, freeAfter)
 	t.Logf("sampled answers with a question: %d of 30 before, %d after", before, after)
 	if after <= before {
 		t.Errorf("%d of 30 sampled answers ask a question after tuning, %d before", after, before)
