@@ -136,7 +136,7 @@ func run(dir, lossName string, seed uint64) error {
 		Rank: ad.Rank, Alpha: float64(ad.Alpha), Beta: beta, Loss: string(loss),
 		Chosen: pref.Chosen.Tokens, Rejected: pref.Rejected.Tokens, Start: len(prompt),
 		Tensors: map[string]tensor{}, Adapter: map[string]tensor{}, Grads: map[string]tensor{},
-		Go: map[string]float64{"loss": res.Loss, "logp_chosen": pc, "logp_rejected": pr, "ref_chosen": pref.RefChosen, "ref_rejected": pref.RefRejected},
+		Go:        map[string]float64{"loss": res.Loss, "logp_chosen": pc, "logp_rejected": pr, "ref_chosen": pref.RefChosen, "ref_rejected": pref.RefRejected},
 		Arguments: os.Args[1:]}
 	write := func(set map[string]tensor, name string, v []float32, shape ...int) error {
 		file := fmt.Sprintf("t%03d.f32", len(mf.Tensors)+len(mf.Adapter)+len(mf.Grads))
