@@ -18,11 +18,11 @@ func ReadWeights(f *gguf.File) (arch.Config, arch.Weights, error) { return readM
 
 // Weights returns the engine's hyperparameters and weights, for training
 // adapters on them (model/train). It needs an engine loaded with
-// Options.NoRepack, whose weights are in file layout. The weights must
+// Options.Repack = RepackOff, whose weights are in file layout. The weights must
 // not be used after the engine is closed.
 func (e *Engine) Weights() (arch.Config, *arch.Weights, error) {
 	if e.packed != nil {
-		return arch.Config{}, nil, errors.New("model: the weights are repacked; load with NoRepack to train on them")
+		return arch.Config{}, nil, errors.New("model: the weights are repacked; load with RepackOff to train on them")
 	}
 	return e.model.Config, &e.model.W, nil
 }

@@ -128,7 +128,7 @@ func (a *app) tune(cmd *cobra.Command, f *tuneFlags) error {
 	if threads <= 0 {
 		threads = runtime.NumCPU()
 	}
-	e, err := model.Load(path, model.Options{Threads: threads, Template: cfg.Model.Template, Parallel: 1, PrefixCache: -1, NoRepack: true, Log: log})
+	e, err := model.Load(path, model.Options{Threads: threads, Template: cfg.Model.Template, Parallel: 1, PrefixCache: -1, Repack: model.RepackOff, Log: log})
 	if err != nil {
 		return err
 	}

@@ -61,7 +61,7 @@ func temper(t testing.TB, path string, s float32) {
 
 func load(t testing.TB, path string) (*model.Engine, *train.Model) {
 	t.Helper()
-	e, err := model.Load(path, model.Options{Threads: 2, NoRepack: true, Parallel: 1, PrefixCache: -1})
+	e, err := model.Load(path, model.Options{Threads: 2, Repack: model.RepackOff, Parallel: 1, PrefixCache: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,7 @@ func TestLogitsMatchEngine(t *testing.T) {
 	}{{"qwen2", ggml.F32}, {"qwen3", ggml.F32}, {"llama", ggml.F32}, {"qwen2", ggml.Q8_0}, {"qwen2", ggml.F16}, {"qwen3", ggml.BF16}, {"llama", ggml.Q4_K}} {
 		t.Run(c.arch+"-"+c.typ.String(), func(t *testing.T) {
 			path := testmodel.Write(t, testmodel.Tiny(c.arch, c.typ, 7))
-			e, err := model.Load(path, model.Options{Threads: 2, NoRepack: true})
+			e, err := model.Load(path, model.Options{Threads: 2, Repack: model.RepackOff})
 			if err != nil {
 				t.Fatal(err)
 			}
