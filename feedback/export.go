@@ -31,10 +31,29 @@ const (
 	// FormatRaw rows are every answer with its votes and choices, people
 	// as keyed hashes.
 	FormatRaw = "raw"
+	// FormatOpenAIDPO rows are OpenAI's preference fine-tuning JSONL:
+	// {"input":{"messages":[…]},"preferred_output":[…],
+	// "non_preferred_output":[…]}, the same pairs as FormatPreference.
+	FormatOpenAIDPO = "openai-dpo"
+	// FormatOpenAISFT rows are OpenAI's chat fine-tuning JSONL,
+	// {"messages":[…]}, the same rows as FormatSFT.
+	FormatOpenAISFT = "openai-sft"
 )
 
 // Formats lists the export formats.
-var Formats = []string{FormatPreference, FormatKTO, FormatSFT, FormatRaw}
+var Formats = []string{FormatPreference, FormatKTO, FormatSFT, FormatRaw, FormatOpenAIDPO, FormatOpenAISFT}
+
+// OpenAIDPORow is one row of FormatOpenAIDPO.
+type OpenAIDPORow struct {
+	Input              OpenAIInput `json:"input"`
+	PreferredOutput    []Message   `json:"preferred_output"`
+	NonPreferredOutput []Message   `json:"non_preferred_output"`
+}
+
+// OpenAIInput is the prompt of an OpenAIDPORow.
+type OpenAIInput struct {
+	Messages []Message `json:"messages"`
+}
 
 // ExportOptions choose what Export writes.
 type ExportOptions struct {
@@ -51,6 +70,10 @@ type ExportOptions struct {
 	MinVotes int `json:"min_votes,omitempty"`
 	// MinScore is the least net score (up minus down) of an SFT row.
 	MinScore int `json:"min_score,omitempty"`
+	// MaxPairsPerUser caps the preference pairs (preference, openai-dpo)
+	// whose prompt one person asked; 0 means no cap. Pairs are taken in
+	// order, so the first ones of a person's are kept.
+	MaxPairsPerUser int `json:"max_pairs_per_user,omitempty"`
 	// Model keeps one model's answers: its name ("qwen2.5-0.5b-instruct"),
 	// or its name and quantization as stats shows them
 	// ("qwen2.5-0.5b-instruct Q8_0"); empty keeps all.
@@ -72,17 +95,14 @@ const BackendDemo = "demo"
 // isDemo reports whether an answer came from the demo backend.
 func isDemo(r *answerRecord) bool { return r.Model.Backend == BackendDemo }
 
-// matchesModel reports whether a model filter names m: its name, or its
-// name and quantization.
-func matchesModel(m modelInfo, filter string) bool {
-	return strings.EqualFold(m.Name, filter) || strings.EqualFold(modelKey(m), filter)
-}
-
 // Validate reports options Export refuses: an unknown format or a bad
 // filter.
 func (o ExportOptions) Validate() error {
 	if !slices.Contains(Formats, o.Format) {
 		return fmt.Errorf("%w: format %q, want one of %v", ErrInvalid, o.Format, Formats)
+	}
+	if o.MaxPairsPerUser < 0 {
+		return fmt.Errorf("%w: max pairs per user %d, want 0 (no cap) or more", ErrInvalid, o.MaxPairsPerUser)
 	}
 	if !o.Since.IsZero() && !o.Until.IsZero() && !o.Until.After(o.Since) {
 		return fmt.Errorf("%w: until %s is not after since %s", ErrInvalid, o.Until.Format(time.RFC3339), o.Since.Format(time.RFC3339))
@@ -91,22 +111,39 @@ func (o ExportOptions) Validate() error {
 }
 
 func (o ExportOptions) keeps(r *answerRecord, t *tally) bool {
-	if o.Platform != "" && r.Platform != o.Platform {
+	return o.keepsFacts(factsOf(r), t)
+}
+
+// facts are what the export filters look at.
+type facts struct {
+	platform string
+	backend  string
+	name     string // the model's name
+	modelKey string // modelKey of the model: name and quantization
+	created  time.Time
+}
+
+func factsOf(r *answerRecord) facts {
+	return facts{platform: r.Platform, backend: r.Model.Backend, name: r.Model.Name, modelKey: modelKey(r.Model), created: r.Created}
+}
+
+func (o ExportOptions) keepsFacts(f facts, t *tally) bool {
+	if o.Platform != "" && f.platform != o.Platform {
 		return false
 	}
-	if isDemo(r) && !o.IncludeDemo && o.Backend != BackendDemo {
+	if f.backend == BackendDemo && !o.IncludeDemo && o.Backend != BackendDemo {
 		return false
 	}
-	if o.Backend != "" && r.Model.Backend != o.Backend {
+	if o.Backend != "" && f.backend != o.Backend {
 		return false
 	}
-	if o.Model != "" && !matchesModel(r.Model, o.Model) {
+	if o.Model != "" && !strings.EqualFold(f.name, o.Model) && !strings.EqualFold(f.modelKey, o.Model) {
 		return false
 	}
-	if !o.Since.IsZero() && r.Created.Before(o.Since) {
+	if !o.Since.IsZero() && f.created.Before(o.Since) {
 		return false
 	}
-	if !o.Until.IsZero() && !r.Created.Before(o.Until) {
+	if !o.Until.IsZero() && !f.created.Before(o.Until) {
 		return false
 	}
 	return t.votes() >= o.MinVotes
@@ -205,7 +242,9 @@ type snapshot struct {
 	picks   map[string][]RawPick // by answer id, for raw rows
 }
 
-func readSnapshot(tx *bolt.Tx, keepVotes bool) (*snapshot, error) {
+// readSnapshot tallies the votes; keepVotes also lists each vote (without
+// its voter unless keepVoters) and collects the A/B choices by answer.
+func readSnapshot(tx *bolt.Tx, keepVotes, keepVoters bool) (*snapshot, error) {
 	sn := &snapshot{tx: tx, tallies: map[string]*tally{}, picks: map[string][]RawPick{}}
 	c := tx.Bucket(bucketVotes).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -229,7 +268,11 @@ func readSnapshot(tx *bolt.Tx, keepVotes bool) (*snapshot, error) {
 			t.down++
 		}
 		if keepVotes {
-			t.list = append(t.list, RawVote{VoterHash: string(voter), Value: value, Time: at})
+			v := RawVote{Value: value, Time: at}
+			if keepVoters {
+				v.VoterHash = string(voter)
+			}
+			t.list = append(t.list, v)
 		}
 	}
 	if keepVotes {
@@ -281,76 +324,56 @@ func assistant(text string) []Message {
 
 func samePrompt(a, b *answerRecord) bool { return slices.Equal(a.Prompt, b.Prompt) }
 
-// preferencePairs calls emit with every preference pair, chosen first:
-// first sibling pairs group by group, then A/B choices, skipping a choice
-// pair that repeats a sibling pair.
-func (sn *snapshot) preferencePairs(ctx context.Context, o ExportOptions, emit func(chosen, rejected *answerRecord) error) error {
+// preferencePairs calls emit with the ids of every preference pair,
+// chosen first: first sibling pairs group by group, then A/B choices,
+// skipping a choice pair that repeats a sibling pair. It reads the
+// answers' summaries, never their records.
+func (sn *snapshot) preferencePairs(ctx context.Context, o ExportOptions, emit func(chosen, rejected string) error) error {
 	seen := map[[2]string]bool{}
-	answers := sn.tx.Bucket(bucketAnswers)
 	var group string
-	var ids []string // the current group's answers
-	var members []*answerRecord
+	var members []summary // the current group's answers
+	var kept []*summary
 	flush := func() error {
-		defer func() { ids = ids[:0] }()
-		// Decode only groups that can give a pair: two answers or more
-		// with different net scores and enough votes.
-		if len(ids) < 2 {
+		defer func() { members = members[:0] }()
+		if len(members) < 2 {
 			return nil
 		}
-		nets := map[int]bool{}
-		for _, id := range ids {
-			if t := sn.tallies[id]; t.votes() >= o.MinVotes {
-				nets[t.net()] = true
-			}
-		}
-		if len(nets) < 2 {
-			return nil
-		}
-		members = members[:0]
-		for _, id := range ids {
-			v := answers.Get([]byte(id))
-			if v == nil {
-				return fmt.Errorf("%w: group %q lists missing answer %q", ErrCorrupt, group, id)
-			}
-			r, err := decodeAnswer(v)
-			if err != nil {
-				return err
-			}
-			if o.keeps(r, sn.tallies[r.ID]) {
-				members = append(members, r)
-			}
-		}
+		kept = kept[:0]
 		for i := range members {
-			for j := i + 1; j < len(members); j++ {
-				a, b := members[i], members[j]
-				na, nb := sn.tallies[a.ID].net(), sn.tallies[b.ID].net()
-				if na == nb || !samePrompt(a, b) {
+			if o.keepsFacts(members[i].facts, sn.tallies[members[i].id]) {
+				kept = append(kept, &members[i])
+			}
+		}
+		for i := range kept {
+			for j := i + 1; j < len(kept); j++ {
+				a, b := kept[i], kept[j]
+				na, nb := sn.tallies[a.id].net(), sn.tallies[b.id].net()
+				if na == nb || a.promptHash != b.promptHash {
 					continue
 				}
 				if na < nb {
 					a, b = b, a
 				}
-				seen[[2]string{a.ID, b.ID}] = true
-				if err := emit(a, b); err != nil {
+				seen[[2]string{a.id, b.id}] = true
+				if err := emit(a.id, b.id); err != nil {
 					return err
 				}
 			}
 		}
 		return ctx.Err()
 	}
-	c := sn.tx.Bucket(bucketGroups).Cursor()
-	for k, _ := c.First(); k != nil; k, _ = c.Next() {
-		g, id, err := readPart(k)
-		if err != nil {
-			return err
-		}
+	err := forEachSummary(sn.tx, func(g string, s summary) error {
 		if g != group {
 			if err := flush(); err != nil {
 				return err
 			}
 			group = g
 		}
-		ids = append(ids, string(id))
+		members = append(members, s)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if err := flush(); err != nil {
 		return err
@@ -389,9 +412,9 @@ func (sn *snapshot) preferencePairs(ctx context.Context, o ExportOptions, emit f
 			return nil
 		}
 		seen[[2]string{chosen, rejected}] = true
-		return emit(rc, rr)
+		return emit(chosen, rejected)
 	}
-	err := forEachChoice(sn.tx, func(a, b, voter, winner string, at time.Time) error {
+	err = forEachChoice(sn.tx, func(a, b, voter, winner string, at time.Time) error {
 		if a != curA || b != curB {
 			if err := flushChoice(); err != nil {
 				return err
@@ -444,8 +467,27 @@ func sftEligible(r *answerRecord, t *tally, minScore int) bool {
 // rows produces the rows of the format o.Format, calling emit with each.
 func (sn *snapshot) rows(ctx context.Context, o ExportOptions, emit func(row any) error) error {
 	switch o.Format {
-	case FormatPreference:
-		return sn.preferencePairs(ctx, o, func(chosen, rejected *answerRecord) error {
+	case FormatPreference, FormatOpenAIDPO:
+		perUser := map[string]int{}
+		return sn.preferencePairs(ctx, o, func(cid, rid string) error {
+			chosen, err := getAnswer(sn.tx, cid)
+			if err != nil {
+				return err
+			}
+			if o.MaxPairsPerUser > 0 {
+				// One person's questions cannot dominate the pairs.
+				if perUser[chosen.AskerHash] >= o.MaxPairsPerUser {
+					return nil
+				}
+				perUser[chosen.AskerHash]++
+			}
+			rejected, err := getAnswer(sn.tx, rid)
+			if err != nil {
+				return err
+			}
+			if o.Format == FormatOpenAIDPO {
+				return emit(OpenAIDPORow{Input: OpenAIInput{Messages: chosen.Prompt}, PreferredOutput: assistant(chosen.Text), NonPreferredOutput: assistant(rejected.Text)})
+			}
 			return emit(PreferenceRow{Prompt: chosen.Prompt, Chosen: assistant(chosen.Text), Rejected: assistant(rejected.Text)})
 		})
 	case FormatKTO:
@@ -453,7 +495,7 @@ func (sn *snapshot) rows(ctx context.Context, o ExportOptions, emit func(row any
 		return sn.eachAnswer(ctx, o, voted, func(r *answerRecord, t *tally) error {
 			return emit(KTORow{Prompt: r.Prompt, Completion: assistant(r.Text), Label: t.net() > 0})
 		})
-	case FormatSFT:
+	case FormatSFT, FormatOpenAISFT:
 		good := func(t *tally) bool { return t.net() >= o.MinScore }
 		return sn.eachAnswer(ctx, o, good, func(r *answerRecord, t *tally) error {
 			if !sftEligible(r, t, o.MinScore) {
@@ -505,7 +547,7 @@ func (s *Store) Export(ctx context.Context, w io.Writer, o ExportOptions) (int, 
 	enc.SetEscapeHTML(false)
 	n := 0
 	err := s.db.View(func(tx *bolt.Tx) error {
-		sn, err := readSnapshot(tx, o.Format == FormatRaw)
+		sn, err := readSnapshot(tx, o.Format == FormatRaw, true)
 		if err != nil {
 			return err
 		}
@@ -612,25 +654,31 @@ func (s *Store) StatsWith(ctx context.Context, o StatsOptions) (Stats, error) {
 		return r
 	}
 	err := s.db.View(func(tx *bolt.Tx) error {
-		sn, err := readSnapshot(tx, true)
+		sn, err := readSnapshot(tx, true, false) // stats need when, not who
 		if err != nil {
 			return err
 		}
 		all := ExportOptions{IncludeDemo: true}
-		err = sn.eachAnswer(ctx, all, nil, func(r *answerRecord, t *tally) error {
-			if isDemo(r) && !o.IncludeDemo {
+		n := 0
+		err = forEachSummary(tx, func(_ string, r summary) error {
+			if n++; n%4096 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			t := sn.tallies[r.id]
+			if r.backend == BackendDemo && !o.IncludeDemo {
 				st.DemoAnswers++
 				return nil
 			}
 			st.Answers++
-			m := row(byModel, modelKey(r.Model))
+			m := row(byModel, r.modelKey)
 			m.Answers++
-			row(byDay, r.Created.UTC().Format(time.DateOnly)).Answers++
-			vk := versionOf(r.Model)
-			vc := byVersion[vk]
+			row(byDay, r.created.UTC().Format(time.DateOnly)).Answers++
+			vc := byVersion[r.version]
 			if vc == nil {
-				vc = &VersionCount{Version: vk}
-				byVersion[vk] = vc
+				vc = &VersionCount{Version: r.version}
+				byVersion[r.version] = vc
 			}
 			vc.Answers++
 			if t == nil {
@@ -643,10 +691,10 @@ func (s *Store) StatsWith(ctx context.Context, o StatsOptions) (Stats, error) {
 			for _, v := range t.list {
 				day := v.Time.UTC().Format(time.DateOnly)
 				d := row(byDay, day)
-				pd := votesByDay[[2]string{day, r.Platform}]
+				pd := votesByDay[[2]string{day, r.platform}]
 				if pd == nil {
-					pd = &DayVotes{Day: day, Platform: r.Platform}
-					votesByDay[[2]string{day, r.Platform}] = pd
+					pd = &DayVotes{Day: day, Platform: r.platform}
+					votesByDay[[2]string{day, r.platform}] = pd
 				}
 				if v.Value > 0 {
 					d.Up++
@@ -661,7 +709,7 @@ func (s *Store) StatsWith(ctx context.Context, o StatsOptions) (Stats, error) {
 			if t.net() != 0 {
 				st.KTORows++
 			}
-			if sftEligible(r, t, 1) {
+			if r.finished && !r.truncated && t.net() >= 1 {
 				st.SFTRows++
 			}
 			return nil
@@ -678,7 +726,7 @@ func (s *Store) StatsWith(ctx context.Context, o StatsOptions) (Stats, error) {
 			return err
 		}
 		all.IncludeDemo = o.IncludeDemo
-		return sn.preferencePairs(ctx, all, func(*answerRecord, *answerRecord) error {
+		return sn.preferencePairs(ctx, all, func(string, string) error {
 			st.Pairs++
 			return nil
 		})

@@ -27,7 +27,8 @@ var (
 	// answer id -> nothing.
 	bucketChats = []byte("chats")
 	// bucketGroups indexes answers by prompt group:
-	// part(group id) answer id -> nothing.
+	// part(group id) answer id -> the answer's summary (see summary.go;
+	// nothing before schema version 2).
 	bucketGroups = []byte("groups")
 	// bucketVotes holds votes: part(answer id) voter hash -> voteValue.
 	bucketVotes = []byte("votes")
@@ -43,12 +44,13 @@ var (
 )
 
 // SchemaVersion is the version of the database layout this package writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // migrations[v] upgrades a database at version v to version v+1, inside the
 // write transaction Open runs them in. Version 0 is an empty file.
 var migrations = map[uint64]func(tx *bolt.Tx, now time.Time) error{
 	0: createV1,
+	1: migrateV2,
 }
 
 // createV1 creates every bucket of version 1 and the per-database secret.

@@ -287,12 +287,16 @@ func decodeAnswer(v []byte) (*answerRecord, error) {
 	return &r, nil
 }
 
+// putAnswer writes r and its summary.
 func putAnswer(tx *bolt.Tx, r *answerRecord) error {
 	v, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("encoding answer %q: %w", r.ID, err)
 	}
-	return tx.Bucket(bucketAnswers).Put([]byte(r.ID), v)
+	if err := tx.Bucket(bucketAnswers).Put([]byte(r.ID), v); err != nil {
+		return err
+	}
+	return putSummary(tx, r)
 }
 
 // mapMessages indexes every message id of r not yet indexed and adds it to
@@ -381,10 +385,7 @@ func insertAnswer(tx *bolt.Tx, r *answerRecord, msgs []string) error {
 	if err := putAnswer(tx, r); err != nil {
 		return err
 	}
-	if err := tx.Bucket(bucketChats).Put(chatKey(r.Platform, r.ChatID, r.Created, r.ID), nil); err != nil {
-		return err
-	}
-	return tx.Bucket(bucketGroups).Put(groupKey(r.GroupID, r.ID), nil)
+	return tx.Bucket(bucketChats).Put(chatKey(r.Platform, r.ChatID, r.Created, r.ID), nil)
 }
 
 // FinishAnswer stores the final text and statistics of an answer recorded

@@ -202,7 +202,7 @@ func TestFinishAnswerUpdatesTextKeepsPrompt(t *testing.T) {
 func voteTally(t *testing.T, s *Store, id string) (up, down int) {
 	t.Helper()
 	must(t, s.db.View(func(tx *bolt.Tx) error {
-		sn, err := readSnapshot(tx, false)
+		sn, err := readSnapshot(tx, false, false)
 		if err != nil {
 			return err
 		}

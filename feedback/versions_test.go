@@ -1,9 +1,12 @@
 package feedback
 
 import (
+	"bytes"
 	"math"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/chatloop/chatloop/bot"
 )
@@ -97,5 +100,46 @@ func TestStatsVersions(t *testing.T) {
 		if st.VotesByDay[i] != want[i] {
 			t.Errorf("votes by day[%d]: got %+v, want %+v", i, st.VotesByDay[i], want[i])
 		}
+	}
+}
+
+// TestMigrateV2 opens a version 1 file (groups entries without
+// summaries) and checks that the summaries are written and the stats and
+// pairs come out as before.
+func TestMigrateV2(t *testing.T) {
+	path := t.TempDir() + "/v1.db"
+	s, err := Open(path, Options{})
+	must(t, err)
+	must(t, s.RecordAnswer(bg, answer("01A", "g", "discord", "c", "u", t0, "hi")))
+	must(t, s.RecordAnswer(bg, answer("01B", "g", "discord", "c", "u", t0, "hi")))
+	must(t, s.Vote(bg, "01A", "discord", "v", 1))
+	want, err := s.Stats(bg)
+	must(t, err)
+	// Turn it into a version 1 file.
+	must(t, s.db.Update(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketGroups).Cursor()
+		var keys [][]byte
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			keys = append(keys, bytes.Clone(k))
+		}
+		for _, k := range keys {
+			if err := tx.Bucket(bucketGroups).Put(k, nil); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keySchemaVersion, []byte{0, 0, 0, 0, 0, 0, 0, 1})
+	}))
+	must(t, s.Close())
+	if _, err := Open(path, Options{ReadOnly: true}); err == nil {
+		t.Error("read-only open of a version 1 file: no error")
+	}
+	s, err = Open(path, Options{})
+	must(t, err)
+	defer s.Close()
+	checkConsistent(t, s)
+	got, err := s.Stats(bg)
+	must(t, err)
+	if got.Answers != 2 || got.Pairs != 1 || got.Versions[0].Up != 1 || got.Answers != want.Answers || got.Pairs != want.Pairs {
+		t.Errorf("after migration: %+v, want %+v", got, want)
 	}
 }

@@ -122,8 +122,12 @@ func votesChart(rows []feedback.DayVotes, days int) chart {
 			})
 		}
 	}
-	for _, f := range []float64{0, 0.5, 1} {
-		c.Ticks = append(c.Ticks, tick{Y: padTop + plotH*(1-f), Label: fmt.Sprint(int(f*float64(c.Max) + 0.5))})
+	ticks := []int{0, c.Max}
+	if c.Max%2 == 0 && c.Max > 2 {
+		ticks = append(ticks, c.Max/2)
+	}
+	for _, n := range ticks {
+		c.Ticks = append(c.Ticks, tick{Y: padTop + plotH*(1-float64(n)/float64(c.Max)), Label: fmt.Sprint(n)})
 	}
 	return c
 }

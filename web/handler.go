@@ -44,9 +44,6 @@ func New(opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.Exporter == nil {
-		opts.Exporter = opts.Store.Export
-	}
 	s := &Server{opts: opts, log: opts.Logger, now: opts.Now, auth: newAuth(opts.Token, opts.Now), pages: map[string]*template.Template{}}
 	for _, name := range []string{"login", "overview", "answers", "answer", "adapters", "export", "error"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+name+".html")
@@ -319,7 +316,7 @@ func exportOptions(v url.Values) (feedback.ExportOptions, error) {
 		name string
 		to   *int
 		def  int
-	}{{"min-votes", &o.MinVotes, 0}, {"min-score", &o.MinScore, 1}} {
+	}{{"min-votes", &o.MinVotes, 0}, {"min-score", &o.MinScore, 1}, {"max-pairs-per-user", &o.MaxPairsPerUser, 0}} {
 		*f.to = f.def
 		if s := v.Get(f.name); s != "" {
 			n, err := strconv.Atoi(s)
@@ -329,8 +326,8 @@ func exportOptions(v url.Values) (feedback.ExportOptions, error) {
 			*f.to = n
 		}
 	}
-	if o.MinVotes < 0 {
-		return o, fmt.Errorf("min-votes %d: want 0 or more", o.MinVotes)
+	if o.MinVotes < 0 || o.MaxPairsPerUser < 0 {
+		return o, fmt.Errorf("min-votes %d, max-pairs-per-user %d: want 0 or more", o.MinVotes, o.MaxPairsPerUser)
 	}
 	return o, nil
 }
@@ -343,8 +340,19 @@ func (s *Server) exportDownload(w http.ResponseWriter, r *http.Request) {
 	}
 	// Write to a buffer first so that a bad option is a clear error page,
 	// not a broken download. Exports of a bot's database are megabytes.
+	// Personal data is scrubbed unless no-scrub=1, as in the CLI.
 	var buf bytes.Buffer
-	n, err := s.opts.Exporter(r.Context(), &buf, o)
+	var n int
+	scrubbed := "off"
+	if r.URL.Query().Get("no-scrub") == "1" {
+		n, err = s.opts.Store.Export(r.Context(), &buf, o)
+	} else {
+		sw := feedback.NewScrubWriter(&buf, o.Format)
+		if n, err = s.opts.Store.Export(r.Context(), sw, o); err == nil {
+			err = sw.Close()
+		}
+		scrubbed = sw.Summary()
+	}
 	if errors.Is(err, feedback.ErrInvalid) {
 		s.fail(w, r, http.StatusBadRequest, err)
 		return
@@ -357,6 +365,7 @@ func (s *Server) exportDownload(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/jsonl; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	w.Header().Set("X-Chatloop-Rows", strconv.Itoa(n))
+	w.Header().Set("X-Chatloop-Scrubbed", scrubbed)
 	w.Write(buf.Bytes())
 }
 

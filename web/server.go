@@ -48,10 +48,6 @@ type Options struct {
 	// Runs reports the latest reward-model and tuning runs; nil shows
 	// none.
 	Runs func() []Run
-	// Exporter, when set, writes exports instead of Store.Export (the
-	// privacy scrubbing of the CLI's export). It must honour the same
-	// options.
-	Exporter func(ctx context.Context, w io.Writer, o feedback.ExportOptions) (int, error)
 	Logger   *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time

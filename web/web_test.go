@@ -370,8 +370,27 @@ func TestExportDownload(t *testing.T) {
 		if cd := resp.Header.Get("Content-Disposition"); !strings.Contains(cd, "attachment") || !strings.Contains(cd, format) {
 			t.Errorf("%s: Content-Disposition %q", format, cd)
 		}
+		if sc := resp.Header.Get("X-Chatloop-Scrubbed"); sc != "nothing to scrub" {
+			t.Errorf("%s: X-Chatloop-Scrubbed %q", format, sc)
+		}
 	}
-	for _, q := range []string{"format=csv", "format=kto&since=soon", "format=kto&min-votes=-1", "format=kto&min-votes=x"} {
+	// A person's e-mail in a new answer is scrubbed unless no-scrub=1.
+	a := bot.Answer{ID: "01Z", Platform: "discord", ChatID: "c", Prompt: []bot.Turn{{Role: bot.RoleUser, Content: "mail me: zed@example.com"}}, Text: "ok", Finished: true,
+		Model: bot.ModelInfo{Backend: "local", Name: "m"}}
+	if err := store.RecordAnswer(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Vote(context.Background(), "01Z", "discord", "v9", 1); err != nil {
+		t.Fatal(err)
+	}
+	_, body, h := get(t, http.DefaultClient, ts.URL+"/export/download?format=kto")
+	if !strings.Contains(body, "mail me: <EMAIL_1>") || strings.Contains(body, "zed@") || h.Get("X-Chatloop-Scrubbed") != "scrubbed 1 email" {
+		t.Errorf("scrubbed kto export (%s):\n%s", h.Get("X-Chatloop-Scrubbed"), body)
+	}
+	if _, body, _ := get(t, http.DefaultClient, ts.URL+"/export/download?format=kto&no-scrub=1"); !strings.Contains(body, "zed@example.com") {
+		t.Errorf("no-scrub=1 export:\n%s", body)
+	}
+	for _, q := range []string{"format=csv", "format=kto&since=soon", "format=kto&min-votes=-1", "format=kto&min-votes=x", "format=preference&max-pairs-per-user=-2"} {
 		if code, _, _ := get(t, http.DefaultClient, ts.URL+"/export/download?"+q); code != 400 {
 			t.Errorf("?%s: %d, want 400", q, code)
 		}

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -16,6 +18,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/chatloop/chatloop/bot"
 	"github.com/chatloop/chatloop/feedback"
 )
 
@@ -137,5 +140,49 @@ func TestDashboardServes(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Error("dashboard did not stop within 10s of SIGTERM")
+	}
+}
+
+func TestFeedbackExportScrubsByDefault(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "feedback.db")
+	s, err := feedback.Open(path, feedback.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	prompt := []bot.Turn{{Role: "user", Content: "my mail is kim@example.org"}}
+	for i, text := range []string{"Noted, kim@example.org.", "What mail?"} {
+		a := bot.Answer{ID: bot.AnswerID(fmt.Sprintf("01A%d", i)), GroupID: "g", Platform: "discord", ChatID: "c", AskerID: "u", Prompt: prompt, Text: text, Finished: true, Sent: true,
+			Model: bot.ModelInfo{Backend: "local", Name: "tiny"}}
+		if err := s.RecordAnswer(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Vote(ctx, a.ID, "discord", "v", 1-2*i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+
+	out, errOut, code := feedbackCLI(t, "feedback", "export", "--db", path, "--format", "openai-dpo")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	want := `{"input":{"messages":[{"role":"user","content":"my mail is <EMAIL_1>"}]},"preferred_output":[{"role":"assistant","content":"Noted, <EMAIL_1>."}],"non_preferred_output":[{"role":"assistant","content":"What mail?"}]}` + "\n"
+	if out != want {
+		t.Errorf("scrubbed openai-dpo:\n%s\nwant\n%s", out, want)
+	}
+	if !strings.Contains(errOut, "privacy: scrubbed 2 email") {
+		t.Errorf("stderr lacks the scrub summary: %q", errOut)
+	}
+	out, errOut, _ = feedbackCLI(t, "feedback", "export", "--db", path, "--format", "openai-dpo", "--no-scrub")
+	if !strings.Contains(out, "kim@example.org") || strings.Contains(errOut, "privacy:") {
+		t.Errorf("--no-scrub: %s / %s", out, errOut)
+	}
+	if _, errOut, code := feedbackCLI(t, "feedback", "export", "--db", path, "--max-pairs-per-user", "-1"); code == 0 || !strings.Contains(errOut, "max-pairs-per-user") {
+		t.Errorf("--max-pairs-per-user -1: exit %d %q", code, errOut)
+	}
+	out, _, _ = feedbackCLI(t, "feedback", "export", "--db", path, "--format", "openai-sft", "--min-score", "1")
+	if !strings.HasPrefix(out, `{"messages":[{"role":"user","content":"my mail is <EMAIL_1>"},{"role":"assistant","content":"Noted, <EMAIL_1>."}]}`) {
+		t.Errorf("openai-sft: %s", out)
 	}
 }

@@ -220,6 +220,7 @@ func newFeedbackExportCommand(a *app) *cobra.Command {
 	var f feedbackFlags
 	var o feedback.ExportOptions
 	var out, since, until string
+	var noScrub bool
 	cmd := &cobra.Command{
 		Use:   "export",
 		Short: "Export training data as JSONL in Hugging Face TRL's conversational formats",
@@ -231,6 +232,15 @@ func newFeedbackExportCommand(a *app) *cobra.Command {
               with a non-zero net score
   sft         {"messages":[…]}  finished, complete answers with net score >= --min-score
   raw         every answer with its votes and choices, people as keyed hashes
+  openai-dpo  {"input":{"messages":[…]},"preferred_output":[…],"non_preferred_output":[…]}
+              OpenAI's preference fine-tuning format, the preference pairs
+  openai-sft  {"messages":[…]}  OpenAI's chat fine-tuning format, the sft rows
+
+Personal data is scrubbed by default: e-mail addresses, phone numbers,
+resident ID and bank card numbers, IP addresses, secret URL query values
+and @-mentioned names become placeholders (<EMAIL_1>, @[USER_2]), the same
+value the same placeholder within a row; a summary goes to standard error.
+--no-scrub exports the text as stored.
 
 --since and --until take a date (2026-03-01), an RFC 3339 time, or an age
 such as 7d or 36h; they keep answers created in [since, until).`,
@@ -250,20 +260,32 @@ such as 7d or 36h; they keep answers created in [since, until).`,
 			if out == "" {
 				return errors.New("--out: give a file, or - for standard output")
 			}
+			if o.MaxPairsPerUser < 0 {
+				return fmt.Errorf("--max-pairs-per-user %d: want 0 (no cap) or more", o.MaxPairsPerUser)
+			}
 			svc, _, done, err := a.openFeedback(cmd, &f, true)
 			if err != nil {
 				return err
 			}
 			defer done()
 			var n int
-			if out == "-" {
-				n, err = svc.Export(cmd.Context(), cmd.OutOrStdout(), o)
-			} else {
-				err = writeFileAtomic(out, func(w io.Writer) error {
-					var err error
+			var scrubbed *feedback.ScrubWriter
+			export := func(w io.Writer) error {
+				var err error
+				if noScrub {
 					n, err = svc.Export(cmd.Context(), w, o)
 					return err
-				})
+				}
+				scrubbed = feedback.NewScrubWriter(w, o.Format)
+				if n, err = svc.Export(cmd.Context(), scrubbed, o); err != nil {
+					return err
+				}
+				return scrubbed.Close()
+			}
+			if out == "-" {
+				err = export(cmd.OutOrStdout())
+			} else {
+				err = writeFileAtomic(out, export)
 			}
 			if err != nil {
 				return err
@@ -273,12 +295,17 @@ such as 7d or 36h; they keep answers created in [since, until).`,
 				rows = "row"
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %d %s %s to %s\n", n, o.Format, rows, displayPath(out))
+			if scrubbed != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "privacy: %s (--no-scrub keeps the text as stored)\n", scrubbed.Summary())
+			}
 			return nil
 		},
 	}
 	f.bind(cmd)
 	fl := cmd.Flags()
-	fl.StringVar(&o.Format, "format", feedback.FormatPreference, "preference, kto, sft or raw")
+	fl.StringVar(&o.Format, "format", feedback.FormatPreference, "preference, kto, sft, raw, openai-dpo or openai-sft")
+	fl.BoolVar(&noScrub, "no-scrub", false, "keep personal data (e-mails, phones, ids, cards, IPs, tokens, @names) as stored")
+	fl.IntVar(&o.MaxPairsPerUser, "max-pairs-per-user", 0, "preference, openai-dpo: at most this many pairs from one person's questions (0: no cap)")
 	fl.StringVar(&out, "out", "-", "output file (JSONL), - for standard output")
 	fl.StringVar(&since, "since", "", "keep answers created at or after this time")
 	fl.StringVar(&until, "until", "", "keep answers created before this time")
