@@ -47,8 +47,8 @@ type Options struct {
 	Adapters func() []AdapterState
 	// Runs reports the latest reward-model and tuning runs; nil shows
 	// none.
-	Runs func() []Run
-	Logger   *slog.Logger
+	Runs   func() []Run
+	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
