@@ -133,7 +133,7 @@ func Salvage(ctx context.Context, src, dst string) (SalvageReport, error) {
 				ids[r.ID] = true
 				answers = append(answers, x)
 				index[1] = append(index[1], keyValue{chatKey(r.Platform, r.ChatID, r.Created, r.ID), nil})
-				index[2] = append(index[2], keyValue{groupKey(r.GroupID, r.ID), nil})
+				index[2] = append(index[2], keyValue{groupKey(r.GroupID, r.ID), encodeSummary(r)})
 				for _, m := range r.MessageIDs {
 					index[0] = append(index[0], keyValue{messageKey(r.Platform, m), []byte(r.ID)})
 				}
