@@ -14,6 +14,7 @@ import (
 	"github.com/bwmarrin/discordgo"
 	"github.com/gorilla/websocket"
 
+	"github.com/chatloop/chatloop/adapters/platform"
 	"github.com/chatloop/chatloop/bot"
 )
 
@@ -40,12 +41,12 @@ func (c Config) intents() discordgo.Intent {
 }
 
 // ErrUnauthorized is returned by Run when Discord refuses the bot token.
-var ErrUnauthorized = errors.New("discord refused the bot token")
+var ErrUnauthorized = platform.Permanent(errors.New("discord refused the bot token"))
 
 // ErrIntents is returned by Run when Discord refuses the gateway intents:
 // usually the Message Content intent is not enabled for the bot in the
 // developer portal.
-var ErrIntents = errors.New("discord refused the gateway intents: enable the Message Content intent for the bot in the developer portal, or set [discord] message_content = false")
+var ErrIntents = platform.Permanent(errors.New("discord refused the gateway intents: enable the Message Content intent for the bot in the developer portal, or set [discord] message_content = false"))
 
 // Adapter connects one Discord bot to a bot.Handler.
 type Adapter struct {
@@ -258,7 +259,7 @@ func (a *Adapter) tryConnect(ctx context.Context, s *discordgo.Session) error {
 	if err != nil {
 		var rerr *discordgo.RESTError
 		if errors.As(err, &rerr) && rerr.Response != nil && rerr.Response.StatusCode == http.StatusUnauthorized {
-			return fmt.Errorf("discord: %w (HTTP 401)", ErrUnauthorized)
+			return fmt.Errorf("%w (HTTP 401)", ErrUnauthorized)
 		}
 		return fmt.Errorf("discord: look up the bot user: %w", err)
 	}
@@ -270,9 +271,9 @@ func (a *Adapter) tryConnect(ctx context.Context, s *discordgo.Session) error {
 		if errors.As(err, &cerr) {
 			switch cerr.Code {
 			case 4004: // authentication failed
-				return fmt.Errorf("discord: the gateway says %q: %w", cerr.Text, ErrUnauthorized)
+				return fmt.Errorf("the gateway says %q: %w", cerr.Text, ErrUnauthorized)
 			case 4013, 4014: // invalid or disallowed intents
-				return fmt.Errorf("discord: the gateway says %q: %w", cerr.Text, ErrIntents)
+				return fmt.Errorf("the gateway says %q: %w", cerr.Text, ErrIntents)
 			}
 		}
 		return fmt.Errorf("discord: open the gateway: %w", err)

@@ -128,3 +128,14 @@ func TestTable(t *testing.T) {
 		t.Errorf("Names = %s", got)
 	}
 }
+
+func TestPermanent(t *testing.T) {
+	base := errors.New("token refused")
+	err := fmt.Errorf("discord: %w", platform.Permanent(base))
+	if !errors.Is(err, platform.ErrPermanent) || !errors.Is(err, base) || err.Error() != "discord: token refused" {
+		t.Errorf("Permanent: %v (is permanent %v, is base %v)", err, errors.Is(err, platform.ErrPermanent), errors.Is(err, base))
+	}
+	if errors.Is(base, platform.ErrPermanent) || platform.Permanent(nil) != nil {
+		t.Error("an unmarked error is permanent, or platform.Permanent(nil) is not nil")
+	}
+}

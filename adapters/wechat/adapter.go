@@ -16,6 +16,7 @@ import (
 	"github.com/mdp/qrterminal/v3"
 	"github.com/skip2/go-qrcode"
 
+	"github.com/chatloop/chatloop/adapters/platform"
 	"github.com/chatloop/chatloop/bot"
 )
 
@@ -150,7 +151,7 @@ func New(cfg Config, h bot.Handler, log *slog.Logger, opts ...Option) (*Adapter,
 func (a *Adapter) Run(ctx context.Context) error {
 	if dir := filepath.Dir(a.cfg.StorageFile); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("wechat: key storage_file: %w", err)
+			return platform.Permanent(fmt.Errorf("key storage_file: %w", err))
 		}
 	}
 	defer a.shutdown()

@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/net/netutil"
 
+	"github.com/chatloop/chatloop/adapters/platform"
 	"github.com/chatloop/chatloop/bot"
 )
 
@@ -118,7 +119,8 @@ func (a *Adapter) Run(ctx context.Context) error {
 	if ln == nil {
 		var err error
 		if ln, err = net.Listen("tcp", a.cfg.listen()); err != nil {
-			return fmt.Errorf("wecom: listening on %s: %w", a.cfg.listen(), err)
+			// Another program holds the port, or it is not ours to take.
+			return platform.Permanent(fmt.Errorf("listening on %s: %w", a.cfg.listen(), err))
 		}
 	}
 	ln = netutil.LimitListener(ln, a.maxConns)

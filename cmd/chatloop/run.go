@@ -114,29 +114,40 @@ func (a *app) run(cmd *cobra.Command, cfg *Config) error {
 	if dashboard != nil {
 		run("dashboard", func(ctx context.Context) error { return a.serveDashboard(ctx, cfg, dashboard) })
 	}
+	sup := newSupervisor(log, len(adapters))
 	for name, ad := range adapters {
 		log.Info("starting adapter", "adapter", name)
-		run(name, func(ctx context.Context) error {
-			board.Started(name)
-			met.AdapterUp(name, true)
-			err := ad.Run(ctx)
-			if errors.Is(err, context.Canceled) {
-				err = nil
-			}
-			board.Stopped(name, err)
-			met.AdapterUp(name, false)
-			if err != nil {
-				met.Error(metrics.KindAdapter)
-			}
-			return err
+		wg.Go(func() {
+			sup.run(ctx, name, func(ctx context.Context) error {
+				board.Started(name)
+				met.AdapterUp(name, true)
+				err := ad.Run(ctx)
+				if errors.Is(err, context.Canceled) {
+					err = nil
+				}
+				board.Stopped(name, err)
+				met.AdapterUp(name, false)
+				if err != nil {
+					met.Error(metrics.KindAdapter)
+				}
+				return err
+			})
 		})
 	}
-	<-ctx.Done()
-	log.Info("shutting down")
+	var failed error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case <-sup.allDown:
+		// Nothing is left to answer anyone: stop, and say so with the
+		// exit code, for a service manager to notice.
+		failed = sup.err()
+		stop()
+	}
 	wg.Wait()
 	stopCore()
 	<-coreDone
-	return nil
+	return failed
 }
 
 // enabledAdapters builds every adapter the configuration enables, by
