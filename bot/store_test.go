@@ -1,48 +1,22 @@
 package bot_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/chatloop/chatloop/adapters/adaptertest"
 	"github.com/chatloop/chatloop/bot"
 	"github.com/chatloop/chatloop/bot/demo"
 	"github.com/chatloop/chatloop/feedback"
 )
 
 // openStore opens a real feedback database in a temporary directory.
-func openStore(t *testing.T) *feedback.Store {
-	t.Helper()
-	s, err := feedback.Open(filepath.Join(t.TempDir(), "fb.db"), feedback.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
+func openStore(t *testing.T) *feedback.Store { return adaptertest.OpenStore(t) }
 
 // rawRows reads every answer back from the store, votes included.
 func rawRows(t *testing.T, s *feedback.Store) map[bot.AnswerID]feedback.RawRow {
-	t.Helper()
-	var buf bytes.Buffer
-	if _, err := s.Export(context.Background(), &buf, feedback.ExportOptions{Format: feedback.FormatRaw, IncludeDemo: true}); err != nil {
-		t.Fatal(err)
-	}
-	rows := map[bot.AnswerID]feedback.RawRow{}
-	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var r feedback.RawRow
-		if err := json.Unmarshal([]byte(line), &r); err != nil {
-			t.Fatal(err)
-		}
-		rows[bot.AnswerID(r.ID)] = r
-	}
-	return rows
+	return adaptertest.Rows(t, s)
 }
 
 func TestReactionsBecomeVotes(t *testing.T) {

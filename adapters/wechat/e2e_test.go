@@ -232,7 +232,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer reopened.Close()
-	file := &testStore{Store: reopened, path: store.path}
+	file := &testStore{Store: reopened, t: t, path: store.path}
 	for _, v := range []struct {
 		id    bot.AnswerID
 		voter bot.UserID

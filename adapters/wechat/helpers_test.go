@@ -1,7 +1,6 @@
 package wechat
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
@@ -12,26 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatloop/chatloop/adapters/adaptertest"
 	"github.com/chatloop/chatloop/bot"
 )
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects log output from several goroutines.
+type syncBuffer = adaptertest.SyncBuffer
 
 // testConfig is the default configuration with short send intervals and
 // files in dir.

@@ -1,20 +1,19 @@
 package wechat
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"path/filepath"
 	"testing"
 
+	"github.com/chatloop/chatloop/adapters/adaptertest"
 	"github.com/chatloop/chatloop/bot"
 	"github.com/chatloop/chatloop/feedback"
 )
 
 // testStore is the real bbolt feedback store, with votes and choices read
-// back through its raw export.
+// back from the file (adaptertest).
 type testStore struct {
 	*feedback.Store
+	t    *testing.T
 	path string
 }
 
@@ -26,56 +25,22 @@ func openTestStore(t *testing.T, dir string) *testStore {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testStore{Store: s, path: path}
+	ts := &testStore{Store: s, t: t, path: path}
 	t.Cleanup(func() { _ = ts.Close() })
 	return ts
 }
 
 // raw returns the raw export row of answer id.
 func (s *testStore) raw(id bot.AnswerID) (feedback.RawRow, bool) {
-	var buf bytes.Buffer
-	if _, err := s.Export(context.Background(), &buf, feedback.ExportOptions{Format: feedback.FormatRaw, IncludeDemo: true}); err != nil {
-		return feedback.RawRow{}, false
-	}
-	dec := json.NewDecoder(&buf)
-	for dec.More() {
-		var row feedback.RawRow
-		if err := dec.Decode(&row); err != nil {
-			return feedback.RawRow{}, false
-		}
-		if row.ID == string(id) {
-			return row, true
-		}
-	}
-	return feedback.RawRow{}, false
+	return adaptertest.Row(s.t, s.Store, id)
 }
 
 // voteOf returns voter's vote on answer id.
 func (s *testStore) voteOf(id bot.AnswerID, voter bot.UserID) (int, bool) {
-	row, ok := s.raw(id)
-	if !ok {
-		return 0, false
-	}
-	hash := s.HashUser(Platform, voter)
-	for _, v := range row.Votes {
-		if v.VoterHash == hash {
-			return v.Value, true
-		}
-	}
-	return 0, false
+	return adaptertest.VoteOf(s.t, s.Store, Platform, id, voter)
 }
 
 // choiceOf reports whether voter chose winner over loser.
 func (s *testStore) choiceOf(winner, loser bot.AnswerID, voter bot.UserID) bool {
-	row, ok := s.raw(winner)
-	if !ok {
-		return false
-	}
-	hash := s.HashUser(Platform, voter)
-	for _, p := range row.Choices {
-		if p.Winner == string(winner) && p.Loser == string(loser) && p.VoterHash == hash {
-			return true
-		}
-	}
-	return false
+	return adaptertest.ChoiceOf(s.t, s.Store, Platform, winner, loser, voter)
 }

@@ -1,90 +1,36 @@
 package wecom
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/chatloop/chatloop/adapters/adaptertest"
 	"github.com/chatloop/chatloop/bot"
 	"github.com/chatloop/chatloop/bot/demo"
 	"github.com/chatloop/chatloop/feedback"
 )
 
 // syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = adaptertest.SyncBuffer
 
 // openStore opens the real bbolt feedback store in a temporary directory.
-func openStore(t *testing.T) *feedback.Store {
-	t.Helper()
-	st, err := feedback.Open(filepath.Join(t.TempDir(), "feedback.db"), feedback.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := st.Close(); err != nil {
-			t.Errorf("closing the store: %v", err)
-		}
-	})
-	return st
-}
+func openStore(t *testing.T) *feedback.Store { return adaptertest.OpenStore(t) }
 
 // rawRow reads answer id's row of the store's raw export, where voters
 // appear only as keyed hashes.
 func rawRow(t *testing.T, st *feedback.Store, id bot.AnswerID) (feedback.RawRow, bool) {
-	t.Helper()
-	var buf bytes.Buffer
-	if _, err := st.Export(context.Background(), &buf, feedback.ExportOptions{Format: feedback.FormatRaw, Platform: Platform, IncludeDemo: true}); err != nil {
-		t.Fatalf("export: %v", err)
-	}
-	sc := bufio.NewScanner(&buf)
-	sc.Buffer(nil, 1<<24)
-	for sc.Scan() {
-		var row feedback.RawRow
-		if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
-			t.Fatalf("export row: %v", err)
-		}
-		if row.ID == string(id) {
-			return row, true
-		}
-	}
-	return feedback.RawRow{}, false
+	return adaptertest.Row(t, st, id)
 }
 
 // voteOf reads voter's vote on answer id back from the bbolt file.
 func voteOf(t *testing.T, st *feedback.Store, id bot.AnswerID, voter string) (int, bool) {
-	t.Helper()
-	row, _ := rawRow(t, st, id)
-	hash := st.HashUser(Platform, bot.UserID(voter))
-	for _, v := range row.Votes {
-		if v.VoterHash == hash {
-			return v.Value, true
-		}
-	}
-	return 0, false
+	return adaptertest.VoteOf(t, st, Platform, id, bot.UserID(voter))
 }
 
 func waitVote(t *testing.T, st *feedback.Store, id bot.AnswerID, voter string, want int) {

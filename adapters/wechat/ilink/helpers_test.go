@@ -3,7 +3,6 @@ package ilink
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatloop/chatloop/adapters/adaptertest"
 	"github.com/chatloop/chatloop/bot"
 	"github.com/chatloop/chatloop/bot/demo"
 	"github.com/chatloop/chatloop/feedback"
@@ -149,9 +149,10 @@ func startCoreWith(t *testing.T, store bot.FeedbackStore, abProbability float64,
 }
 
 // testStore is the real bbolt feedback store, read back through its raw
-// export.
+// export (adaptertest).
 type testStore struct {
 	*feedback.Store
+	t *testing.T
 }
 
 func openTestStore(t *testing.T, dir string) *testStore {
@@ -161,53 +162,19 @@ func openTestStore(t *testing.T, dir string) *testStore {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	return &testStore{Store: s}
+	return &testStore{Store: s, t: t}
 }
 
 func (s *testStore) raw(id bot.AnswerID) (feedback.RawRow, bool) {
-	var buf bytes.Buffer
-	if _, err := s.Export(context.Background(), &buf, feedback.ExportOptions{Format: feedback.FormatRaw, IncludeDemo: true}); err != nil {
-		return feedback.RawRow{}, false
-	}
-	dec := json.NewDecoder(&buf)
-	for dec.More() {
-		var row feedback.RawRow
-		if err := dec.Decode(&row); err != nil {
-			return feedback.RawRow{}, false
-		}
-		if row.ID == string(id) {
-			return row, true
-		}
-	}
-	return feedback.RawRow{}, false
+	return adaptertest.Row(s.t, s.Store, id)
 }
 
 func (s *testStore) voteOf(id bot.AnswerID, voter string) (int, bool) {
-	row, ok := s.raw(id)
-	if !ok {
-		return 0, false
-	}
-	hash := s.HashUser(Platform, bot.UserID(voter))
-	for _, v := range row.Votes {
-		if v.VoterHash == hash {
-			return v.Value, true
-		}
-	}
-	return 0, false
+	return adaptertest.VoteOf(s.t, s.Store, Platform, id, bot.UserID(voter))
 }
 
 func (s *testStore) choiceOf(winner, loser bot.AnswerID, voter string) bool {
-	row, ok := s.raw(winner)
-	if !ok {
-		return false
-	}
-	hash := s.HashUser(Platform, bot.UserID(voter))
-	for _, p := range row.Choices {
-		if p.Winner == string(winner) && p.Loser == string(loser) && p.VoterHash == hash {
-			return true
-		}
-	}
-	return false
+	return adaptertest.ChoiceOf(s.t, s.Store, Platform, winner, loser, bot.UserID(voter))
 }
 
 // answerOf finds the finished answer a sent message shows.
