@@ -56,6 +56,16 @@ func (a *app) run(cmd *cobra.Command, cfg *Config) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	// The adapters come first: a missing secret or no adapter at all is
+	// said at once, before a model is loaded (or offered for download)
+	// and before the database is created. They take the core's handler
+	// through a forwarder, set below before any of them runs.
+	var handler forwardHandler
+	adapters, err := a.enabledAdapters(cfg, &handler)
+	if err != nil {
+		return err
+	}
+
 	be, err := a.openBackend(cmd, cfg)
 	if err != nil {
 		return err
@@ -76,10 +86,7 @@ func (a *app) run(cmd *cobra.Command, cfg *Config) error {
 		return err
 	}
 	met.QueueDepth(core.Queued)
-	adapters, err := a.enabledAdapters(cfg, met.Handler(core))
-	if err != nil {
-		return err
-	}
+	handler.Handler = met.Handler(core)
 	board := web.NewAdapters(nil)
 	for name := range adapters {
 		p, _ := platforms.Lookup(name)

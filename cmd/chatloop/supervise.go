@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chatloop/chatloop/adapters/platform"
+	"github.com/chatloop/chatloop/bot"
 )
 
 // Restart policy of "chatloop run" for an adapter whose Run returns an
@@ -111,3 +112,8 @@ func (s *supervisor) err() error {
 	}
 	return fmt.Errorf("every adapter stopped: %s", strings.Join(parts, "; "))
 }
+
+// forwardHandler hands adapters' events to the core, which is built after
+// the adapters (so that their configuration and secrets are checked
+// before the model loads). Handler is set before any adapter runs.
+type forwardHandler struct{ bot.Handler }
