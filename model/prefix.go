@@ -124,17 +124,18 @@ func (p *cachePool) release(c *kvcache.Cache, reusable bool, promptLen int) {
 	if i := slices.Index(p.busy, c); i >= 0 {
 		p.busy = slices.Delete(p.busy, i, i+1)
 	}
-	if !reusable || c.Len() == 0 || c.Bytes() > p.budget {
+	if !reusable || c.Len() == 0 || cacheFootprint(c) > p.budget {
 		delete(p.adapters, c)
 		c.Release()
 		return
 	}
 	p.idle = append(p.idle, pooled{c, min(promptLen, c.Len())})
+	p.dropSuperseded(c, promptLen)
 	total := p.idleBytes()
 	for total > p.budget && len(p.idle) > 0 {
 		old := p.idle[0].c
-		total -= old.Bytes()
-		p.log.Debug("prefix cache: evicted the least recently used cache", "tokens", old.Len(), "bytes", old.Bytes(), "idle_bytes", total, "budget", p.budget)
+		total -= cacheFootprint(old)
+		p.log.Debug("prefix cache: evicted the least recently used cache", "tokens", old.Len(), "bytes", cacheFootprint(old), "idle_bytes", total, "budget", p.budget)
 		delete(p.adapters, old)
 		old.Release()
 		p.idle = slices.Delete(p.idle, 0, 1)
@@ -144,7 +145,7 @@ func (p *cachePool) release(c *kvcache.Cache, reusable bool, promptLen int) {
 func (p *cachePool) idleBytes() int64 {
 	var n int64
 	for _, it := range p.idle {
-		n += it.c.Bytes()
+		n += cacheFootprint(it.c)
 	}
 	return n
 }
