@@ -31,6 +31,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chatloop/chatloop/adapters/platform"
 	"github.com/chatloop/chatloop/bot"
 )
 
@@ -155,17 +156,18 @@ func New(cfg Config, h bot.Handler, log *slog.Logger, opts ...Option) (*Adapter,
 // Run logs in (from the state file, else by QR code) and hands WeChat
 // messages to the handler until ctx is done. When the session expires it
 // logs in again by QR code, for as long as ctx lives. It returns an error
-// only when the state file cannot be used.
+// only when the state file cannot be used: a permanent one
+// (platform.ErrPermanent), since restarting cannot mend it.
 func (a *Adapter) Run(ctx context.Context) error {
 	path := a.cfg.stateFile()
 	for _, dir := range []string{filepath.Dir(path), filepath.Dir(a.cfg.qrFile())} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("wechat ilink: key ilink_state_file: %w", err)
+			return platform.Permanent(fmt.Errorf("wechat ilink: key ilink_state_file: %w", err))
 		}
 	}
 	st, err := loadState(path)
 	if err != nil {
-		return fmt.Errorf("wechat ilink: %w", err)
+		return platform.Permanent(fmt.Errorf("wechat ilink: %w", err))
 	}
 	defer a.shutdown()
 	for ctx.Err() == nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/chatloop/chatloop/adapters/platform"
 	"github.com/chatloop/chatloop/bot"
 )
 
@@ -254,6 +255,26 @@ func TestStateFile(t *testing.T) {
 	}
 	if _, err := loadState(path); err == nil || !strings.Contains(err.Error(), "delete the file") {
 		t.Errorf("corrupt file: %v", err)
+	}
+}
+
+// TestCorruptStateIsPermanent checks that a state file that cannot be
+// read stops the adapter with a permanent error, leaving the file alone.
+func TestCorruptStateIsPermanent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.json")
+	if err := os.WriteFile(path, []byte("not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(Config{BaseURL: "http://127.0.0.1:1", StateFile: path, PartChars: 600, MaxParts: 6}, nullHandler{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = a.Run(context.Background())
+	if !errors.Is(err, platform.ErrPermanent) || !strings.Contains(err.Error(), path) {
+		t.Errorf("Run: %v, want a permanent error naming the file", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "not json" {
+		t.Errorf("the file was changed to %q", b)
 	}
 }
 
