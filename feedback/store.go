@@ -72,6 +72,10 @@ type Options struct {
 	ReadOnly bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// MaxVotesPerMinute caps the votes and A/B choices one person casts a
+	// minute (a burst of as many, then one every 60/n seconds); beyond it
+	// Vote and Choose return ErrRateLimited and store nothing. 0: no cap.
+	MaxVotesPerMinute int
 	// NoSync skips the fsync after each write: much faster bulk loads
 	// (tests, benchmarks, imports), but a crash may lose or corrupt what
 	// was written. Never for a bot's live database.
@@ -84,6 +88,7 @@ type Store struct {
 	secret []byte
 	now    func() time.Time
 	path   string
+	votes  *voteLimiter
 
 	// batchVotes and batchAnswers choose bbolt's Batch (which coalesces
 	// concurrent writers into one transaction) over Update for votes and
@@ -134,7 +139,7 @@ func Open(path string, opts Options) (*Store, error) {
 		// AllocSize steps; a smaller step keeps a small database small.
 		db.AllocSize = growStep
 	}
-	s := &Store{db: guardedDB{db, path}, now: now, path: path, batchVotes: true}
+	s := &Store{db: guardedDB{db, path}, now: now, path: path, batchVotes: true, votes: newVoteLimiter(opts.MaxVotesPerMinute, now)}
 	if opts.ReadOnly {
 		err = s.db.View(func(tx *bolt.Tx) error {
 			v, err := schemaVersion(tx)
@@ -492,7 +497,11 @@ func (s *Store) Vote(ctx context.Context, id bot.AnswerID, platform string, vote
 	if voter == "" {
 		return fmt.Errorf("%w: a vote needs a voter", ErrInvalid)
 	}
-	key := voteKey(string(id), s.HashUser(platform, voter))
+	hash := s.HashUser(platform, voter)
+	if !s.votes.allow(hash) {
+		return fmt.Errorf("voting on %q: %w (more than %d a minute)", id, ErrRateLimited, s.votes.perMinute)
+	}
+	key := voteKey(string(id), hash)
 	val := encodeVote(value, s.now())
 	return s.update(s.batchVotes, func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketAnswers).Get([]byte(id)) == nil {
@@ -519,7 +528,11 @@ func (s *Store) Choose(ctx context.Context, winner, loser bot.AnswerID, platform
 	if voter == "" {
 		return fmt.Errorf("%w: a choice needs a voter", ErrInvalid)
 	}
-	key := choiceKey(string(winner), string(loser), s.HashUser(platform, voter))
+	hash := s.HashUser(platform, voter)
+	if !s.votes.allow(hash) {
+		return fmt.Errorf("choosing between %q and %q: %w (more than %d a minute)", winner, loser, ErrRateLimited, s.votes.perMinute)
+	}
+	key := choiceKey(string(winner), string(loser), hash)
 	val := encodeChoice(string(winner), s.now())
 	return s.update(s.batchVotes, func(tx *bolt.Tx) error {
 		for _, id := range []bot.AnswerID{winner, loser} {

@@ -10,6 +10,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/chatloop/chatloop/bot"
+	"github.com/chatloop/chatloop/feedback"
 )
 
 // Error kinds of chatloop_errors_total.
@@ -61,7 +63,7 @@ func New() *Metrics {
 	}, []string{"platform", "reason"})
 	m.votes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "chatloop_votes_total",
-		Help: `Votes recorded, by platform and value ("up", "down", "removed", "choice" for an A/B choice).`,
+		Help: `Votes recorded, by platform and value ("up", "down", "removed", "choice" for an A/B choice), and votes refused as "rate_limited".`,
 	}, []string{"platform", "value"})
 	m.adapter = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "chatloop_adapter_up",
@@ -219,8 +221,11 @@ func (s store) FinishAnswer(ctx context.Context, a bot.Answer) error {
 
 func (s store) Vote(ctx context.Context, id bot.AnswerID, platform string, voter bot.UserID, value int) error {
 	err := s.FeedbackStore.Vote(ctx, id, platform, voter, value)
+	if errors.Is(err, feedback.ErrRateLimited) {
+		s.m.votes.WithLabelValues(label(platform), "rate_limited").Inc()
+	}
 	if err != nil {
-		return err // an unknown answer or a bad value is the voter's, not ours
+		return err // an unknown answer, a bad value or a flood is the voter's, not ours
 	}
 	v := "removed"
 	switch value {

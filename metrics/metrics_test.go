@@ -126,7 +126,7 @@ func TestMetricsScrape(t *testing.T) {
 	}
 
 	// Store: a real bbolt store under the wrapper.
-	fs, err := feedback.Open(filepath.Join(t.TempDir(), "f.db"), feedback.Options{})
+	fs, err := feedback.Open(filepath.Join(t.TempDir(), "f.db"), feedback.Options{MaxVotesPerMinute: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,8 +156,14 @@ func TestMetricsScrape(t *testing.T) {
 	must(s.Vote(ctx, "01A", "discord", "v2", -1))
 	must(s.Vote(ctx, "01A", "discord", "v2", 0))
 	must(s.Choose(ctx, "01A", "01B", "discord", "v1"))
-	if err := s.Vote(ctx, "nope", "discord", "v1", 1); err == nil {
+	if err := s.Vote(ctx, "nope", "discord", "v2", 1); err == nil {
 		t.Fatal("vote on an unknown answer: no error")
+	}
+	// v1 has voted once and chosen once this minute: with a cap of 3 a
+	// third vote counts and a fourth is refused.
+	must(s.Vote(ctx, "01B", "discord", "v1", 1))
+	if err := s.Vote(ctx, "01B", "discord", "v1", -1); err == nil {
+		t.Fatal("fourth vote in a minute: no error")
 	}
 
 	m.Refused("wechat", "medical")
@@ -179,7 +185,8 @@ func TestMetricsScrape(t *testing.T) {
 		{"chatloop_refusals_total", map[string]string{"platform": "wechat", "reason": "medical"}, 1},
 		{"chatloop_refusals_total", map[string]string{"platform": "discord", "reason": "busy"}, 1},
 		{"chatloop_queue_depth", nil, 7},
-		{"chatloop_votes_total", map[string]string{"platform": "discord", "value": "up"}, 1},
+		{"chatloop_votes_total", map[string]string{"platform": "discord", "value": "up"}, 2},
+		{"chatloop_votes_total", map[string]string{"platform": "discord", "value": "rate_limited"}, 1},
 		{"chatloop_votes_total", map[string]string{"platform": "discord", "value": "down"}, 1},
 		{"chatloop_votes_total", map[string]string{"platform": "discord", "value": "removed"}, 1},
 		{"chatloop_votes_total", map[string]string{"platform": "discord", "value": "choice"}, 1},

@@ -94,6 +94,9 @@ type FeedbackConfig struct {
 	// Socket is the local socket a running chatloop serves feedback
 	// commands on; empty means "<db>.sock".
 	Socket string `toml:"socket"`
+	// MaxVotesPerMinute caps one person's votes and A/B choices a minute;
+	// 0 means no cap.
+	MaxVotesPerMinute int `toml:"max_votes_per_minute"`
 }
 
 // RewardConfig is the [reward] section.
@@ -131,7 +134,7 @@ func defaultConfig() Config {
 			APIKeyEnv:     "OPENAI_API_KEY",
 			Timeout:       bot.Duration{Duration: 120 * time.Second},
 		},
-		Feedback:  FeedbackConfig{DB: "chatloop.db"},
+		Feedback:  FeedbackConfig{DB: "chatloop.db", MaxVotesPerMinute: 30},
 		Reward:    RewardConfig{BestOf: 1},
 		Web:       WebConfig{Listen: defaultWebListen},
 		Platforms: platformDefaults(),
@@ -239,6 +242,9 @@ func (c *Config) validate() error {
 	}
 	if err := c.Model.Sampling.Validate(); err != nil {
 		return fmt.Errorf("section model.sampling: %w", err)
+	}
+	if c.Feedback.MaxVotesPerMinute < 0 {
+		return fmt.Errorf("key feedback.max_votes_per_minute: %d is negative", c.Feedback.MaxVotesPerMinute)
 	}
 	if c.Reward.BestOf < 1 {
 		return fmt.Errorf("key reward.best_of: %d must be at least 1", c.Reward.BestOf)

@@ -134,6 +134,9 @@ db = "chatloop.db"
 # The local socket a running "chatloop run" answers feedback commands on.
 # Empty: the database path with ".sock" appended.
 socket = ""
+# One person's votes and A/B choices a minute (a burst of as many); more
+# are not recorded. 0: no cap.
+max_votes_per_minute = 30
 
 [reward]
 # A reward head trained by "chatloop reward train"; empty: none.
