@@ -231,6 +231,7 @@ func (c *Core) answer(ctx context.Context, r Replier, m Message, prompt []Turn, 
 	case genErr != nil && !started:
 		if ctx.Err() == nil {
 			c.log.Error("generating answer", "err", genErr)
+			fail(r, genErr)
 			c.send(ctx, r, phrase(m.Text, "Sorry, I could not produce an answer this time.", "抱歉，这次没能生成回答。"))
 		}
 		return a, fmt.Errorf("generating: %w", genErr)
@@ -541,7 +542,19 @@ func (c *Core) refuseTooLong(ctx context.Context, m Message, prompt []Turn, r Re
 	n := c.promptTokens(prompt)
 	c.log.Info("message refused: does not fit the context window", "platform", m.Platform, "prompt_tokens", n, "context", c.opts.ContextTokens, "max_tokens", c.opts.MaxTokens)
 	c.observeRefusal(m.Platform, "too_long")
+	fail(r, fmt.Errorf("%w: the prompt takes %d tokens and %d fit (context %d, max_tokens %d)", ErrTooLong, n, c.promptWindow(), c.opts.ContextTokens, c.opts.MaxTokens))
 	c.send(ctx, r, phrase(m.Text,
 		fmt.Sprintf("Your message is too long for this model's context window: with the system prompt it takes %d tokens, and only %d fit (a context of %d tokens, %d kept for the answer). Please send a shorter message.", n, c.promptWindow(), c.opts.ContextTokens, c.opts.MaxTokens),
 		fmt.Sprintf("消息太长了，超出了模型的上下文窗口（context）：连同系统提示共 %d 个 token，最多只能放下 %d 个（上下文 %d 个 token，其中 %d 个留给回答）。请发一条短一些的消息。", n, c.promptWindow(), c.opts.ContextTokens, c.opts.MaxTokens)))
+}
+
+// ErrTooLong is what a Failer is told when a message cannot fit in the
+// model's context window, even with no history.
+var ErrTooLong = errors.New("the message does not fit in the context window: raise model.context or lower model.max_tokens")
+
+// fail tells a Failer why its message got no answer.
+func fail(r Replier, err error) {
+	if f, ok := r.(Failer); ok {
+		f.Fail(err)
+	}
 }

@@ -135,6 +135,15 @@ type Completer interface {
 	Complete()
 }
 
+// Failer is an optional Replier extension: Fail is called, before the
+// notice the asker sees, when the core could not answer the message: the
+// generator failed before any text (a refused API key, an unknown model)
+// or the message cannot fit in the context window (ErrTooLong). A
+// one-shot front end turns it into its exit status.
+type Failer interface {
+	Fail(err error)
+}
+
 // Typer is an optional Replier extension: a "typing…" indicator shown while
 // the answer is being prepared.
 type Typer interface {

@@ -72,17 +72,26 @@ func (c *Console) Run(ctx context.Context) error {
 		if line == "" {
 			continue
 		}
-		if err := c.Ask(ctx, line); err != nil {
-			return err
+		if err := c.Ask(ctx, line); err != nil && !errors.Is(err, ErrNoAnswer) {
+			return err // the script goes on after a message that got no answer
 		}
 	}
 }
 
+// ErrNoAnswer is returned (wrapped, with the core's reason) by Ask when
+// the bot could not answer the message.
+var ErrNoAnswer = errors.New("no answer")
+
 // Ask hands one message to the bot and waits until it has been handled.
+// It returns ErrNoAnswer, wrapping the reason, when the bot could not
+// answer (the generator failed, or the message does not fit the context).
 func (c *Console) Ask(ctx context.Context, text string) error {
 	_, r := c.hand(ctx, text)
 	select {
 	case <-r.done:
+		if err := r.failure(); err != nil {
+			return fmt.Errorf("%w: %w", ErrNoAnswer, err)
+		}
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -120,6 +129,9 @@ type replier struct {
 	once sync.Once
 	done chan struct{}
 	n    int // answers shown
+
+	mu     sync.Mutex
+	failed error // why the message got no answer (Fail)
 }
 
 func (r *replier) Send(_ context.Context, text string) error {
@@ -164,9 +176,23 @@ func (r *replier) Stream(ctx context.Context, out bot.Outgoing, tokens <-chan st
 
 func (r *replier) Complete() { r.once.Do(func() { close(r.done) }) }
 
+// Fail records why the message got no answer (bot.Failer).
+func (r *replier) Fail(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failed = err
+}
+
+func (r *replier) failure() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failed
+}
+
 var (
 	_ bot.Replier   = (*replier)(nil)
 	_ bot.Completer = (*replier)(nil)
+	_ bot.Failer    = (*replier)(nil)
 )
 
 // UserIDForms says how the terminal's user is written as console:ID.

@@ -137,7 +137,7 @@ func (a *app) chat(cmd *cobra.Command, cfg *Config, once string) error {
 
 	con := console.New(core, a.stdin, a.stdout, console.Options{User: user, Interactive: a.interactive()})
 	if once != "" {
-		return con.Ask(ctx, once)
+		return withSettingHint(con.Ask(ctx, once))
 	}
 	if terminal {
 		return a.runTerminal(ctx, con)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -9,6 +11,8 @@ import (
 	"sync"
 
 	"github.com/chatloop/chatloop/adapters/console"
+	"github.com/chatloop/chatloop/model"
+	"github.com/chatloop/chatloop/model/remote"
 )
 
 // runTerminal runs the interactive chat on the terminal: line editing and
@@ -63,4 +67,20 @@ func (s *swapWriter) Write(b []byte) (int, error) {
 		return os.Stderr.Write(b)
 	}
 	return w.Write(b)
+}
+
+// withSettingHint adds to an error of `chat --once` the configuration key
+// to fix, where the error alone does not say it.
+func withSettingHint(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, remote.ErrUnauthorized):
+		return fmt.Errorf("%w (key model.api_key_env names the variable that holds the API key)", err)
+	case errors.Is(err, remote.ErrModelNotFound):
+		return fmt.Errorf("%w (check keys model.remote_model and model.base_url)", err)
+	case errors.Is(err, model.ErrContextFull):
+		return fmt.Errorf("%w (raise key model.context, or lower model.max_tokens)", err)
+	}
+	return err
 }
