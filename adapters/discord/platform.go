@@ -25,7 +25,7 @@ var Spec = platform.Def[Config]{
 const configTOML = `[discord]
 # Start the Discord adapter in "chatloop run". The bot token comes from
 # the DISCORD_TOKEN environment variable, else from the file token_file
-# names. See the README for creating the bot and its intents.
+# names. See docs/platforms/discord.md for creating the bot and its intents.
 enabled = false
 token_file = ""
 # The base under which the REST API and GET .../gateway are reached, as
