@@ -228,6 +228,34 @@ func expf(x float32) float32 {
 // path): x / (1 + expf(-x)), with ggml's expf.
 func silu(x float32) float32 { return x / (1 + expf(-x)) }
 
+// vecLevel is a form of swiglu and expSub: Go, AVX2, or AVX-512.
+type vecLevel int
+
+const (
+	vecGo vecLevel = iota
+	vecAVX2
+	vecAVX512
+)
+
+func (l vecLevel) String() string {
+	switch l {
+	case vecAVX2:
+		return "avx2"
+	case vecAVX512:
+		return "avx512"
+	}
+	return "go"
+}
+
+// swiglu sets a[i] = silu(a[i]) * u[i], as ggml_vec_swiglu_f32 does; u is
+// at least as long as a. It runs the fastest form this CPU has (expBest);
+// every form gives the same bits.
+func swiglu(a, u []float32) { swigluAt(expBest, a, u) }
+
+// expSub sets s[i] = expf(s[i] - m), the exponentials of
+// ggml_vec_soft_max_f32, in the fastest form this CPU has.
+func expSub(s []float32, m float32) { expSubAt(expBest, s, m) }
+
 // swigluGo is swiglu in Go: silu first, then the product, as
 // ggml_vec_swiglu_f32 rounds them.
 func swigluGo(a, u []float32) {

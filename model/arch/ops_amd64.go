@@ -4,13 +4,16 @@ package arch
 
 import "golang.org/x/sys/cpu"
 
-// haveExpAVX512 and haveExpAVX2 select the AVX-512 and AVX2 forms of
-// swiglu and expSub; tests switch them off to compare them with the
-// pure-Go ones.
-var (
-	haveExpAVX512 = cpu.X86.HasAVX512F
-	haveExpAVX2   = cpu.X86.HasAVX2
-)
+// expBest is the fastest form of swiglu and expSub this CPU runs.
+var expBest = func() vecLevel {
+	switch {
+	case cpu.X86.HasAVX512F:
+		return vecAVX512
+	case cpu.X86.HasAVX2:
+		return vecAVX2
+	}
+	return vecGo
+}()
 
 // swigluAVX512 is swigluGo on a[:n] and u[:n].
 //
@@ -32,15 +35,14 @@ func swigluAVX2(a, u *float32, n int)
 //go:noescape
 func expSubAVX2(s *float32, n int, m float32)
 
-// swiglu sets a[i] = silu(a[i]) * u[i], as ggml_vec_swiglu_f32 does;
-// u is at least as long as a.
-func swiglu(a, u []float32) {
-	if haveExpAVX512 && len(a) > 0 {
+// swigluAt is swiglu in the form lv.
+func swigluAt(lv vecLevel, a, u []float32) {
+	if lv == vecAVX512 && len(a) > 0 {
 		_ = u[len(a)-1]
 		swigluAVX512(&a[0], &u[0], len(a))
 		return
 	}
-	if haveExpAVX2 && len(a) >= 8 {
+	if lv == vecAVX2 && len(a) >= 8 {
 		n := len(a) &^ 7
 		_ = u[n-1]
 		swigluAVX2(&a[0], &u[0], n)
@@ -49,17 +51,19 @@ func swiglu(a, u []float32) {
 	swigluGo(a, u)
 }
 
-// expSub sets s[i] = expf(s[i] - m), the exponentials of
-// ggml_vec_soft_max_f32.
-func expSub(s []float32, m float32) {
-	if haveExpAVX512 && len(s) > 0 {
+// expSubAt is expSub in the form lv.
+func expSubAt(lv vecLevel, s []float32, m float32) {
+	if lv == vecAVX512 && len(s) > 0 {
 		expSubAVX512(&s[0], len(s), m)
 		return
 	}
-	if haveExpAVX2 && len(s) >= 8 {
+	if lv == vecAVX2 && len(s) >= 8 {
 		n := len(s) &^ 7
 		expSubAVX2(&s[0], n, m)
 		s = s[n:]
 	}
 	expSubGo(s, m)
 }
+
+// asmExp: the assembly forms are built in.
+const asmExp = true

@@ -2,14 +2,12 @@
 
 package arch
 
-// haveExpAVX512 and haveExpAVX2 are always false without the assembly
-// kernels.
-var haveExpAVX512, haveExpAVX2 = false, false
+// expBest: without the assembly kernels swiglu and expSub are the Go ones.
+const expBest = vecGo
 
-// swiglu sets a[i] = silu(a[i]) * u[i], as ggml_vec_swiglu_f32 does;
-// u is at least as long as a.
-func swiglu(a, u []float32) { swigluGo(a, u) }
+func swigluAt(_ vecLevel, a, u []float32) { swigluGo(a, u) }
 
-// expSub sets s[i] = expf(s[i] - m), the exponentials of
-// ggml_vec_soft_max_f32.
-func expSub(s []float32, m float32) { expSubGo(s, m) }
+func expSubAt(_ vecLevel, s []float32, m float32) { expSubGo(s, m) }
+
+// asmExp: the assembly forms are built in.
+const asmExp = false

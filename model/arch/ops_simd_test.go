@@ -8,45 +8,25 @@ import (
 	"testing"
 )
 
-// expKernel is one vector form of swiglu and expSub: use switches the
-// dispatch to it and returns the function that restores the dispatch.
-type expKernel struct {
-	name string
-	use  func() (restore func())
-}
-
-// expKernels lists the vector forms this build and CPU run; a test that
-// compares them with the Go code skips when there are none (there swiglu
-// is swigluGo).
-func expKernels(tb testing.TB) []expKernel {
+// expKernels lists the vector forms of swiglu and expSub this build and
+// CPU run; a test that compares them with the Go code skips when there
+// are none (there swiglu is swigluGo).
+func expKernels(tb testing.TB) []vecLevel {
 	tb.Helper()
-	set := func(avx512, avx2 bool) func() func() {
-		return func() func() {
-			old512, old2 := haveExpAVX512, haveExpAVX2
-			haveExpAVX512, haveExpAVX2 = avx512, avx2
-			return func() { haveExpAVX512, haveExpAVX2 = old512, old2 }
-		}
+	var ls []vecLevel
+	for lv := expBest; lv > vecGo; lv-- {
+		ls = append(ls, lv)
 	}
-	var ks []expKernel
-	if haveExpAVX512 {
-		ks = append(ks, expKernel{"avx512", set(true, haveExpAVX2)})
-	}
-	if haveExpAVX2 {
-		ks = append(ks, expKernel{"avx2", set(false, true)})
-	}
-	if len(ks) == 0 {
+	if len(ls) == 0 {
 		tb.Skip("no vector swiglu/expSub on this build or CPU")
 	}
-	return ks
+	return ls
 }
 
-// forEachKernel runs f as a subtest with each vector form switched on.
-func forEachKernel(t *testing.T, f func(t *testing.T)) {
-	for _, k := range expKernels(t) {
-		t.Run(k.name, func(t *testing.T) {
-			defer k.use()()
-			f(t)
-		})
+// forEachKernel runs f as a subtest for each vector form.
+func forEachKernel(t *testing.T, f func(t *testing.T, lv vecLevel)) {
+	for _, lv := range expKernels(t) {
+		t.Run(lv.String(), func(t *testing.T) { f(t, lv) })
 	}
 }
 
@@ -97,7 +77,7 @@ func sweep(t *testing.T, f func(xs []float32)) {
 }
 
 func TestSwigluMatchesGoOverBitPatterns(t *testing.T) {
-	forEachKernel(t, func(t *testing.T) {
+	forEachKernel(t, func(t *testing.T, lv vecLevel) {
 		us := []float32{1, -1, 0.75, 3.5e-3, -2e4, 0, float32(math.Copysign(0, -1)), float32(math.Inf(1)),
 			math.Float32frombits(0x7fc00001), math.Float32frombits(0xffc00002), 1e-40}
 		bad := 0
@@ -107,7 +87,7 @@ func TestSwigluMatchesGoOverBitPatterns(t *testing.T) {
 			for i := range xs {
 				u = append(u, us[i%len(us)])
 			}
-			swiglu(a, u)
+			swigluAt(lv, a, u)
 			swigluGo(want, u)
 			for i := range xs {
 				if !sameBits(a[i], want[i]) {
@@ -125,13 +105,13 @@ func TestSwigluMatchesGoOverBitPatterns(t *testing.T) {
 }
 
 func TestExpSubMatchesGoOverBitPatterns(t *testing.T) {
-	forEachKernel(t, func(t *testing.T) {
+	forEachKernel(t, func(t *testing.T, lv vecLevel) {
 		for _, m := range []float32{0, 3.25, -17, 1e-3} {
 			bad := 0
 			var s, want []float32
 			sweep(t, func(xs []float32) {
 				s, want = append(s[:0], xs...), append(want[:0], xs...)
-				expSub(s, m)
+				expSubAt(lv, s, m)
 				expSubGo(want, m)
 				for i := range xs {
 					if !sameBits(s[i], want[i]) {
@@ -153,7 +133,7 @@ func TestExpSubMatchesGoOverBitPatterns(t *testing.T) {
 // within a cache line's worth of floats and checks that the elements
 // around the slice are left alone (the tail is masked, not rounded up).
 func TestSwigluExpSubLengths(t *testing.T) {
-	forEachKernel(t, func(t *testing.T) {
+	forEachKernel(t, func(t *testing.T, lv vecLevel) {
 		r := rand.New(rand.NewPCG(1, 2))
 		const guard = 20
 		sentinel := math.Float32frombits(0x7fc0dead)
@@ -173,7 +153,7 @@ func TestSwigluExpSubLengths(t *testing.T) {
 					a[off+1] = -95   // an |n| > 126 lane
 				}
 				want := append([]float32(nil), a...)
-				swiglu(a[off:off+n], u[off:off+n])
+				swigluAt(lv, a[off:off+n], u[off:off+n])
 				swigluGo(want[off:off+n], u[off:off+n])
 				for i := range a {
 					if !sameBits(a[i], want[i]) {
@@ -183,7 +163,7 @@ func TestSwigluExpSubLengths(t *testing.T) {
 				}
 				s := append([]float32(nil), a...)
 				want = append(want[:0], a...)
-				expSub(s[off:off+n], 1.5)
+				expSubAt(lv, s[off:off+n], 1.5)
 				expSubGo(want[off:off+n], 1.5)
 				for i := range s {
 					if !sameBits(s[i], want[i]) {
@@ -196,21 +176,24 @@ func TestSwigluExpSubLengths(t *testing.T) {
 	})
 }
 
-// TestSwigluFallback checks that the dispatch really reaches the Go code
-// when the assembly is switched off, so that the golden tests run with
-// the fallback forced test what they claim.
-func TestSwigluFallback(t *testing.T) {
-	expKernels(t)
-	defer func(v512, v2 bool) { haveExpAVX512, haveExpAVX2 = v512, v2 }(haveExpAVX512, haveExpAVX2)
-	a, u := []float32{-3, 0.5, 7}, []float32{1, 2, 3}
+// TestSwigluDispatch checks that swiglu and expSub run the fastest form
+// (the one the tests above compare with Go), and that the Go form is
+// what swigluAt runs at vecGo.
+func TestSwigluDispatch(t *testing.T) {
+	a, u := []float32{-3, 0.5, 7, 1, 2, 3, 4, 5, 6}, []float32{1, 2, 3, 4, 5, 6, 7, 8, 9}
 	want := append([]float32(nil), a...)
 	swigluGo(want, u)
-	haveExpAVX512, haveExpAVX2 = false, false
-	swiglu(a, u)
-	for i := range a {
-		if !sameBits(a[i], want[i]) {
-			t.Fatalf("fallback swiglu[%d] = %g, want %g", i, a[i], want[i])
+	for _, f := range []func(a, u []float32){swiglu, func(a, u []float32) { swigluAt(vecGo, a, u) }} {
+		got := append([]float32(nil), a...)
+		f(got, u)
+		for i := range got {
+			if !sameBits(got[i], want[i]) {
+				t.Fatalf("swiglu[%d] = %g, want %g", i, got[i], want[i])
+			}
 		}
+	}
+	if expBest == vecGo && asmExp {
+		t.Error("an amd64 build with assembly finds no vector form")
 	}
 }
 
@@ -238,17 +221,15 @@ func FuzzSwigluExpSub(f *testing.F) {
 		swigluGo(wantA, u)
 		expSubGo(wantS, m)
 		for _, k := range kernels {
-			restore := k.use()
 			gotA, gotS := append([]float32(nil), a...), append([]float32(nil), a...)
-			swiglu(gotA, u)
-			expSub(gotS, m)
-			restore()
+			swigluAt(k, gotA, u)
+			expSubAt(k, gotS, m)
 			for i := range n {
 				if !sameBits(gotA[i], wantA[i]) {
-					t.Fatalf("%s: swiglu[%d] = %#08x, Go %#08x", k.name, i, math.Float32bits(gotA[i]), math.Float32bits(wantA[i]))
+					t.Fatalf("%s: swiglu[%d] = %#08x, Go %#08x", k, i, math.Float32bits(gotA[i]), math.Float32bits(wantA[i]))
 				}
 				if !sameBits(gotS[i], wantS[i]) {
-					t.Fatalf("%s: expSub[%d] = %#08x, Go %#08x", k.name, i, math.Float32bits(gotS[i]), math.Float32bits(wantS[i]))
+					t.Fatalf("%s: expSub[%d] = %#08x, Go %#08x", k, i, math.Float32bits(gotS[i]), math.Float32bits(wantS[i]))
 				}
 			}
 		}
@@ -258,40 +239,26 @@ func FuzzSwigluExpSub(f *testing.F) {
 // BenchmarkSwiglu is one token's SwiGLU in a Qwen2.5-0.5B layer (4864
 // values), Go against the vector form; BenchmarkExpSub is softmax's
 // exponentials over 1024 scores.
-func BenchmarkSwiglu(b *testing.B) { benchExp(b, 4864, swiglu1) }
+func BenchmarkSwiglu(b *testing.B) { benchExp(b, 4864, swigluAt) }
 
 func BenchmarkExpSub(b *testing.B) { benchExp(b, 1024, expSub1) }
 
-func swiglu1(a, u []float32) { swiglu(a, u) }
-func expSub1(a, _ []float32) { expSub(a, 3) }
+func expSub1(lv vecLevel, a, _ []float32) { expSubAt(lv, a, 3) }
 
-func benchExp(b *testing.B, n int, f func(a, u []float32)) {
+func benchExp(b *testing.B, n int, f func(lv vecLevel, a, u []float32)) {
 	r := rand.New(rand.NewPCG(3, 4))
 	src, u := make([]float32, n), make([]float32, n)
 	for i := range src {
 		src[i], u[i] = float32(r.NormFloat64()*2), float32(r.NormFloat64())
 	}
 	a := make([]float32, n)
-	run := func(name string) {
-		b.Run(fmt.Sprintf("%s/n=%d", name, n), func(b *testing.B) {
+	for lv := vecGo; lv <= expBest; lv++ {
+		b.Run(fmt.Sprintf("%s/n=%d", lv, n), func(b *testing.B) {
 			b.SetBytes(int64(4 * n))
 			for b.Loop() {
 				copy(a, src)
-				f(a, u)
+				f(lv, a, u)
 			}
 		})
-	}
-	func() {
-		defer func(v512, v2 bool) { haveExpAVX512, haveExpAVX2 = v512, v2 }(haveExpAVX512, haveExpAVX2)
-		haveExpAVX512, haveExpAVX2 = false, false
-		run("go")
-	}()
-	if haveExpAVX512 || haveExpAVX2 {
-		for _, k := range expKernels(b) {
-			func() {
-				defer k.use()()
-				run(k.name)
-			}()
-		}
 	}
 }
