@@ -79,6 +79,9 @@ func TestInfo(t *testing.T) {
 	if e.ContextSize() != 256 {
 		t.Errorf("context size %d, want 256", e.ContextSize())
 	}
+	if i.Kernels != ggml.BestKernels().Name() {
+		t.Errorf("kernels %q, want this CPU's best set %q", i.Kernels, ggml.BestKernels().Name())
+	}
 }
 
 func TestGenerateStopsAndStreams(t *testing.T) {

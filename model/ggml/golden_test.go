@@ -286,14 +286,18 @@ func TestGoldenMatVec(t *testing.T) {
 					a := Activation{Rounding: c.r}
 					a.Prepare(x, typ)
 					got := make([]float32, rows)
-					if err := MatVecPrepared(typ, w, rows, cols, &a, got); err != nil {
-						t.Fatal(err)
+					for _, ks := range KernelSets() { // the row kernels of each
+						if err := matVecPrepared(ks, typ, w, rows, cols, &a, got); err != nil {
+							t.Fatal(err)
+						}
+						for r := range got {
+							if c.exact && !sameBits(got[r], want[r]) {
+								t.Errorf("%s: kernels %s: %s %s·%s row %d = %v, ggml %v", c.file, ks, typ, ws, xs, r, got[r], want[r])
+							}
+						}
 					}
 					for r := range got {
 						if c.exact {
-							if !sameBits(got[r], want[r]) {
-								t.Errorf("%s: %s %s·%s row %d = %v, ggml %v", c.file, typ, ws, xs, r, got[r], want[r])
-							}
 							continue
 						}
 						mag := termMagnitudes(t, typ, w, rows, cols, x)[r]
@@ -319,8 +323,16 @@ func TestGoldenMatVec(t *testing.T) {
 // llamafile's tinyBLAS instead of vec_dot), for one activation column and
 // for a batch of five through Pool.MatMul.
 func TestGoldenMulMatOp(t *testing.T) {
+	for _, ks := range KernelSets() {
+		t.Run(ks.Name(), func(t *testing.T) { testGoldenMulMatOp(t, ks) })
+	}
+}
+
+// testGoldenMulMatOp is TestGoldenMulMatOp with the kernel set ks, packed
+// matrices included where ks packs them.
+func testGoldenMulMatOp(t *testing.T, ks *Kernels) {
 	x64 := loadGolden(t, "golden-x64.bin.gz")
-	p := NewPool(2)
+	p := NewPoolWith(2, ks)
 	defer p.Close()
 	for _, c := range []struct {
 		file  string
@@ -381,6 +393,31 @@ func TestGoldenMulMatOp(t *testing.T) {
 				for i := range ys {
 					for r := range ys[i] {
 						check(fmt.Sprintf("%s %s batch column %d", typ, ws, i), ys[i][r], want[i*rows+r], w, typ, xb[i*cols:(i+1)*cols], r)
+					}
+				}
+				// the packed kernels interleave 16 rows: the matrix's rows
+				// repeated fill a group, each row checked against its own
+				// ggml result
+				reps := 16 / rows
+				if reps*rows != 16 || !ks.Packable(typ, 16, cols) {
+					continue
+				}
+				w16 := bytes.Repeat(w, reps)
+				packed := make([]byte, len(w16))
+				if err := p.Pack(typ, packed, w16, 16, cols); err != nil {
+					t.Fatal(err)
+				}
+				ys16 := make([][]float32, batch)
+				for i := range ys16 {
+					ys16[i] = make([]float32, 16)
+				}
+				if err := p.MatMulPacked(typ, packed, 16, cols, acts, ys16); err != nil {
+					t.Fatal(err)
+				}
+				for i := range ys16 {
+					for r16, y := range ys16[i] {
+						r := r16 % rows
+						check(fmt.Sprintf("%s %s packed, batch column %d, row %d", typ, ws, i, r16), y, want[i*rows+r], w, typ, xb[i*cols:(i+1)*cols], r)
 					}
 				}
 			}

@@ -20,9 +20,12 @@ type kPath struct {
 // kPaths lists the tiled kernel paths this CPU can run.
 func kPaths() []kPath {
 	var ps []kPath
-	for _, lv := range []level{levelVNNI, levelAVX2} {
-		if ks := newKernels(lv, true, false); ks != nil {
-			ps = append(ps, kPath{lv.String(), ks})
+	for _, p := range []struct {
+		name string
+		lv   level
+	}{{"vnni", levelVNNI}, {"avx2", levelAVX2}} {
+		if ks := newKernels(p.lv, true, false); ks != nil {
+			ps = append(ps, kPath{p.name, ks})
 		}
 	}
 	return ps
