@@ -2,6 +2,7 @@ package bot
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"time"
@@ -96,10 +97,14 @@ func (c Config) Validate() error {
 		return fmt.Errorf("key queue_size: %d is not between 1 and %d", c.QueueSize, MaxQueueSize)
 	case c.MaxInputChars < 1:
 		return fmt.Errorf("key max_input_chars: %d must be at least 1", c.MaxInputChars)
-	case c.RatePerMinute < 0:
-		return fmt.Errorf("key rate_per_minute: %v is negative", c.RatePerMinute)
-	case c.ABProbability < 0 || c.ABProbability > 1:
+	case c.RatePerMinute < 0 || math.IsNaN(c.RatePerMinute) || math.IsInf(c.RatePerMinute, 0):
+		return fmt.Errorf("key rate_per_minute: %v is not a number of 0 or more", c.RatePerMinute)
+	case c.RateBurst < 0:
+		return fmt.Errorf("key rate_burst: %d is negative", c.RateBurst)
+	case !(c.ABProbability >= 0 && c.ABProbability <= 1): // NaN too
 		return fmt.Errorf("key ab_probability: %v is not between 0 and 1", c.ABProbability)
+	case c.VoteWindow.Duration < 0:
+		return fmt.Errorf("key vote_window: %v is negative", c.VoteWindow.Duration)
 	case c.SessionIdle.Duration <= 0:
 		return fmt.Errorf("key session_idle: must be positive")
 	}

@@ -170,13 +170,45 @@ func loadConfig(path string, explicit bool, environ []string) (Config, error) {
 	default:
 		return cfg, fmt.Errorf("config: %w", err)
 	}
-	if err := applyEnv(&cfg, environ); err != nil {
+	read := err == nil
+	set, err := applyEnv(&cfg, environ)
+	if err != nil {
 		return cfg, err
 	}
 	if err := cfg.validate(); err != nil {
+		// Name where the bad value came from: the variable that set the
+		// key, else the file (when there is one).
+		if name := envBlame(set, err); name != "" {
+			return cfg, fmt.Errorf("environment %s: %w", name, err)
+		}
+		if !read {
+			return cfg, fmt.Errorf("configuration: %w", err)
+		}
 		return cfg, fmt.Errorf("%s: %w", path, err)
 	}
 	return cfg, nil
+}
+
+// envSetting is a configuration key set by an environment variable.
+type envSetting struct {
+	name string // CHATLOOP_MODEL_CONTEXT
+	key  string // model.context
+}
+
+// envBlame finds the variable that set the key a validation error names
+// ("key model.context: …", or "section bot: key workers: …").
+func envBlame(set []envSetting, err error) string {
+	msg := err.Error()
+	for _, s := range set {
+		section, leaf := "", s.key
+		if i := strings.LastIndex(s.key, "."); i >= 0 {
+			section, leaf = s.key[:i], s.key[i+1:]
+		}
+		if strings.Contains(msg, "key "+s.key+":") || (section != "" && strings.Contains(msg, "section "+section+":") && strings.Contains(msg, "key "+leaf+":")) {
+			return s.name
+		}
+	}
+	return ""
 }
 
 // decodeConfig reads TOML text over cfg: the command's own sections into
@@ -234,8 +266,20 @@ func (c *Config) validate() error {
 	if c.Model.PrefixCacheMB < 0 {
 		return fmt.Errorf("key model.prefix_cache_mb: %d is negative", c.Model.PrefixCacheMB)
 	}
-	if c.Model.MaxTokens <= 0 {
-		return fmt.Errorf("key model.max_tokens: %d must be positive", c.Model.MaxTokens)
+	if c.Model.MaxTokens <= 0 || c.Model.MaxTokens > maxAnswer {
+		return fmt.Errorf("key model.max_tokens: %d is not between 1 and %d", c.Model.MaxTokens, maxAnswer)
+	}
+	if c.Model.Context < 0 || c.Model.Context > maxContext {
+		return fmt.Errorf("key model.context: %d is not between 0 (the model's own) and %d", c.Model.Context, maxContext)
+	}
+	if c.Model.Threads > maxThreads {
+		return fmt.Errorf("key model.threads: %d is above %d", c.Model.Threads, maxThreads)
+	}
+	if c.Model.Parallel > maxParallel {
+		return fmt.Errorf("key model.parallel: %d is above %d", c.Model.Parallel, maxParallel)
+	}
+	if c.Model.Timeout.Duration < 0 {
+		return fmt.Errorf("key model.timeout: %v is negative", c.Model.Timeout.Duration)
 	}
 	if err := c.Model.validateAdapters(); err != nil {
 		return err
@@ -246,8 +290,8 @@ func (c *Config) validate() error {
 	if c.Feedback.MaxVotesPerMinute < 0 {
 		return fmt.Errorf("key feedback.max_votes_per_minute: %d is negative", c.Feedback.MaxVotesPerMinute)
 	}
-	if c.Reward.BestOf < 1 {
-		return fmt.Errorf("key reward.best_of: %d must be at least 1", c.Reward.BestOf)
+	if c.Reward.BestOf < 1 || c.Reward.BestOf > maxBestOf {
+		return fmt.Errorf("key reward.best_of: %d is not between 1 and %d", c.Reward.BestOf, maxBestOf)
 	}
 	if err := c.Bot.Validate(); err != nil {
 		return fmt.Errorf("section bot: %w", err)
@@ -265,26 +309,30 @@ func (c *Config) validate() error {
 // applyEnv overrides keys from CHATLOOP_<SECTION>_<KEY> variables, for
 // example CHATLOOP_MODEL_PATH or CHATLOOP_BOT_SYSTEM_PROMPT. Scalars,
 // durations and comma-separated string lists are supported.
-func applyEnv(cfg *Config, environ []string) error {
+func applyEnv(cfg *Config, environ []string) ([]envSetting, error) {
+	var set []envSetting
 	for _, kv := range environ {
 		name, val, ok := strings.Cut(kv, "=")
 		if !ok || !strings.HasPrefix(name, "CHATLOOP_") || secretEnv[name] {
 			continue
 		}
 		key := strings.ToLower(strings.TrimPrefix(name, "CHATLOOP_"))
-		found, err := setByEnvKey(reflect.ValueOf(cfg).Elem(), key, val)
+		path, err := setByEnvKey(reflect.ValueOf(cfg).Elem(), key, val)
 		if err != nil {
-			return fmt.Errorf("environment %s: %w", name, err)
+			return set, fmt.Errorf("environment %s: %w", name, err)
 		}
-		if !found {
-			return fmt.Errorf("environment %s: no such configuration key", name)
+		if path == "" {
+			return set, fmt.Errorf("environment %s: no such configuration key", name)
 		}
+		set = append(set, envSetting{name: name, key: path})
 	}
-	return nil
+	return set, nil
 }
 
-// setByEnvKey finds the field whose toml path, joined with "_", equals key.
-func setByEnvKey(v reflect.Value, key, val string) (bool, error) {
+// setByEnvKey finds the field whose toml path, joined with "_", equals
+// key, sets it, and returns its dotted path ("model.context"); "" when
+// no field matches.
+func setByEnvKey(v reflect.Value, key, val string) (string, error) {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
@@ -294,24 +342,24 @@ func setByEnvKey(v reflect.Value, key, val string) (bool, error) {
 		}
 		fv := v.Field(i)
 		if key == tag {
-			return true, setScalar(fv, val)
+			return tag, setScalar(fv, val)
 		}
 		if isSection(fv.Type()) && strings.HasPrefix(key, tag+"_") {
-			if ok, err := setByEnvKey(fv, strings.TrimPrefix(key, tag+"_"), val); ok || err != nil {
-				return ok, err
+			if path, err := setByEnvKey(fv, strings.TrimPrefix(key, tag+"_"), val); path != "" || err != nil {
+				return tag + "." + path, err
 			}
 		}
 	}
 	if cfg, ok := v.Addr().Interface().(*Config); ok {
 		for name, pc := range cfg.Platforms {
 			if strings.HasPrefix(key, name+"_") {
-				if ok, err := setByEnvKey(reflect.ValueOf(pc).Elem(), strings.TrimPrefix(key, name+"_"), val); ok || err != nil {
-					return ok, err
+				if path, err := setByEnvKey(reflect.ValueOf(pc).Elem(), strings.TrimPrefix(key, name+"_"), val); path != "" || err != nil {
+					return name + "." + path, err
 				}
 			}
 		}
 	}
-	return false, nil
+	return "", nil
 }
 
 // isSection reports whether a config field is a table of further keys

@@ -65,6 +65,9 @@ thumbs-up and thumbs-down in a local database, ready to train reward models.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkNumericFlags(cmd); err != nil {
+				return err
+			}
 			return a.setupLogger()
 		},
 	}
