@@ -332,42 +332,12 @@ func (sn *snapshot) preferencePairs(ctx context.Context, o ExportOptions, emit f
 	seen := map[[2]string]bool{}
 	var group string
 	var members []summary // the current group's answers
-	var kept []*summary
-	flush := func() error {
-		defer func() { members = members[:0] }()
-		if len(members) < 2 {
-			return nil
-		}
-		kept = kept[:0]
-		for i := range members {
-			if o.keepsFacts(members[i].facts, sn.tallies[members[i].id]) {
-				kept = append(kept, &members[i])
-			}
-		}
-		for i := range kept {
-			for j := i + 1; j < len(kept); j++ {
-				a, b := kept[i], kept[j]
-				na, nb := sn.tallies[a.id].net(), sn.tallies[b.id].net()
-				if na == nb || a.promptHash != b.promptHash {
-					continue
-				}
-				if na < nb {
-					a, b = b, a
-				}
-				seen[[2]string{a.id, b.id}] = true
-				if err := emit(a.id, b.id); err != nil {
-					return err
-				}
-			}
-		}
-		return ctx.Err()
-	}
 	err := forEachSummary(sn.tx, func(g string, s summary) error {
 		if g != group {
-			if err := flush(); err != nil {
+			if err := sn.siblingPairs(ctx, o, members, seen, emit); err != nil {
 				return err
 			}
-			group = g
+			members, group = members[:0], g
 		}
 		members = append(members, s)
 		return nil
@@ -375,10 +345,47 @@ func (sn *snapshot) preferencePairs(ctx context.Context, o ExportOptions, emit f
 	if err != nil {
 		return err
 	}
-	if err := flush(); err != nil {
+	if err := sn.siblingPairs(ctx, o, members, seen, emit); err != nil {
 		return err
 	}
+	return sn.choicePairs(o, seen, emit)
+}
 
+// siblingPairs emits the pairs within one prompt group: answers to the
+// identical prompt with different net scores, better first. seen records
+// them for choicePairs.
+func (sn *snapshot) siblingPairs(ctx context.Context, o ExportOptions, members []summary, seen map[[2]string]bool, emit func(chosen, rejected string) error) error {
+	if len(members) < 2 {
+		return nil
+	}
+	kept := make([]*summary, 0, len(members))
+	for i := range members {
+		if o.keepsFacts(members[i].facts, sn.tallies[members[i].id]) {
+			kept = append(kept, &members[i])
+		}
+	}
+	for i := range kept {
+		for j := i + 1; j < len(kept); j++ {
+			a, b := kept[i], kept[j]
+			na, nb := sn.tallies[a.id].net(), sn.tallies[b.id].net()
+			if na == nb || a.promptHash != b.promptHash {
+				continue
+			}
+			if na < nb {
+				a, b = b, a
+			}
+			seen[[2]string{a.id, b.id}] = true
+			if err := emit(a.id, b.id); err != nil {
+				return err
+			}
+		}
+	}
+	return ctx.Err()
+}
+
+// choicePairs emits the pairs A/B choices decide, skipping those seen
+// among siblings.
+func (sn *snapshot) choicePairs(o ExportOptions, seen map[[2]string]bool, emit func(chosen, rejected string) error) error {
 	// A/B choices: keys of one comparison are adjacent.
 	var curA, curB string
 	wins := map[string]int{}
@@ -414,7 +421,7 @@ func (sn *snapshot) preferencePairs(ctx context.Context, o ExportOptions, emit f
 		seen[[2]string{chosen, rejected}] = true
 		return emit(chosen, rejected)
 	}
-	err = forEachChoice(sn.tx, func(a, b, voter, winner string, at time.Time) error {
+	err := forEachChoice(sn.tx, func(a, b, voter, winner string, at time.Time) error {
 		if a != curA || b != curB {
 			if err := flushChoice(); err != nil {
 				return err
@@ -653,14 +660,30 @@ func (s *Store) StatsWith(ctx context.Context, o StatsOptions) (Stats, error) {
 		}
 		return r
 	}
+	countPair := func(string, string) error {
+		st.Pairs++
+		return nil
+	}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		sn, err := readSnapshot(tx, true, false) // stats need when, not who
 		if err != nil {
 			return err
 		}
-		all := ExportOptions{IncludeDemo: true}
+		all := ExportOptions{IncludeDemo: o.IncludeDemo}
+		days := dayNames{}
+		seen := map[[2]string]bool{}
+		var group string
+		var members []summary
 		n := 0
-		err = forEachSummary(tx, func(_ string, r summary) error {
+		err = forEachSummary(tx, func(g string, r summary) error {
+			// Pairs, group by group, in the same pass.
+			if g != group {
+				if err := sn.siblingPairs(ctx, all, members, seen, countPair); err != nil {
+					return err
+				}
+				members, group = members[:0], g
+			}
+			members = append(members, r)
 			if n++; n%4096 == 0 {
 				if err := ctx.Err(); err != nil {
 					return err
@@ -674,7 +697,7 @@ func (s *Store) StatsWith(ctx context.Context, o StatsOptions) (Stats, error) {
 			st.Answers++
 			m := row(byModel, r.modelKey)
 			m.Answers++
-			row(byDay, r.created.UTC().Format(time.DateOnly)).Answers++
+			row(byDay, days.of(r.created)).Answers++
 			vc := byVersion[r.version]
 			if vc == nil {
 				vc = &VersionCount{Version: r.version}
@@ -689,7 +712,7 @@ func (s *Store) StatsWith(ctx context.Context, o StatsOptions) (Stats, error) {
 			vc.Up += t.up
 			vc.Down += t.down
 			for _, v := range t.list {
-				day := v.Time.UTC().Format(time.DateOnly)
+				day := days.of(v.Time)
 				d := row(byDay, day)
 				pd := votesByDay[[2]string{day, r.platform}]
 				if pd == nil {
@@ -725,11 +748,10 @@ func (s *Store) StatsWith(ctx context.Context, o StatsOptions) (Stats, error) {
 		if err != nil {
 			return err
 		}
-		all.IncludeDemo = o.IncludeDemo
-		return sn.preferencePairs(ctx, all, func(string, string) error {
-			st.Pairs++
-			return nil
-		})
+		if err := sn.siblingPairs(ctx, all, members, seen, countPair); err != nil {
+			return err
+		}
+		return sn.choicePairs(all, seen, countPair)
 	})
 	if err != nil {
 		return Stats{}, fmt.Errorf("feedback stats: %w", err)
@@ -753,6 +775,24 @@ func (s *Store) StatsWith(ctx context.Context, o StatsOptions) (Stats, error) {
 		return a.Platform < b.Platform
 	})
 	return st, nil
+}
+
+// dayNames formats UTC days once each: stats name the day of every
+// answer and vote, and formatting a time costs more than a map lookup.
+type dayNames map[int64]string
+
+func (d dayNames) of(t time.Time) string {
+	sec := t.Unix()
+	day := sec / 86400
+	if sec < 0 && sec%86400 != 0 {
+		day--
+	}
+	name, ok := d[day]
+	if !ok {
+		name = t.UTC().Format(time.DateOnly)
+		d[day] = name
+	}
+	return name
 }
 
 func sortedRows(m map[string]*StatsRow) []StatsRow {
