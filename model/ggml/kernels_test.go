@@ -106,3 +106,26 @@ func TestTypeRecords(t *testing.T) {
 		t.Error("an unknown type looks known")
 	}
 }
+
+// TestPoolRefusesPackedWithoutLayout: a pool whose set has no packed
+// layout refuses a packed product rather than reading the bytes in file
+// layout.
+func TestPoolRefusesPackedWithoutLayout(t *testing.T) {
+	sets := KernelSets()
+	goSet := sets[len(sets)-1]
+	p := NewPoolWith(1, goSet)
+	defer p.Close()
+	w := make([]byte, 16*34*2)
+	a := &Activation{}
+	a.Prepare(make([]float32, 64), Q8_0)
+	if goSet.Packable(Q8_0, 16, 64) {
+		t.Fatal("the pure-Go set has a packed layout")
+	}
+	err := p.MatMulPacked(Q8_0, w, 16, 64, []*Activation{a}, [][]float32{make([]float32, 16)})
+	if !errors.Is(err, ErrUnsupported) {
+		t.Errorf("MatMulPacked in the go set: %v, want ErrUnsupported", err)
+	}
+	if err := p.Pack(Q8_0, make([]byte, len(w)), w, 16, 64); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("Pack in the go set: %v, want ErrUnsupported", err)
+	}
+}
