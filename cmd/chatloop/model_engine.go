@@ -37,6 +37,7 @@ func (f *engineFlags) bind(cmd *cobra.Command) {
 	fl.IntVar(&f.context, "context", 0, "context window in tokens (default: [model] context, else the model's own, at most 4096)")
 	bindNoRepack(cmd, &f.noRepack)
 	f.lora.bind(fl)
+	fl.Bool("yes", false, "download the model without asking, when it is not cached yet")
 }
 
 // load opens the model the flags and configuration name, with a context
@@ -246,6 +247,11 @@ configuration; --temperature 0 is greedy.`,
 			if !fl.Changed("seed") {
 				s.Seed = def.Seed
 			}
+			if s.Seed == 0 {
+				// A fresh seed each run, as chat draws one per answer;
+				// the line below says which, for --seed to repeat it.
+				s.Seed = freshSeed()
+			}
 			if !fl.Changed("max-tokens") {
 				maxTokens = cfg.Model.MaxTokens
 			}
@@ -273,9 +279,9 @@ configuration; --temperature 0 is greedy.`,
 				return werr
 			}
 			fmt.Fprintln(a.stdout)
-			fmt.Fprintf(a.stderr, "prompt: %d tokens in %s (%.1f tokens/s); generation: %d tokens in %s (%.1f tokens/s); stop: %s\n",
+			fmt.Fprintf(a.stderr, "prompt: %d tokens in %s (%.1f tokens/s); generation: %d tokens in %s (%.1f tokens/s); stop: %s; seed: %d\n",
 				res.PromptTokens, res.PromptDuration.Round(1e6), perSecond(res.PromptTokens-res.CachedTokens, res.PromptDuration.Seconds()),
-				res.AnswerTokens, res.GenDuration.Round(1e6), perSecond(res.AnswerTokens, res.GenDuration.Seconds()), res.StopReason)
+				res.AnswerTokens, res.GenDuration.Round(1e6), perSecond(res.AnswerTokens, res.GenDuration.Seconds()), res.StopReason, s.Seed)
 			return nil
 		},
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -59,7 +60,13 @@ HF_TOKEN is sent for gated repositories. HTTPS_PROXY is honoured.`,
 			}
 			ctx, stop := signal.NotifyContext(cmdContext(cmd), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			m, err := a.puller(10*time.Second).Pull(ctx, src, cache)
+			p := a.puller(10 * time.Second)
+			m, err := p.Pull(ctx, src, cache)
+			if errors.Is(err, hub.ErrUnreachable) {
+				// As chat says it: where to fetch the file by hand, and
+				// how to use it.
+				return hub.OfflineError(src, cmp.Or(strings.TrimRight(p.Endpoint, "/"), hub.DefaultEndpoint), err)
+			}
 			if err != nil {
 				return err
 			}

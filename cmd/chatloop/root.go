@@ -71,6 +71,8 @@ thumbs-up and thumbs-down in a local database, ready to train reward models.`,
 			return a.setupLogger()
 		},
 	}
+	root.Version = versionText()
+	root.SetVersionTemplate("{{.Version}}")
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.configPath, "config", "chatloop.toml", "configuration file (TOML); a missing default file means built-in defaults")
 	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
