@@ -174,30 +174,33 @@ type SFTRow struct {
 // RawRow is one row of FormatRaw: an answer as stored, with its votes and
 // the A/B choices it took part in.
 type RawRow struct {
-	ID           string     `json:"id"`
-	GroupID      string     `json:"group_id"`
-	Platform     string     `json:"platform"`
-	ChatID       string     `json:"chat_id"`
-	AskerHash    string     `json:"asker_hash,omitempty"`
-	Created      time.Time  `json:"created"`
-	Prompt       []Message  `json:"prompt"`
-	Text         string     `json:"text"`
-	Label        string     `json:"label,omitempty"`
-	Sampling     sampling   `json:"sampling"`
-	Model        modelInfo  `json:"model"`
-	PromptTokens int        `json:"prompt_tokens"`
-	AnswerTokens int        `json:"answer_tokens"`
-	LatencyMS    float64    `json:"latency_ms"`
-	Truncated    bool       `json:"truncated"`
-	Finished     bool       `json:"finished"`
-	Sent         bool       `json:"sent"`
-	Score        *float64   `json:"score,omitempty"`
-	MessageIDs   []string   `json:"message_ids,omitempty"`
-	Up           int        `json:"up"`
-	Down         int        `json:"down"`
-	Votes        []RawVote  `json:"votes"`
-	Choices      []RawPick  `json:"choices,omitempty"`
-	FinishedAt   *time.Time `json:"finished_at,omitempty"`
+	ID           string    `json:"id"`
+	GroupID      string    `json:"group_id"`
+	Platform     string    `json:"platform"`
+	ChatID       string    `json:"chat_id"`
+	AskerHash    string    `json:"asker_hash,omitempty"`
+	Created      time.Time `json:"created"`
+	Prompt       []Message `json:"prompt"`
+	Text         string    `json:"text"`
+	Label        string    `json:"label,omitempty"`
+	Sampling     sampling  `json:"sampling"`
+	Model        modelInfo `json:"model"`
+	PromptTokens int       `json:"prompt_tokens"`
+	AnswerTokens int       `json:"answer_tokens"`
+	LatencyMS    float64   `json:"latency_ms"`
+	Truncated    bool      `json:"truncated"`
+	Finished     bool      `json:"finished"`
+	Sent         bool      `json:"sent"`
+	Score        *float64  `json:"score,omitempty"`
+	MessageIDs   []string  `json:"message_ids,omitempty"`
+	Up           int       `json:"up"`
+	Down         int       `json:"down"`
+	Votes        []RawVote `json:"votes"`
+	// VoteHistory is every vote, change and removal (value 0) on the
+	// answer, oldest first; Votes are the ones that count.
+	VoteHistory []RawVote  `json:"vote_history,omitempty"`
+	Choices     []RawPick  `json:"choices,omitempty"`
+	FinishedAt  *time.Time `json:"finished_at,omitempty"`
 }
 
 // RawVote is one vote in a RawRow.
@@ -240,6 +243,7 @@ type snapshot struct {
 	tx      *bolt.Tx
 	tallies map[string]*tally
 	picks   map[string][]RawPick // by answer id, for raw rows
+	history map[string][]RawVote // by answer id, for raw rows
 }
 
 // readSnapshot tallies the votes; keepVotes also lists each vote (without
@@ -287,6 +291,12 @@ func readSnapshot(tx *bolt.Tx, keepVotes, keepVoters bool) (*snapshot, error) {
 			return nil
 		})
 		if err != nil {
+			return nil, err
+		}
+	}
+	if keepVotes && keepVoters {
+		var err error
+		if sn.history, err = voteHistory(tx); err != nil {
 			return nil, err
 		}
 	}
@@ -520,6 +530,7 @@ func (sn *snapshot) rows(ctx context.Context, o ExportOptions, emit func(row any
 				LatencyMS: float64(r.LatencyNS) / 1e6, Truncated: r.Truncated,
 				Finished: r.Finished, Sent: r.Sent, Score: r.Score, MessageIDs: r.MessageIDs,
 				Votes: []RawVote{}, Choices: sn.picks[r.ID], FinishedAt: r.FinishedAt,
+				VoteHistory: sn.history[r.ID],
 			}
 			if t != nil {
 				row.Up, row.Down = t.up, t.down

@@ -59,6 +59,9 @@ func (s *Store) Forget(ctx context.Context, platform string, user bot.UserID, pr
 			}
 		}
 		f.Votes = len(dead)
+		if _, err := deleteVoteLog(tx, "", hash); err != nil {
+			return err
+		}
 
 		dead = dead[:0]
 		err := forEachChoiceKey(tx, func(k []byte, a, b, voter string) {
@@ -143,6 +146,9 @@ func deleteAnswer(tx *bolt.Tx, r *answerRecord) (votes, choices int, err error) 
 		return 0, 0, err
 	}
 	if err := tx.Bucket(bucketGroups).Delete(groupKey(r.GroupID, r.ID)); err != nil {
+		return 0, 0, err
+	}
+	if _, err := deleteVoteLog(tx, r.ID, ""); err != nil {
 		return 0, 0, err
 	}
 	prefix := votePrefix(r.ID)

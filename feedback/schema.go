@@ -36,7 +36,13 @@ var (
 	// part(lower answer id) part(higher answer id) voter hash -> choiceValue.
 	bucketChoices = []byte("choices")
 
-	allBuckets = [][]byte{bucketMeta, bucketAnswers, bucketMessages, bucketChats, bucketGroups, bucketVotes, bucketChoices}
+	// bucketVoteLog keeps every vote, change and removal (schema 3):
+	// part(answer id) part(voter hash) time(8 bytes) sequence(8 bytes)
+	// -> int8 value
+	// (+1, -1, 0 for a removal). Only bucketVotes counts.
+	bucketVoteLog = []byte("vote_log")
+
+	allBuckets = [][]byte{bucketMeta, bucketAnswers, bucketMessages, bucketChats, bucketGroups, bucketVotes, bucketChoices, bucketVoteLog}
 
 	keySchemaVersion = []byte("schema_version")
 	keySecret        = []byte("hmac_secret")
@@ -44,13 +50,14 @@ var (
 )
 
 // SchemaVersion is the version of the database layout this package writes.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // migrations[v] upgrades a database at version v to version v+1, inside the
 // write transaction Open runs them in. Version 0 is an empty file.
 var migrations = map[uint64]func(tx *bolt.Tx, now time.Time) error{
 	0: createV1,
 	1: migrateV2,
+	2: migrateV3,
 }
 
 // createV1 creates every bucket of version 1 and the per-database secret.

@@ -502,10 +502,14 @@ func (s *Store) Vote(ctx context.Context, id bot.AnswerID, platform string, vote
 		return fmt.Errorf("voting on %q: %w (more than %d a minute)", id, ErrRateLimited, s.votes.perMinute)
 	}
 	key := voteKey(string(id), hash)
-	val := encodeVote(value, s.now())
+	at := s.now()
+	val := encodeVote(value, at)
 	return s.update(s.batchVotes, func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketAnswers).Get([]byte(id)) == nil {
 			return fmt.Errorf("voting: answer %q: %w", id, bot.ErrNotFound)
+		}
+		if err := logVote(tx, string(id), hash, value, at); err != nil {
+			return err
 		}
 		b := tx.Bucket(bucketVotes)
 		if value == 0 {
