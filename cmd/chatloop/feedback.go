@@ -72,6 +72,12 @@ func (a *app) openFeedback(cmd *cobra.Command, f *feedbackFlags, readOnly bool) 
 	if err != nil {
 		return nil, "", nil, err
 	}
+	return a.openFeedbackAt(path, sock, readOnly)
+}
+
+// openFeedbackAt opens the database at path, or, when another process
+// holds it, a client of that process's socket sock.
+func (a *app) openFeedbackAt(path, sock string, readOnly bool) (svc feedbackService, where string, done func(), err error) {
 	if readOnly {
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			return nil, "", nil, fmt.Errorf("no feedback database at %s (chatloop chat and chatloop run create it; give another with --db)", path)

@@ -120,11 +120,13 @@ func readDataFile(path string) (reward.Dataset, error) {
 // readStore exports the preference pairs and the votes of the feedback
 // database.
 func (a *app) readStore(ctx context.Context, cfg *Config) (reward.Dataset, error) {
-	store, err := a.openStore(cfg)
+	// While `chatloop run` holds the database, its socket serves the
+	// export, as for `chatloop feedback export`.
+	store, _, done, err := a.openFeedbackAt(cfg.Feedback.DB, socketPath(cfg), true)
 	if err != nil {
 		return reward.Dataset{}, err
 	}
-	defer store.Close()
+	defer done()
 	var all reward.Dataset
 	for _, format := range []string{feedback.FormatPreference, feedback.FormatKTO} {
 		var buf bytes.Buffer
