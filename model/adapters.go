@@ -157,27 +157,37 @@ func mergeAdapters(w *arch.Weights, tn *arch.TensorNames, tied bool, ads []*lora
 	return time.Since(start), nil
 }
 
-// loraTerm is one adapter's update of one matrix: f·B·(A·x), with A
-// (rank×in) and B (out×rank) in the type the adapter file stores them in.
+// loraTerm is one adapter's update of one matrix: f·B·(A·x), A rank×in
+// and B out×rank.
+//
+// ggml multiplies them in the adapter's stored type: the activation is
+// converted to that type's vec_dot type, then each product of two
+// elements is rounded to float32 and summed in float64, in order
+// (ggml_vec_dot_f32/f16/bf16 of the portable CPU build). For F32, F16 and
+// BF16 the elements convert to float32 exactly, so the term keeps A and B
+// as float32 and rounds the activation to the stored type (round), which
+// gives the same sums with one plain kernel (dotRows). Other stored types
+// go through ggml's row kernels on their bytes (qa, qb).
 type loraTerm struct {
 	typ           ggml.Type
-	a, b          []byte
+	a, b          []float32
+	qa, qb        []byte // other types only
 	in, out, rank int
 	f             float32 // scale·alpha/rank
 }
 
 // loraScratch is one token's working memory in Apply.
 type loraScratch struct {
-	act    ggml.Activation
-	tmp, u []float32 // A·x (rank), B·tmp (out)
+	act       ggml.Activation
+	xr, tmp   []float32 // the activation rounded to the stored type; A·x (rank)
+	tmpr, out []float32 // A·x rounded; B·(A·x) (out), other types only
 }
 
 // loraSet is a set of adapters applied as a side path (arch.LowRank):
 // the terms of each adapted matrix of the model, found by its address.
 // It computes as llama.cpp's llm_build_lora_mm does on ggml's CPU
-// backend: mul_mat(B, mul_mat(A, x)) in the adapter's stored type (the
-// activation converted to that type's vec_dot type first), scaled, then
-// added to the product of the weight.
+// backend: mul_mat(B, mul_mat(A, x)) in the adapter's stored type, scaled,
+// then added to the product of the weight.
 type loraSet struct {
 	terms   map[*arch.Matrix][]loraTerm
 	k       *kernels
@@ -194,9 +204,7 @@ type loraSet struct {
 
 var _ arch.LowRank = (*loraSet)(nil)
 
-// newLoRASet binds the adapters' pairs to the model's matrices, each pair
-// encoded back into the type its file stored it in (exactly: the values
-// came from that type).
+// newLoRASet binds the adapters' pairs to the model's matrices.
 func newLoRASet(m *arch.Model, tied bool, ads []*lora.Adapter, infos []AdapterInfo, k *kernels) (*loraSet, error) {
 	ms := weightsByName(&m.W, &m.Config.Family.Tensors, tied)
 	s := &loraSet{terms: map[*arch.Matrix][]loraTerm{}, k: k}
@@ -209,16 +217,23 @@ func newLoRASet(m *arch.Model, tied bool, ads []*lora.Adapter, infos []AdapterIn
 			if a.Alpha != 0 {
 				f = f * a.Alpha / float32(p.Rank)
 			}
-			t := loraTerm{typ: p.Type, in: p.In, out: p.Out, rank: p.Rank, f: f}
-			if _, ok := ggml.VecDotType(t.typ); !ok || t.in%t.typ.BlockSize() != 0 || t.rank%t.typ.BlockSize() != 0 {
-				t.typ = ggml.F32 // no kernel for the stored type at these sizes: multiply in F32
-			}
-			var err error
-			if t.a, err = ggml.Quantize(t.typ, p.A); err != nil {
-				return nil, fmt.Errorf("adapter %s: %s: %w", infos[i].Path, p.Name, err)
-			}
-			if t.b, err = ggml.Quantize(t.typ, p.B); err != nil {
-				return nil, fmt.Errorf("adapter %s: %s: %w", infos[i].Path, p.Name, err)
+			t := loraTerm{typ: p.Type, a: p.A, b: p.B, in: p.In, out: p.Out, rank: p.Rank, f: f}
+			switch t.typ {
+			case ggml.F32, ggml.F16, ggml.BF16:
+			default:
+				if _, ok := ggml.VecDotType(t.typ); !ok || t.in%t.typ.BlockSize() != 0 || t.rank%t.typ.BlockSize() != 0 {
+					t.typ = ggml.F32 // no kernel for the stored type at these sizes: multiply in F32
+					break
+				}
+				// Encoded back into the stored type (exactly: the values
+				// came from it).
+				var err error
+				if t.qa, err = ggml.Quantize(t.typ, p.A); err != nil {
+					return nil, fmt.Errorf("adapter %s: %s: %w", infos[i].Path, p.Name, err)
+				}
+				if t.qb, err = ggml.Quantize(t.typ, p.B); err != nil {
+					return nil, fmt.Errorf("adapter %s: %s: %w", infos[i].Path, p.Name, err)
+				}
 			}
 			s.terms[w] = append(s.terms[w], t)
 		}
@@ -273,26 +288,90 @@ func (s *loraSet) token(j int) {
 
 // apply adds f·B·(A·x) to y.
 func (t *loraTerm) apply(x, y []float32, sc *loraScratch) error {
-	if cap(sc.tmp) < t.rank {
-		sc.tmp = make([]float32, t.rank)
-	}
-	if cap(sc.u) < t.out {
-		sc.u = make([]float32, t.out)
-	}
-	tmp, u := sc.tmp[:t.rank], sc.u[:t.out]
-	sc.act.Prepare(x[:t.in], t.typ)
-	if err := ggml.MatVecPrepared(t.typ, t.a, t.rank, t.in, &sc.act, tmp); err != nil {
-		return err
-	}
-	sc.act.Prepare(tmp, t.typ)
-	if err := ggml.MatVecPrepared(t.typ, t.b, t.out, t.rank, &sc.act, u); err != nil {
-		return err
-	}
+	sc.tmp = grow(sc.tmp, t.rank)
+	x = x[:t.in]
 	y = y[:t.out]
-	for o, v := range u {
-		y[o] += float32(t.f * v) // rounded before the add, as ggml_scale then ggml_add
+	if t.qa != nil {
+		sc.out = grow(sc.out, t.out)
+		sc.act.Prepare(x, t.typ)
+		if err := ggml.MatVecPrepared(t.typ, t.qa, t.rank, t.in, &sc.act, sc.tmp); err != nil {
+			return err
+		}
+		sc.act.Prepare(sc.tmp, t.typ)
+		if err := ggml.MatVecPrepared(t.typ, t.qb, t.out, t.rank, &sc.act, sc.out); err != nil {
+			return err
+		}
+		for o, v := range sc.out {
+			y[o] += float32(t.f * v) // rounded before the add, as ggml_scale then ggml_add
+		}
+		return nil
+	}
+	sc.xr = grow(sc.xr, t.in)
+	roundTo(t.typ, sc.xr, x)
+	dotRows(sc.tmp, t.a, t.in, sc.xr)
+	roundTo(t.typ, sc.tmp, sc.tmp)
+	tmp := sc.tmp
+	// B has rank columns: its rows are short, so the dot of each is
+	// written out here, with the same order and rounding as dotRows.
+	for o := range y {
+		row := t.b[o*t.rank : (o+1)*t.rank : (o+1)*t.rank]
+		var sum float64
+		for r, v := range row {
+			sum += float64(v * tmp[r])
+		}
+		y[o] += float32(t.f * float32(sum))
 	}
 	return nil
+}
+
+func grow(b []float32, n int) []float32 {
+	if cap(b) < n {
+		return make([]float32, n)
+	}
+	return b[:n]
+}
+
+// roundTo writes src rounded to typ's precision (ggml's conversion of an
+// activation to F16 or BF16) into dst; F32 is copied as it is.
+func roundTo(typ ggml.Type, dst, src []float32) {
+	switch typ {
+	case ggml.F16:
+		for i, v := range src {
+			dst[i] = ggml.FP16ToFP32(ggml.FP32ToFP16(v))
+		}
+	case ggml.BF16:
+		for i, v := range src {
+			dst[i] = ggml.BF16ToFP32(ggml.FP32ToBF16(v))
+		}
+	default:
+		copy(dst, src)
+	}
+}
+
+// dotRows sets dst[r] to the dot product of row r of m (cols wide) and x
+// as ggml_vec_dot_f32 computes it: each product rounded to float32, summed
+// in float64 in order. Four rows run together so that their independent
+// sums overlap.
+func dotRows(dst, m []float32, cols int, x []float32) {
+	x = x[:cols]
+	r := 0
+	for ; r+4 <= len(dst); r += 4 {
+		m0 := m[r*cols : (r+1)*cols]
+		m1 := m[(r+1)*cols : (r+2)*cols]
+		m2 := m[(r+2)*cols : (r+3)*cols]
+		m3 := m[(r+3)*cols : (r+4)*cols]
+		var s0, s1, s2, s3 float64
+		for i, v := range x {
+			s0 += float64(m0[i] * v)
+			s1 += float64(m1[i] * v)
+			s2 += float64(m2[i] * v)
+			s3 += float64(m3[i] * v)
+		}
+		dst[r], dst[r+1], dst[r+2], dst[r+3] = float32(s0), float32(s1), float32(s2), float32(s3)
+	}
+	for ; r < len(dst); r++ {
+		dst[r] = ggml.DotF32(m[r*cols:(r+1)*cols], x)
+	}
 }
 
 // adapterSuffix is the adapters' short names joined, for logs: "" with

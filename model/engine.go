@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -354,6 +355,12 @@ func newEngine(f *gguf.File, path string, opts Options, threads int, log *slog.L
 			return fail(err)
 		}
 		e.lora = set
+	}
+	if e.merged && packed != nil {
+		// The merged matrices were copied into the packed mapping: give
+		// their heap copies back to the system now rather than at the
+		// collector's leisure.
+		debug.FreeOSMemory()
 	}
 	e.info.Kernels = k.pool.Kernels().Name()
 	if packed == nil {
