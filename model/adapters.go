@@ -310,16 +310,30 @@ func (t *loraTerm) apply(x, y []float32, sc *loraScratch) error {
 	roundTo(t.typ, sc.xr, x)
 	dotRows(sc.tmp, t.a, t.in, sc.xr)
 	roundTo(t.typ, sc.tmp, sc.tmp)
-	tmp := sc.tmp
-	// B has rank columns: its rows are short, so the dot of each is
-	// written out here, with the same order and rounding as dotRows.
-	for o := range y {
-		row := t.b[o*t.rank : (o+1)*t.rank : (o+1)*t.rank]
-		var sum float64
-		for r, v := range row {
-			sum += float64(v * tmp[r])
+	// B has rank columns: its rows are short, so their dots are written
+	// out here, four rows together, with the order and rounding of
+	// dotRows.
+	tmp, rank := sc.tmp, t.rank
+	o := 0
+	for ; o+4 <= len(y); o += 4 {
+		b0 := t.b[o*rank : (o+1)*rank]
+		b1 := t.b[(o+1)*rank : (o+2)*rank]
+		b2 := t.b[(o+2)*rank : (o+3)*rank]
+		b3 := t.b[(o+3)*rank : (o+4)*rank]
+		var s0, s1, s2, s3 float64
+		for r, v := range tmp {
+			s0 += float64(b0[r] * v)
+			s1 += float64(b1[r] * v)
+			s2 += float64(b2[r] * v)
+			s3 += float64(b3[r] * v)
 		}
-		y[o] += float32(t.f * float32(sum))
+		y[o] += float32(t.f * float32(s0)) // rounded before the add, as ggml_scale then ggml_add
+		y[o+1] += float32(t.f * float32(s1))
+		y[o+2] += float32(t.f * float32(s2))
+		y[o+3] += float32(t.f * float32(s3))
+	}
+	for ; o < len(y); o++ {
+		y[o] += float32(t.f * ggml.DotF32(t.b[o*rank:(o+1)*rank], tmp))
 	}
 	return nil
 }
@@ -350,11 +364,32 @@ func roundTo(typ ggml.Type, dst, src []float32) {
 
 // dotRows sets dst[r] to the dot product of row r of m (cols wide) and x
 // as ggml_vec_dot_f32 computes it: each product rounded to float32, summed
-// in float64 in order. Four rows run together so that their independent
-// sums overlap.
+// in float64 in order. Eight (or four) rows run together so that their
+// independent sums overlap.
 func dotRows(dst, m []float32, cols int, x []float32) {
 	x = x[:cols]
 	r := 0
+	for ; r+8 <= len(dst); r += 8 {
+		var s [8]float64
+		ms := [8][]float32{}
+		for k := range ms {
+			ms[k] = m[(r+k)*cols : (r+k+1)*cols]
+		}
+		m0, m1, m2, m3, m4, m5, m6, m7 := ms[0], ms[1], ms[2], ms[3], ms[4], ms[5], ms[6], ms[7]
+		for i, v := range x {
+			s[0] += float64(m0[i] * v)
+			s[1] += float64(m1[i] * v)
+			s[2] += float64(m2[i] * v)
+			s[3] += float64(m3[i] * v)
+			s[4] += float64(m4[i] * v)
+			s[5] += float64(m5[i] * v)
+			s[6] += float64(m6[i] * v)
+			s[7] += float64(m7[i] * v)
+		}
+		for k := range s {
+			dst[r+k] = float32(s[k])
+		}
+	}
 	for ; r+4 <= len(dst); r += 4 {
 		m0 := m[r*cols : (r+1)*cols]
 		m1 := m[(r+1)*cols : (r+2)*cols]
