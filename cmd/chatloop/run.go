@@ -115,8 +115,16 @@ func (a *app) run(cmd *cobra.Command, cfg *Config) error {
 		defer close(coreDone)
 		_ = core.Run(coreCtx)
 	}()
+	// Without its socket, feedback commands would open the database
+	// beside run or talk to whoever made the path: refuse to start.
+	sock, err := socket.Listen(socketPath(cfg))
+	if err != nil {
+		stopCore()
+		<-coreDone
+		return fmt.Errorf("the feedback socket: %w (set [feedback] socket to a path in a directory only you can write)", err)
+	}
 	run("feedback socket", func(ctx context.Context) error {
-		return socket.Serve(ctx, store, socketPath(cfg), log)
+		return sock.Serve(ctx, store, log)
 	})
 	if dashboard != nil {
 		run("dashboard", func(ctx context.Context) error { return a.serveDashboard(ctx, cfg, dashboard) })

@@ -26,12 +26,20 @@ func NewClient(path string) *Client { return &Client{path: path} }
 // call sends req, copies data frames to w and decodes the end frame's
 // result into result.
 func (c *Client) call(ctx context.Context, req request, w io.Writer, result any) error {
+	if err := checkOwner(c.path); err != nil {
+		return err
+	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", c.path)
 	if err != nil {
 		return fmt.Errorf("%w (%s): %v", ErrNoServer, c.path, err)
 	}
 	defer conn.Close()
+	// The path may have been swapped since it was checked: the process
+	// at the other end must be this user's too, before anything is sent.
+	if err := checkPeer(conn); err != nil {
+		return fmt.Errorf("%w: %s: %v; nothing was sent", ErrNotOurs, c.path, err)
+	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	b, err := json.Marshal(req)
@@ -50,6 +58,10 @@ func (c *Client) call(ctx context.Context, req request, w io.Writer, result any)
 	}
 	return nil
 }
+
+// ErrNotOurs means the socket, or the process answering on it, belongs
+// to another user: the client sends nothing to it.
+var ErrNotOurs = errors.New("feedback socket is not this user's")
 
 // RemoteError is an error the serving process reported.
 type RemoteError struct{ Msg string }

@@ -25,6 +25,8 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	case "serve":
 		childServe(os.Getenv("FEEDBACK_TEST_DB"), os.Getenv("FEEDBACK_TEST_SOCKET"))
+	case "squat":
+		childSquat(os.Getenv("FEEDBACK_TEST_SOCKET"), os.Getenv("FEEDBACK_TEST_OUT"))
 	default:
 		fmt.Fprintln(os.Stderr, "unknown child role")
 		os.Exit(2)

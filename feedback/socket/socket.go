@@ -80,13 +80,36 @@ type forgetRequest struct {
 // users are refused as well. A leftover socket nobody answers on is
 // replaced; one a live process answers on is an error.
 func Serve(ctx context.Context, s Store, socketPath string, log *slog.Logger) error {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	ln, err := listenPrivate(socketPath)
+	l, err := Listen(socketPath)
 	if err != nil {
 		return err
 	}
+	return l.Serve(ctx, s, log)
+}
+
+// Listener is a feedback socket made and listening, not yet served: a
+// caller that must not start without its socket (chatloop run) makes it
+// first and fails at once when it cannot.
+type Listener struct {
+	ln   *net.UnixListener
+	path string
+}
+
+// Listen makes the socket at socketPath (see Serve).
+func Listen(socketPath string) (*Listener, error) {
+	ln, err := listenPrivate(socketPath)
+	if err != nil {
+		return nil, err
+	}
+	return &Listener{ln: ln, path: socketPath}, nil
+}
+
+// Serve serves the socket until ctx is done (see the function Serve).
+func (l *Listener) Serve(ctx context.Context, s Store, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ln, socketPath := l.ln, l.path
 	log.Info("serving feedback commands", "socket", socketPath)
 
 	var wg sync.WaitGroup
