@@ -25,6 +25,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -608,7 +609,9 @@ func (s *Store) Check(ctx context.Context) error {
 		var first error
 		for err := range tx.Check() {
 			if first == nil {
-				first = fmt.Errorf("%w: %v", ErrCorrupt, err)
+				// bbolt's checker reports an assertion it tripped over as
+				// "panic: …"; it is a damaged page, not a crash.
+				first = fmt.Errorf("%w: %s", ErrCorrupt, strings.TrimPrefix(err.Error(), "panic: "))
 			}
 		}
 		return first
