@@ -21,6 +21,8 @@ import (
 	"net/http"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/chatloop/chatloop/bot"
 	"github.com/chatloop/chatloop/feedback"
 )
@@ -90,9 +92,13 @@ func IsLoopback(addr string) bool {
 
 // Limits of the server.
 const (
-	maxHeaderBytes    = 16 << 10
-	maxFormBytes      = 16 << 10
-	maxConcurrent     = 32
+	maxHeaderBytes = 16 << 10
+	maxFormBytes   = 16 << 10
+	maxConcurrent  = 32
+	// maxConnections caps the connections served at once (idle ones and
+	// those still sending headers included); more wait in the kernel's
+	// backlog.
+	maxConnections    = 128
 	readHeaderTimeout = 5 * time.Second
 	readTimeout       = 15 * time.Second
 	// writeTimeout bounds a response, exports included.
@@ -109,6 +115,7 @@ func Serve(ctx context.Context, addr string, h http.Handler, log *slog.Logger, r
 	if err != nil {
 		return fmt.Errorf("dashboard: %w", err)
 	}
+	ln = netutil.LimitListener(ln, maxConnections)
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,

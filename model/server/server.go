@@ -22,6 +22,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/chatloop/chatloop/model"
 )
 
@@ -45,6 +47,10 @@ type Limits struct {
 	MaxRequests int
 	// MaxStop caps the stop strings of a request; default 16.
 	MaxStop int
+	// MaxConnections caps the connections served at once (idle, reading
+	// headers or streaming); more wait in the kernel's backlog, so that a
+	// flood of stalled connections cannot hold memory. Default 256.
+	MaxConnections int
 }
 
 // Config configures a Server.
@@ -90,6 +96,9 @@ func New(gen Generator, cfg Config) *Server {
 	if lim.MaxStop <= 0 {
 		lim.MaxStop = 16
 	}
+	if lim.MaxConnections <= 0 {
+		lim.MaxConnections = 256
+	}
 	log := cfg.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -125,6 +134,7 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 
 // Serve is ListenAndServe on a listener of the caller's.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	ln = netutil.LimitListener(ln, s.lim.MaxConnections)
 	hs := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
