@@ -163,10 +163,23 @@ func (s Spec) Validate(cfg any) error {
 func (s Spec) Start(cfg any, h bot.Handler, env Env) (Runner, error) {
 	r, err := s.start(cfg, h, env)
 	if err != nil {
-		return nil, fmt.Errorf("[%s]: %w", s.name, err)
+		return nil, startError{name: s.name, err: err}
 	}
 	return r, nil
 }
+
+// startError names the platform's section before an adapter's error,
+// without repeating the name the adapter put first ("discord: …").
+type startError struct {
+	name string
+	err  error
+}
+
+func (e startError) Error() string {
+	return "[" + e.name + "] " + strings.TrimPrefix(e.err.Error(), e.name+": ")
+}
+
+func (e startError) Unwrap() error { return e.err }
 
 // LoginQR names the login QR code image of cfg (from NewConfig); "" when
 // the platform has none.

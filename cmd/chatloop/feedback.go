@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -360,7 +361,7 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return err
+		return fileError(path, err)
 	}
 	defer func() {
 		if err != nil {
@@ -369,18 +370,36 @@ func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
 		}
 	}()
 	if err := tmp.Chmod(0o600); err != nil {
-		return err
+		return fileError(path, err)
 	}
 	if err := write(tmp); err != nil {
-		return err
+		return fileError(path, err)
 	}
 	if err := tmp.Sync(); err != nil {
-		return err
+		return fileError(path, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return err
+		return fileError(path, err)
 	}
-	return os.Rename(tmp.Name(), path)
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fileError(path, err)
+	}
+	return nil
+}
+
+// fileError names path, the file the user asked for, in an error that a
+// file operation on its temporary sibling returned: the temporary name
+// means nothing to them.
+func fileError(path string, err error) error {
+	var pe *fs.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe):
+		return fmt.Errorf("writing %s: %w", path, pe.Err)
+	case errors.As(err, &le):
+		return fmt.Errorf("writing %s: %w", path, le.Err)
+	}
+	return fmt.Errorf("writing %s: %w", path, err)
 }
 
 func newFeedbackForgetCommand(a *app) *cobra.Command {

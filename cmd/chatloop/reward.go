@@ -143,11 +143,18 @@ func (a *app) readStore(ctx context.Context, cfg *Config) (reward.Dataset, error
 	return all, nil
 }
 
-// featurize computes the features of ds with a progress bar.
+// featurize computes the features of ds, with a progress bar on a
+// terminal (a log file gets the summary line only).
 func (a *app) featurize(ctx context.Context, env *rewardEnv, ds reward.Dataset) (reward.FeatureSet, error) {
 	var bar *progressbar.ProgressBar
 	start := time.Now()
+	onTerminal := isTerminal(a.stderr)
+	computed := 0
 	set, err := reward.Featurize(ctx, ds, env.feat, func(done, total int) {
+		computed = total
+		if !onTerminal {
+			return
+		}
 		if bar == nil {
 			bar = progressbar.NewOptions(total,
 				progressbar.OptionSetWriter(a.stderr),
@@ -169,6 +176,8 @@ func (a *app) featurize(ctx context.Context, env *rewardEnv, ds reward.Dataset) 
 	}
 	if env.cached != nil {
 		fmt.Fprintf(a.stderr, "features: %d from the cache, %d computed in %s\n", env.cached.Hits, env.cached.Misses, time.Since(start).Round(time.Millisecond))
+	} else if !onTerminal {
+		fmt.Fprintf(a.stderr, "features: %d computed in %s\n", computed, time.Since(start).Round(time.Millisecond))
 	}
 	return set, nil
 }

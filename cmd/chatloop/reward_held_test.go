@@ -43,4 +43,9 @@ func TestRewardTrainWhileHeld(t *testing.T) {
 	if !strings.Contains(out, "1 preference pairs") || strings.Contains(errOut, "held") || strings.Contains(errOut, "lock") {
 		t.Fatalf("reward train --db on a held database: stdout %q, stderr %q; want the pair read over the socket", out, errOut)
 	}
+	// Standard error is not a terminal here: no progress bar redrawn
+	// with carriage returns in a log file.
+	if strings.Contains(errOut, "\r") || strings.Contains(errOut, "█") {
+		t.Errorf("a progress bar was drawn on a non-terminal: %q", errOut)
+	}
 }

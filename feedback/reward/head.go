@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -115,20 +116,34 @@ func (h *Head) Save(path string) error {
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".reward-head-*")
 	if err != nil {
-		return fmt.Errorf("reward: %w", err)
+		return fmt.Errorf("reward: writing %s: %w", path, osCause(err))
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
-		return fmt.Errorf("reward: writing %s: %w", path, err)
+		return fmt.Errorf("reward: writing %s: %w", path, osCause(err))
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("reward: writing %s: %w", path, err)
+		return fmt.Errorf("reward: writing %s: %w", path, osCause(err))
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("reward: %w", err)
+		return fmt.Errorf("reward: writing %s: %w", path, osCause(err))
 	}
 	return nil
+}
+
+// osCause is the system error inside a file operation's error, without
+// the temporary file's name, which means nothing to the user.
+func osCause(err error) error {
+	var pe *fs.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe):
+		return pe.Err
+	case errors.As(err, &le):
+		return le.Err
+	}
+	return err
 }
 
 // Decode reads a head from JSON and checks it.
