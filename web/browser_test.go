@@ -64,6 +64,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Env("TMPDIR="+t.TempDir()), // Chrome's singleton socket goes there, removed with it
 		chromedp.WindowSize(1280, 900),
 	)
 	defer cancel()

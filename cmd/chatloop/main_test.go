@@ -18,7 +18,11 @@ func TestMain(m *testing.M) {
 	if os.Getenv("GO_WANT_CHATLOOP_MAIN") == "1" {
 		os.Exit(execute(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if tinyModelDir != "" {
+		os.RemoveAll(tinyModelDir) // the model tinyModel shares between tests, and its pack cache
+	}
+	os.Exit(code)
 }
 
 // chatloop runs the program as a subprocess in dir with stdin, returning

@@ -15,6 +15,7 @@ import (
 
 var (
 	tinyModelOnce sync.Once
+	tinyModelDir  string // removed by TestMain
 	tinyModelPath string
 	tinyModelErr  error
 )
@@ -29,6 +30,7 @@ func tinyModel(t *testing.T) string {
 			tinyModelErr = err
 			return
 		}
+		tinyModelDir = dir
 		tinyModelPath = filepath.Join(dir, "tiny.gguf")
 		tinyModelErr = testmodel.WriteFile(tinyModelPath, testmodel.Tiny("qwen2", ggml.Q8_0, 7))
 	})
