@@ -6,6 +6,9 @@
 # alone, the adapter as a side path (the default) and merged at load.
 #
 #   sh scripts/lora-bench.sh [types...]   (default: Q8_0 F16)
+#
+# ROUNDS=n runs the three modes n times in turn (on a busy machine, compare
+# runs of one round); PP and TG set the test sizes (default 128 and 32).
 set -eu
 cd "$(dirname "$0")/.."
 dir=$(mktemp -d)
@@ -19,7 +22,7 @@ for t in ${@:-Q8_0 F16}; do
 	go run ./scripts/reference/engine-genmodel -shape qwen2.5-0.5b -type "$t" -out "$f" 2>/dev/null
 	go run ./scripts/lora-genadapter -base "$f" -rank 8 -alpha 16 -out "$a"
 	echo "== $t: model $(du -h "$f" | cut -f1), adapter $(du -h "$a" | cut -f1) =="
-	for mode in base side merged; do
+	for mode in $(for _ in $(seq "${ROUNDS:-1}"); do echo base side merged; done); do
 		case $mode in
 		base) flags= ;;
 		side) flags="--lora $a" ;;
