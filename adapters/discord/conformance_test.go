@@ -100,10 +100,14 @@ func (c *conformer) Vote(t *testing.T, user, q string, part adaptertest.Sent, va
 		c.f.react(u, fakeChannel, part.ID, prev, false)
 		prev = ""
 	case 1, -1:
-		prev = emojiUp
+		next := emojiUp
 		if value < 0 {
-			prev = emojiDown
+			next = emojiDown
 		}
+		if prev != "" && prev != next { // a changed mind: the other thumb comes off first
+			c.f.react(u, fakeChannel, part.ID, prev, false)
+		}
+		prev = next
 		c.f.react(u, fakeChannel, part.ID, prev, true)
 	}
 	c.mu.Lock()
