@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -184,5 +185,90 @@ func TestFeedbackExportScrubsByDefault(t *testing.T) {
 	out, _, _ = feedbackCLI(t, "feedback", "export", "--db", path, "--format", "openai-sft", "--min-score", "1")
 	if !strings.HasPrefix(out, `{"messages":[{"role":"user","content":"my mail is <EMAIL_1>"},{"role":"assistant","content":"Noted, <EMAIL_1>."}]}`) {
 		t.Errorf("openai-sft: %s", out)
+	}
+}
+
+// TestRunServesDashboardAndMetrics starts "chatloop run" with an adapter
+// whose server is unreachable (it keeps retrying) and the dashboard on a
+// free loopback port, and checks /metrics and the adapters page.
+func TestRunServesDashboardAndMetrics(t *testing.T) {
+	dir := t.TempDir()
+	free := func() string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().String()
+	}
+	dead, web := free(), free()
+	cfg := "[web]\nlisten = \"" + web + "\"\n[discord]\nenabled = true\napi_url = \"http://" + dead + "/\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "chatloop.toml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := exec.Command(exe, "run", "--backend", "demo")
+	run.Dir = dir
+	run.Env = append(os.Environ(), "GO_WANT_CHATLOOP_MAIN=1", "DISCORD_TOKEN=test-token-value", webTokenEnv+"=")
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- run.Wait() }()
+	t.Cleanup(func() {
+		run.Process.Kill()
+		<-done
+	})
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + web + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if code, _ := get("/healthz"); code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the dashboard of chatloop run did not answer within 30s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	code, body := get("/metrics")
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(body))
+	if code != 200 || err != nil {
+		t.Fatalf("/metrics: %d %v", code, err)
+	}
+	up := fams["chatloop_adapter_up"]
+	if up == nil || len(up.Metric) != 1 || up.Metric[0].GetGauge().GetValue() != 1 || up.Metric[0].Label[0].GetValue() != "discord" {
+		t.Errorf("chatloop_adapter_up: %v", up)
+	}
+	// Families with samples before any message: the gauge, the errors
+	// registered at zero and the histograms.
+	for _, name := range []string{"chatloop_queue_depth", "chatloop_errors_total", "chatloop_time_to_first_token_seconds", "chatloop_generation_tokens_per_second"} {
+		if fams[name] == nil {
+			t.Errorf("no %s in /metrics", name)
+		}
+	}
+	if code, body := get("/adapters"); code != 200 || !strings.Contains(body, "discord") || !strings.Contains(body, "running") {
+		t.Errorf("/adapters: %d\n%s", code, body)
+	}
+	run.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		done <- err
+		if err != nil {
+			t.Errorf("run after SIGTERM: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Error("run did not stop within 20s of SIGTERM")
 	}
 }
