@@ -21,8 +21,10 @@ type Platform interface {
 	// Name is the platform name the adapter records answers under.
 	Name() string
 	// Start runs the adapter against the fake platform, handing what
-	// happens there to h, until the test ends.
-	Start(t *testing.T, h bot.Handler)
+	// happens there to h, until the test ends. st is the store the core
+	// records in, for a platform that shows no sign of an answer being
+	// complete (WeChat): Answer may wait there for it to be finished.
+	Start(t *testing.T, h bot.Handler, st *feedback.Store)
 	// Ask has user send text in a way that makes the bot answer (a direct
 	// message or a mention) and returns the message's platform id.
 	Ask(t *testing.T, user, text string) string
@@ -72,7 +74,7 @@ func Run(t *testing.T, p Platform) {
 	done := make(chan error, 1)
 	go func() { done <- core.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	p.Start(t, core)
+	p.Start(t, core, store)
 
 	s := &suite{p: p, store: store}
 	const question = "what should I pack for two cold nights in the mountains"

@@ -8,6 +8,7 @@ import (
 
 	"github.com/chatloop/chatloop/adapters/adaptertest"
 	"github.com/chatloop/chatloop/bot"
+	"github.com/chatloop/chatloop/feedback"
 )
 
 // TestConformance runs the adapters' common suite against the fake
@@ -32,7 +33,7 @@ type conformer struct {
 
 func (c *conformer) Name() string { return Platform }
 
-func (c *conformer) Start(t *testing.T, h bot.Handler) {
+func (c *conformer) Start(t *testing.T, h bot.Handler, _ *feedback.Store) {
 	c.before, c.emoji = map[string][]int{}, map[string]string{}
 	c.users = map[string]fUser{"alice": alice, "bob": bob, "carol": {ID: "600000000000000004", Username: "carol", Discriminator: "0"}}
 	startAdapter(t, c.f, testConfig(c.f), h)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/chatloop/chatloop/adapters/adaptertest"
 	"github.com/chatloop/chatloop/bot"
+	"github.com/chatloop/chatloop/feedback"
 )
 
 // TestConformance runs the adapters' common suite against the fake WeCom
@@ -41,7 +42,7 @@ func (c *conformer) UserID(user string) bot.UserID { return bot.UserID(user) }
 // Fits: WeCom's text messages carry at most 2,048 bytes.
 func (c *conformer) Fits(text string) bool { return len(text) <= 2048 }
 
-func (c *conformer) Start(t *testing.T, h bot.Handler) {
+func (c *conformer) Start(t *testing.T, h bot.Handler, _ *feedback.Store) {
 	c.asked, c.cards, c.msgID = map[string]asked{}, map[string]*templateCard{}, 5000
 	c.target, _ = startAdapter(t, testConfig(t, c.f), h)
 }
