@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Tool is one callable tool.
@@ -56,8 +57,11 @@ var (
 	ErrRefused = errors.New("refused")
 )
 
-// Set is the tools on offer. The zero value offers none.
+// Set is the tools on offer. The zero value offers none. It is safe for
+// concurrent use: MCP servers add and withdraw their tools while answers
+// list and call them.
 type Set struct {
+	mu     sync.RWMutex
 	byName map[string]Tool
 }
 
@@ -72,6 +76,8 @@ func (s *Set) Add(t Tool) error {
 	if len(t.Parameters) == 0 {
 		t.Parameters = json.RawMessage(`{"type":"object","properties":{}}`)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.byName == nil {
 		s.byName = map[string]Tool{}
 	}
@@ -81,6 +87,8 @@ func (s *Set) Add(t Tool) error {
 
 // Remove withdraws the named tools.
 func (s *Set) Remove(names ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, n := range names {
 		delete(s.byName, n)
 	}
@@ -89,6 +97,8 @@ func (s *Set) Remove(names ...string) {
 // Tools lists the tools on offer, by name; allow, when not nil, keeps
 // only the tools it returns true for.
 func (s *Set) Tools(allow func(Tool) bool) []Tool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	out := make([]Tool, 0, len(s.byName))
 	for _, t := range s.byName {
 		if allow == nil || allow(t) {
@@ -102,7 +112,9 @@ func (s *Set) Tools(allow func(Tool) bool) []Tool {
 // Call runs the named tool. Arguments that are not a JSON object (a model
 // may send "" or a string holding JSON) are refused with ErrBadArguments.
 func (s *Set) Call(ctx context.Context, name string, args json.RawMessage) (Result, error) {
+	s.mu.RLock()
 	t, ok := s.byName[name]
+	s.mu.RUnlock()
 	if !ok {
 		return Result{}, fmt.Errorf("%w %q", ErrUnknownTool, name)
 	}
