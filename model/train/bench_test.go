@@ -42,6 +42,7 @@ func benchPair(b *testing.B, path string, promptLen, answerLen int) {
 	}
 	grad := ad.Zero()
 	opt := NewAdamW(ad, 1e-4)
+	cpu0 := cpuTime()
 	b.ResetTimer()
 	for range b.N {
 		if _, err := m.Step(p, ad, grad, LossSigmoid, 0.1, 1); err != nil {
@@ -51,6 +52,7 @@ func benchPair(b *testing.B, path string, promptLen, answerLen int) {
 	}
 	b.StopTimer()
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/pair")
+	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/pair")
 	b.ReportMetric(ref.Seconds(), "ref-s/pair")
 	if st, err := os.Stat(path); err == nil {
 		b.ReportMetric(float64(st.Size())/(1<<20), "file-MiB")

@@ -113,7 +113,7 @@ func argmax(v []float32) int {
 func TestMatmulBackward(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 9))
 	for _, typ := range []ggml.Type{ggml.F32, ggml.F16, ggml.BF16, ggml.Q8_0, ggml.Q4_0, ggml.Q4_K, ggml.Q6_K} {
-		rows, cols, n := 40, 256, 3
+		rows, cols, n := 40, 256, 7
 		w32 := randVec32(r, rows*cols, 0, 0.1)
 		data, err := ggml.Quantize(typ, w32)
 		if err != nil {

@@ -30,3 +30,15 @@ func axpy32(y []float32, a float32, x []float32) {
 	}
 	axpyGo(y, a, x)
 }
+
+//go:noescape
+func gemm4x16FMA(dx *[4]*float32, dy *[4]*float32, w *float32, wstride int, nr int)
+
+// haveGemm says gemm4x16 runs the SIMD kernel.
+func haveGemm() bool { return haveFMA }
+
+// gemm4x16 adds Σ_{r<nr} dy[i][r]·w[r*wstride:][:16] to dx[i][:16] for
+// four rows i, the register-blocked kernel of the transposed products.
+func gemm4x16(dx, dy *[4]*float32, w []float32, wstride, nr int) {
+	gemm4x16FMA(dx, dy, &w[0], wstride, nr)
+}
