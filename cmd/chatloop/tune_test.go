@@ -2,13 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/chatloop/chatloop/feedback"
+	"github.com/chatloop/chatloop/feedback/socket"
 	"github.com/chatloop/chatloop/model/lora"
 )
 
@@ -136,4 +141,38 @@ func TestTuneBadInput(t *testing.T) {
 	bad := filepath.Join(dir, "bad.jsonl")
 	os.WriteFile(bad, []byte(`{"prompt":"Hi","chosen":"Hello!"}`+"\n"), 0o600)
 	check("malformed data", "line 1", "--data", bad)
+}
+
+// TestTuneWhileHeld trains on a database that another process holds (as
+// chatloop run does), through its socket.
+func TestTuneWhileHeld(t *testing.T) {
+	db := feedbackDB(t)
+	s, err := feedback.Open(db, feedback.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := socket.Serve(ctx, s, db+".sock", nil); err != nil {
+			t.Error(err)
+		}
+	})
+	defer wg.Wait()
+	defer cancel()
+	for i := 0; i < 200; i++ {
+		if _, err := os.Stat(db + ".sock"); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	out := filepath.Join(t.TempDir(), "tuned.gguf")
+	stdout, errOut, code := feedbackCLI(t, "tune", "--db", db, "--model", tinyModel(t), "--out", out, "--holdout", "0", "--threads", "1")
+	if code != 0 || !strings.Contains(errOut, "via "+db+".sock") {
+		t.Fatalf("tune while held: exit %d\nstdout: %s\nstderr: %s", code, stdout, errOut)
+	}
+	if _, err := lora.Read(out); err != nil {
+		t.Error(err)
+	}
 }
