@@ -118,6 +118,9 @@ func (m *Model) matmulBack(w *arch.Matrix, dy []float32, n int, dx []float32) er
 	if w.Packed {
 		return fmt.Errorf("train: %s matrix is in a packed layout", w.Type)
 	}
+	if useQ8Back(w) && m.q8Back {
+		return m.matmulBackQ8(w, dy, n, dx)
+	}
 	return m.split(n, func(t0, t1 int) error {
 		tr := tileRows(w.Cols)
 		tile := make([]float32, tr*w.Cols)

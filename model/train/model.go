@@ -34,6 +34,9 @@ type Model struct {
 	pool    *ggml.Pool
 	acts    []*ggml.Activation
 	logits  []float32 // the head's logits of up to headChunk positions, reused
+	outT    []byte    // the output matrix transposed in Q8_0 (transposed.go)
+	wtBuf   []byte    // a block matrix transposed in Q8_0, reused
+	q8Back  bool      // quantized bases' transposed products through Q8_0 (New sets it; tests switch it)
 	// Context caps a sequence's length; 0 means Config.ContextLength.
 	Context int
 }
@@ -51,7 +54,7 @@ func New(cfg arch.Config, w *arch.Weights, threads int) (*Model, error) {
 		return nil, fmt.Errorf("train: %d layers of weights, the config says %d", len(w.Layers), cfg.Layers)
 	}
 	threads = max(threads, 1)
-	return &Model{Config: cfg, W: w, threads: threads, pool: ggml.NewPool(threads)}, nil
+	return &Model{Config: cfg, W: w, threads: threads, pool: ggml.NewPool(threads), q8Back: true}, nil
 }
 
 // Close stops the workers.

@@ -112,8 +112,11 @@ func argmax(v []float32) int {
 // map the finite differences are exactly that product.
 func TestMatmulBackward(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 9))
-	for _, typ := range []ggml.Type{ggml.F32, ggml.F16, ggml.BF16, ggml.Q8_0, ggml.Q4_0, ggml.Q4_K, ggml.Q6_K} {
-		rows, cols, n := 40, 256, 7
+	for _, c := range []struct {
+		typ  ggml.Type
+		rows int
+	}{{ggml.F32, 40}, {ggml.F16, 40}, {ggml.BF16, 40}, {ggml.Q8_0, 40}, {ggml.Q8_0, 96}, {ggml.Q4_0, 64}, {ggml.Q4_K, 96}, {ggml.Q6_K, 64}} {
+		typ, rows, cols, n := c.typ, c.rows, 256, 7
 		w32 := randVec32(r, rows*cols, 0, 0.1)
 		data, err := ggml.Quantize(typ, w32)
 		if err != nil {
@@ -142,6 +145,25 @@ func TestMatmulBackward(t *testing.T) {
 		}
 		if worst > 1e-5 {
 			t.Errorf("%s: max |dx − dyᵀW| = %.3g", typ, worst)
+		}
+		if useQ8Back(w) {
+			// through Wᵀ and dY in Q8_0: 8-bit rounding of both
+			m.q8Back = true
+			dq := make([]float32, n*cols)
+			if err := m.matmulBack(w, dy, n, dq); err != nil {
+				t.Fatal(err)
+			}
+			m.q8Back = false
+			var num, den float64
+			for i := range dq {
+				num += float64(dq[i]-dx[i]) * float64(dq[i]-dx[i])
+				den += float64(dx[i]) * float64(dx[i])
+			}
+			rel := math.Sqrt(num / den)
+			t.Logf("%s: Q8_0 transposed product, relative error %.3g", typ, rel)
+			if rel > 2e-2 {
+				t.Errorf("%s: Q8_0 transposed product, relative error %.3g", typ, rel)
+			}
 		}
 		// the forward product against the same decoded matrix
 		x := randVec32(r, n*cols, 0, 1)

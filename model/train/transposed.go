@@ -1,0 +1,119 @@
+package train
+
+import (
+	"math"
+
+	"github.com/chatloop/chatloop/model/arch"
+	"github.com/chatloop/chatloop/model/ggml"
+)
+
+// The transposed products of the quantized types run on ggml's Q8_0
+// kernels (int8 dot products): Wᵀ is written in Q8_0, 32 rows of W (one
+// tile, decoded) giving one block of every row of Wᵀ, and the gradients
+// dY are quantized to Q8_0 as activations are. Both roundings are those
+// of 8-bit quantization (about 0.4% of a block's largest value), which a
+// quantized base has already made in its weights; F32, F16 and BF16 bases
+// keep the exact float32 path. A block matrix's Wᵀ lives only for its
+// product (a few MiB); the output matrix's is kept for the whole run (an
+// eighth more than its share of the file), as it is used for every
+// answer token.
+
+// q8Block is the size of a Q8_0 block: an F16 scale and 32 int8 values.
+const q8Block = 34
+
+// useQ8Back says the transposed product of w runs through Q8_0.
+func useQ8Back(w *arch.Matrix) bool {
+	return !floatType(w.Type) && w.Rows%32 == 0 && w.Cols > 0
+}
+
+// transposeQ8 writes wᵀ (w.Cols rows of w.Rows values) in Q8_0 into dst
+// (w.Cols·w.Rows/32 blocks), decoding w 32 rows at a time on the workers.
+func (m *Model) transposeQ8(w *arch.Matrix, dst []byte) error {
+	tiles := w.Rows / 32
+	rowBytes := w.Rows / 32 * q8Block
+	errs := make([]error, m.threads)
+	err := m.pool.Parallel(m.threads, 1, func(p int) {
+		tile := make([]float32, 32*w.Cols)
+		for b := p; b < tiles; b += m.threads {
+			if err := decodeRows(w, 32*b, 32*b+32, tile); err != nil {
+				errs[p] = err
+				return
+			}
+			for c := range w.Cols {
+				var amax float32
+				for r := range 32 {
+					amax = max(amax, float32(math.Abs(float64(tile[r*w.Cols+c]))))
+				}
+				d := amax / 127
+				id := float32(0)
+				if d != 0 {
+					id = 1 / d
+				}
+				blk := dst[c*rowBytes+b*q8Block : c*rowBytes+(b+1)*q8Block]
+				h := ggml.FP32ToFP16(d)
+				blk[0], blk[1] = byte(h), byte(h>>8)
+				for r := range 32 {
+					blk[2+r] = byte(int8(math.RoundToEven(float64(tile[r*w.Cols+c] * id))))
+				}
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// matmulBackQ8 adds dy (n×rows)·w to dx (n×cols) with wᵀ in Q8_0: the
+// output matrix's is kept (m.outT), any other's made for the call.
+func (m *Model) matmulBackQ8(w *arch.Matrix, dy []float32, n int, dx []float32) error {
+	size := w.Cols * w.Rows / 32 * q8Block
+	var wt []byte
+	if m.W != nil && w == &m.W.Output {
+		if m.outT == nil {
+			m.outT = make([]byte, size)
+			if err := m.transposeQ8(w, m.outT); err != nil {
+				m.outT = nil
+				return err
+			}
+		}
+		wt = m.outT
+	} else {
+		if cap(m.wtBuf) < size {
+			m.wtBuf = make([]byte, size)
+		}
+		wt = m.wtBuf[:size]
+		if err := m.transposeQ8(w, wt); err != nil {
+			return err
+		}
+	}
+	for len(m.acts) < n {
+		m.acts = append(m.acts, &ggml.Activation{Rounding: ggml.RoundRef})
+	}
+	acts, ys := m.acts[:n], make([][]float32, n)
+	out := make([]float32, n*w.Cols)
+	if err := m.split(n, func(t0, t1 int) error {
+		for t := t0; t < t1; t++ {
+			acts[t].Prepare(dy[t*w.Rows:(t+1)*w.Rows], ggml.Q8_0)
+			if err := acts[t].Err(); err != nil {
+				return err
+			}
+			ys[t] = out[t*w.Cols : (t+1)*w.Cols]
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := m.pool.MatMul(ggml.Q8_0, wt, w.Cols, w.Rows, acts, ys); err != nil {
+		return err
+	}
+	for i, v := range out {
+		dx[i] += v
+	}
+	return nil
+}
