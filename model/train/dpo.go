@@ -106,23 +106,28 @@ func (m *Model) Eval(p *Preference, ad *Adapter, loss Loss, beta float64) (PairR
 }
 
 // Step runs p forward and backward under ad and adds weight times the
-// gradient of its loss to grad.
+// gradient of its loss to grad. One sequence's activations are kept at a
+// time: the chosen answer is run with them and the rejected one without
+// (the loss needs both log-probabilities before either backward pass),
+// then the rejected one again with them, which costs one more forward
+// pass and halves the peak memory.
 func (m *Model) Step(p *Preference, ad, grad *Adapter, loss Loss, beta float64, weight float32) (PairResult, error) {
 	tc, err := m.Forward(p.Chosen, ad)
 	if err != nil {
 		return PairResult{}, err
 	}
-	tr, err := m.Forward(p.Rejected, ad)
+	pr, err := m.LogProb(p.Rejected, ad)
 	if err != nil {
 		return PairResult{}, err
 	}
-	res, dc, dr := lossOf(loss, beta, p, tc.LogP, tr.LogP)
+	res, dc, dr := lossOf(loss, beta, p, tc.LogP, pr)
 	if err := m.Backward(tc, ad, grad, weight*float32(dc)); err != nil {
 		return res, err
 	}
 	tc = nil
-	if err := m.Backward(tr, ad, grad, weight*float32(dr)); err != nil {
+	tr, err := m.Forward(p.Rejected, ad)
+	if err != nil {
 		return res, err
 	}
-	return res, nil
+	return res, m.Backward(tr, ad, grad, weight*float32(dr))
 }

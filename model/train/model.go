@@ -36,6 +36,7 @@ type Model struct {
 	logits  []float32 // the head's logits of up to headChunk positions, reused
 	outT    []byte    // the output matrix transposed in Q8_0 (transposed.go)
 	wtBuf   []byte    // a block matrix transposed in Q8_0, reused
+	backOut []float32 // matmulBackQ8's products, reused
 	q8Back  bool      // quantized bases' transposed products through Q8_0 (New sets it; tests switch it)
 	// Context caps a sequence's length; 0 means Config.ContextLength.
 	Context int

@@ -95,8 +95,10 @@ func (m *Model) matmulBackQ8(w *arch.Matrix, dy []float32, n int, dx []float32) 
 	for len(m.acts) < n {
 		m.acts = append(m.acts, &ggml.Activation{Rounding: ggml.RoundRef})
 	}
-	acts, ys := m.acts[:n], make([][]float32, n)
-	out := make([]float32, n*w.Cols)
+	if cap(m.backOut) < n*w.Cols {
+		m.backOut = make([]float32, n*w.Cols)
+	}
+	acts, ys, out := m.acts[:n], make([][]float32, n), m.backOut[:n*w.Cols]
 	if err := m.split(n, func(t0, t1 int) error {
 		for t := t0; t < t1; t++ {
 			acts[t].Prepare(dy[t*w.Rows:(t+1)*w.Rows], ggml.Q8_0)
