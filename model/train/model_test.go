@@ -223,7 +223,7 @@ func TestAdapterGradient(t *testing.T) {
 			ps, gs := ad.Params(), grad.Params()
 			const h = 1e-2
 			checked, worst := 0, 0.0
-			for k := 0; k < 40; k++ {
+			for k := 0; k < 20; k++ {
 				pi := r.IntN(len(ps))
 				i := r.IntN(len(ps[pi]))
 				old := ps[pi][i]
