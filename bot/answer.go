@@ -84,11 +84,12 @@ func (c *Core) converse(ctx context.Context, s *session, m Message, r Replier) {
 
 	group := GroupID(c.newID())
 	if c.abRoll() {
-		a, errA := c.answer(ctx, r, m, prompt, group, "A")
+		va, vb := c.abVersions()
+		a, errA := c.answer(ctx, r, m, prompt, group, "A", va)
 		if errA != nil {
 			return
 		}
-		b, errB := c.answer(ctx, r, m, prompt, group, "B")
+		b, errB := c.answer(ctx, r, m, prompt, group, "B", vb)
 		if errB != nil {
 			return
 		}
@@ -101,7 +102,7 @@ func (c *Core) converse(ctx context.Context, s *session, m Message, r Replier) {
 		c.send(ctx, r, phrase(m.Text, "Which answer is better? Reply A or B.", "哪个回答更好？请回复 A 或 B。"))
 		return
 	}
-	a, err := c.answer(ctx, r, m, prompt, group, "")
+	a, err := c.answer(ctx, r, m, prompt, group, "", nil)
 	if err != nil {
 		return
 	}
@@ -116,6 +117,24 @@ func (c *Core) abRoll() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.rng.Float64() < c.cfg.ABProbability
+}
+
+// abVersions draws the two versions of an A/B offer from [bot]
+// ab_adapters, in random order; with fewer than two listed both are the
+// generator's default version (nil), as two samples of one model.
+func (c *Core) abVersions() (a, b *VersionChoice) {
+	vs := c.cfg.ABAdapters
+	if len(vs) < 2 {
+		return nil, nil
+	}
+	c.mu.Lock()
+	i := c.rng.IntN(len(vs))
+	j := c.rng.IntN(len(vs) - 1)
+	c.mu.Unlock()
+	if j >= i {
+		j++
+	}
+	return &VersionChoice{Adapter: vs[i]}, &VersionChoice{Adapter: vs[j]}
 }
 
 // regenerate answers the prompt of answer prev again, as a sibling in the
@@ -134,7 +153,7 @@ func (c *Core) regenerate(ctx context.Context, s *session, m Message, prev Answe
 	if m.SenderID == "" {
 		m.SenderID = old.AskerID
 	}
-	a, err := c.answer(ctx, r, m, old.Prompt, old.GroupID, "")
+	a, err := c.answer(ctx, r, m, old.Prompt, old.GroupID, "", nil)
 	if err != nil {
 		return
 	}
@@ -148,14 +167,15 @@ func (c *Core) regenerate(ctx context.Context, s *session, m Message, prev Answe
 
 // answer generates, records and streams one answer to prompt. It records
 // the answer before anything is sent and finishes the record afterwards.
-func (c *Core) answer(ctx context.Context, r Replier, m Message, prompt []Turn, group GroupID, label string) (Answer, error) {
+// version chooses the model version (nil: the generator's default).
+func (c *Core) answer(ctx context.Context, r Replier, m Message, prompt []Turn, group GroupID, label string, version *VersionChoice) (Answer, error) {
 	if t, ok := r.(Typer); ok {
 		if err := t.Typing(ctx); err != nil {
 			c.log.Debug("typing indicator", "err", err)
 		}
 	}
 	if c.opts.BestOf > 1 && c.opts.Scorer != nil {
-		return c.bestOf(ctx, r, m, prompt, group, label)
+		return c.bestOf(ctx, r, m, prompt, group, label, version)
 	}
 	a := c.newAnswer(m, prompt, group, label)
 	recorded := c.record(ctx, a)
@@ -192,7 +212,7 @@ func (c *Core) answer(ctx context.Context, r Replier, m Message, prompt []Turn, 
 		}()
 	}
 	begun := c.opts.Now()
-	res, genErr := c.opts.Generator.Generate(genCtx, c.request(prompt, a.Sampling), func(tok string) {
+	res, genErr := c.opts.Generator.Generate(genCtx, c.request(prompt, a.Sampling, version), func(tok string) {
 		if !started {
 			start()
 		}
@@ -249,7 +269,7 @@ func (c *Core) answer(ctx context.Context, r Replier, m Message, prompt []Turn, 
 
 // bestOf samples BestOf candidates without showing them, scores each, sends
 // the best one, and records every candidate with its score as siblings.
-func (c *Core) bestOf(ctx context.Context, r Replier, m Message, prompt []Turn, group GroupID, label string) (Answer, error) {
+func (c *Core) bestOf(ctx context.Context, r Replier, m Message, prompt []Turn, group GroupID, label string, version *VersionChoice) (Answer, error) {
 	var best Answer
 	bestScore := 0.0
 	var cands []Answer
@@ -257,7 +277,7 @@ func (c *Core) bestOf(ctx context.Context, r Replier, m Message, prompt []Turn, 
 		a := c.newAnswer(m, prompt, group, label)
 		a.Sent = false
 		begun := c.opts.Now()
-		res, err := c.opts.Generator.Generate(ctx, c.request(prompt, a.Sampling), func(string) {})
+		res, err := c.opts.Generator.Generate(ctx, c.request(prompt, a.Sampling, version), func(string) {})
 		if err != nil {
 			if ctx.Err() != nil {
 				return a, err
@@ -350,8 +370,8 @@ func (c *Core) newAnswer(m Message, prompt []Turn, group GroupID, label string) 
 	}
 }
 
-func (c *Core) request(prompt []Turn, sp Sampling) Request {
-	return Request{Messages: prompt, Sampling: sp, MaxTokens: c.opts.MaxTokens, Stop: c.opts.Stop}
+func (c *Core) request(prompt []Turn, sp Sampling, version *VersionChoice) Request {
+	return Request{Messages: prompt, Sampling: sp, MaxTokens: c.opts.MaxTokens, Stop: c.opts.Stop, Version: version}
 }
 
 // record stores a new answer, reporting whether it was stored. An answer

@@ -36,6 +36,11 @@ type Config struct {
 	// ABProbability is the chance that an answer comes as two alternatives,
 	// A and B, for the asker to choose from.
 	ABProbability float64 `toml:"ab_probability"`
+	// ABAdapters, when it lists two or more versions, makes an A/B offer
+	// compare two of them (drawn at random, shown in random order) instead
+	// of two samples of one: each entry is a LoRA adapter file served with
+	// the base, or "" for the base alone. Needs the local backend.
+	ABAdapters []string `toml:"ab_adapters"`
 	// VoteWindow is how long an unquoted thumbs message votes on the last
 	// answer to its sender.
 	VoteWindow Duration `toml:"vote_window"`
@@ -107,6 +112,16 @@ func (c Config) Validate() error {
 		return fmt.Errorf("key vote_window: %v is negative", c.VoteWindow.Duration)
 	case c.SessionIdle.Duration <= 0:
 		return fmt.Errorf("key session_idle: must be positive")
+	}
+	if len(c.ABAdapters) == 1 {
+		return fmt.Errorf("key ab_adapters: one version (%q) has nothing to be compared with; list two or more, \"\" for the base alone", c.ABAdapters[0])
+	}
+	for i, a := range c.ABAdapters {
+		for _, b := range c.ABAdapters[:i] {
+			if a == b {
+				return fmt.Errorf("key ab_adapters: %q is listed twice", a)
+			}
+		}
 	}
 	for _, a := range c.Admins {
 		if p, id, ok := strings.Cut(a, ":"); !ok || p == "" || id == "" {

@@ -156,7 +156,20 @@ type Request struct {
 	Sampling  Sampling
 	MaxTokens int
 	Stop      []string
+	// Version, when not nil, chooses the model version that answers (an
+	// A/B between versions, [bot] ab_adapters); nil is the generator's
+	// default version.
+	Version *VersionChoice
 }
+
+// VersionChoice names one entry of [bot] ab_adapters: the LoRA adapter
+// file to answer with, or "" for the base model alone.
+type VersionChoice struct {
+	Adapter string
+}
+
+// Base reports whether the choice is the base model alone.
+func (v VersionChoice) Base() bool { return v.Adapter == "" }
 
 // Sampling holds sampling parameters. Zero values mean the backend default,
 // except Temperature, where Greedy selects 0.
@@ -176,6 +189,21 @@ type ModelInfo struct {
 	SHA256       string `json:"sha256,omitempty"`       // GGUF file digest (local)
 	Quantization string `json:"quantization,omitempty"` // e.g. "Q8_0"
 	Template     string `json:"template,omitempty"`     // chat template name
+	// Adapters are the LoRA adapters served with the base for this
+	// answer, in order (none: the base alone).
+	Adapters []AdapterVersion `json:"adapters,omitempty"`
+}
+
+// AdapterVersion identifies one LoRA adapter an answer was written with.
+type AdapterVersion struct {
+	SHA256 string  `json:"sha256"` // of the adapter file
+	Scale  float32 `json:"scale"`
+	Short  string  `json:"short"` // "+tuned-3f2a"
+}
+
+// IsZero reports whether m names no model.
+func (m ModelInfo) IsZero() bool {
+	return m.Backend == "" && m.Name == "" && m.SHA256 == "" && m.Quantization == "" && m.Template == "" && len(m.Adapters) == 0
 }
 
 // Result is a finished generation.

@@ -78,6 +78,11 @@ type ExportOptions struct {
 	// or its name and quantization as stats shows them
 	// ("qwen2.5-0.5b-instruct Q8_0"); empty keeps all.
 	Model string `json:"model,omitempty"`
+	// Version keeps one model version's answers: the version as stats
+	// shows it ("qwen2.5-0.5b-instruct+tuned-3f2a Q8_0 @3f2a9c0d11e4"),
+	// or its name and quantization without the digest; empty keeps all.
+	// A preference pair is kept when both its answers are of the version.
+	Version string `json:"version,omitempty"`
 	// Backend keeps one backend's answers ("local", "openai", "demo");
 	// empty keeps all.
 	Backend string `json:"backend,omitempty"`
@@ -120,11 +125,12 @@ type facts struct {
 	backend  string
 	name     string // the model's name
 	modelKey string // modelKey of the model: name and quantization
+	version  string // versionOf the model
 	created  time.Time
 }
 
 func factsOf(r *answerRecord) facts {
-	return facts{platform: r.Platform, backend: r.Model.Backend, name: r.Model.Name, modelKey: modelKey(r.Model), created: r.Created}
+	return facts{platform: r.Platform, backend: r.Model.Backend, name: r.Model.Name, modelKey: modelKey(r.Model), version: versionOf(r.Model), created: r.Created}
 }
 
 func (o ExportOptions) keepsFacts(f facts, t *tally) bool {
@@ -138,6 +144,9 @@ func (o ExportOptions) keepsFacts(f facts, t *tally) bool {
 		return false
 	}
 	if o.Model != "" && !strings.EqualFold(f.name, o.Model) && !strings.EqualFold(f.modelKey, o.Model) {
+		return false
+	}
+	if o.Version != "" && f.version != o.Version && !strings.HasPrefix(f.version, o.Version+" ") {
 		return false
 	}
 	if !o.Since.IsZero() && f.created.Before(o.Since) {
@@ -662,6 +671,7 @@ func (s *Store) StatsWith(ctx context.Context, o StatsOptions) (Stats, error) {
 	byModel := map[string]*StatsRow{}
 	byDay := map[string]*StatsRow{}
 	byVersion := map[string]*VersionCount{}
+	var ab abTally
 	votesByDay := map[[2]string]*DayVotes{}
 	row := func(m map[string]*StatsRow, k string) *StatsRow {
 		r := m[k]
@@ -681,6 +691,16 @@ func (s *Store) StatsWith(ctx context.Context, o StatsOptions) (Stats, error) {
 			return err
 		}
 		all := ExportOptions{IncludeDemo: o.IncludeDemo}
+		// The A/B record per version: which answers the choices involve
+		// first, their versions in the pass over the summaries.
+		err = forEachChoice(tx, func(a, b, _, winner string, _ time.Time) error {
+			st.Choices++
+			ab.choice(a, b, winner)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
 		days := dayNames{}
 		seen := map[[2]string]bool{}
 		var group string
@@ -706,6 +726,7 @@ func (s *Store) StatsWith(ctx context.Context, o StatsOptions) (Stats, error) {
 				return nil
 			}
 			st.Answers++
+			ab.answer(r.id, r.version)
 			m := row(byModel, r.modelKey)
 			m.Answers++
 			row(byDay, days.of(r.created)).Answers++
@@ -752,13 +773,6 @@ func (s *Store) StatsWith(ctx context.Context, o StatsOptions) (Stats, error) {
 			return err
 		}
 		st.Votes = st.Up + st.Down
-		err = forEachChoice(tx, func(string, string, string, string, time.Time) error {
-			st.Choices++
-			return nil
-		})
-		if err != nil {
-			return err
-		}
 		if err := sn.siblingPairs(ctx, all, members, seen, countPair); err != nil {
 			return err
 		}
@@ -769,6 +783,7 @@ func (s *Store) StatsWith(ctx context.Context, o StatsOptions) (Stats, error) {
 	}
 	st.ByModel = sortedRows(byModel)
 	st.ByDay = sortedRows(byDay)
+	ab.addTo(byVersion)
 	counts := make([]VersionCount, 0, len(byVersion))
 	for _, c := range byVersion {
 		counts = append(counts, *c)

@@ -238,6 +238,9 @@ type modelInfo struct {
 	SHA256       string `json:"sha256,omitempty"`
 	Quantization string `json:"quantization,omitempty"`
 	Template     string `json:"template,omitempty"`
+	// Adapters are the LoRA adapters served with the base (none: the
+	// base alone).
+	Adapters []bot.AdapterVersion `json:"adapters,omitempty"`
 }
 
 func (r *answerRecord) answer() bot.Answer {
@@ -414,7 +417,7 @@ func (s *Store) FinishAnswer(ctx context.Context, a bot.Answer) error {
 		r.LatencyNS = int64(a.Latency)
 		r.Truncated, r.Finished, r.Sent = a.Truncated, a.Finished, a.Sent
 		r.Score = a.Score
-		if a.Model != (bot.ModelInfo{}) {
+		if !a.Model.IsZero() {
 			r.Model = modelInfo(a.Model)
 		}
 		if a.Sampling != (bot.Sampling{}) {

@@ -19,7 +19,6 @@ type summary struct {
 	finished   bool
 	truncated  bool
 	promptHash [16]byte // SHA-256 of the prompt's turns, truncated
-	version    string   // versionOf(r.Model)
 }
 
 const (

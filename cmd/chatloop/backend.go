@@ -20,6 +20,9 @@ type backend struct {
 
 // openBackend makes the generator the configuration asks for.
 func (a *app) openBackend(cmd *cobra.Command, cfg *Config) (*backend, error) {
+	if err := checkABBackend(cfg); err != nil {
+		return nil, err
+	}
 	switch cfg.Model.Backend {
 	case "demo", "openai":
 		if _, err := a.openScorer(cfg, nil); err != nil {

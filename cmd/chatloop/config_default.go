@@ -54,6 +54,12 @@ admins = []
 # Chance that an answer comes as two alternatives, A and B, for the asker
 # to choose between (a direct preference pair).
 ab_probability = 0.0
+# Versions an A/B offer compares instead of two samples of one: LoRA
+# adapter files served with the local model, "" for the base alone, e.g.
+# ["", "tuned.gguf"]. Two are drawn per offer and shown in random order;
+# the choice counts for the versions in "chatloop feedback stats". See
+# docs/versions.md.
+ab_adapters = []
 # An unquoted thumbs message votes on the sender's last answer this recent.
 vote_window = "10m0s"
 

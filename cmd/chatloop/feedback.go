@@ -219,6 +219,7 @@ func writeStats(w io.Writer, where string, st feedback.Stats) error {
 			}
 			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\n", v.Version, v.Answers, v.Up, v.Down, approval(v.Up, v.Down), interval)
 		}
+		writeABRecords(tw, st.Versions)
 	}
 	return tw.Flush()
 }
@@ -319,6 +320,7 @@ such as 7d or 36h; they keep answers created in [since, until).`,
 	fl.StringVar(&o.Platform, "platform", "", "keep one platform's answers (discord, wechat, console, ...)")
 	fl.IntVar(&o.MinVotes, "min-votes", 0, "keep answers with at least this many votes (A/B pairs: choices)")
 	fl.IntVar(&o.MinScore, "min-score", 1, "sft: the least net score (up minus down) of an answer")
+	fl.StringVar(&o.Version, "version", "", `keep one model version's answers, as feedback stats names it ("qwen2.5-0.5b-instruct+tuned-3f2a Q8_0 @3f2a9c0d11e4", or without the " @digest")`)
 	fl.StringVar(&o.Model, "model", "", `keep one model's answers: its name, or name and quantization as stats shows ("qwen2.5-0.5b-instruct Q8_0")`)
 	fl.StringVar(&o.Backend, "backend", "", "keep one backend's answers: local, openai or demo")
 	fl.BoolVar(&o.IncludeDemo, "include-demo", false, "keep the demo backend's answers (labelled echoes, left out by default)")

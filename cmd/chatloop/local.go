@@ -13,7 +13,13 @@ import (
 
 // openLocalBackend loads the GGUF model the configuration names.
 func (a *app) openLocalBackend(cmd *cobra.Command, cfg *Config) (*backend, error) {
-	e, err := a.loadEngine(cmd, cfg)
+	// The engine serves the [model] adapters and those [bot] ab_adapters
+	// names; each request chooses its own.
+	engineCfg, err := withABAdapters(cfg)
+	if err != nil {
+		return nil, err
+	}
+	e, err := a.loadEngine(cmd, engineCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -22,7 +28,7 @@ func (a *app) openLocalBackend(cmd *cobra.Command, cfg *Config) (*backend, error
 		e.Close()
 		return nil, err
 	}
-	return &backend{gen: newLocalGenerator(e), counter: engineCounter{e}, scorer: sc, close: e.Close, context: e.ContextSize()}, nil
+	return &backend{gen: newLocalGenerator(e, cfg.Model.Adapters, len(cfg.Bot.ABAdapters) > 0), counter: engineCounter{e}, scorer: sc, close: e.Close, context: e.ContextSize()}, nil
 }
 
 // engineCounter counts tokens, and whole prompts through the chat
@@ -37,16 +43,47 @@ func (c engineCounter) CountPromptTokens(prompt []bot.Turn) int {
 
 // localGenerator bridges the engine to the core's Generator interface.
 type localGenerator struct {
-	e       *model.Engine
-	info    bot.ModelInfo
-	shaOnce sync.Once
+	e *model.Engine
+	// info is the version a request without a choice gets; chooses is
+	// true when the engine serves more adapters than that version has
+	// (ab_adapters), so that such a request names its adapters.
+	info     bot.ModelInfo
+	defaults []string // the [model] adapters' paths
+	chooses  bool
+	shaOnce  sync.Once
+	sha      string
 }
 
-func newLocalGenerator(e *model.Engine) *localGenerator {
-	i := e.Info()
-	// The adapters' short names ("+tuned-3f2a") tell the base and each
-	// tuned version apart in the answers' records.
-	return &localGenerator{e: e, info: bot.ModelInfo{Backend: "local", Name: i.Name + adapterSuffix(i.Adapters), Quantization: i.Quantization, Template: i.Template}}
+// newLocalGenerator answers with the engine; defaults are the paths of
+// the adapters a request without a version choice gets (the [model]
+// adapters), and choosing is true when requests may choose others.
+func newLocalGenerator(e *model.Engine, defaults []string, choosing bool) *localGenerator {
+	g := &localGenerator{e: e, defaults: defaults, chooses: choosing}
+	if !choosing {
+		g.defaults = nil
+		for _, a := range e.Info().Adapters {
+			g.defaults = append(g.defaults, a.Path)
+		}
+	}
+	g.info = g.versionInfo(g.defaults)
+	return g
+}
+
+// versionInfo is the model version of the base with the adapters at
+// paths: the adapters' short names ("+tuned-3f2a") tell the base and each
+// tuned version apart in the answers' records.
+func (g *localGenerator) versionInfo(paths []string) bot.ModelInfo {
+	i := g.e.Info()
+	var chosen []model.AdapterInfo
+	for _, p := range paths {
+		for _, a := range i.Adapters {
+			if a.Path == p {
+				chosen = append(chosen, a)
+				break
+			}
+		}
+	}
+	return bot.ModelInfo{Backend: "local", Name: i.Name + versionSuffix(chosen), Quantization: i.Quantization, Template: i.Template, Adapters: adapterVersions(chosen)}
 }
 
 // Generate implements bot.Generator.
@@ -64,11 +101,25 @@ func (g *localGenerator) Generate(ctx context.Context, req bot.Request, onToken 
 			Seed:          req.Sampling.Seed,
 		},
 	}
+	info := g.info
+	switch {
+	case req.Version != nil:
+		info = g.versionInfo([]string{req.Version.Adapter})
+		if req.Version.Base() {
+			mreq.Base = true
+		} else {
+			mreq.Adapters = []string{req.Version.Adapter}
+		}
+	case g.chooses && len(g.defaults) == 0:
+		mreq.Base = true
+	case g.chooses:
+		mreq.Adapters = g.defaults
+	}
 	res, err := g.e.Generate(ctx, mreq, onToken)
 	// The digest is computed in the background from load on; the first
 	// answer waits for it.
-	g.shaOnce.Do(func() { g.info.SHA256, _ = g.e.FileSHA256() })
-	info := g.info
+	g.shaOnce.Do(func() { g.sha, _ = g.e.FileSHA256() })
+	info.SHA256 = g.sha
 	out := bot.Result{Text: res.Text, PromptTokens: res.PromptTokens, AnswerTokens: res.AnswerTokens, Truncated: res.Truncated, Model: info}
 	if err != nil {
 		return out, fmt.Errorf("local model: %w", err)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -103,7 +104,7 @@ func TestRemoteBackendGenerates(t *testing.T) {
 		Model: bot.ModelInfo{Backend: "openai", Name: "served-model-v2"}}
 	sent := res.Sampling
 	res.Sampling = nil
-	if res != want {
+	if !reflect.DeepEqual(res, want) {
 		t.Errorf("got %+v, want %+v", res, want)
 	}
 	if wantSent := (bot.Sampling{Temperature: 0.5, TopP: 0.8, Seed: 7}); sent == nil || *sent != wantSent {

@@ -69,7 +69,7 @@ func bestOfRate(t *testing.T, a *app, e *model.Engine, scorer bot.Scorer, n int,
 	botCfg.Admins = append(botCfg.Admins, console.Platform+":local")
 	botCfg.RatePerMinute = 0
 	core, err := bot.NewCore(bot.Options{
-		Config: botCfg, Generator: newLocalGenerator(e), Store: store, Counter: e, Logger: a.logger(),
+		Config: botCfg, Generator: newLocalGenerator(e, nil, false), Store: store, Counter: e, Logger: a.logger(),
 		Sampling: bestOfSampling, MaxTokens: bestOfMaxTokens, BestOf: n, Scorer: scorer,
 		Rand: rand.New(rand.NewPCG(77, 77)),
 	})
