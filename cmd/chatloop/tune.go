@@ -34,6 +34,7 @@ type tuneFlags struct {
 	seed                                        uint64
 	resume                                      bool
 	checkpointEvery                             int
+	online                                      onlineFlags
 }
 
 func newTuneCommand(a *app) *cobra.Command {
@@ -76,6 +77,7 @@ Ctrl-C; --resume continues it. The same data and --seed give the same adapter.`,
 	fl.IntVar(&f.checkpointEvery, "checkpoint-every", 50, "steps between checkpoints")
 	fl.StringVar(&f.init, "init", "", "start from this adapter (made for the same base) instead of a fresh one")
 	fl.IntVar(&f.threads, "threads", -1, "threads (default: [model] threads; 0: one per core)")
+	f.online.bind(fl)
 	return cmd
 }
 
@@ -86,6 +88,9 @@ func (a *app) tune(cmd *cobra.Command, f *tuneFlags) error {
 	}
 	if f.out == "" {
 		return errors.New("--out is required (the adapter file to write)")
+	}
+	if f.online.on {
+		return a.tuneOnline(cmd, cfg, f)
 	}
 	if f.db != "" && f.data != "" {
 		return errors.New("give --db or --data, not both")
