@@ -281,6 +281,9 @@ func TestLoRAAgainstLlamaCpp(t *testing.T) {
 			if !ok {
 				t.Fatalf("no case %s", g.Name)
 			}
+			if testing.Short() && c.Base.Type.BlockSize() == ggml.QK_K {
+				t.Skip("-short: the K-quant base is the slowest to write")
+			}
 			base, ads := writeLoRAGoldenCase(t, t.TempDir(), c)
 			if got := weightsSHA(t, base); got != g.SHA256 {
 				t.Fatalf("the base differs from the one llama.cpp ran: regenerate the fixture")
