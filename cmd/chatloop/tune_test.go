@@ -14,15 +14,24 @@ import (
 
 	"github.com/chatloop/chatloop/feedback"
 	"github.com/chatloop/chatloop/feedback/socket"
+	"github.com/chatloop/chatloop/model/ggml"
 	"github.com/chatloop/chatloop/model/lora"
+	"github.com/chatloop/chatloop/model/testmodel"
 )
 
-// tuneDir makes a working directory whose configuration points at the
-// tiny model and keeps answers short.
+// tuneDir makes a working directory whose configuration points at a tiny
+// model with flattened logits (so that a regenerated answer differs from
+// the first, as a real model's does) and keeps answers short.
 func tuneDir(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	conf := fmt.Sprintf("[model]\npath = %q\nmax_tokens = 6\nthreads = 1\n", tinyModel(t))
+	spec := testmodel.Tiny("qwen2", ggml.Q8_0, 7)
+	spec.OutputNormScale = 0.1
+	path := filepath.Join(dir, "tiny-flat.gguf")
+	if err := testmodel.WriteFile(path, spec); err != nil {
+		t.Fatal(err)
+	}
+	conf := fmt.Sprintf("[model]\npath = %q\nmax_tokens = 6\nthreads = 1\n", path)
 	if err := os.WriteFile(filepath.Join(dir, "chatloop.toml"), []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}

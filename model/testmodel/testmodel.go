@@ -45,6 +45,11 @@ type Spec struct {
 	// q8_0), which keeps files with large types or slow quantizers quick
 	// to write.
 	EmbedQ8 bool
+	// OutputNormScale scales output_norm.weight (0 means 1). A random
+	// model's logits spread over tens of nats, so sampling from it is
+	// nearly greedy; 0.1 flattens them enough that sampled answers differ
+	// (tests that need regenerations to differ use it).
+	OutputNormScale float64
 	// Mix, when set, chooses each weight matrix's type as llama-quantize's
 	// file type of that name does (Q4_K_M); Type is then unused.
 	Mix *Mix
@@ -224,7 +229,11 @@ func (s Spec) plan(nVocab int) ([]planned, error) {
 	if err := matrix("token_embd.weight", nVocab, s.Hidden, 1); err != nil {
 		return nil, err
 	}
-	vec("output_norm.weight", s.Hidden, 1, 0.1)
+	outScale := s.OutputNormScale
+	if outScale == 0 {
+		outScale = 1
+	}
+	vec("output_norm.weight", s.Hidden, outScale, 0.1*outScale)
 	if s.Untied {
 		if err := matrix("output.weight", nVocab, s.Hidden, 4/math.Sqrt(float64(s.Hidden))); err != nil {
 			return nil, err
