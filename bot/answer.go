@@ -42,6 +42,9 @@ func (c *Core) run(s *session, j *job) {
 	case cmdPersona:
 		c.persona(ctx, m, arg, j.replier)
 		return
+	case cmdOptOut, cmdOptIn:
+		c.setConsent(ctx, m, cmd == cmdOptOut, j.replier)
+		return
 	}
 	if s.lastPair[0] != "" {
 		if choice := strings.ToUpper(strings.TrimSpace(m.Text)); choice == "A" || choice == "B" {
@@ -221,11 +224,23 @@ func (c *Core) answer(ctx context.Context, r Replier, m Message, prompt []Turn, 
 		case <-exited:
 		}
 	})
+	noticed := false
+	if started && genErr == nil {
+		if n := c.claimNotice(ctx, m); n != "" {
+			select {
+			case tokens <- "\n\n" + n:
+				noticed = true
+			case <-exited:
+				c.releaseNotice(m)
+			}
+		}
+	}
 	close(tokens)
 	var streamErr error
 	if started {
 		streamErr = <-streamed
 	}
+	c.settleNotice(ctx, m, noticed, streamErr == nil)
 
 	a.Text = res.Text
 	a.PromptTokens, a.AnswerTokens = res.PromptTokens, res.AnswerTokens
@@ -314,8 +329,12 @@ func (c *Core) bestOf(ctx context.Context, r Replier, m Message, prompt []Turn, 
 			bestRecorded = ok
 		}
 	}
-	tokens := make(chan string, 1)
+	tokens := make(chan string, 2)
 	tokens <- best.Text
+	notice := c.claimNotice(ctx, m)
+	if notice != "" {
+		tokens <- "\n\n" + notice
+	}
 	close(tokens)
 	err := r.Stream(ctx, Outgoing{AnswerID: best.ID, Label: label, Feedback: bestRecorded, Sent: func(id MessageID) {
 		mu.Lock()
@@ -327,6 +346,7 @@ func (c *Core) bestOf(ctx context.Context, r Replier, m Message, prompt []Turn, 
 			}
 		}
 	}}, tokens)
+	c.settleNotice(ctx, m, notice != "", err == nil)
 	if !bestRecorded {
 		c.tellNotRecording(ctx, r, m)
 	}
@@ -380,7 +400,14 @@ func (c *Core) record(ctx context.Context, a Answer) bool {
 	if c.opts.Store == nil {
 		return false
 	}
-	if err := c.opts.Store.RecordAnswer(context.WithoutCancel(ctx), a); err != nil {
+	out, err := c.readOptOut(ctx, a.Platform, a.AskerID)
+	if err == nil && out {
+		return false // the asker opted out: nothing of theirs is kept
+	}
+	if err == nil {
+		err = c.opts.Store.RecordAnswer(context.WithoutCancel(ctx), a)
+	}
+	if err != nil {
 		c.health.failed()
 		c.log.Error("recording answer", "answer", a.ID, "failures", c.health.total.Load(), "err", err)
 		return false
@@ -398,6 +425,10 @@ func (c *Core) send(ctx context.Context, r Replier, text string) {
 func (c *Core) voteLast(ctx context.Context, s *session, m Message, good bool, r Replier) {
 	if c.opts.Store == nil {
 		c.send(ctx, r, phrase(m.Text, "Feedback is off (no database configured).", "反馈功能未开启（没有配置数据库）。"))
+		return
+	}
+	if c.optedOut(ctx, m.Platform, m.SenderID) {
+		c.send(ctx, r, optedOutNotice(m.Text))
 		return
 	}
 	if s.lastPair[0] != "" {

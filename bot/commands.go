@@ -13,6 +13,8 @@ const (
 	cmdGood
 	cmdBad
 	cmdPersona
+	cmdOptOut
+	cmdOptIn
 )
 
 // commandWords maps every spelling, English and Chinese, to its command.
@@ -23,6 +25,8 @@ var commandWords = map[string]command{
 	"/good": cmdGood, "/赞": cmdGood, "/好": cmdGood,
 	"/bad": cmdBad, "/踩": cmdBad, "/差": cmdBad,
 	"/persona": cmdPersona, "/人设": cmdPersona,
+	"/optout": cmdOptOut, "/退出": cmdOptOut,
+	"/optin": cmdOptIn, "/加入": cmdOptIn,
 }
 
 // parseCommand recognises a command only as the whole first word of the
@@ -47,7 +51,9 @@ const helpEN = `Commands:
 /regen     another answer to your last question
 /good      the last answer was good (👍)
 /bad       the last answer was bad (👎)
-/persona   show or (admins) set this chat's system prompt: /persona <text>, /persona reset`
+/persona   show or (admins) set this chat's system prompt: /persona <text>, /persona reset
+/optout    stop recording your messages and votes, and forget your votes
+/optin     record them again`
 
 const helpZH = `命令：
 /帮助      显示帮助
@@ -55,4 +61,6 @@ const helpZH = `命令：
 /重新生成  换一个回答（也可以说“换一个”）
 /赞        上一个回答很好 (👍)
 /踩        上一个回答不好 (👎)
-/人设      查看或（管理员）设置本群的系统提示：/人设 <文本>，/人设 reset`
+/人设      查看或（管理员）设置本群的系统提示：/人设 <文本>，/人设 reset
+/退出      不再记录你的消息和评价，并删除你的评价
+/加入      重新开始记录`

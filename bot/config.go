@@ -44,6 +44,10 @@ type Config struct {
 	// VoteWindow is how long an unquoted thumbs message votes on the last
 	// answer to its sender.
 	VoteWindow Duration `toml:"vote_window"`
+	// GroupNotice is appended, once per group chat, to the first answer
+	// there: it says that reactions are collected and how to opt out. The
+	// store remembers which groups were told. "" turns it off.
+	GroupNotice string `toml:"group_notice"`
 	// Refusals are rules checked before the model runs.
 	Refusals []RefusalRule `toml:"refusals"`
 }
@@ -88,6 +92,7 @@ func DefaultConfig() Config {
 		RatePerMinute: 6,
 		RateBurst:     3,
 		VoteWindow:    Duration{10 * time.Minute},
+		GroupNotice:   DefaultGroupNotice,
 	}
 }
 

@@ -80,6 +80,7 @@ type Core struct {
 	rng       *mrand.Rand
 	idSource  *ulid.MonotonicEntropy
 	closed    bool
+	noticed   map[chatKey]bool // groups told of the collection, or being told
 
 	notices chan struct{} // a slot per notice being sent
 	health  storeHealth
@@ -169,6 +170,7 @@ func NewCore(opts Options) (*Core, error) {
 		personas:  map[chatKey]string{},
 		limiters:  map[string]*limiter{},
 		pairs:     map[AnswerID][2]AnswerID{},
+		noticed:   map[chatKey]bool{},
 		rng:       rng,
 		idSource:  ulid.Monotonic(rand.Reader, 0),
 		notices:   make(chan struct{}, MaxNotices),
@@ -239,6 +241,10 @@ func (c *Core) HandleReaction(_ context.Context, x Reaction, r Replier) {
 		return
 	}
 	ctx := c.baseCtx
+	if (x.Kind == ReactionUp || x.Kind == ReactionDown || x.Kind == ReactionChooseA || x.Kind == ReactionChooseB) && c.optedOut(ctx, x.Platform, x.UserID) {
+		complete(r)
+		return
+	}
 	id, err := c.resolveAnswer(ctx, x)
 	if err != nil {
 		c.log.Info("reaction not matched to an answer", "platform", x.Platform, "kind", int(x.Kind), "err", err)

@@ -42,7 +42,14 @@ var (
 	// (+1, -1, 0 for a removal). Only bucketVotes counts.
 	bucketVoteLog = []byte("vote_log")
 
-	allBuckets = [][]byte{bucketMeta, bucketAnswers, bucketMessages, bucketChats, bucketGroups, bucketVotes, bucketChoices, bucketVoteLog}
+	// bucketNotified records the group chats told that reactions are
+	// collected (schema 4): part(platform) part(chat) -> time(8 bytes).
+	bucketNotified = []byte("notified_groups")
+	// bucketOptedOut holds the people who sent /optout (schema 4):
+	// part(platform) voter hash -> time(8 bytes). Never a raw id.
+	bucketOptedOut = []byte("opted_out")
+
+	allBuckets = [][]byte{bucketMeta, bucketAnswers, bucketMessages, bucketChats, bucketGroups, bucketVotes, bucketChoices, bucketVoteLog, bucketNotified, bucketOptedOut}
 
 	keySchemaVersion = []byte("schema_version")
 	keySecret        = []byte("hmac_secret")
@@ -50,7 +57,7 @@ var (
 )
 
 // SchemaVersion is the version of the database layout this package writes.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // migrations[v] upgrades a database at version v to version v+1, inside the
 // write transaction Open runs them in. Version 0 is an empty file.
@@ -58,6 +65,7 @@ var migrations = map[uint64]func(tx *bolt.Tx, now time.Time) error{
 	0: createV1,
 	1: migrateV2,
 	2: migrateV3,
+	3: migrateV4,
 }
 
 // createV1 creates every bucket of version 1 and the per-database secret.
