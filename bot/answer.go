@@ -76,7 +76,7 @@ func (c *Core) converse(ctx context.Context, s *session, m Message, r Replier) {
 	system := c.systemPrompt(m.Platform, m.ChatID)
 	history := s.history
 	if m.History != nil {
-		history = m.History
+		history = c.withoutNotices(m.History)
 	}
 	next := Turn{Role: RoleUser, Content: m.Text}
 	prompt, history, ok := c.fitPrompt(system, history, next)

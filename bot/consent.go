@@ -3,6 +3,8 @@ package bot
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 )
 
 // DefaultGroupNotice is [bot] group_notice's default. When it is in force
@@ -137,4 +139,36 @@ func (c *Core) setConsent(ctx context.Context, m Message, out bool, r Replier) {
 // optedOutNotice answers a vote command from someone who opted out.
 func optedOutNotice(text string) string {
 	return phrase(text, "You opted out, so your votes are not recorded. /optin records them again.", "你已退出，评价不会被记录。发送 /加入 可以恢复。")
+}
+
+// withoutNotices removes the group notice from the end of assistant turns
+// in a history an adapter read back from the platform, so that the model
+// sees its own words only.
+func (c *Core) withoutNotices(history []Turn) []Turn {
+	if c.cfg.GroupNotice == "" {
+		return history
+	}
+	notices := []string{c.cfg.GroupNotice}
+	if c.cfg.GroupNotice == DefaultGroupNotice {
+		notices = append(notices, groupNoticeZH)
+	}
+	var out []Turn
+	for i, t := range history {
+		if t.Role != RoleAssistant {
+			continue
+		}
+		for _, n := range notices {
+			if s, ok := strings.CutSuffix(t.Content, "\n\n"+n); ok {
+				if out == nil {
+					out = slices.Clone(history)
+				}
+				out[i].Content = s
+				break
+			}
+		}
+	}
+	if out == nil {
+		return history
+	}
+	return out
 }

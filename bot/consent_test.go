@@ -157,3 +157,29 @@ func TestOptOutAndIn(t *testing.T) {
 		t.Errorf("after /optin the vote was not recorded: up %d", row.Up)
 	}
 }
+
+// An adapter that reads the history back from the platform sees the
+// notice under the bot's first answer; the model must not.
+func TestGroupNoticeNotInPlatformHistory(t *testing.T) {
+	store := openStore(t)
+	c, _ := runCore(t, bot.DefaultConfig(), store)
+	m := groupIn("g1", "alice", "and then?")
+	m.History = []bot.Turn{
+		{Role: bot.RoleUser, Content: "hello"},
+		{Role: bot.RoleAssistant, Content: "hi there\n\n" + bot.DefaultGroupNotice},
+	}
+	c.ask(t, m)
+	prompt := c.gen.last()
+	var assistant []string
+	for _, turn := range prompt {
+		if turn.Role == bot.RoleAssistant {
+			assistant = append(assistant, turn.Content)
+		}
+	}
+	if len(assistant) != 1 || assistant[0] != "hi there" {
+		t.Errorf("assistant turns the model saw: %q, want [\"hi there\"]", assistant)
+	}
+	if m.History[1].Content != "hi there\n\n"+bot.DefaultGroupNotice {
+		t.Error("the adapter's history was changed in place")
+	}
+}

@@ -62,6 +62,9 @@ ab_probability = 0.0
 ab_adapters = []
 # An unquoted thumbs message votes on the sender's last answer this recent.
 vote_window = "10m0s"
+# Appended once per group chat to the first answer there (remembered in the
+# feedback database); "" turns it off. See docs/chat.md.
+group_notice = "Reactions to my answers are collected to improve me; send /optout to stop."
 
 # Refusal rules, checked before the model runs. Add as many as you need:
 # [[bot.refusals]]
