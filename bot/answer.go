@@ -323,10 +323,12 @@ func (c *Core) bestOf(ctx context.Context, r Replier, m Message, prompt []Turn, 
 	var sentIDs []MessageID
 	var mu sync.Mutex
 	bestRecorded := false
+	recorded := make([]bool, len(cands))
 	for i := range cands {
 		cands[i].Sent = cands[i].ID == best.ID
-		if ok := c.record(ctx, cands[i]); cands[i].Sent {
-			bestRecorded = ok
+		recorded[i] = c.record(ctx, cands[i])
+		if cands[i].Sent {
+			bestRecorded = recorded[i]
 		}
 	}
 	tokens := make(chan string, 2)
@@ -350,14 +352,14 @@ func (c *Core) bestOf(ctx context.Context, r Replier, m Message, prompt []Turn, 
 	if !bestRecorded {
 		c.tellNotRecording(ctx, r, m)
 	}
-	for _, a := range cands {
+	for i, a := range cands {
 		if a.ID == best.ID {
 			mu.Lock()
 			a.MessageIDs = slices.Clone(sentIDs)
 			mu.Unlock()
 			best = a
 		}
-		if c.opts.Store != nil {
+		if recorded[i] {
 			if err := c.opts.Store.FinishAnswer(context.WithoutCancel(ctx), a); err != nil {
 				c.log.Error("finishing candidate record", "answer", a.ID, "err", err)
 			}

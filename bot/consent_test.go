@@ -2,8 +2,11 @@ package bot_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/chatloop/chatloop/bot"
@@ -182,4 +185,60 @@ func TestGroupNoticeNotInPlatformHistory(t *testing.T) {
 	if m.History[1].Content != "hi there\n\n"+bot.DefaultGroupNotice {
 		t.Error("the adapter's history was changed in place")
 	}
+}
+
+type lengthScorer struct{}
+
+func (lengthScorer) Score(_ context.Context, _ []bot.Turn, answer string) (float64, error) {
+	return float64(len(answer)), nil
+}
+
+// Best-of-n keeps no candidate of someone who opted out, and its answer
+// carries the group notice like any other.
+func TestBestOfHonoursConsent(t *testing.T) {
+	store := openStore(t)
+	var logs strings.Builder
+	var mu sync.Mutex
+	c, err := bot.NewCore(bot.Options{Config: bot.DefaultConfig(), Generator: demo.New(), Store: store, MaxTokens: 1000,
+		Scorer: lengthScorer{}, BestOf: 3, Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	tc := testCore{Core: c}
+
+	first := tc.ask(t, groupIn("g1", "alice", "hello"))
+	if len(first.answers) != 1 || !strings.HasSuffix(first.answers[0], "\n\n"+bot.DefaultGroupNotice) {
+		t.Errorf("best-of answer in a new group: %q, want the notice", first.answers)
+	}
+	if n := len(rawRows(t, store)); n != 3 {
+		t.Errorf("%d candidates stored, want 3", n)
+	}
+	tc.ask(t, groupIn("g1", "alice", "/optout"))
+	later := tc.ask(t, groupIn("g1", "alice", "hello again"))
+	if len(later.answers) != 1 || strings.Contains(later.answers[0], "/optout") {
+		t.Errorf("best-of answer after opting out: %q", later.answers)
+	}
+	if n := len(rawRows(t, store)); n != 3 {
+		t.Errorf("%d candidates stored after the opt-out, want still 3", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("errors logged:\n%s", logs.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
