@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/chatloop/chatloop/internal/atomicfile"
 	"io"
 	"log/slog"
 	"net/http"
@@ -333,7 +334,7 @@ func (a *Adapter) showQR(uuid string) {
 	path := a.cfg.qrFile()
 	png, err := qrcode.Encode(content, qrcode.Medium, 256)
 	if err == nil {
-		err = writeFilePrivate(path, png)
+		err = atomicfile.WritePrivate(path, png)
 	}
 	if err != nil {
 		a.log.Warn("writing the QR code image", "file", path, "err", err)

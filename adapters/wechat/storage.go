@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/chatloop/chatloop/internal/atomicfile"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
 
 	"github.com/eatmoreapple/openwechat"
@@ -81,7 +81,7 @@ func (s *loginStorage) Write(p []byte) (int, error) {
 	if len(s.jar) > 0 {
 		doc = mergeJar(p, s.jar)
 	}
-	if err := writeFilePrivate(s.path, doc); err != nil {
+	if err := atomicfile.WritePrivate(s.path, doc); err != nil {
 		return 0, fmt.Errorf("saving the WeChat session: %w", err)
 	}
 	return len(p), nil
@@ -124,41 +124,6 @@ func mergeJar(doc []byte, base map[string]json.RawMessage) []byte {
 		return doc
 	}
 	return append(out, '\n')
-}
-
-// writeFilePrivate writes data to path with mode 0600 through a temporary
-// file in the same directory and a rename.
-func writeFilePrivate(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	return nil
 }
 
 // savedSession reports whether a saved session file exists.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/chatloop/chatloop/internal/atomicfile"
 	"net/url"
 	"os"
 	"strings"
@@ -206,7 +207,7 @@ func (a *Adapter) showQR(content string) {
 	path := a.cfg.qrFile()
 	png, err := qrcode.Encode(content, qrcode.Medium, 256)
 	if err == nil {
-		err = writeFilePrivate(path, png)
+		err = atomicfile.WritePrivate(path, png)
 	}
 	if err != nil {
 		a.log.Warn("writing the QR code image", "file", path, "err", err)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/chatloop/chatloop/internal/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -74,43 +75,8 @@ func saveState(path string, s state) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("saving the iLink login: %w", err)
 	}
-	if err := writeFilePrivate(path, append(b, '\n')); err != nil {
+	if err := atomicfile.WritePrivate(path, append(b, '\n')); err != nil {
 		return fmt.Errorf("saving the iLink login: %w", err)
 	}
-	return nil
-}
-
-// writeFilePrivate writes data to path with mode 0600 through a temporary
-// file in the same directory and a rename, so that a crash never leaves
-// half a file.
-func writeFilePrivate(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
 	return nil
 }
