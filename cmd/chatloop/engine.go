@@ -9,8 +9,8 @@ import (
 // loadEngine loads the local model cfg.Model names (a file, a catalogue
 // name or a reference, pulled on first use) with cfg.Model's engine
 // options. It is the one way every command opens the engine: chat and run
-// (the local backend), the model subcommands and the reward commands
-// (the backbone). Commands put their flags into cfg.Model first.
+// (the local backend), serve, the model subcommands, the reward commands
+// (the backbone) and tune (loadTrainingBase). Commands put their flags into cfg.Model first.
 func (a *app) loadEngine(cmd *cobra.Command, cfg *Config) (*model.Engine, error) {
 	path, err := a.resolveModelPath(cmd, cfg)
 	if err != nil {
@@ -19,6 +19,22 @@ func (a *app) loadEngine(cmd *cobra.Command, cfg *Config) (*model.Engine, error)
 	opts := cfg.Model.engineOptions()
 	opts.Log = a.logger()
 	return model.Load(path, opts)
+}
+
+// loadTrainingBase loads the base model that tune and tune --online train
+// on, through loadEngine, as training needs it: without adapters (the one
+// being trained rides beside the weights), one sequence at a time, no
+// prefix cache, and the weights in the file's layout, which the training
+// pass reads.
+func (a *app) loadTrainingBase(cmd *cobra.Command, cfg *Config, modelFlag string, threads int) (*model.Engine, error) {
+	c := *cfg
+	if modelFlag != "" {
+		c.Model.Path = modelFlag
+	}
+	c.Model.Threads, c.Model.Parallel, c.Model.PrefixCacheMB = threads, 1, 0
+	c.Model.Repack, c.Model.PackCache = false, false
+	c.Model.Adapters, c.Model.AdapterScales, c.Model.MergeAdapters = nil, nil, false
+	return a.loadEngine(cmd, &c)
 }
 
 // bindNoRepack adds --no-repack, the one switch over [model] repack that

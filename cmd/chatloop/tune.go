@@ -119,13 +119,6 @@ func (a *app) tune(cmd *cobra.Command, f *tuneFlags) error {
 		return fmt.Errorf("%w in %s: vote on answers and regenerate (/regen), or pick in A/B offers, then tune again", tune.ErrNoPairs, source)
 	}
 
-	if f.model != "" {
-		cfg.Model.Path = f.model
-	}
-	path, err := a.resolveModelPath(cmd, cfg)
-	if err != nil {
-		return err
-	}
 	threads := cfg.Model.Threads
 	if f.threads >= 0 {
 		threads = f.threads
@@ -133,7 +126,7 @@ func (a *app) tune(cmd *cobra.Command, f *tuneFlags) error {
 	if threads <= 0 {
 		threads = runtime.NumCPU()
 	}
-	e, err := model.Load(path, model.Options{Threads: threads, Template: cfg.Model.Template, Parallel: 1, PrefixCache: -1, Repack: model.RepackOff, Log: log})
+	e, err := a.loadTrainingBase(cmd, cfg, f.model, threads)
 	if err != nil {
 		return err
 	}

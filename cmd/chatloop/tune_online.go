@@ -85,13 +85,6 @@ func (a *app) tuneOnline(cmd *cobra.Command, cfg *Config, f *tuneFlags) error {
 	if len(prompts) == 0 {
 		return fmt.Errorf("%w in %s: chat first, or give --prompts FILE", online.ErrNoPrompts, source)
 	}
-	if f.model != "" {
-		cfg.Model.Path = f.model
-	}
-	path, err := a.resolveModelPath(cmd, cfg)
-	if err != nil {
-		return err
-	}
 	threads := cfg.Model.Threads
 	if f.threads >= 0 {
 		threads = f.threads
@@ -99,7 +92,7 @@ func (a *app) tuneOnline(cmd *cobra.Command, cfg *Config, f *tuneFlags) error {
 	if threads <= 0 {
 		threads = runtime.NumCPU()
 	}
-	e, err := model.Load(path, model.Options{Threads: threads, Template: cfg.Model.Template, Parallel: 1, PrefixCache: -1, Repack: model.RepackOff, Log: a.logger()})
+	e, err := a.loadTrainingBase(cmd, cfg, f.model, threads)
 	if err != nil {
 		return err
 	}
