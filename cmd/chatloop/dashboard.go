@@ -16,6 +16,7 @@ import (
 	"github.com/chatloop/chatloop/feedback"
 	"github.com/chatloop/chatloop/feedback/reward"
 	"github.com/chatloop/chatloop/metrics"
+	"github.com/chatloop/chatloop/model/lora"
 	"github.com/chatloop/chatloop/web"
 )
 
@@ -121,7 +122,38 @@ func latestRuns(cfg *Config) []web.Run {
 		}
 		out = append(out, run)
 	}
+	// The adapters `chatloop tune` wrote, as the bot serves them.
+	seen := map[string]bool{}
+	for _, p := range append(append([]string(nil), cfg.Model.Adapters...), cfg.Bot.ABAdapters...) {
+		if p == "" || seen[p] {
+			continue
+		}
+		seen[p] = true
+		out = append(out, tuneRun(p))
+	}
 	return out
+}
+
+// tuneRun describes a LoRA adapter file for the overview.
+func tuneRun(path string) web.Run {
+	run := web.Run{Kind: "tune", Path: path}
+	fi, err := os.Stat(path)
+	if err != nil {
+		run.Summary = "cannot read it: " + err.Error()
+		return run
+	}
+	run.When = fi.ModTime()
+	a, err := lora.Read(path)
+	if err != nil {
+		run.Summary = "cannot read it: " + err.Error()
+		return run
+	}
+	rank := 0
+	if len(a.Pairs) > 0 {
+		rank = a.Pairs[0].Rank
+	}
+	run.Summary = fmt.Sprintf("LoRA adapter %s for %s: rank %d, alpha %g, %d matrices", a.ShortName(), a.Arch, rank, a.Alpha, len(a.Pairs))
+	return run
 }
 
 func newDashboardCommand(a *app) *cobra.Command {
