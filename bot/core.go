@@ -77,6 +77,7 @@ type Core struct {
 	personas  map[chatKey]string
 	limiters  map[string]*limiter
 	pairs     map[AnswerID][2]AnswerID
+	versions  map[AnswerID]*VersionChoice // answers of A/B offers between versions
 	rng       *mrand.Rand
 	idSource  *ulid.MonotonicEntropy
 	closed    bool
@@ -170,6 +171,7 @@ func NewCore(opts Options) (*Core, error) {
 		personas:  map[chatKey]string{},
 		limiters:  map[string]*limiter{},
 		pairs:     map[AnswerID][2]AnswerID{},
+		versions:  map[AnswerID]*VersionChoice{},
 		noticed:   map[chatKey]bool{},
 		rng:       rng,
 		idSource:  ulid.Monotonic(rand.Reader, 0),
