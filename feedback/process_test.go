@@ -2,8 +2,8 @@ package feedback
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
+	"github.com/chatloop/chatloop/internal/childtest"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -82,29 +82,7 @@ func childVotes(path, run string) {
 
 func startChild(t *testing.T, role string, env ...string) (*exec.Cmd, io.WriteCloser, *bufio.Scanner) {
 	t.Helper()
-	exe, err := os.Executable()
-	must(t, err)
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), append([]string{"FEEDBACK_TEST_CHILD=" + role}, env...)...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	must(t, err)
-	stdout, err := cmd.StdoutPipe()
-	must(t, err)
-	must(t, cmd.Start())
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() && stderr.Len() > 0 {
-			t.Logf("child stderr:\n%s", stderr.String())
-		}
-	})
-	sc := bufio.NewScanner(stdout)
-	if !sc.Scan() || sc.Text() != "ready" {
-		t.Fatalf("child did not start: %q %v\n%s", sc.Text(), sc.Err(), stderr.String())
-	}
-	return cmd, stdin, sc
+	return childtest.Start(t, "FEEDBACK_TEST_CHILD", role, env...)
 }
 
 // TestCrashKeepsAcknowledgedVotes kills a writing process with SIGKILL at

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/chatloop/chatloop/internal/childtest"
 	"io"
 	"os"
 	"os/exec"
@@ -63,29 +64,7 @@ func childServe(path, socket string) {
 
 func startChild(t *testing.T, role string, env ...string) (*exec.Cmd, io.WriteCloser, *bufio.Scanner) {
 	t.Helper()
-	exe, err := os.Executable()
-	must(t, err)
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), append([]string{"FEEDBACK_TEST_CHILD=" + role}, env...)...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	must(t, err)
-	stdout, err := cmd.StdoutPipe()
-	must(t, err)
-	must(t, cmd.Start())
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() && stderr.Len() > 0 {
-			t.Logf("child stderr:\n%s", stderr.String())
-		}
-	})
-	sc := bufio.NewScanner(stdout)
-	if !sc.Scan() || sc.Text() != "ready" {
-		t.Fatalf("child did not start: %q %v\n%s", sc.Text(), sc.Err(), stderr.String())
-	}
-	return cmd, stdin, sc
+	return childtest.Start(t, "FEEDBACK_TEST_CHILD", role, env...)
 }
 
 // TestLockedFileFailsFast opens a file another process holds: Open fails
