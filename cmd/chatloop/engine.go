@@ -1,6 +1,8 @@
 package main
 
 import (
+	"runtime"
+
 	"github.com/spf13/cobra"
 
 	"github.com/chatloop/chatloop/model"
@@ -35,6 +37,19 @@ func (a *app) loadTrainingBase(cmd *cobra.Command, cfg *Config, modelFlag string
 	c.Model.Repack, c.Model.PackCache = false, false
 	c.Model.Adapters, c.Model.AdapterScales, c.Model.MergeAdapters = nil, nil, false
 	return a.loadEngine(cmd, &c)
+}
+
+// trainingThreads is the threads tune trains with: --threads when given
+// (flag >= 0), else [model] threads, and 0 means one per core.
+func trainingThreads(cfg *Config, flag int) int {
+	threads := cfg.Model.Threads
+	if flag >= 0 {
+		threads = flag
+	}
+	if threads <= 0 {
+		threads = runtime.NumCPU()
+	}
+	return threads
 }
 
 // bindNoRepack adds --no-repack, the one switch over [model] repack that

@@ -8,7 +8,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"runtime"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -119,13 +118,7 @@ func (a *app) tune(cmd *cobra.Command, f *tuneFlags) error {
 		return fmt.Errorf("%w in %s: vote on answers and regenerate (/regen), or pick in A/B offers, then tune again", tune.ErrNoPairs, source)
 	}
 
-	threads := cfg.Model.Threads
-	if f.threads >= 0 {
-		threads = f.threads
-	}
-	if threads <= 0 {
-		threads = runtime.NumCPU()
-	}
+	threads := trainingThreads(cfg, f.threads)
 	e, err := a.loadTrainingBase(cmd, cfg, f.model, threads)
 	if err != nil {
 		return err

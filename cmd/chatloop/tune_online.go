@@ -10,7 +10,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"runtime"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -85,13 +84,7 @@ func (a *app) tuneOnline(cmd *cobra.Command, cfg *Config, f *tuneFlags) error {
 	if len(prompts) == 0 {
 		return fmt.Errorf("%w in %s: chat first, or give --prompts FILE", online.ErrNoPrompts, source)
 	}
-	threads := cfg.Model.Threads
-	if f.threads >= 0 {
-		threads = f.threads
-	}
-	if threads <= 0 {
-		threads = runtime.NumCPU()
-	}
+	threads := trainingThreads(cfg, f.threads)
 	e, err := a.loadTrainingBase(cmd, cfg, f.model, threads)
 	if err != nil {
 		return err
