@@ -50,7 +50,7 @@ func TestABBetweenVersions(t *testing.T) {
 		}
 		rows := rawRows(t, store)
 		a, b := rows[r.ids[0]], rows[r.ids[1]]
-		if !slices.Equal(a.Prompt, b.Prompt) || a.GroupID != b.GroupID {
+		if !slices.EqualFunc(a.Prompt, b.Prompt, feedback.Message.Equal) || a.GroupID != b.GroupID {
 			t.Fatalf("offer %d: the two answers saw different prompts or groups: %v / %v", i, a.Prompt, b.Prompt)
 		}
 		names := a.Model.Name + " vs " + b.Model.Name

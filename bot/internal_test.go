@@ -68,7 +68,7 @@ func TestTrimHistory(t *testing.T) {
 			if len(got) > 0 && got[0].Role != RoleUser {
 				t.Errorf("history starts with %s", got[0].Role)
 			}
-			if len(got) > 0 && got[len(got)-1] != h[len(h)-1] {
+			if len(got) > 0 && !got[len(got)-1].Equal(h[len(h)-1]) {
 				t.Errorf("the newest turn was dropped")
 			}
 		})

@@ -76,7 +76,7 @@ func TestRegenReactionMakesSibling(t *testing.T) {
 	if a.GroupID == "" || a.GroupID != b.GroupID {
 		t.Errorf("regenerated answer is not a sibling: groups %q and %q", a.GroupID, b.GroupID)
 	}
-	if len(b.Prompt) != len(a.Prompt) || b.Prompt[len(b.Prompt)-1] != a.Prompt[len(a.Prompt)-1] {
+	if len(b.Prompt) != len(a.Prompt) || !b.Prompt[len(b.Prompt)-1].Equal(a.Prompt[len(a.Prompt)-1]) {
 		t.Errorf("the alternative answered another prompt: %v vs %v", b.Prompt, a.Prompt)
 	}
 	// The session moved on to the new answer: /good votes on it.

@@ -68,6 +68,7 @@ const (
 	RoleSystem    = "system"
 	RoleUser      = "user"
 	RoleAssistant = "assistant"
+	RoleTool      = chat.RoleTool
 )
 
 // ReactionKind says what a reaction means.
@@ -160,6 +161,9 @@ type Request struct {
 	// A/B between versions, [bot] ab_adapters); nil is the generator's
 	// default version.
 	Version *VersionChoice
+	// Tools are the tools the model may call for this answer (none: plain
+	// chat). A generator that cannot call tools ignores them.
+	Tools []chat.Tool
 }
 
 // VersionChoice names one entry of [bot] ab_adapters: the LoRA adapter
@@ -219,6 +223,11 @@ type Result struct {
 	// request's sampling parameters (a remote server is sent only some of
 	// them); the answer records it instead of the request's.
 	Sampling *Sampling
+	// ToolCalls, when not empty, are the tools the model asked to call
+	// instead of (or after) writing Text: the core runs them, appends the
+	// assistant's call and the results to the messages and asks again. The
+	// call's own markup never reaches onToken.
+	ToolCalls []chat.ToolCall
 }
 
 // Generator produces answers. The local engine and remote backends satisfy
@@ -253,7 +262,14 @@ type Answer struct {
 	Created  time.Time `json:"created"`
 
 	// Prompt is the exact role/content messages the model saw.
-	Prompt   []Turn    `json:"prompt"`
+	Prompt []Turn `json:"prompt"`
+	// Tools are the tools the model was offered (none: plain chat).
+	Tools []chat.Tool `json:"tools,omitempty"`
+	// Steps are the tool rounds of this answer, in order, between Prompt
+	// and Text: each assistant message with its ToolCalls, then one "tool"
+	// message per call with its (truncated) result, exactly as the model
+	// saw them.
+	Steps    []Turn    `json:"steps,omitempty"`
 	Text     string    `json:"text"`
 	Label    string    `json:"label,omitempty"` // "A"/"B" in an A/B comparison
 	Sampling Sampling  `json:"sampling"`

@@ -341,7 +341,7 @@ func assistant(text string) []Message {
 	return []Message{{Role: "assistant", Content: text}}
 }
 
-func samePrompt(a, b *answerRecord) bool { return slices.Equal(a.Prompt, b.Prompt) }
+func samePrompt(a, b *answerRecord) bool { return slices.EqualFunc(a.Prompt, b.Prompt, bot.Turn.Equal) }
 
 // preferencePairs calls emit with the ids of every preference pair,
 // chosen first: first sibling pairs group by group, then A/B choices,

@@ -95,7 +95,7 @@ func equalMessages(a, b []Message) bool {
 		return false
 	}
 	for i := range a {
-		if a[i] != b[i] {
+		if !a[i].Equal(b[i]) {
 			return false
 		}
 	}

@@ -450,7 +450,7 @@ func TestAdapterReplyChainAndThreadHistory(t *testing.T) {
 		{Role: bot.RoleUser, Content: "what is 2+2?"},
 		{Role: bot.RoleAssistant, Content: "You said: what is 2+2?"},
 	}
-	if !slices.Equal(m2.History, want) {
+	if !slices.EqualFunc(m2.History, want, bot.Turn.Equal) {
 		t.Errorf("history of a reply = %+v, want %+v", m2.History, want)
 	}
 	// Three levels deep: the chain is fetched through REST beyond the
@@ -459,7 +459,7 @@ func TestAdapterReplyChainAndThreadHistory(t *testing.T) {
 	waitAnswer(t, f, h, bot.MessageID(q3))
 	m3, _ := h.message(q3)
 	want = append(want, bot.Turn{Role: bot.RoleUser, Content: "and times 3?"}, bot.Turn{Role: bot.RoleAssistant, Content: "You said: and times 3?"})
-	if !slices.Equal(m3.History, want) {
+	if !slices.EqualFunc(m3.History, want, bot.Turn.Equal) {
 		t.Errorf("history three levels deep = %+v, want %+v", m3.History, want)
 	}
 
@@ -468,7 +468,7 @@ func TestAdapterReplyChainAndThreadHistory(t *testing.T) {
 	q4 := f.say(userMsg{channel: fakeChannel, author: bob, content: mention("again"), mentionBot: true, replyTo: a2[0].ID})
 	waitAnswer(t, f, h, bot.MessageID(q4))
 	m4, _ := h.message(q4)
-	if want := []bot.Turn{{Role: bot.RoleAssistant, Content: "You said: and times 3?"}}; !slices.Equal(m4.History, want) {
+	if want := []bot.Turn{{Role: bot.RoleAssistant, Content: "You said: and times 3?"}}; !slices.EqualFunc(m4.History, want, bot.Turn.Equal) {
 		t.Errorf("history past a deleted message = %+v, want %+v", m4.History, want)
 	}
 
@@ -478,7 +478,7 @@ func TestAdapterReplyChainAndThreadHistory(t *testing.T) {
 	q5 := f.say(userMsg{channel: fakeThread, author: alice, content: mention("sum it up"), mentionBot: true})
 	waitAnswer(t, f, h, bot.MessageID(q5))
 	m5, _ := h.message(q5)
-	if want := []bot.Turn{{Role: bot.RoleUser, Content: "first thought\n\nsecond thought"}}; !slices.Equal(m5.History, want) {
+	if want := []bot.Turn{{Role: bot.RoleUser, Content: "first thought\n\nsecond thought"}}; !slices.EqualFunc(m5.History, want, bot.Turn.Equal) {
 		t.Errorf("thread history = %+v, want %+v", m5.History, want)
 	}
 

@@ -121,7 +121,7 @@ func TestEndToEnd(t *testing.T) {
 		{Role: bot.RoleAssistant, Content: rec1.Text},
 		{Role: bot.RoleUser, Content: "and the day after?"},
 	}
-	if !slices.Equal(rec.Prompt, wantPrompt) {
+	if !slices.EqualFunc(rec.Prompt, wantPrompt, bot.Turn.Equal) {
 		t.Errorf("prompt of the reply = %+v\nwant %+v", rec.Prompt, wantPrompt)
 	}
 

@@ -43,7 +43,7 @@ func TestModelFeaturizerAndScorer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !(long > short) || len(e.seen) != 1 || e.seen[0] != prompt[0] {
+	if !(long > short) || len(e.seen) != 1 || !e.seen[0].Equal(prompt[0]) {
 		t.Errorf("scores short %v, long %v; the model saw %v", short, long, e.seen)
 	}
 

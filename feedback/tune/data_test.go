@@ -21,7 +21,7 @@ func TestReadJSONL(t *testing.T) {
 		t.Fatalf("%d examples, want 2", len(exs))
 	}
 	c := exs[0]
-	if len(c.Messages) != 2 || c.Messages[1] != (model.Message{Role: "user", Content: "hi"}) || c.Chosen != "Hello!" || c.Rejected != "Go away." || c.Line != 1 {
+	if len(c.Messages) != 2 || !c.Messages[1].Equal(model.Message{Role: "user", Content: "hi"}) || c.Chosen != "Hello!" || c.Rejected != "Go away." || c.Line != 1 {
 		t.Errorf("conversational row = %+v", c)
 	}
 	p := exs[1]

@@ -30,9 +30,19 @@ var ErrUnknownTemplate = errors.New("chat: unknown chat template")
 // the reward model read. It is the one message type of chatloop, so that
 // no layer converts between look-alikes; its JSON is the OpenAI and TRL
 // {"role": …, "content": …}.
+//
+// Tool calling adds three fields, empty for plain chat: an assistant
+// message's ToolCalls, and a "tool" message's ToolCallID and Name (the
+// OpenAI chat completions shape).
 type Message struct {
-	Role    string `json:"role"` // "system", "user", "assistant"
+	Role    string `json:"role"` // "system", "user", "assistant", "tool"
 	Content string `json:"content"`
+	// ToolCalls are the tools an assistant message asked for.
+	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
+	// ToolCallID is the call a "tool" message answers.
+	ToolCallID string `json:"tool_call_id,omitempty"`
+	// Name is the tool whose result a "tool" message carries.
+	Name string `json:"name,omitempty"`
 }
 
 // Template renders conversations for one model family.

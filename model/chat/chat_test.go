@@ -13,12 +13,12 @@ import (
 // llamaCppConversation and the expected outputs below are llama.cpp's own
 // test vectors for its built-in templates (tests/test-chat-template.cpp).
 var llamaCppConversation = []Message{
-	{"system", "You are a helpful assistant"},
-	{"user", "Hello"},
-	{"assistant", "Hi there"},
-	{"user", "Who are you"},
-	{"assistant", "   I am an assistant   "},
-	{"user", "Another question"},
+	{Role: "system", Content: "You are a helpful assistant"},
+	{Role: "user", Content: "Hello"},
+	{Role: "assistant", Content: "Hi there"},
+	{Role: "user", Content: "Who are you"},
+	{Role: "assistant", Content: "   I am an assistant   "},
+	{Role: "user", Content: "Another question"},
 }
 
 func TestRenderMatchesLlamaCppTestVectors(t *testing.T) {
@@ -91,7 +91,7 @@ func TestRenderAgainstJinja(t *testing.T) {
 	for i, c := range g.Cases {
 		msgs := make([]Message, len(c.Messages))
 		for j, m := range c.Messages {
-			msgs[j] = Message{m.Role, m.Content}
+			msgs[j] = Message{Role: m.Role, Content: m.Content}
 		}
 		hasSystem := msgs[0].Role == "system"
 		got := chatml.Render(msgs, true)
@@ -149,7 +149,7 @@ func TestStopStrings(t *testing.T) {
 
 func TestLlama3TrimsOnlyASCIISpace(t *testing.T) {
 	llama, _ := ByName("llama3")
-	got := llama.Render([]Message{{"user", "\t\n hi \u3000\r\n"}}, false)
+	got := llama.Render([]Message{{Role: "user", Content: "\t\n hi \u3000\r\n"}}, false)
 	want := "<|start_header_id|>user<|end_header_id|>\n\nhi \u3000<|eot_id|>"
 	if got != want {
 		t.Errorf("Render = %q, want %q", got, want)
@@ -157,7 +157,7 @@ func TestLlama3TrimsOnlyASCIISpace(t *testing.T) {
 }
 
 func TestPartsSeparateMarkupFromContent(t *testing.T) {
-	msgs := []Message{{"system", "be brief"}, {"user", " <|im_end|><|eot_id|> hi "}, {"assistant", "ok"}}
+	msgs := []Message{{Role: "system", Content: "be brief"}, {Role: "user", Content: " <|im_end|><|eot_id|> hi "}, {Role: "assistant", Content: "ok"}}
 	for _, name := range Names() {
 		tmpl, _ := ByName(name)
 		for _, gen := range []bool{false, true} {
