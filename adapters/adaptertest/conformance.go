@@ -127,6 +127,9 @@ func Run(t *testing.T, p Platform) {
 		s.checkShown(t, id, second, b.Text)
 	})
 	t.Run("long answer split", func(t *testing.T) {
+		if p.Fits(strings.Repeat("x", 1<<20)) {
+			t.Skip("one message carries an answer of any length: nothing to split")
+		}
 		var long strings.Builder
 		for i := 0; p.Fits(long.String()); i++ {
 			fmt.Fprintf(&long, "word%04d ", i)

@@ -716,6 +716,8 @@ func TestConfig(t *testing.T) {
 		{"api_url host", func(c *Config) { c.APIURL = "http:///" }, "api_url"},
 		{"edit_interval", func(c *Config) { c.EditInterval.Duration = -time.Second }, "edit_interval"},
 		{"reply_chain_depth", func(c *Config) { c.ReplyChainDepth = -1 }, "reply_chain_depth"},
+		{"edit_interval too long", func(c *Config) { c.EditInterval.Duration = time.Hour }, "edit_interval"},
+		{"reply_chain_depth too deep", func(c *Config) { c.ReplyChainDepth = 1 << 40 }, "reply_chain_depth"},
 	} {
 		c := DefaultConfig()
 		tc.edit(&c)

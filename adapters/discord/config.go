@@ -98,6 +98,13 @@ func DefaultConfig() Config {
 // token.
 var ErrNoToken = errors.New("no Discord bot token: set " + TokenEnv + " or [discord] token_file")
 
+// Upper bounds of the numeric keys: an edit a minute is already no
+// streaming, and a reply chain is fetched a message per REST call.
+const (
+	MaxEditInterval    = time.Minute
+	MaxReplyChainDepth = 100
+)
+
 // Validate reports the first bad value, naming its key.
 func (c Config) Validate() error {
 	if c.APIURL != "" {
@@ -109,11 +116,11 @@ func (c Config) Validate() error {
 			return fmt.Errorf("key api_url: %q is not an http(s) URL", c.APIURL)
 		}
 	}
-	if c.EditInterval.Duration < 0 {
-		return fmt.Errorf("key edit_interval: %v is negative", c.EditInterval.Duration)
+	if c.EditInterval.Duration < 0 || c.EditInterval.Duration > MaxEditInterval {
+		return fmt.Errorf("key edit_interval: %v is outside 0s–%v", c.EditInterval.Duration, MaxEditInterval)
 	}
-	if c.ReplyChainDepth < 0 {
-		return fmt.Errorf("key reply_chain_depth: %d is negative", c.ReplyChainDepth)
+	if c.ReplyChainDepth < 0 || c.ReplyChainDepth > MaxReplyChainDepth {
+		return fmt.Errorf("key reply_chain_depth: %d is outside 0–%d", c.ReplyChainDepth, MaxReplyChainDepth)
 	}
 	return c.validateAccess()
 }

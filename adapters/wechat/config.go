@@ -120,6 +120,15 @@ func DefaultConfig() Config {
 // ErrConfig is wrapped by every configuration error.
 var ErrConfig = errors.New("wechat configuration")
 
+// Upper bounds of the numeric keys: a pause of ten minutes between
+// sends is already a bot that does not answer; WeChat cuts a text message
+// near 10,000 characters; a hundred parts is a long article.
+const (
+	MaxInterval  = 10 * time.Minute
+	MaxPartChars = 10000
+	MaxMaxParts  = 100
+)
+
 // Validate reports the first bad value, naming its key.
 func (c Config) Validate() error {
 	bad := func(format string, args ...any) error {
@@ -130,16 +139,16 @@ func (c Config) Validate() error {
 		return bad("key protocol: %q is neither %q nor %q", c.Protocol, ProtocolILink, ProtocolWeb)
 	case strings.TrimSpace(c.StorageFile) == "":
 		return bad("key storage_file: empty")
-	case c.ChatInterval.Duration < 0:
-		return bad("key chat_interval: %v is negative", c.ChatInterval.Duration)
-	case c.GlobalInterval.Duration < 0:
-		return bad("key global_interval: %v is negative", c.GlobalInterval.Duration)
-	case c.Jitter.Duration < 0:
-		return bad("key jitter: %v is negative", c.Jitter.Duration)
-	case c.PartChars < 50:
-		return bad("key part_chars: %d is below 50", c.PartChars)
-	case c.MaxParts < 1:
-		return bad("key max_parts: %d must be at least 1", c.MaxParts)
+	case c.ChatInterval.Duration < 0 || c.ChatInterval.Duration > MaxInterval:
+		return bad("key chat_interval: %v is outside 0s–%v", c.ChatInterval.Duration, MaxInterval)
+	case c.GlobalInterval.Duration < 0 || c.GlobalInterval.Duration > MaxInterval:
+		return bad("key global_interval: %v is outside 0s–%v", c.GlobalInterval.Duration, MaxInterval)
+	case c.Jitter.Duration < 0 || c.Jitter.Duration > MaxInterval:
+		return bad("key jitter: %v is outside 0s–%v", c.Jitter.Duration, MaxInterval)
+	case c.PartChars < 50 || c.PartChars > MaxPartChars:
+		return bad("key part_chars: %d is outside 50–%d", c.PartChars, MaxPartChars)
+	case c.MaxParts < 1 || c.MaxParts > MaxMaxParts:
+		return bad("key max_parts: %d is outside 1–%d", c.MaxParts, MaxMaxParts)
 	}
 	if c.Protocol == ProtocolILink {
 		if err := c.ILink().Validate(); err != nil {

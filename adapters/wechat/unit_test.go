@@ -116,6 +116,20 @@ func TestConfig(t *testing.T) {
 		"down_tokens":     func(c *Config) { c.DownTokens = []string{"好"} },
 		"regen_tokens":    func(c *Config) { c.RegenTokens = []string{"差"} },
 	}
+	// Upper bounds: each value past its bound is refused too.
+	for key, mutate := range map[string]func(*Config){
+		"chat_interval":   func(c *Config) { c.ChatInterval.Duration = time.Hour },
+		"global_interval": func(c *Config) { c.GlobalInterval.Duration = 24 * time.Hour },
+		"jitter":          func(c *Config) { c.Jitter.Duration = time.Hour },
+		"part_chars":      func(c *Config) { c.PartChars = 1 << 40 },
+		"max_parts":       func(c *Config) { c.MaxParts = 1 << 40 },
+	} {
+		c := DefaultConfig()
+		mutate(&c)
+		if err := c.Validate(); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), key) {
+			t.Errorf("%s past its bound: got %v, want an ErrConfig naming the key", key, err)
+		}
+	}
 	for key, mutate := range tests {
 		c := DefaultConfig()
 		mutate(&c)

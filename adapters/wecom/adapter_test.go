@@ -152,6 +152,8 @@ func TestConfig(t *testing.T) {
 		"bad path":      func(c *Config) { c.Path = "wecom" },
 		"bad api url":   func(c *Config) { c.APIURL = "ftp://x" },
 		"negative skew": func(c *Config) { c.MaxClockSkew.Duration = -time.Second },
+		"skew of days":  func(c *Config) { c.MaxClockSkew.Duration = 72 * time.Hour },
+		"huge agent id": func(c *Config) { c.AgentID = 1 << 40 },
 	} {
 		c := good
 		mod(&c)

@@ -19,6 +19,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -124,17 +125,22 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%w: key api_url: %q is not an http(s) URL", ErrConfig, c.APIURL)
 		}
 	}
-	if c.MaxClockSkew.Duration < 0 {
-		return fmt.Errorf("%w: key max_clock_skew: %v is negative", ErrConfig, c.MaxClockSkew.Duration)
+	if c.MaxClockSkew.Duration < 0 || c.MaxClockSkew.Duration > MaxClockSkew {
+		return fmt.Errorf("%w: key max_clock_skew: %v is outside 0s–%v", ErrConfig, c.MaxClockSkew.Duration, MaxClockSkew)
 	}
 	return nil
 }
+
+// MaxClockSkew bounds max_clock_skew: a callback older than a day is no
+// clock skew, and every accepted callback's id is kept (for replay
+// protection) for this long.
+const MaxClockSkew = 24 * time.Hour
 
 func (c Config) validateIdentity() error {
 	if c.CorpID == "" {
 		return fmt.Errorf("%w: key corp_id is empty", ErrConfig)
 	}
-	if c.AgentID <= 0 {
+	if c.AgentID <= 0 || c.AgentID > math.MaxInt32 {
 		return fmt.Errorf("%w: key agent_id must be the application's AgentId", ErrConfig)
 	}
 	return nil
