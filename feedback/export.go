@@ -14,6 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/chatloop/chatloop/bot"
+	"github.com/chatloop/chatloop/model/chat"
 )
 
 // Export formats, as Hugging Face TRL reads them (conversational JSONL).
@@ -43,16 +44,27 @@ const (
 // Formats lists the export formats.
 var Formats = []string{FormatPreference, FormatKTO, FormatSFT, FormatRaw, FormatOpenAIDPO, FormatOpenAISFT}
 
-// OpenAIDPORow is one row of FormatOpenAIDPO.
+// OpenAIDPORow is one row of FormatOpenAIDPO. An answer that called tools
+// brings its tool rounds into its output (assistant tool calls and tool
+// results, then its final assistant message), and the tools offered go
+// into Input.Tools.
 type OpenAIDPORow struct {
-	Input              OpenAIInput `json:"input"`
-	PreferredOutput    []Message   `json:"preferred_output"`
-	NonPreferredOutput []Message   `json:"non_preferred_output"`
+	Input              OpenAIInput     `json:"input"`
+	PreferredOutput    []OpenAIMessage `json:"preferred_output"`
+	NonPreferredOutput []OpenAIMessage `json:"non_preferred_output"`
 }
 
-// OpenAIInput is the prompt of an OpenAIDPORow.
+// OpenAIInput is the prompt of an OpenAIDPORow and the tools offered.
 type OpenAIInput struct {
-	Messages []Message `json:"messages"`
+	Messages []OpenAIMessage `json:"messages"`
+	Tools    []chat.Tool     `json:"tools,omitempty"`
+}
+
+// OpenAISFTRow is one row of FormatOpenAISFT: the messages (the answer's
+// tool rounds before its final message) and the tools offered.
+type OpenAISFTRow struct {
+	Messages []OpenAIMessage `json:"messages"`
+	Tools    []chat.Tool     `json:"tools,omitempty"`
 }
 
 // ExportOptions choose what Export writes.
@@ -161,50 +173,64 @@ func (o ExportOptions) keepsFacts(f facts, t *tally) bool {
 // Message is one role/content message of an exported row.
 type Message = bot.Turn
 
-// PreferenceRow is one row of FormatPreference.
+// PreferenceRow is one row of FormatPreference. An answer that called
+// tools brings its tool rounds into its side of the pair (Chosen or
+// Rejected: its assistant tool calls and tool results, then its final
+// assistant message), and the tools offered into Tools, TRL's column for
+// them; the shared prompt stays in Prompt.
 type PreferenceRow struct {
-	Prompt   []Message `json:"prompt"`
-	Chosen   []Message `json:"chosen"`
-	Rejected []Message `json:"rejected"`
+	Prompt   []TRLMessage `json:"prompt"`
+	Chosen   []TRLMessage `json:"chosen"`
+	Rejected []TRLMessage `json:"rejected"`
+	Tools    []chat.Tool  `json:"tools,omitempty"`
 }
 
-// KTORow is one row of FormatKTO.
+// KTORow is one row of FormatKTO; Completion holds the answer's tool
+// rounds before its final message.
 type KTORow struct {
-	Prompt     []Message `json:"prompt"`
-	Completion []Message `json:"completion"`
-	Label      bool      `json:"label"`
+	Prompt     []TRLMessage `json:"prompt"`
+	Completion []TRLMessage `json:"completion"`
+	Label      bool         `json:"label"`
+	Tools      []chat.Tool  `json:"tools,omitempty"`
 }
 
-// SFTRow is one row of FormatSFT.
+// SFTRow is one row of FormatSFT: the prompt, the answer's tool rounds and
+// its final message.
 type SFTRow struct {
-	Messages []Message `json:"messages"`
+	Messages []TRLMessage `json:"messages"`
+	Tools    []chat.Tool  `json:"tools,omitempty"`
 }
 
 // RawRow is one row of FormatRaw: an answer as stored, with its votes and
 // the A/B choices it took part in.
 type RawRow struct {
-	ID           string    `json:"id"`
-	GroupID      string    `json:"group_id"`
-	Platform     string    `json:"platform"`
-	ChatID       string    `json:"chat_id"`
-	AskerHash    string    `json:"asker_hash,omitempty"`
-	Created      time.Time `json:"created"`
-	Prompt       []Message `json:"prompt"`
-	Text         string    `json:"text"`
-	Label        string    `json:"label,omitempty"`
-	Sampling     sampling  `json:"sampling"`
-	Model        modelInfo `json:"model"`
-	PromptTokens int       `json:"prompt_tokens"`
-	AnswerTokens int       `json:"answer_tokens"`
-	LatencyMS    float64   `json:"latency_ms"`
-	Truncated    bool      `json:"truncated"`
-	Finished     bool      `json:"finished"`
-	Sent         bool      `json:"sent"`
-	Score        *float64  `json:"score,omitempty"`
-	MessageIDs   []string  `json:"message_ids,omitempty"`
-	Up           int       `json:"up"`
-	Down         int       `json:"down"`
-	Votes        []RawVote `json:"votes"`
+	ID        string    `json:"id"`
+	GroupID   string    `json:"group_id"`
+	Platform  string    `json:"platform"`
+	ChatID    string    `json:"chat_id"`
+	AskerHash string    `json:"asker_hash,omitempty"`
+	Created   time.Time `json:"created"`
+	Prompt    []Message `json:"prompt"`
+	// Tools and Steps are the tools offered and the answer's tool rounds
+	// (assistant tool calls and tool results, in order, as the model saw
+	// them), in the OpenAI shape; absent for plain chat.
+	Tools        []chat.Tool `json:"tools,omitempty"`
+	Steps        []Message   `json:"steps,omitempty"`
+	Text         string      `json:"text"`
+	Label        string      `json:"label,omitempty"`
+	Sampling     sampling    `json:"sampling"`
+	Model        modelInfo   `json:"model"`
+	PromptTokens int         `json:"prompt_tokens"`
+	AnswerTokens int         `json:"answer_tokens"`
+	LatencyMS    float64     `json:"latency_ms"`
+	Truncated    bool        `json:"truncated"`
+	Finished     bool        `json:"finished"`
+	Sent         bool        `json:"sent"`
+	Score        *float64    `json:"score,omitempty"`
+	MessageIDs   []string    `json:"message_ids,omitempty"`
+	Up           int         `json:"up"`
+	Down         int         `json:"down"`
+	Votes        []RawVote   `json:"votes"`
 	// VoteHistory is every vote, change and removal (value 0) on the
 	// answer, oldest first; Votes are the ones that count.
 	VoteHistory []RawVote  `json:"vote_history,omitempty"`
@@ -341,7 +367,11 @@ func assistant(text string) []Message {
 	return []Message{{Role: "assistant", Content: text}}
 }
 
-func samePrompt(a, b *answerRecord) bool { return slices.EqualFunc(a.Prompt, b.Prompt, bot.Turn.Equal) }
+// samePrompt reports whether two answers saw the same prompt and were
+// offered the same tools.
+func samePrompt(a, b *answerRecord) bool {
+	return slices.EqualFunc(a.Prompt, b.Prompt, bot.Turn.Equal) && promptHash(nil, a.Tools) == promptHash(nil, b.Tools)
+}
 
 // preferencePairs calls emit with the ids of every preference pair,
 // chosen first: first sibling pairs group by group, then A/B choices,
@@ -512,14 +542,18 @@ func (sn *snapshot) rows(ctx context.Context, o ExportOptions, emit func(row any
 				return err
 			}
 			if o.Format == FormatOpenAIDPO {
-				return emit(OpenAIDPORow{Input: OpenAIInput{Messages: chosen.Prompt}, PreferredOutput: assistant(chosen.Text), NonPreferredOutput: assistant(rejected.Text)})
+				return emit(OpenAIDPORow{
+					Input:              OpenAIInput{Messages: openAIMessages(chosen.Prompt), Tools: chosen.Tools},
+					PreferredOutput:    openAIMessages(completion(chosen)),
+					NonPreferredOutput: openAIMessages(completion(rejected)),
+				})
 			}
-			return emit(PreferenceRow{Prompt: chosen.Prompt, Chosen: assistant(chosen.Text), Rejected: assistant(rejected.Text)})
+			return emit(PreferenceRow{Prompt: trlMessages(chosen.Prompt), Chosen: trlMessages(completion(chosen)), Rejected: trlMessages(completion(rejected)), Tools: chosen.Tools})
 		})
 	case FormatKTO:
 		voted := func(t *tally) bool { return t.net() != 0 }
 		return sn.eachAnswer(ctx, o, voted, func(r *answerRecord, t *tally) error {
-			return emit(KTORow{Prompt: r.Prompt, Completion: assistant(r.Text), Label: t.net() > 0})
+			return emit(KTORow{Prompt: trlMessages(r.Prompt), Completion: trlMessages(completion(r)), Label: t.net() > 0, Tools: r.Tools})
 		})
 	case FormatSFT, FormatOpenAISFT:
 		good := func(t *tally) bool { return t.net() >= o.MinScore }
@@ -527,14 +561,18 @@ func (sn *snapshot) rows(ctx context.Context, o ExportOptions, emit func(row any
 			if !sftEligible(r, t, o.MinScore) {
 				return nil
 			}
-			return emit(SFTRow{Messages: append(slices.Clip(r.Prompt), assistant(r.Text)...)})
+			msgs := append(slices.Clip(r.Prompt), completion(r)...)
+			if o.Format == FormatOpenAISFT {
+				return emit(OpenAISFTRow{Messages: openAIMessages(msgs), Tools: r.Tools})
+			}
+			return emit(SFTRow{Messages: trlMessages(msgs), Tools: r.Tools})
 		})
 	case FormatRaw:
 		return sn.eachAnswer(ctx, o, nil, func(r *answerRecord, t *tally) error {
 			row := RawRow{
 				ID: r.ID, GroupID: r.GroupID, Platform: r.Platform, ChatID: r.ChatID,
 				AskerHash: r.AskerHash, Created: r.Created, Prompt: r.Prompt,
-				Text: r.Text, Label: r.Label, Sampling: r.Sampling, Model: r.Model,
+				Tools: r.Tools, Steps: r.Steps, Text: r.Text, Label: r.Label, Sampling: r.Sampling, Model: r.Model,
 				PromptTokens: r.PromptTok, AnswerTokens: r.AnswerTok,
 				LatencyMS: float64(r.LatencyNS) / 1e6, Truncated: r.Truncated,
 				Finished: r.Finished, Sent: r.Sent, Score: r.Score, MessageIDs: r.MessageIDs,

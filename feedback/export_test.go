@@ -144,7 +144,7 @@ func lines(s string) []string {
 	return out
 }
 
-func checkConversation(t *testing.T, what string, ms []Message, wantLast string) {
+func checkConversation(t *testing.T, what string, ms []TRLMessage, wantLast string) {
 	t.Helper()
 	if len(ms) == 0 {
 		t.Errorf("%s is empty", what)

@@ -90,14 +90,10 @@ func keysOf(m map[string]json.RawMessage) []string {
 	return out
 }
 
-func equalMessages(a, b []Message) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !a[i].Equal(b[i]) {
-			return false
-		}
-	}
-	return true
+// equalMessages reports whether an OpenAI row's messages and a TRL row's
+// are the same JSON (they are, for plain messages).
+func equalMessages(a []OpenAIMessage, b []TRLMessage) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
 }

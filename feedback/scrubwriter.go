@@ -16,7 +16,8 @@ const maxScrubLine = 64 << 20
 
 // ScrubWriter scrubs personal data (see package scrub) out of the JSON
 // lines of an export as they pass through it to the writer underneath:
-// every message's content, and a raw row's prompt and text. Placeholders
+// every message's content and tool call arguments (the strings inside
+// them), and a raw row's prompt, tool steps and text. Placeholders
 // are consistent within a row (a pair's prompt and both answers) and
 // counted across the export. Close flushes it.
 type ScrubWriter struct {
@@ -76,10 +77,90 @@ func (sw *ScrubWriter) Summary() string { return sw.s.Summary() }
 // Counts is how many values of each kind were replaced.
 func (sw *ScrubWriter) Counts() map[scrub.Kind]int { return sw.s.Counts() }
 
+// scrubMessages scrubs stored-shape messages: contents and tool call
+// arguments (raw rows).
 func (sw *ScrubWriter) scrubMessages(ms []Message) {
 	for i := range ms {
 		ms[i].Content = sw.s.Text(ms[i].Content)
+		for j := range ms[i].ToolCalls {
+			f := &ms[i].ToolCalls[j].Function
+			f.Arguments = sw.jsonText(f.Arguments)
+		}
 	}
+}
+
+func (sw *ScrubWriter) scrubTRL(ms []TRLMessage) {
+	for i := range ms {
+		ms[i].Content = sw.s.Text(ms[i].Content)
+		for j := range ms[i].ToolCalls {
+			f := &ms[i].ToolCalls[j].Function
+			f.Arguments = sw.jsonValue(f.Arguments)
+		}
+	}
+}
+
+func (sw *ScrubWriter) scrubOpenAI(ms []OpenAIMessage) {
+	for i := range ms {
+		if ms[i].Content != nil {
+			c := sw.s.Text(*ms[i].Content)
+			ms[i].Content = &c
+		}
+		for j := range ms[i].ToolCalls {
+			f := &ms[i].ToolCalls[j].Function
+			f.Arguments = sw.jsonText(f.Arguments)
+		}
+	}
+}
+
+// jsonText scrubs tool call arguments written as JSON text: the strings
+// inside them when they are JSON, the text itself when not.
+func (sw *ScrubWriter) jsonText(s string) string {
+	if !json.Valid([]byte(s)) {
+		return sw.s.Text(s)
+	}
+	return string(sw.jsonValue(json.RawMessage(s)))
+}
+
+// jsonValue scrubs every string (not the keys) in a JSON value; a value
+// with nothing to scrub comes back as it was.
+func (sw *ScrubWriter) jsonValue(raw json.RawMessage) json.RawMessage {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return raw
+	}
+	changed := false
+	var walk func(v any) any
+	walk = func(v any) any {
+		switch x := v.(type) {
+		case string:
+			if y := sw.s.Text(x); y != x {
+				changed = true
+				return y
+			}
+		case []any:
+			for i := range x {
+				x[i] = walk(x[i])
+			}
+		case map[string]any:
+			for k := range x {
+				x[k] = walk(x[k])
+			}
+		}
+		return v
+	}
+	v = walk(v)
+	if !changed {
+		return raw
+	}
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return raw
+	}
+	return bytes.TrimRight(out.Bytes(), "\n")
 }
 
 // line scrubs one row.
@@ -94,36 +175,43 @@ func (sw *ScrubWriter) line(b []byte) error {
 	case FormatPreference:
 		var r PreferenceRow
 		if err = json.Unmarshal(b, &r); err == nil {
-			sw.scrubMessages(r.Prompt)
-			sw.scrubMessages(r.Chosen)
-			sw.scrubMessages(r.Rejected)
+			sw.scrubTRL(r.Prompt)
+			sw.scrubTRL(r.Chosen)
+			sw.scrubTRL(r.Rejected)
 			row = r
 		}
 	case FormatOpenAIDPO:
 		var r OpenAIDPORow
 		if err = json.Unmarshal(b, &r); err == nil {
-			sw.scrubMessages(r.Input.Messages)
-			sw.scrubMessages(r.PreferredOutput)
-			sw.scrubMessages(r.NonPreferredOutput)
+			sw.scrubOpenAI(r.Input.Messages)
+			sw.scrubOpenAI(r.PreferredOutput)
+			sw.scrubOpenAI(r.NonPreferredOutput)
 			row = r
 		}
 	case FormatKTO:
 		var r KTORow
 		if err = json.Unmarshal(b, &r); err == nil {
-			sw.scrubMessages(r.Prompt)
-			sw.scrubMessages(r.Completion)
+			sw.scrubTRL(r.Prompt)
+			sw.scrubTRL(r.Completion)
 			row = r
 		}
-	case FormatSFT, FormatOpenAISFT:
+	case FormatSFT:
 		var r SFTRow
 		if err = json.Unmarshal(b, &r); err == nil {
-			sw.scrubMessages(r.Messages)
+			sw.scrubTRL(r.Messages)
+			row = r
+		}
+	case FormatOpenAISFT:
+		var r OpenAISFTRow
+		if err = json.Unmarshal(b, &r); err == nil {
+			sw.scrubOpenAI(r.Messages)
 			row = r
 		}
 	case FormatRaw:
 		var r RawRow
 		if err = json.Unmarshal(b, &r); err == nil {
 			sw.scrubMessages(r.Prompt)
+			sw.scrubMessages(r.Steps)
 			r.Text = sw.s.Text(r.Text)
 			row = r
 		}

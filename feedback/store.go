@@ -32,6 +32,7 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/chatloop/chatloop/bot"
+	"github.com/chatloop/chatloop/model/chat"
 )
 
 // Errors callers can check with errors.Is.
@@ -201,26 +202,31 @@ func (s *Store) HashUser(platform string, id bot.UserID) string {
 // answerRecord is the stored form of an answer. It is separate from
 // bot.Answer so that the file format changes only with SchemaVersion.
 type answerRecord struct {
-	ID         string     `json:"id"`
-	GroupID    string     `json:"group_id"`
-	Platform   string     `json:"platform"`
-	ChatID     string     `json:"chat_id"`
-	AskerHash  string     `json:"asker_hash,omitempty"`
-	Created    time.Time  `json:"created"`
-	Prompt     []bot.Turn `json:"prompt"`
-	Text       string     `json:"text"`
-	Label      string     `json:"label,omitempty"`
-	Sampling   sampling   `json:"sampling"`
-	Model      modelInfo  `json:"model"`
-	PromptTok  int        `json:"prompt_tokens"`
-	AnswerTok  int        `json:"answer_tokens"`
-	LatencyNS  int64      `json:"latency_ns"`
-	Truncated  bool       `json:"truncated"`
-	Finished   bool       `json:"finished"`
-	Score      *float64   `json:"score,omitempty"`
-	Sent       bool       `json:"sent"`
-	MessageIDs []string   `json:"message_ids,omitempty"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	ID        string     `json:"id"`
+	GroupID   string     `json:"group_id"`
+	Platform  string     `json:"platform"`
+	ChatID    string     `json:"chat_id"`
+	AskerHash string     `json:"asker_hash,omitempty"`
+	Created   time.Time  `json:"created"`
+	Prompt    []bot.Turn `json:"prompt"`
+	// Tools and Steps are the tools offered and the tool rounds (see
+	// bot.Answer); absent for plain chat and in records from before tool
+	// calling, which read as plain answers.
+	Tools      []chat.Tool `json:"tools,omitempty"`
+	Steps      []bot.Turn  `json:"steps,omitempty"`
+	Text       string      `json:"text"`
+	Label      string      `json:"label,omitempty"`
+	Sampling   sampling    `json:"sampling"`
+	Model      modelInfo   `json:"model"`
+	PromptTok  int         `json:"prompt_tokens"`
+	AnswerTok  int         `json:"answer_tokens"`
+	LatencyNS  int64       `json:"latency_ns"`
+	Truncated  bool        `json:"truncated"`
+	Finished   bool        `json:"finished"`
+	Score      *float64    `json:"score,omitempty"`
+	Sent       bool        `json:"sent"`
+	MessageIDs []string    `json:"message_ids,omitempty"`
+	FinishedAt *time.Time  `json:"finished_at,omitempty"`
 }
 
 type sampling struct {
@@ -252,6 +258,8 @@ func (r *answerRecord) answer() bot.Answer {
 		AskerID:      bot.UserID(r.AskerHash),
 		Created:      r.Created,
 		Prompt:       make([]bot.Turn, len(r.Prompt)),
+		Tools:        r.Tools,
+		Steps:        r.Steps,
 		Text:         r.Text,
 		Label:        r.Label,
 		Sampling:     bot.Sampling(r.Sampling),
@@ -363,6 +371,8 @@ func (s *Store) RecordAnswer(ctx context.Context, a bot.Answer) error {
 		AskerHash: s.HashUser(a.Platform, a.AskerID),
 		Created:   a.Created.UTC(),
 		Prompt:    a.Prompt,
+		Tools:     a.Tools,
+		Steps:     a.Steps,
 		Text:      a.Text,
 		Label:     a.Label,
 		Sampling:  sampling(a.Sampling),
@@ -398,7 +408,7 @@ func insertAnswer(tx *bolt.Tx, r *answerRecord, msgs []string) error {
 }
 
 // FinishAnswer stores the final text and statistics of an answer recorded
-// earlier: text, token counts, latency, the truncated, finished and sent
+// earlier: text, tool steps and tools (when given), token counts, latency, the truncated, finished and sent
 // flags, score, model (when given) and any new message ids. The id, group,
 // chat, asker, prompt and creation time stay as recorded.
 func (s *Store) FinishAnswer(ctx context.Context, a bot.Answer) error {
@@ -413,6 +423,13 @@ func (s *Store) FinishAnswer(ctx context.Context, a bot.Answer) error {
 			return fmt.Errorf("finishing answer: %w", err)
 		}
 		r.Text = a.Text
+		if a.Steps != nil {
+			// The tool rounds ran between recording and finishing.
+			r.Steps = a.Steps
+		}
+		if a.Tools != nil {
+			r.Tools = a.Tools
+		}
 		r.PromptTok, r.AnswerTok = a.PromptTokens, a.AnswerTokens
 		r.LatencyNS = int64(a.Latency)
 		r.Truncated, r.Finished, r.Sent = a.Truncated, a.Finished, a.Sent

@@ -3,10 +3,13 @@ package feedback
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/chatloop/chatloop/model/chat"
 )
 
 // summary is what statistics and pairing need of an answer, kept as the
@@ -27,15 +30,35 @@ const (
 )
 
 // promptHash identifies a prompt: two answers are siblings for pairing
-// only when their prompts hash alike.
-func promptHash(ts []Message) [16]byte {
+// only when their prompts hash alike. The tools offered are part of what
+// the model saw, so they count too; a prompt without tools hashes as it
+// did before tool calling, so stored summaries stay valid.
+func promptHash(ts []Message, tools []chat.Tool) [16]byte {
 	h := sha256.New()
 	var n [binary.MaxVarintLen64]byte
+	write := func(s string) {
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
+		h.Write([]byte(s))
+	}
 	for _, t := range ts {
-		for _, s := range []string{t.Role, t.Content} {
-			h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
-			h.Write([]byte(s))
+		write(t.Role)
+		write(t.Content)
+		if len(t.ToolCalls) > 0 || t.ToolCallID != "" || t.Name != "" {
+			// A tool round in the history (never in a plain prompt).
+			write("\x00tool")
+			write(t.ToolCallID)
+			write(t.Name)
+			for _, c := range t.ToolCalls {
+				write(c.ID)
+				write(c.Function.Name)
+				write(c.Function.Arguments)
+			}
 		}
+	}
+	if len(tools) > 0 {
+		write("\x00tools")
+		b, _ := json.Marshal(tools)
+		write(string(b))
 	}
 	var out [16]byte
 	copy(out[:], h.Sum(nil))
@@ -53,7 +76,7 @@ func encodeSummary(r *answerRecord) []byte {
 		flags |= flagTruncated
 	}
 	b = append(b, flags)
-	h := promptHash(r.Prompt)
+	h := promptHash(r.Prompt, r.Tools)
 	b = append(b, h[:]...)
 	b = appendPart(b, r.Platform)
 	b = appendPart(b, r.Model.Backend)
