@@ -140,6 +140,7 @@ func checkLength(path string) error {
 type boltMeta struct {
 	pageSize   uint32
 	pgid, txid uint64
+	freelist   uint64
 }
 
 // readMeta reads the meta page at off, if it is one with a good checksum.
@@ -157,7 +158,7 @@ func readMeta(b []byte, off int) (boltMeta, bool) {
 	if h.Sum64() != le.Uint64(m[56:]) {
 		return boltMeta{}, false
 	}
-	meta := boltMeta{pageSize: le.Uint32(m[8:]), pgid: le.Uint64(m[40:]), txid: le.Uint64(m[48:])}
+	meta := boltMeta{pageSize: le.Uint32(m[8:]), freelist: le.Uint64(m[32:]), pgid: le.Uint64(m[40:]), txid: le.Uint64(m[48:])}
 	if meta.pageSize < 512 || meta.pageSize > 1<<20 || off != 0 && off != int(meta.pageSize) {
 		return boltMeta{}, false
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,6 +35,16 @@ type SalvageReport struct {
 	// has a new one, so `feedback forget --user` no longer finds the old
 	// votes' voters (the votes themselves are kept).
 	NewSecret bool
+	// Scanned is set when the tree was damaged and the file was also read
+	// page by page; Scan describes what that scan saw, and FromScan
+	// counts the answers, votes and choices only it found.
+	Scanned  bool
+	Scan     string
+	FromScan int
+	// FreelistLost is set when the scan could not tell bbolt's old,
+	// freed pages from live ones: a record deleted or changed before the
+	// damage may be back in the copy.
+	FreelistLost bool
 }
 
 // Damaged reports whether anything could not be read.
@@ -54,7 +65,10 @@ func (r SalvageReport) Summary() string {
 		fmt.Fprintf(&b, "damaged and skipped: %s\n", x)
 	}
 	for _, x := range r.MissingBuckets {
-		fmt.Fprintf(&b, "bucket %s could not be read at all\n", x)
+		fmt.Fprintf(&b, "bucket %s could not be opened through the tree\n", x)
+	}
+	if r.Scanned {
+		fmt.Fprintf(&b, "%s; %d records found only by the scan\n", r.Scan, r.FromScan)
 	}
 	if r.NewSecret {
 		b.WriteString("the hashing secret was unreadable: the copy has a new one, so forget --user cannot find the old voters\n")
@@ -67,17 +81,77 @@ func (r SalvageReport) Summary() string {
 // which must not exist, keeping the hashing secret when it is readable. It
 // reads src read-only and survives bbolt's panics and faults on damaged
 // pages: it reads each bucket forwards, then backwards from its end up to
-// the damage, and reports the stretch in between as lost.
+// the damage, and reports the stretch in between as lost. When the tree
+// is damaged (or its root lost, as in a file cut short) it also reads the
+// file page by page (see pagescan.go) and adds every record the tree did
+// not reach; a record the tree reached is always taken from the tree.
 func Salvage(ctx context.Context, src, dst string) (SalvageReport, error) {
 	var rep SalvageReport
 	if _, err := os.Lstat(dst); err == nil {
 		return rep, fmt.Errorf("salvage: %s exists; give a new file", dst)
 	}
-	sdb, err := openForSalvage(src)
-	if err != nil {
-		return rep, fmt.Errorf("salvage: opening %s: %w", src, err)
+	if _, err := os.Stat(src); err != nil {
+		return rep, fmt.Errorf("salvage: %w", err)
 	}
-	defer sdb.Close()
+	sdb, openErr := openForSalvage(src)
+	if openErr == nil {
+		defer sdb.Close()
+	}
+	read := func(name []byte) ([]keyValue, []string, bool) {
+		if openErr != nil {
+			return nil, nil, false
+		}
+		return readBucket(sdb, name)
+	}
+	records := [][]byte{bucketAnswers, bucketVotes, bucketChoices}
+	var tree [3][]keyValue
+	var treeRegions [3][]string
+	damaged := openErr != nil
+	for i, name := range records {
+		var ok bool
+		tree[i], treeRegions[i], ok = read(name)
+		if !ok {
+			rep.MissingBuckets = append(rep.MissingBuckets, string(name))
+			damaged = true
+		}
+		for _, r := range treeRegions[i] {
+			rep.Regions = append(rep.Regions, string(name)+": "+r)
+			damaged = true
+		}
+	}
+	meta, _, _ := read(bucketMeta)
+	secret, created := lookup(meta, keySecret), lookup(meta, keyCreated)
+	if len(secret) < 16 {
+		damaged = true
+	}
+	if damaged {
+		sc, err := scanFile(src)
+		if err != nil {
+			return rep, fmt.Errorf("salvage: scanning %s: %w", src, err)
+		}
+		found := recognise(sc.kvs)
+		rep.Scanned, rep.Scan, rep.FreelistLost = true, sc.describe(), sc.freelistLost
+		if len(secret) < 16 {
+			secret, created = found.secret, found.created
+		}
+		for i, m := range []map[string]scannedKV{found.answers, found.votes, found.choices} {
+			have := map[string]bool{}
+			for _, x := range tree[i] {
+				have[string(x.k)] = true
+			}
+			keys := make([]string, 0, len(m))
+			for k := range m {
+				if !have[k] {
+					keys = append(keys, k)
+				}
+			}
+			slices.Sort(keys)
+			for _, k := range keys {
+				tree[i] = append(tree[i], keyValue{m[k].k, m[k].v})
+				rep.FromScan++
+			}
+		}
+	}
 
 	out, err := Open(dst, Options{})
 	if err != nil {
@@ -85,15 +159,13 @@ func Salvage(ctx context.Context, src, dst string) (SalvageReport, error) {
 	}
 	defer out.Close()
 
-	meta, _, _ := readBucket(sdb, bucketMeta)
-	secret := lookup(meta, keySecret)
 	if len(secret) < 16 {
 		rep.NewSecret = true
 	} else {
 		err := out.db.Update(func(tx *bolt.Tx) error {
 			m := tx.Bucket(bucketMeta)
-			if c := lookup(meta, keyCreated); len(c) == 8 {
-				if err := m.Put(keyCreated, c); err != nil {
+			if len(created) == 8 {
+				if err := m.Put(keyCreated, created); err != nil {
 					return err
 				}
 			}
@@ -110,17 +182,11 @@ func Salvage(ctx context.Context, src, dst string) (SalvageReport, error) {
 	ids := map[string]bool{}
 	var answers []keyValue
 	var index [3][]keyValue // messages, chats, groups
-	for _, name := range [][]byte{bucketAnswers, bucketVotes, bucketChoices} {
+	for i, name := range records {
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		kvs, regions, ok := readBucket(sdb, name)
-		if !ok {
-			rep.MissingBuckets = append(rep.MissingBuckets, string(name))
-		}
-		for _, r := range regions {
-			rep.Regions = append(rep.Regions, string(name)+": "+r)
-		}
+		kvs := tree[i]
 		var keep []keyValue
 		for _, x := range kvs {
 			switch {
@@ -195,9 +261,6 @@ func Salvage(ctx context.Context, src, dst string) (SalvageReport, error) {
 // openForSalvage opens src read-only, a panic or fault during the open
 // becoming an error.
 func openForSalvage(src string) (db *bolt.DB, err error) {
-	if _, err := os.Stat(src); err != nil {
-		return nil, err
-	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if p := recover(); p != nil {
