@@ -641,7 +641,8 @@ const parallelPrepare = 8
 
 func newKernels(threads int) *kernels {
 	k := &kernels{pool: ggml.NewPool(threads), acts: map[ggml.Type][]*ggml.Activation{}}
-	k.prepare = func(i int) { k.prepActs[i].Prepare(k.prepXs[i], k.prepType) }
+	ks := k.pool.Kernels()
+	k.prepare = func(i int) { ks.Prepare(k.prepActs[i], k.prepXs[i], k.prepType) }
 	return k
 }
 
@@ -673,7 +674,7 @@ func (k *kernels) MatMul(ws []*arch.Matrix, xs [][]float32, ys [][][]float32) er
 				}
 			} else {
 				for i, x := range xs {
-					acts[i].Prepare(x, w.Type)
+					k.pool.Kernels().Prepare(acts[i], x, w.Type)
 				}
 			}
 			if np < len(prepared) {
@@ -701,5 +702,7 @@ func (k *kernels) Dequantize(t ggml.Type, src []byte, dst []float32) error {
 func (k *kernels) Parallel(n, chunk int, fn func(i int)) error {
 	return k.pool.Parallel(n, chunk, fn)
 }
+
+func (k *kernels) Set() *ggml.Kernels { return k.pool.Kernels() }
 
 func (k *kernels) close() { k.pool.Close() }

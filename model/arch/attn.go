@@ -13,7 +13,8 @@ import (
 // float32 (products summed in float64) scaled by scale, softmax with a
 // float64 sum, probabilities rounded to F16, values accumulated in float64.
 // It walks the cache's pages. sc is scratch space grown to n positions.
-func attention(out, q []float32, c *kvcache.Cache, layer, n, off int, scale float32, sc *scratch) {
+// ks's forms of the kernels run it.
+func attention(ks *ggml.Kernels, out, q []float32, c *kvcache.Cache, layer, n, off int, scale float32, sc *scratch) {
 	dim, kvDim := len(q), c.KVDim()
 	qh, scores, acc := sc.q[:dim], sc.scores[:n], sc.acc[:len(out)]
 	for i, v := range q { // ggml.FP32ToFP16 equals kvcache.FromFloat32 on every float32
@@ -23,7 +24,7 @@ func attention(out, q []float32, c *kvcache.Cache, layer, n, off int, scale floa
 		keys, _, stride := c.Page(layer, p)
 		lo := p * kvcache.PageSize
 		cnt := min(stride, n-lo)
-		ggml.ScoresF16(scores[lo:lo+cnt], keys[off*stride:], stride, qh, scale)
+		ks.ScoresF16(scores[lo:lo+cnt], keys[off*stride:], stride, qh, scale)
 	}
 	maxS := maxOf(scores)
 	// ggml_vec_soft_max_f32 (SSE2, the portable x86-64 build) adds each
@@ -32,7 +33,7 @@ func attention(out, q []float32, c *kvcache.Cache, layer, n, off int, scale floa
 	// multiple of 4) and the masked positions add zeros.
 	// The exponentials are computed first (in vector lanes where the CPU
 	// has them: each is the same expf), the sums then in that order.
-	expSub(scores, maxS)
+	expSubAt(vecOf(ks), scores, maxS)
 	var sum float64
 	for j0 := 0; j0 < n; j0 += 4 {
 		var g [4]float32
@@ -48,7 +49,7 @@ func attention(out, q []float32, c *kvcache.Cache, layer, n, off int, scale floa
 		_, values, stride := c.Page(layer, p)
 		lo := p * kvcache.PageSize
 		cnt := min(stride, n-lo)
-		ggml.AccumulateF16(acc, values[off:], kvDim, scores[lo:lo+cnt])
+		ks.AccumulateF16(acc, values[off:], kvDim, scores[lo:lo+cnt])
 	}
 	for d := range out {
 		out[d] = float32(acc[d])
@@ -105,7 +106,7 @@ func (m *Model) attendJob(job int) {
 	i, h := job/c.Heads, job%c.Heads
 	off := (h / (c.Heads / c.KVHeads)) * c.HeadDim
 	sc := <-ws.free
-	attention(ws.att[i][h*c.HeadDim:(h+1)*c.HeadDim], ws.q[i][h*c.HeadDim:(h+1)*c.HeadDim],
+	attention(m.ks, ws.att[i][h*c.HeadDim:(h+1)*c.HeadDim], ws.q[i][h*c.HeadDim:(h+1)*c.HeadDim],
 		ws.cache[i], ws.layer, ws.pos[i]+1, off, ws.scale, sc)
 	ws.free <- sc
 }

@@ -50,7 +50,7 @@ func TestAttentionAgainstFormula(t *testing.T) {
 	out := make([]float32, dim)
 	var sc scratch
 	sc.grow(n, dim, dim)
-	attention(out, q, c, 0, n, dim, scale, &sc)
+	attention(ggml.BestKernels(), out, q, c, 0, n, dim, scale, &sc)
 	// Plain float64 softmax attention over the second KV head.
 	s := make([]float64, n)
 	var sum float64
@@ -146,7 +146,7 @@ func TestAttentionPagesMatchRows(t *testing.T) {
 			scale := float32(1 / math.Sqrt(float64(tc.dim)))
 			for h := range tc.kvHeads {
 				got, want := make([]float32, tc.dim), make([]float32, tc.dim)
-				attention(got, q, c, 0, tc.n, h*tc.dim, scale, &sc)
+				attention(ggml.BestKernels(), got, q, c, 0, tc.n, h*tc.dim, scale, &sc)
 				attentionRows(want, q, keys, values, tc.n, kvDim, h*tc.dim, scale)
 				for d := range got {
 					if math.Float32bits(got[d]) != math.Float32bits(want[d]) {

@@ -38,6 +38,8 @@ func (k *poolKernels) Parallel(n, chunk int, fn func(i int)) error {
 	return k.pool.Parallel(n, chunk, fn)
 }
 
+func (k *poolKernels) Set() *ggml.Kernels { return k.pool.Kernels() }
+
 // quantModel is a random model of typ weights with the proportions of a
 // small chat model (head size 64, 4 query heads per KV head), on a pool of
 // threads workers.
@@ -166,7 +168,7 @@ func BenchmarkAttention(b *testing.B) {
 		sc.grow(ctx, 64, 64)
 		b.Run(fmt.Sprint("ctx=", ctx), func(b *testing.B) {
 			for b.Loop() {
-				attention(out, q, c, 0, ctx, 64, 0.125, &sc)
+				attention(ggml.BestKernels(), out, q, c, 0, ctx, 64, 0.125, &sc)
 			}
 			b.ReportMetric(float64(ctx)*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mpositions/s")
 		})

@@ -21,8 +21,9 @@ import (
 	"github.com/chatloop/chatloop/model/ggml"
 )
 
-// SupportedTypes are the tensor types the engine multiplies.
-var SupportedTypes = []ggml.Type{ggml.F32, ggml.F16, ggml.BF16, ggml.Q8_0, ggml.Q4_0, ggml.Q4_1, ggml.Q5_0, ggml.Q5_1, ggml.Q4_K, ggml.Q5_K, ggml.Q6_K}
+// SupportedTypes are the tensor types the engine multiplies: those with a
+// kernel in ggml's per-type records.
+var SupportedTypes = ggml.MatMulTypes()
 
 // CheckType returns an error listing the supported types when t is not
 // one of them.

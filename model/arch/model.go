@@ -22,6 +22,10 @@ type Kernels interface {
 	// goroutines, chunk consecutive indices at a time, and returns when
 	// all have returned.
 	Parallel(n, chunk int, fn func(i int)) error
+	// Set is the ggml kernel set behind MatMul; attention (ScoresF16,
+	// AccumulateF16) and the element-wise kernels (swiglu, the softmax
+	// exponentials) run its forms too. nil means ggml.BestKernels().
+	Set() *ggml.Kernels
 }
 
 // Matrix is a rows×cols weight matrix in its file type (ggml's ne[0] is
@@ -69,6 +73,8 @@ type Model struct {
 	Config  Config
 	W       Weights
 	k       Kernels
+	ks      *ggml.Kernels // k.Set()
+	vec     vecLevel      // the form of swiglu and expSub ks asks for
 	threads int
 	ws      workspace
 }
@@ -85,6 +91,10 @@ func New(cfg Config, w Weights, k Kernels, threads int) (*Model, error) {
 	if len(w.Layers) != cfg.Layers {
 		return nil, fmt.Errorf("%w: %d layers of weights, metadata says %d", ErrBadModel, len(w.Layers), cfg.Layers)
 	}
+	ks := k.Set()
+	if ks == nil {
+		ks = ggml.BestKernels()
+	}
 	qDim, kvDim := cfg.Heads*cfg.HeadDim, cfg.KVHeads*cfg.HeadDim
 	check := func(name string, m *Matrix, rows, cols int) error {
 		if m.Rows != rows || m.Cols != cols {
@@ -96,7 +106,7 @@ func New(cfg Config, w Weights, k Kernels, threads int) (*Model, error) {
 		if n := m.rowBytes() * rows; len(m.Data) != n || n == 0 {
 			return fmt.Errorf("%w: %s has %d bytes, want %d", ErrBadModel, name, len(m.Data), n)
 		}
-		if m.Packed && !ggml.Packable(m.Type, m.Rows, m.Cols) {
+		if m.Packed && !ks.Packable(m.Type, m.Rows, m.Cols) {
 			return fmt.Errorf("%w: %s is packed, but a %d×%d %s matrix has no packed layout here", ErrUnsupported, name, m.Rows, m.Cols, m.Type)
 		}
 		return nil
@@ -153,7 +163,7 @@ func New(cfg Config, w Weights, k Kernels, threads int) (*Model, error) {
 			}
 		}
 	}
-	m := &Model{Config: cfg, W: w, k: k, threads: max(threads, 1)}
+	m := &Model{Config: cfg, W: w, k: k, ks: ks, vec: vecOf(ks), threads: max(threads, 1)}
 	m.ws.init(m)
 	return m, nil
 }
@@ -367,7 +377,7 @@ func (m *Model) layers(n int) error {
 			return err
 		}
 		for i := range n { // the activation replaces the gate
-			swiglu(gate[i], up[i])
+			swigluAt(m.vec, gate[i], up[i])
 		}
 		if err := m.mul1(gate, &l.FFNDown, o); err != nil {
 			return err

@@ -50,6 +50,18 @@ func (f32Kernels) Parallel(n, chunk int, fn func(i int)) error {
 	return nil
 }
 
+// Set is the pure-Go set: attention and swiglu in their reference forms.
+func (f32Kernels) Set() *ggml.Kernels { return goKernels }
+
+// goKernels is ggml's pure-Go kernel set.
+var goKernels = func() *ggml.Kernels {
+	ks, err := ggml.KernelsByName("go")
+	if err != nil {
+		panic(err)
+	}
+	return ks
+}()
+
 func randomModel(t *testing.T, arch string, seed uint64) *Model {
 	t.Helper()
 	fam, err := Lookup(arch)

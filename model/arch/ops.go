@@ -2,6 +2,8 @@ package arch
 
 import (
 	"math"
+
+	"github.com/chatloop/chatloop/model/ggml"
 )
 
 // rmsNorm writes x/rms(x)*w to dst (dst may be x), as ggml's rms_norm
@@ -247,14 +249,23 @@ func (l vecLevel) String() string {
 	return "go"
 }
 
-// swiglu sets a[i] = silu(a[i]) * u[i], as ggml_vec_swiglu_f32 does; u is
-// at least as long as a. It runs the fastest form this CPU has (expBest);
-// every form gives the same bits.
-func swiglu(a, u []float32) { swigluAt(expBest, a, u) }
+// swigluAt(lv, a, u) sets a[i] = silu(a[i]) * u[i], as
+// ggml_vec_swiglu_f32 does, in the form lv; u is at least as long as a.
+// expSubAt(lv, s, m) sets s[i] = expf(s[i] - m), the exponentials of
+// ggml_vec_soft_max_f32. Every form gives the same bits.
 
-// expSub sets s[i] = expf(s[i] - m), the exponentials of
-// ggml_vec_soft_max_f32, in the fastest form this CPU has.
-func expSub(s []float32, m float32) { expSubAt(expBest, s, m) }
+// vecOf is the form of swiglu and expSub that the kernel set ks asks for
+// (by the width of its vectors), as far as this build and CPU run it.
+func vecOf(ks *ggml.Kernels) vecLevel {
+	lv := vecGo
+	switch ks.VectorBits() {
+	case 512:
+		lv = vecAVX512
+	case 256:
+		lv = vecAVX2
+	}
+	return min(lv, expBest)
+}
 
 // swigluGo is swiglu in Go: silu first, then the product, as
 // ggml_vec_swiglu_f32 rounds them.

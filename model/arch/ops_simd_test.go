@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/chatloop/chatloop/model/ggml"
 )
 
 // expKernels lists the vector forms of swiglu and expSub this build and
@@ -183,7 +185,8 @@ func TestSwigluDispatch(t *testing.T) {
 	a, u := []float32{-3, 0.5, 7, 1, 2, 3, 4, 5, 6}, []float32{1, 2, 3, 4, 5, 6, 7, 8, 9}
 	want := append([]float32(nil), a...)
 	swigluGo(want, u)
-	for _, f := range []func(a, u []float32){swiglu, func(a, u []float32) { swigluAt(vecGo, a, u) }} {
+	best := func(a, u []float32) { swigluAt(vecOf(ggml.BestKernels()), a, u) }
+	for _, f := range []func(a, u []float32){best, func(a, u []float32) { swigluAt(vecGo, a, u) }} {
 		got := append([]float32(nil), a...)
 		f(got, u)
 		for i := range got {
@@ -194,6 +197,20 @@ func TestSwigluDispatch(t *testing.T) {
 	}
 	if expBest == vecGo && asmExp {
 		t.Error("an amd64 build with assembly finds no vector form")
+	}
+	// each kernel set asks for the form of its width, as far as the CPU
+	// runs it; the pure-Go set for the Go form
+	for _, ks := range ggml.KernelSets() {
+		want := vecGo
+		switch ks.VectorBits() {
+		case 512:
+			want = vecAVX512
+		case 256:
+			want = vecAVX2
+		}
+		if got := vecOf(ks); got != min(want, expBest) || ks.Name() == "go" && got != vecGo {
+			t.Errorf("set %s: swiglu form %s, want %s", ks, got, min(want, expBest))
+		}
 	}
 }
 

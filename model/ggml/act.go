@@ -67,8 +67,13 @@ func (a *Activation) Err() error { return a.err }
 // Prepare converts x into the vec_dot type of weight type w exactly as
 // ggml's CPU backend does (type_traits_cpu[vec_dot_type].from_float). If w
 // has no kernel or len(x) is not a whole number of blocks, the activation
-// records the error, and MatVecPrepared/Pool.MatVec return it.
-func (a *Activation) Prepare(x []float32, w Type) { a.prepare(x, w, q8Best) }
+// records the error, and MatVecPrepared/Pool.MatVec return it. It runs
+// BestKernels' quantizer; see Kernels.Prepare.
+func (a *Activation) Prepare(x []float32, w Type) { a.prepare(x, w, BestKernels().q8) }
+
+// Prepare is a.Prepare(x, w) with the set's Q8_0 activation quantizer
+// (every form gives the same bytes; they differ in speed).
+func (k *Kernels) Prepare(a *Activation, x []float32, w Type) { a.prepare(x, w, k.q8) }
 
 // prepare is Prepare with the Q8_0 reference quantizer of level lv.
 func (a *Activation) prepare(x []float32, w Type, lv vecLevel) {

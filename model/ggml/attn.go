@@ -50,8 +50,14 @@ func FromF16(dst []float32, src []uint16) {
 // ggml_vec_dot_f16 (portable form) does for each key row; q holds the
 // query rounded to F16 and widened. Each position is summed on its own,
 // so vector lanes over positions give the same bits.
+// It runs BestKernels' form; see Kernels.ScoresF16.
 func ScoresF16(dst []float32, kT []uint16, stride int, q []float32, scale float32) {
-	scoresF16(attnBest, dst, kT, stride, q, scale)
+	scoresF16(BestKernels().attn, dst, kT, stride, q, scale)
+}
+
+// ScoresF16 is the package-level ScoresF16 in the set's form.
+func (k *Kernels) ScoresF16(dst []float32, kT []uint16, stride int, q []float32, scale float32) {
+	scoresF16(k.attn, dst, kT, stride, q, scale)
 }
 
 // scoresF16 is ScoresF16 with the kernels of level lv.
@@ -92,8 +98,14 @@ func scoresF16Go(dst []float32, kT []uint16, stride int, q []float32, scale floa
 // products are taken in float32 and summed in float64 in order of j, as
 // the output of llama.cpp's attention, a ggml_vec_dot_f16 of each column
 // of Vᵀ with the F16 weights, does.
+// It runs BestKernels' form; see Kernels.AccumulateF16.
 func AccumulateF16(acc []float64, values []uint16, stride int, p []float32) {
-	accumulateF16(attnBest, acc, values, stride, p)
+	accumulateF16(BestKernels().attn, acc, values, stride, p)
+}
+
+// AccumulateF16 is the package-level AccumulateF16 in the set's form.
+func (k *Kernels) AccumulateF16(acc []float64, values []uint16, stride int, p []float32) {
+	accumulateF16(k.attn, acc, values, stride, p)
 }
 
 // accumulateF16 is AccumulateF16 with the kernels of level lv.

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/big"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -101,12 +102,14 @@ func attnHalves(rng *rand.Rand, n int, scale float64) []uint16 {
 	return h
 }
 
-// attnLevels are the attention kernels this CPU runs, fastest first,
-// down to the pure-Go ones.
+// attnLevels are the attention kernels of the sets this CPU runs, fastest
+// first, down to the pure-Go ones.
 func attnLevels() []vecLevel {
 	var ls []vecLevel
-	for lv := attnBest; lv >= vecGo; lv-- {
-		ls = append(ls, lv)
+	for _, ks := range KernelSets() {
+		if !slices.Contains(ls, ks.attn) {
+			ls = append(ls, ks.attn)
+		}
 	}
 	return ls
 }

@@ -68,6 +68,10 @@ type Kernels struct {
 	pk32Prefetch   int
 
 	byType [typeSlots]typeKernels
+
+	// attn and q8 are the forms of the attention kernels (ScoresF16,
+	// AccumulateF16) and of the Q8_0 activation quantizer the set runs.
+	attn, q8 vecLevel
 }
 
 // typeKernels are one weight type's kernels in a set.
@@ -94,6 +98,13 @@ func newKernels(lv level, mat, packed bool) *Kernels {
 		k.name += " packed"
 	case !mat && lv != levelGo:
 		k.name += " rows"
+	}
+	k.attn, k.q8 = vecGo, vecGo
+	if lv >= levelAVX2 {
+		k.attn, k.q8 = cpuFeatures.attnLevel(), cpuFeatures.q8Level()
+	}
+	if lv < levelVNNI { // the AVX2 sets run no AVX-512 at all
+		k.attn, k.q8 = min(k.attn, vecAVX2), min(k.q8, vecAVX2)
 	}
 	k.resolve()
 	return k
@@ -180,7 +191,22 @@ func KernelsByName(name string) (*Kernels, error) {
 // benchmarks: the matrix kernels (BestKernels' name), the attention
 // kernels and the activation quantizer.
 func KernelPaths() []string {
-	return []string{"matmul " + BestKernels().Name(), "attention " + attnBest.String(), "quantize " + q8Best.String()}
+	k := BestKernels()
+	return []string{"matmul " + k.Name(), "attention " + k.attn.String(), "quantize " + k.q8.String()}
+}
+
+// VectorBits is the width of the vector registers the set's element-wise
+// kernels use: 512 (AVX-512), 256 (AVX2) or 0 (pure Go). Packages with
+// element-wise kernels of their own (model/arch's swiglu and softmax
+// exponentials) pick their form by it, so that one set decides them all.
+func (k *Kernels) VectorBits() int {
+	switch k.attn {
+	case vecAVX512:
+		return 512
+	case vecAVX2:
+		return 256
+	}
+	return 0
 }
 
 // vecLevel is the instruction set of the attention kernels and the Q8_0
@@ -203,14 +229,6 @@ func (l vecLevel) String() string {
 	}
 	return "go"
 }
-
-// attnBest and q8Best are the levels this CPU runs, the ones ScoresF16,
-// AccumulateF16 and Activation.Prepare use; tests pass every level up to
-// them to the kernels.
-var (
-	attnBest = cpuFeatures.attnLevel()
-	q8Best   = cpuFeatures.q8Level()
-)
 
 func (f features) attnLevel() vecLevel {
 	switch {

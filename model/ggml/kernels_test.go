@@ -2,6 +2,9 @@ package ggml
 
 import (
 	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -72,6 +75,53 @@ func TestKernelSets(t *testing.T) {
 	}
 }
 
+// TestSetVectorKernels checks that each set carries the attention kernels
+// and activation quantizer of its level (the AVX2 sets run no AVX-512, the
+// pure-Go set none at all) and that the set's ScoresF16, AccumulateF16
+// and Prepare give the pure-Go results bit for bit.
+func TestSetVectorKernels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	const dim, n = 64, 40
+	kT := attnHalves(rng, dim*n, 1)
+	values := attnHalves(rng, n*dim, 1)
+	q := make([]float32, dim)
+	FromF16(q, attnHalves(rng, dim, 2))
+	p := randFloats(rng, n, 1)
+	x := randFloats(rng, 4*32, 3)
+	wantS := make([]float32, n)
+	scoresF16Go(wantS, kT, n, q, 0.125)
+	wantA := make([]float64, dim)
+	accumulateF16Go(wantA, values, dim, p)
+	wantQ := Activation{Rounding: RoundRef} // the reference rounding has the assembly quantizers
+	wantQ.prepare(x, Q8_0, vecGo)
+	for _, ks := range KernelSets() {
+		switch {
+		case ks.level == levelGo && (ks.attn != vecGo || ks.q8 != vecGo || ks.VectorBits() != 0),
+			ks.level == levelAVX2 && (ks.attn > vecAVX2 || ks.q8 > vecAVX2 || ks.VectorBits() > 256):
+			t.Errorf("set %s: attention %s, quantizer %s, %d-bit vectors", ks, ks.attn, ks.q8, ks.VectorBits())
+		}
+		gotS := make([]float32, n)
+		ks.ScoresF16(gotS, kT, n, q, 0.125)
+		gotA := make([]float64, dim)
+		ks.AccumulateF16(gotA, values, dim, p)
+		gotQ := Activation{Rounding: RoundRef}
+		ks.Prepare(&gotQ, x, Q8_0)
+		for i := range wantS {
+			if math.Float32bits(gotS[i]) != math.Float32bits(wantS[i]) {
+				t.Fatalf("set %s: ScoresF16[%d] = %v, Go %v", ks, i, gotS[i], wantS[i])
+			}
+		}
+		for i := range wantA {
+			if math.Float64bits(gotA[i]) != math.Float64bits(wantA[i]) {
+				t.Fatalf("set %s: AccumulateF16[%d] = %v, Go %v", ks, i, gotA[i], wantA[i])
+			}
+		}
+		if !slices.Equal(gotQ.qs, wantQ.qs) || !slices.Equal(gotQ.d, wantQ.d) || !slices.Equal(gotQ.nsq, wantQ.nsq) {
+			t.Fatalf("set %s: Prepare differs from the Go quantizer", ks)
+		}
+	}
+}
+
 // TestTypeRecords checks the records against ggml's block sizes and
 // vec_dot types (ggml-cpu.c type_traits_cpu), which Known, BlockSize,
 // TypeSize, VecDotType and the kernels read.
@@ -101,6 +151,18 @@ func TestTypeRecords(t *testing.T) {
 	}
 	if len(typeInfos) != 15 {
 		t.Errorf("%d type records, want the 15 above", len(typeInfos))
+	}
+	// the lists other packages show and check come from the records
+	if got, want := fmt.Sprint(Types()), "[F32 F16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q8_1 Q2_K Q3_K Q4_K Q5_K Q6_K Q8_K BF16]"; got != want {
+		t.Errorf("Types() = %s, want %s", got, want)
+	}
+	if got, want := fmt.Sprint(MatMulTypes()), "[F32 F16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K BF16]"; got != want {
+		t.Errorf("MatMulTypes() = %s, want %s", got, want)
+	}
+	for t2 := range typeInfos {
+		if t2 >= typeSlots {
+			t.Errorf("type %d is beyond the %d slots Types and Kernels read", t2, typeSlots)
+		}
 	}
 	if Type(4).Known() || Type(4).BlockSize() != 0 || Type(99).String() != "type(99)" {
 		t.Error("an unknown type looks known")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -20,11 +21,14 @@ func newQ8Ref(n int) q8Ref {
 	return q8Ref{make([]int8, n), make([]float32, n/32), make([]int32, n/32)}
 }
 
-// q8AsmLevels are the assembly quantizers this CPU runs, fastest first.
+// q8AsmLevels are the assembly quantizers of the sets this CPU runs,
+// fastest first.
 func q8AsmLevels() []vecLevel {
 	var ls []vecLevel
-	for lv := q8Best; lv > vecGo; lv-- {
-		ls = append(ls, lv)
+	for _, ks := range KernelSets() {
+		if ks.q8 > vecGo && !slices.Contains(ls, ks.q8) {
+			ls = append(ls, ks.q8)
+		}
 	}
 	return ls
 }

@@ -130,6 +130,25 @@ func deblocks(fn func(b []byte, y []float32), bs, ts int) func(b []byte, y []flo
 	}
 }
 
+// Types lists the types chatloop knows (reads, writes, quantizes and
+// dequantizes), in ggml's numbering, from the per-type records.
+func Types() []Type { return typesWhere(func(*typeInfo) bool { return true }) }
+
+// MatMulTypes lists the weight types the kernels multiply (those with a
+// row kernel; see VecDotType), in ggml's numbering, from the per-type
+// records.
+func MatMulTypes() []Type { return typesWhere(func(i *typeInfo) bool { return i.dot != nil }) }
+
+func typesWhere(keep func(*typeInfo) bool) []Type {
+	var ts []Type
+	for t := Type(0); t < typeSlots; t++ {
+		if i, ok := typeInfos[t]; ok && keep(i) {
+			ts = append(ts, t)
+		}
+	}
+	return ts
+}
+
 // Known reports whether chatloop knows t's layout.
 func (t Type) Known() bool { _, ok := typeInfos[t]; return ok }
 

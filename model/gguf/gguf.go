@@ -297,10 +297,8 @@ func (f *File) ReleaseTensor(name string) error {
 // SupportedTypes lists the tensor types chatloop knows, comma-separated.
 func SupportedTypes() string {
 	var names []string
-	for t := ggml.Type(0); t < 64; t++ {
-		if t.Known() {
-			names = append(names, t.String())
-		}
+	for _, t := range ggml.Types() {
+		names = append(names, t.String())
 	}
 	return strings.Join(names, ", ")
 }
