@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/chatloop/chatloop/model/chat"
@@ -28,21 +29,38 @@ var ErrInvalid = errors.New("reward: invalid data")
 type Message = chat.Message
 
 // Pair is a preference: Chosen was preferred to Rejected as an answer to
-// Prompt.
+// Prompt. An answer that called tools has its tool rounds (assistant tool
+// calls and tool results, in order) in ChosenSteps or RejectedSteps, and
+// Chosen or Rejected is its final text.
 type Pair struct {
-	Prompt           []Message
-	Chosen, Rejected string
+	Prompt                     []Message
+	Chosen, Rejected           string
+	ChosenSteps, RejectedSteps []Message
+	// Tools are the tools offered (the row's "tools" column).
+	Tools []chat.Tool
 	// Line is the row's line in the file it was read from (0 otherwise).
 	Line int
 }
 
-// Point is a single vote: Answer to Prompt was liked (Label) or not.
+// Point is a single vote: Answer to Prompt, after the tool rounds Steps,
+// was liked (Label) or not.
 type Point struct {
 	Prompt []Message
+	Steps  []Message
 	Answer string
 	Label  bool
+	Tools  []chat.Tool
 	// Line is the row's line in the file it was read from (0 otherwise).
 	Line int
+}
+
+// Conversation is what a featurizer reads before an answer: the prompt,
+// then the answer's tool rounds.
+func Conversation(prompt, steps []Message) []Message {
+	if len(steps) == 0 {
+		return prompt
+	}
+	return append(slices.Clip(prompt), steps...)
 }
 
 // Dataset is what training and evaluation read, in file order.
@@ -54,11 +72,12 @@ type Dataset struct {
 // row is a line of a preference or KTO export (feedback.PreferenceRow,
 // feedback.KTORow).
 type row struct {
-	Prompt     []Message `json:"prompt"`
-	Chosen     []Message `json:"chosen"`
-	Rejected   []Message `json:"rejected"`
-	Completion []Message `json:"completion"`
-	Label      *bool     `json:"label"`
+	Prompt     []Message   `json:"prompt"`
+	Chosen     []Message   `json:"chosen"`
+	Rejected   []Message   `json:"rejected"`
+	Completion []Message   `json:"completion"`
+	Label      *bool       `json:"label"`
+	Tools      []chat.Tool `json:"tools"`
 }
 
 // maxLine bounds one JSONL line.
@@ -67,8 +86,10 @@ const maxLine = 64 << 20
 // ReadJSONL reads rows of chatloop's preference export
 // ({"prompt","chosen","rejected"}) and KTO export
 // ({"prompt","completion","label"}), which may be mixed. The answer of a
-// row is the content of its assistant messages. A bad line is an error
-// naming its line number.
+// row is the content of its assistant messages; in a row with tool calls
+// (TRL's tool-calling form: assistant "tool_calls", "tool" messages, a
+// "tools" column) the messages before the final assistant message are the
+// answer's steps. A bad line is an error naming its line number.
 func ReadJSONL(r io.Reader) (Dataset, error) {
 	var ds Dataset
 	sc := bufio.NewScanner(r)
@@ -86,17 +107,18 @@ func ReadJSONL(r io.Reader) (Dataset, error) {
 		}
 		switch {
 		case rw.Chosen != nil || rw.Rejected != nil:
-			c, r := answerText(rw.Chosen), answerText(rw.Rejected)
+			cs, c := splitAnswer(rw.Chosen)
+			rs, r := splitAnswer(rw.Rejected)
 			if c == "" || r == "" {
 				return ds, fmt.Errorf("%w: line %d: a preference row needs a non-empty chosen and rejected answer", ErrInvalid, line)
 			}
-			ds.Pairs = append(ds.Pairs, Pair{Prompt: rw.Prompt, Chosen: c, Rejected: r, Line: line})
+			ds.Pairs = append(ds.Pairs, Pair{Prompt: rw.Prompt, Chosen: c, Rejected: r, ChosenSteps: cs, RejectedSteps: rs, Tools: rw.Tools, Line: line})
 		case rw.Completion != nil:
-			a := answerText(rw.Completion)
+			steps, a := splitAnswer(rw.Completion)
 			if a == "" || rw.Label == nil {
 				return ds, fmt.Errorf("%w: line %d: a KTO row needs a non-empty completion and a label", ErrInvalid, line)
 			}
-			ds.Points = append(ds.Points, Point{Prompt: rw.Prompt, Answer: a, Label: *rw.Label, Line: line})
+			ds.Points = append(ds.Points, Point{Prompt: rw.Prompt, Steps: steps, Answer: a, Label: *rw.Label, Tools: rw.Tools, Line: line})
 		default:
 			return ds, fmt.Errorf("%w: line %d: neither a preference row (chosen, rejected) nor a KTO row (completion, label)", ErrInvalid, line)
 		}
@@ -106,6 +128,22 @@ func ReadJSONL(r io.Reader) (Dataset, error) {
 	}
 	return ds, nil
 }
+
+// splitAnswer cuts an answer's messages into its tool rounds and its
+// final text. Without tool calls or results it is answerText with no
+// steps; with them, the last message must be the final assistant message.
+func splitAnswer(msgs []Message) (steps []Message, answer string) {
+	if !slices.ContainsFunc(msgs, hasTools) {
+		return nil, answerText(msgs)
+	}
+	last := msgs[len(msgs)-1]
+	if last.Role != "assistant" || hasTools(last) {
+		return nil, "" // ends in a call or a result: no final answer
+	}
+	return msgs[:len(msgs)-1], last.Content
+}
+
+func hasTools(m Message) bool { return len(m.ToolCalls) > 0 || m.Role == chat.RoleTool }
 
 // answerText joins the content of the assistant messages (all messages if
 // none has a role).
@@ -126,12 +164,12 @@ func (ds Dataset) Unpaired() Dataset {
 	inPair := map[string]bool{}
 	key := func(prompt []Message, answer string) string { return string(cacheKey(Backbone{}, prompt, answer)) }
 	for _, p := range ds.Pairs {
-		inPair[key(p.Prompt, p.Chosen)] = true
-		inPair[key(p.Prompt, p.Rejected)] = true
+		inPair[key(Conversation(p.Prompt, p.ChosenSteps), p.Chosen)] = true
+		inPair[key(Conversation(p.Prompt, p.RejectedSteps), p.Rejected)] = true
 	}
 	out := Dataset{Pairs: ds.Pairs}
 	for _, p := range ds.Points {
-		if !inPair[key(p.Prompt, p.Answer)] {
+		if !inPair[key(Conversation(p.Prompt, p.Steps), p.Answer)] {
 			out.Points = append(out.Points, p)
 		}
 	}

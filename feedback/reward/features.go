@@ -41,7 +41,9 @@ func (b Backbone) Same(o Backbone) bool {
 }
 
 // Featurizer turns a prompt and an answer into a feature vector of
-// Backbone().Dim elements.
+// Backbone().Dim elements. For an answer that called tools, the prompt
+// ends with its tool rounds (Conversation): the assistant tool calls and
+// the tool results the model saw before it wrote the answer.
 type Featurizer interface {
 	Backbone() Backbone
 	Features(ctx context.Context, prompt []Message, answer string) ([]float32, error)
@@ -205,8 +207,8 @@ type FeatureSet struct {
 	Points []FeaturePoint
 }
 
-// Featurize computes the vectors of ds with f, each distinct (prompt,
-// answer) once, calling progress (if not nil) after each with how many of
+// Featurize computes the vectors of ds with f, each distinct (prompt and
+// tool steps, answer) once, calling progress (if not nil) after each with how many of
 // total are done.
 func Featurize(ctx context.Context, ds Dataset, f Featurizer, progress func(done, total int)) (FeatureSet, error) {
 	set := FeatureSet{Dim: f.Backbone().Dim}
@@ -232,12 +234,14 @@ func Featurize(ctx context.Context, ds Dataset, f Featurizer, progress func(done
 	}
 	type pairRef struct{ c, r int }
 	pairs := make([]pairRef, len(ds.Pairs))
+	// An answer's tool rounds come between the prompt and its text, as
+	// the model saw them, so the vectors (and the cache keys) see them.
 	for i, p := range ds.Pairs {
-		pairs[i] = pairRef{ref(p.Prompt, p.Chosen), ref(p.Prompt, p.Rejected)}
+		pairs[i] = pairRef{ref(Conversation(p.Prompt, p.ChosenSteps), p.Chosen), ref(Conversation(p.Prompt, p.RejectedSteps), p.Rejected)}
 	}
 	points := make([]int, len(ds.Points))
 	for i, p := range ds.Points {
-		points[i] = ref(p.Prompt, p.Answer)
+		points[i] = ref(Conversation(p.Prompt, p.Steps), p.Answer)
 	}
 	vecs := make([][]float32, len(order))
 	flusher, _ := f.(interface{ Flush() error })
