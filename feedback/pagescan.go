@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 )
 
 // A page-by-page scan of a bbolt file, for Salvage when the tree is
@@ -51,6 +52,9 @@ const (
 type scannedKV struct {
 	k, v []byte
 	page uint64 // the page it was found on (for an inline bucket, the page holding the bucket)
+	// node numbers the leaf (page or inline bucket) it was found in,
+	// across the whole scan.
+	node int
 	// inMeta is true when the element's page also holds the schema
 	// version key: it is the meta bucket's.
 	inMeta bool
@@ -120,6 +124,7 @@ func scanPages(r io.ReaderAt, size int64) pageScan {
 	}
 
 	buf := make([]byte, sc.pageSize)
+	nodes := 0
 	for id := uint64(2); id < sc.inFile; id++ {
 		if _, err := r.ReadAt(buf, int64(id)*ps); err != nil {
 			break
@@ -147,6 +152,12 @@ func scanPages(r io.ReaderAt, size int64) pageScan {
 			continue
 		}
 		sc.leaves++
+		last := 0
+		for i := range kvs {
+			last = max(last, kvs[i].node)
+			kvs[i].node += nodes
+		}
+		nodes += last + 1
 		sc.kvs = append(sc.kvs, kvs...)
 	}
 	return sc
@@ -197,10 +208,13 @@ func readFreelist(r io.ReaderAt, size int64, id uint64, pageSize int, highWater 
 // unless the header and every element are consistent; then nothing is
 // returned.
 func parseLeafPage(page []byte, id uint64) (kvs []scannedKV, ok bool) {
-	return parseLeaf(page, id, id, 0)
+	n := 0
+	return parseLeaf(page, id, id, 0, &n)
 }
 
-func parseLeaf(page []byte, id, at uint64, depth int) ([]scannedKV, bool) {
+// parseLeaf decodes one leaf, numbering it *node and each inline bucket
+// in it the next numbers.
+func parseLeaf(page []byte, id, at uint64, depth int, node *int) ([]scannedKV, bool) {
 	le := binary.LittleEndian
 	if len(page) < 16 || le.Uint64(page) != id || le.Uint16(page[8:]) != boltLeafFlag {
 		return nil, false
@@ -245,10 +259,12 @@ func parseLeaf(page []byte, id, at uint64, depth int) ([]scannedKV, bool) {
 	}
 	for i := range kvs {
 		kvs[i].inMeta = meta
+		kvs[i].node = *node
 	}
 	if depth < 2 {
 		for _, p := range inline {
-			if sub, ok := parseLeaf(p, 0, at, depth+1); ok {
+			*node++
+			if sub, ok := parseLeaf(p, 0, at, depth+1, node); ok {
 				kvs = append(kvs, sub...)
 			}
 		}
@@ -259,10 +275,11 @@ func parseLeaf(page []byte, id, at uint64, depth int) ([]scannedKV, bool) {
 // scanFound is what the scan recognised as chatloop's records, the newest
 // version of each key.
 type scanFound struct {
-	secret, created  []byte
-	answers          map[string]scannedKV
-	votes, choices   map[string]scannedKV
-	answerDecodeFail int
+	secret, created         []byte
+	answers, votes, choices map[string]scannedKV
+	// disputed counts keys left out because one version of their leaf
+	// held them and another, covering the same keys, did not.
+	disputed int
 }
 
 // recognise sorts the scanned elements into chatloop's buckets by their
@@ -271,8 +288,15 @@ type scanFound struct {
 // time; a choice is part(a) part(b) + a voter hash, a < b -> a time and a
 // winner that is a or b. Anything else (indexes, the vote log, consent
 // records) is rebuilt or left out.
+//
+// A key is left out when it is disputed: some leaf of the same kind whose
+// keys span it lacks it, so it was added or deleted between the two
+// versions, and which came last cannot be known (a deleted vote must not
+// come back). Among the versions of a key that survive, the newest wins
+// (newerTimed, newerAnswer).
 func recognise(kvs []scannedKV) scanFound {
-	f := scanFound{answers: map[string]scannedKV{}, votes: map[string]scannedKV{}, choices: map[string]scannedKV{}}
+	f := scanFound{}
+	var kinds [3][]scannedKV // answers, votes, choices
 	for _, x := range kvs {
 		if x.inMeta {
 			switch {
@@ -284,25 +308,75 @@ func recognise(kvs []scannedKV) scanFound {
 			continue
 		}
 		switch {
-		case len(x.v) > 0 && x.v[0] == '{' && !bytes.HasPrefix(x.k, []byte{0}):
-			r, err := decodeAnswer(x.v)
-			if err != nil || r.ID != string(x.k) || r.ID == "" {
-				continue
-			}
-			if old, ok := f.answers[r.ID]; !ok || newerAnswer(x, old) {
-				f.answers[r.ID] = x
+		case len(x.v) > 0 && x.v[0] == '{':
+			if r, err := decodeAnswer(x.v); err == nil && r.ID == string(x.k) && r.ID != "" {
+				kinds[0] = append(kinds[0], x)
 			}
 		case isVote(x.k, x.v):
-			if old, ok := f.votes[string(x.k)]; !ok || newerTimed(x, x.v[1:9], old, old.v[1:9]) {
-				f.votes[string(x.k)] = x
-			}
+			kinds[1] = append(kinds[1], x)
 		case isChoice(x.k, x.v):
-			if old, ok := f.choices[string(x.k)]; !ok || newerTimed(x, x.v[:8], old, old.v[:8]) {
-				f.choices[string(x.k)] = x
+			kinds[2] = append(kinds[2], x)
+		}
+	}
+	newer := [3]func(x, old scannedKV) bool{
+		newerAnswer,
+		func(x, old scannedKV) bool { return newerTimed(x, x.v[1:9], old, old.v[1:9]) },
+		func(x, old scannedKV) bool { return newerTimed(x, x.v[:8], old, old.v[:8]) },
+	}
+	var out [3]map[string]scannedKV
+	for i, xs := range kinds {
+		disputed := disputedKeys(xs)
+		f.disputed += len(disputed)
+		out[i] = map[string]scannedKV{}
+		for _, x := range xs {
+			k := string(x.k)
+			if disputed[k] {
+				continue
+			}
+			if old, ok := out[i][k]; !ok || newer[i](x, old) {
+				out[i][k] = x
 			}
 		}
 	}
+	f.answers, f.votes, f.choices = out[0], out[1], out[2]
 	return f
+}
+
+// disputedKeys finds the keys of xs (records of one kind) that some leaf
+// lacks although its smallest and largest keys span them.
+func disputedKeys(xs []scannedKV) map[string]bool {
+	type leaf struct {
+		lo, hi string
+		keys   map[string]bool
+	}
+	leaves := map[int]*leaf{}
+	var all []string
+	seen := map[string]bool{}
+	for _, x := range xs {
+		k := string(x.k)
+		l := leaves[x.node]
+		if l == nil {
+			l = &leaf{lo: k, hi: k, keys: map[string]bool{}}
+			leaves[x.node] = l
+		}
+		l.lo, l.hi = min(l.lo, k), max(l.hi, k)
+		l.keys[k] = true
+		if !seen[k] {
+			seen[k] = true
+			all = append(all, k)
+		}
+	}
+	slices.Sort(all)
+	disputed := map[string]bool{}
+	for _, l := range leaves {
+		i, _ := slices.BinarySearch(all, l.lo)
+		for ; i < len(all) && all[i] <= l.hi; i++ {
+			if !l.keys[all[i]] {
+				disputed[all[i]] = true
+			}
+		}
+	}
+	return disputed
 }
 
 func isVoterHash(b []byte) bool {

@@ -51,6 +51,10 @@ func TestSalvageScansOrphanedPages(t *testing.T) {
 	for i := range 20 {
 		must(t, s.Vote(bg, bot.AnswerID(fmt.Sprintf("01J%023d", i)), "test", "gone", 1))
 	}
+	must(t, s.Close())
+	before := dumpRecords(t, path)
+	s, err = Open(path, Options{NoSync: true})
+	must(t, err)
 	for i := 0; i < n; i += 3 {
 		must(t, s.Vote(bg, bot.AnswerID(fmt.Sprintf("01J%023d", i)), "test", "voter", -(1-2*(i%2))))
 	}
@@ -80,14 +84,24 @@ func TestSalvageScansOrphanedPages(t *testing.T) {
 				if len(kvs) != counts[bucket] {
 					t.Errorf("%s: the copy holds %d, the report says %d", bucket, len(kvs), counts[bucket])
 				}
+				stale := 0
 				for k, v := range kvs {
 					w, ok := want[bucket][k]
-					switch {
-					case !ok:
-						t.Errorf("%s: %q is not in the original (fabricated or deleted before the damage)", bucket, k)
-					case !bytes.Equal(v, w):
+					if ok && bytes.Equal(v, w) {
+						continue
+					}
+					if old, ok := before[bucket][k]; ok && bytes.Equal(v, old) && rep.FreelistLost {
+						stale++
+						continue
+					}
+					if !ok {
+						t.Errorf("%s: %q is not in the original", bucket, k)
+					} else {
 						t.Errorf("%s: %q is %q, the original holds %q", bucket, k, v, w)
 					}
+				}
+				if stale > 0 {
+					t.Logf("%s: %d older versions came back (the free list was lost, and the report says so)", bucket, stale)
 				}
 			}
 		})

@@ -45,6 +45,9 @@ type SalvageReport struct {
 	// freed pages from live ones: a record deleted or changed before the
 	// damage may be back in the copy.
 	FreelistLost bool
+	// Disputed counts records the scan left out because two versions of
+	// their page disagree on whether they exist.
+	Disputed int
 }
 
 // Damaged reports whether anything could not be read.
@@ -69,6 +72,9 @@ func (r SalvageReport) Summary() string {
 	}
 	if r.Scanned {
 		fmt.Fprintf(&b, "%s; %d records found only by the scan\n", r.Scan, r.FromScan)
+		if r.Disputed > 0 {
+			fmt.Fprintf(&b, "%d records left out: versions of their page disagree on whether they were deleted\n", r.Disputed)
+		}
 	}
 	if r.NewSecret {
 		b.WriteString("the hashing secret was unreadable: the copy has a new one, so forget --user cannot find the old voters\n")
@@ -130,7 +136,7 @@ func Salvage(ctx context.Context, src, dst string) (SalvageReport, error) {
 			return rep, fmt.Errorf("salvage: scanning %s: %w", src, err)
 		}
 		found := recognise(sc.kvs)
-		rep.Scanned, rep.Scan, rep.FreelistLost = true, sc.describe(), sc.freelistLost
+		rep.Scanned, rep.Scan, rep.FreelistLost, rep.Disputed = true, sc.describe(), sc.freelistLost, found.disputed
 		if len(secret) < 16 {
 			secret, created = found.secret, found.created
 		}
