@@ -54,7 +54,7 @@ type Options struct {
 	// length, capped at DefaultContext.
 	Context int
 	// Template overrides the chat template recognised from the file:
-	// "chatml" or "llama3".
+	// one of chat.Names ("chatml", "qwen2.5", "qwen3", "llama3", "llama3.1").
 	Template string
 	// Parallel is how many requests are decoded together, one pass over
 	// the weights per step for all of them; more wait in FIFO order. 0

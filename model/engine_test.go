@@ -60,7 +60,7 @@ func load(t *testing.T, opts Options) *Engine {
 func TestInfo(t *testing.T) {
 	e := load(t, Options{Threads: 1, Context: 256})
 	i := e.Info()
-	if i.Arch != "qwen2" || i.VocabSize != 151936 || i.Template != "chatml" || i.Quantization != "Q8_0" || i.ContextLength != 4096 {
+	if i.Arch != "qwen2" || i.VocabSize != 151936 || i.Template != "qwen2.5" || i.Quantization != "Q8_0" || i.ContextLength != 4096 {
 		t.Errorf("info %+v", i)
 	}
 	// 2 layers of hidden 64, ffn 128, 4 heads of 16, 2 kv heads, tied

@@ -116,7 +116,7 @@ adapter_scales = []
 merge_adapters = false
 # Longest answer, in tokens.
 max_tokens = 512
-# Chat template override ("chatml" or "llama3"); empty: from the GGUF file.
+# Chat template override ("chatml", "qwen2.5", "qwen3", "llama3" or "llama3.1"); empty: from the GGUF file.
 template = ""
 # Extra stop strings.
 stop = []

@@ -122,7 +122,7 @@ func TestModelInfoAndBench(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"architecture:   qwen2", "Q8_0", "vocabulary:     151936 tokens", "template:       chatml", "context length: 4096", "kernels:        " + ggml.BestKernels().Name()} {
+	for _, want := range []string{"architecture:   qwen2", "Q8_0", "vocabulary:     151936 tokens", "template:       qwen2.5", "context length: 4096", "kernels:        " + ggml.BestKernels().Name()} {
 		if !strings.Contains(out, want) {
 			t.Errorf("info lacks %q:\n%s", want, out)
 		}

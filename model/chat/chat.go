@@ -12,7 +12,12 @@
 //     <|begin_of_text|>: the tokenizer adds BOS (tokenizer.ggml.add_bos_token).
 //
 // Detect recognises the template from a GGUF file's tokenizer.chat_template
-// the way llama.cpp's llm_chat_detect_template does.
+// the way llama.cpp's llm_chat_detect_template does, and within ChatML and
+// Llama 3 tells the tool-calling templates apart: "qwen2.5" (a ChatML
+// template with <tool_call> and no <think>), "qwen3" (with <think>),
+// "llama3.1" (a Llama 3 template with the "ipython" role). Their plain chat
+// is chatml's and llama3's; with tools (Template.ToolParts, tools.go) each
+// renders as its own Jinja template does.
 package chat
 
 import (
@@ -63,6 +68,14 @@ type Template interface {
 	// StopStrings are texts that end the assistant's turn when a model
 	// writes them as text instead of as a control token.
 	StopStrings() []string
+	// ToolParts is Parts with tools offered to the model, and tool calls
+	// and tool results in msgs, rendered as the family's Jinja template
+	// renders them (tools.go). With no tools and no tool turns
+	// (HasToolTurns) it is Parts.
+	ToolParts(msgs []Message, tools []Tool, addGenerationPrompt bool) []Part
+	// ToolCallFormat is how the family's models write tool calls
+	// (NewToolCallParser reads them).
+	ToolCallFormat() ToolCallFormat
 }
 
 // Part is a piece of a rendered prompt: template markup, or content.
@@ -81,15 +94,31 @@ func join(parts []Part) string {
 }
 
 // Names lists the templates chatloop renders.
-func Names() []string { return []string{"chatml", "llama3"} }
+func Names() []string { return []string{"chatml", "qwen2.5", "qwen3", "llama3", "llama3.1"} }
 
-// ByName returns the template with this name ("chatml" or "llama3").
+// The templates. chatml and llama3 offer tools in the form of their
+// closest tool-calling relative (qwen3's without <think>, and llama3.1's).
+var (
+	plainChatML = chatML{name: "chatml"}
+	qwen25      = chatML{name: "qwen2.5", defaultSystem: qwenDefaultSystem}
+	qwen3       = chatML{name: "qwen3", think: true}
+	plainLlama3 = llama3{name: "llama3"}
+	llama31     = llama3{name: "llama3.1"}
+)
+
+// ByName returns the template with this name (one of Names).
 func ByName(name string) (Template, error) {
 	switch name {
 	case "chatml":
-		return chatML{}, nil
+		return plainChatML, nil
+	case "qwen2.5":
+		return qwen25, nil
+	case "qwen3":
+		return qwen3, nil
 	case "llama3":
-		return llama3{}, nil
+		return plainLlama3, nil
+	case "llama3.1":
+		return llama31, nil
 	}
 	return nil, fmt.Errorf("%w: %q (known: %s)", ErrUnknownTemplate, name, strings.Join(Names(), ", "))
 }
@@ -115,8 +144,12 @@ func Detect(templateText string) (Template, error) {
 			other = "phi4"
 		case has("<end_of_utterance>"):
 			other = "smolvlm"
+		case has("<think>") && has("<tool_call>"):
+			return qwen3, nil
+		case has("<tool_call>"):
+			return qwen25, nil
 		default:
-			return chatML{}, nil
+			return plainChatML, nil
 		}
 	case strings.HasPrefix(templateText, "mistral") || has("[INST]"):
 		other = "mistral or llama2"
@@ -145,7 +178,10 @@ func Detect(templateText string) (Template, error) {
 	case has("<|START_OF_TURN_TOKEN|>") && has("<|USER_TOKEN|>"):
 		other = "command-r"
 	case has("<|start_header_id|>") && has("<|end_header_id|>"):
-		return llama3{}, nil
+		if has("ipython") {
+			return llama31, nil
+		}
+		return plainLlama3, nil
 	}
 	if other != "" {
 		return nil, fmt.Errorf("%w: it looks like llama.cpp's %s template, which chatloop does not render; set [model] template to one of %s",
@@ -154,9 +190,24 @@ func Detect(templateText string) (Template, error) {
 	return nil, fmt.Errorf("%w: not recognised; set [model] template to one of %s", ErrUnknownTemplate, strings.Join(Names(), ", "))
 }
 
-type chatML struct{}
+// chatML renders ChatML; name, defaultSystem and think choose the
+// family member's tool-calling form.
+type chatML struct {
+	name          string
+	defaultSystem string // Qwen2.5's system prompt when there is none (with tools only)
+	think         bool   // Qwen3's <think> handling (with tools only)
+}
 
-func (chatML) Name() string { return "chatml" }
+func (c chatML) Name() string { return c.name }
+
+func (c chatML) ToolParts(msgs []Message, tools []Tool, addGenerationPrompt bool) []Part {
+	if len(tools) == 0 && !HasToolTurns(msgs) {
+		return c.Parts(msgs, addGenerationPrompt)
+	}
+	return c.toolParts(msgs, tools, addGenerationPrompt)
+}
+
+func (chatML) ToolCallFormat() ToolCallFormat { return ToolCallsTagged }
 
 func (c chatML) Render(msgs []Message, addGenerationPrompt bool) string {
 	return join(c.Parts(msgs, addGenerationPrompt))
@@ -181,9 +232,20 @@ func (chatML) StopStrings() []string {
 	return []string{"<|im_end|>", "<|im_start|>", "<|endoftext|>"}
 }
 
-type llama3 struct{}
+// llama3 renders Llama 3; name tells llama3 from llama3.1, which render
+// alike.
+type llama3 struct{ name string }
 
-func (llama3) Name() string { return "llama3" }
+func (l llama3) Name() string { return l.name }
+
+func (l llama3) ToolParts(msgs []Message, tools []Tool, addGenerationPrompt bool) []Part {
+	if len(tools) == 0 && !HasToolTurns(msgs) {
+		return l.Parts(msgs, addGenerationPrompt)
+	}
+	return l.toolParts(msgs, tools, addGenerationPrompt)
+}
+
+func (llama3) ToolCallFormat() ToolCallFormat { return ToolCallsJSON }
 
 func (l llama3) Render(msgs []Message, addGenerationPrompt bool) string {
 	return join(l.Parts(msgs, addGenerationPrompt))
