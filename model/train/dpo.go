@@ -63,7 +63,7 @@ func lossOf(loss Loss, beta float64, p *Preference, pc, pr float64) (PairResult,
 	rc, rr := p.RefChosen, p.RefRejected
 	nc, nr := 1.0, 1.0
 	if loss == LossIPO {
-		nc, nr = float64(len(p.Chosen.Tokens)-p.Chosen.Start), float64(len(p.Rejected.Tokens)-p.Rejected.Start)
+		nc, nr = float64(p.Chosen.Counted()), float64(p.Rejected.Counted())
 		pc, pr, rc, rr = pc/nc, pr/nr, rc/nc, rr/nr
 	}
 	h := (pc - pr) - (rc - rr)

@@ -63,9 +63,12 @@ func (m *Model) Close() { m.pool.Close() }
 
 // Seq is a token sequence whose log-probability is wanted from position
 // Start on: Σ_{t ≥ Start} log p(Tokens[t] | Tokens[:t]). Start ≥ 1.
+// Mask, when not nil, keeps only the tokens t with Mask[t] in the sum
+// (see Counts): an answer's tool results are context, not generated.
 type Seq struct {
 	Tokens []int
 	Start  int
+	Mask   []bool
 }
 
 // layerTape is what the backward pass needs of one block.
@@ -118,6 +121,9 @@ func (m *Model) checkSeq(s Seq) error {
 	}
 	if s.Start < 1 || s.Start >= len(s.Tokens) {
 		return fmt.Errorf("train: answer starts at %d in a sequence of %d tokens", s.Start, len(s.Tokens))
+	}
+	if err := s.checkMask(); err != nil {
+		return err
 	}
 	for _, t := range s.Tokens {
 		if t < 0 || t >= c.Vocab {
@@ -357,7 +363,9 @@ func (m *Model) head(tp *Tape) error {
 		for a := a0; a < a1; a++ {
 			lp, lse := logSoftmaxAt(logits[(a-a0)*V:(a-a0+1)*V], s.Tokens[s.Start+a])
 			tp.lse[a] = lse
-			total += float64(lp)
+			if s.Counts(s.Start + a) {
+				total += float64(lp)
+			}
 		}
 	}
 	tp.LogP = total
@@ -391,7 +399,11 @@ func (m *Model) Backward(tp *Tape, ad, grad *Adapter, coef float32) error {
 			return fmt.Errorf("train: output: %w", err)
 		}
 		for a := a0; a < a1; a++ {
-			logSoftmaxBack(logits[(a-a0)*V:(a-a0+1)*V], s.Tokens[s.Start+a], tp.lse[a], coef)
+			c := coef
+			if !s.Counts(s.Start + a) {
+				c = 0 // a masked token adds nothing to LogP
+			}
+			logSoftmaxBack(logits[(a-a0)*V:(a-a0+1)*V], s.Tokens[s.Start+a], tp.lse[a], c)
 		}
 		clear(dhn[:k*H])
 		if err := m.matmulBack(&m.W.Output, logits[:k*V], k, dhn[:k*H]); err != nil {
