@@ -9,9 +9,15 @@ import (
 
 // AdapterState is one adapter's state on the Adapters page.
 type AdapterState struct {
-	Name      string
-	Running   bool
-	Since     time.Time // when it started or stopped
+	Name    string
+	Running bool
+	Since   time.Time // when it started or stopped, or its connection changed
+	// Reported is true once the running adapter has said whether it is
+	// connected to its platform (Up or Down); until then it is starting.
+	Reported bool
+	// Connected is what it said last; Down is why it is not connected.
+	Connected bool
+	Down      string
 	LastError string
 	ErrorAt   time.Time
 	// QRFile is where the adapter writes a login QR code (WeChat) while
@@ -53,6 +59,35 @@ func (a *Adapters) Started(name string) { a.set(name, true, nil) }
 // (nil for a clean stop).
 func (a *Adapters) Stopped(name string, err error) { a.set(name, false, err) }
 
+// Up records that a running adapter is connected to its platform. It
+// changes nothing when the adapter already said so, so that an adapter may
+// say it after every successful poll.
+func (a *Adapters) Up(name string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.state(name)
+	if !s.Running || s.Reported && s.Connected {
+		return
+	}
+	s.Reported, s.Connected, s.Down, s.Since = true, true, "", a.now()
+}
+
+// Down records that a running adapter is not connected to its platform,
+// and why; it is retrying.
+func (a *Adapters) Down(name string, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.state(name)
+	if !s.Running {
+		return
+	}
+	if !s.Reported || s.Connected {
+		s.Since = a.now()
+	}
+	s.Reported, s.Connected, s.Down = true, false, err.Error()
+	s.LastError, s.ErrorAt = s.Down, a.now()
+}
+
 // Failed records an error an adapter reported without stopping.
 func (a *Adapters) Failed(name string, err error) {
 	a.mu.Lock()
@@ -66,6 +101,7 @@ func (a *Adapters) set(name string, running bool, err error) {
 	defer a.mu.Unlock()
 	s := a.state(name)
 	s.Running, s.Since = running, a.now()
+	s.Reported, s.Connected, s.Down = false, false, ""
 	if err != nil {
 		s.LastError, s.ErrorAt = err.Error(), s.Since
 	}

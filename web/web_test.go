@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -430,10 +431,24 @@ func TestAdaptersPageShowsQR(t *testing.T) {
 	ts := newTestServer(t, Options{Adapters: ad.States})
 
 	_, body, _ := get(t, http.DefaultClient, ts.URL+"/adapters")
-	for _, want := range []string{"running", "stopped", "unexpected EOF"} {
+	for _, want := range []string{"starting", "stopped", "unexpected EOF"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("adapters page lacks %q", want)
 		}
+	}
+	// A running adapter says whether it is connected; a drop shows with
+	// its reason until it is up again.
+	ad.Up("wechat")
+	if _, body, _ = get(t, http.DefaultClient, ts.URL+"/adapters"); !strings.Contains(body, ">connected<") {
+		t.Errorf("after Up the page shows no connected adapter:\n%s", body)
+	}
+	ad.Down("wechat", errors.New("sync check: proxy error"))
+	if _, body, _ = get(t, http.DefaultClient, ts.URL+"/adapters"); !strings.Contains(body, "disconnected, retrying</span>: sync check: proxy error") || strings.Contains(body, ">connected<") {
+		t.Errorf("after Down the page does not show the drop and its reason:\n%s", body)
+	}
+	ad.Up("wechat")
+	if st := ad.States(); !st[1].Connected || st[1].Down != "" || st[1].LastError != "sync check: proxy error" {
+		t.Errorf("after Up again: %+v, want connected with the drop as the last error", st[1])
 	}
 	if strings.Contains(body, "qr.png") {
 		t.Error("QR shown with no QR file")

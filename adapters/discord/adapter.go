@@ -57,6 +57,7 @@ type Adapter struct {
 	client *http.Client
 	dialer *websocket.Dialer
 	prefix string
+	conn   platform.Conn
 
 	mu     sync.Mutex
 	botID  string
@@ -79,6 +80,10 @@ type Adapter struct {
 	parents *idCache
 }
 
+// errGatewayLost is the reason a dropped gateway connection is reported
+// with; discordgo reconnects by itself.
+var errGatewayLost = errors.New("the gateway connection dropped; reconnecting")
+
 // Option changes how an Adapter is built.
 type Option func(*Adapter)
 
@@ -92,6 +97,17 @@ func WithDialer(d *websocket.Dialer) Option { return func(a *Adapter) { a.dialer
 // WithPrefix tells the adapter the core's trigger prefix ([bot] prefix),
 // so that prefixed messages get reply-chain context too.
 func WithPrefix(p string) Option { return func(a *Adapter) { a.prefix = p } }
+
+// WithConn makes the adapter report its gateway connection to c: up once
+// the gateway session is ready or resumed, down when it drops (discordgo
+// reconnects by itself) or cannot be opened.
+func WithConn(c platform.Conn) Option {
+	return func(a *Adapter) {
+		if c != nil {
+			a.conn = c
+		}
+	}
+}
 
 // WithToken sets the bot token directly instead of reading DISCORD_TOKEN
 // or token_file.
@@ -113,6 +129,7 @@ func New(cfg Config, h bot.Handler, log *slog.Logger, opts ...Option) (*Adapter,
 		cfg:       cfg,
 		h:         h,
 		log:       log,
+		conn:      platform.NoConn{},
 		reactions: make(chan reactionEvent, 256),
 		answers:   newIDCache(8192),
 		notOwn:    newIDCache(4096),
@@ -176,8 +193,13 @@ func (a *Adapter) Run(ctx context.Context) error {
 	a.done = ctx.Done()
 	a.mu.Unlock()
 
-	s.AddHandler(func(s *discordgo.Session, r *discordgo.Ready) { a.onReady(ctx, s, r) })
-	s.AddHandler(func(s *discordgo.Session, _ *discordgo.Resumed) { a.log.Info("gateway session resumed") })
+	s.AddHandler(func(s *discordgo.Session, r *discordgo.Ready) { a.conn.Up(); a.onReady(ctx, s, r) })
+	s.AddHandler(func(s *discordgo.Session, _ *discordgo.Resumed) { a.conn.Up(); a.log.Info("gateway session resumed") })
+	s.AddHandler(func(s *discordgo.Session, _ *discordgo.Disconnect) {
+		if !a.isClosed() {
+			a.conn.Down(errGatewayLost)
+		}
+	})
 	s.AddHandler(func(s *discordgo.Session, _ *discordgo.Connect) {
 		if a.isClosed() {
 			// A reconnect raced with shutdown: close again.
@@ -245,6 +267,7 @@ func (a *Adapter) connect(ctx context.Context, s *discordgo.Session) error {
 			return err
 		}
 		a.log.Warn("cannot connect to Discord; retrying", "err", err, "in", wait)
+		a.conn.Down(err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -16,7 +16,7 @@ var Spec = platform.Def[Config]{
 	SecretEnvs:  []string{TokenEnv},
 	SecretFiles: func(c Config) []string { return []string{c.TokenFile} },
 	New: func(cfg Config, h bot.Handler, env platform.Env) (platform.Runner, error) {
-		return New(cfg, h, env.Log.With("adapter", "discord"), WithPrefix(env.Prefix))
+		return New(cfg, h, env.Log.With("adapter", "discord"), WithPrefix(env.Prefix), WithConn(env.Connection()))
 	},
 }.Spec()
 

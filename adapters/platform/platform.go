@@ -37,6 +37,8 @@ type Env struct {
 	// StateBase is the path adapters keep their own state files beside:
 	// the feedback database's ([feedback] db). See StateFile.
 	StateBase string
+	// Conn receives the adapter's connection state (see Connection).
+	Conn Conn
 }
 
 // StateFile is the path of an adapter's state file named suffix, beside

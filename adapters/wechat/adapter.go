@@ -41,6 +41,10 @@ const (
 	maxSyncBackoff = time.Minute
 )
 
+// ErrQRLoginNeeded is the reason the adapter reports itself down while
+// its login QR code waits to be scanned.
+var ErrQRLoginNeeded = errors.New("waiting for a QR scan to log in")
+
 // ErrNotLoggedIn is returned by sends while no WeChat session is up.
 var ErrNotLoggedIn = errors.New("wechat: not logged in")
 
@@ -54,6 +58,7 @@ type Adapter struct {
 	toks   tokens
 	thr    *throttle
 	mem    *memory
+	conn   platform.Conn
 
 	// Back-off after a failed login and after failed sync checks, and how
 	// long a login from the saved session must last to be tried again;
@@ -99,6 +104,17 @@ type Option func(*Adapter)
 // HTTP_PROXY/HTTPS_PROXY/NO_PROXY, and it should not follow redirects.
 func WithHTTPClient(c *http.Client) Option { return func(a *Adapter) { a.client = c } }
 
+// WithConn makes the adapter report its connection to c: up once logged
+// in and while sync checks answer, down (with the reason) while it waits
+// for a QR scan, a login fails, sync checks fail or the login is lost.
+func WithConn(c platform.Conn) Option {
+	return func(a *Adapter) {
+		if c != nil {
+			a.conn = c
+		}
+	}
+}
+
 // WithQROutput sets where the login QR code is printed (default stdout).
 func WithQROutput(w io.Writer) Option { return func(a *Adapter) { a.qrOut = w } }
 
@@ -119,6 +135,7 @@ func New(cfg Config, h bot.Handler, log *slog.Logger, opts ...Option) (*Adapter,
 		h:               h,
 		log:             log.With("adapter", Platform),
 		qrOut:           os.Stdout,
+		conn:            platform.NoConn{},
 		toks:            newTokens(cfg),
 		thr:             newThrottle(cfg.ChatInterval.Duration, cfg.GlobalInterval.Duration, cfg.Jitter.Duration),
 		mem:             newMemory(),
@@ -169,6 +186,7 @@ func (a *Adapter) Run(ctx context.Context) error {
 				continue
 			}
 			a.log.Error("WeChat login failed; retrying", "err", err, "in", backoff)
+			a.conn.Down(fmt.Errorf("login: %w", err))
 			if !sleep(ctx, backoff) {
 				break
 			}
@@ -178,6 +196,7 @@ func (a *Adapter) Run(ctx context.Context) error {
 		backoff = a.loginBackoff
 		a.setSession(s)
 		a.log.Info("logged in to WeChat; answering messages")
+		a.conn.Up()
 		began := time.Now()
 
 		select {
@@ -192,6 +211,7 @@ func (a *Adapter) Run(ctx context.Context) error {
 		// A saved session that WeChat accepts and drops again at once would
 		// have the adapter log in over and over: ask for a QR scan instead.
 		forceQR = s.hot && time.Since(began) < a.minSession
+		a.conn.Down(fmt.Errorf("the login was lost: %v", s.bot.CrashReason()))
 		if forceQR {
 			a.log.Warn("WeChat login lost right after a login with the saved session; a QR login is needed", "reason", s.bot.CrashReason())
 			continue
@@ -277,7 +297,12 @@ func (a *Adapter) loginWith(ctx context.Context, hot bool) (*session, error) {
 		}
 	}
 	fails := 0
-	b.SyncCheckCallback = func(openwechat.SyncCheckResponse) { fails = 0 }
+	b.SyncCheckCallback = func(openwechat.SyncCheckResponse) {
+		if fails > 0 {
+			a.conn.Up()
+		}
+		fails = 0
+	}
 	b.MessageErrorHandler = func(err error) error { return a.syncError(bctx, err, &fails) }
 	b.MessageHandler = func(m *openwechat.Message) { a.onMessage(bctx, m) }
 
@@ -319,6 +344,7 @@ func (q *qrFallback) OnError(b *openwechat.Bot, err error) error {
 
 // showQR prints the login QR code and writes it as a PNG image.
 func (a *Adapter) showQR(uuid string) {
+	a.conn.Down(ErrQRLoginNeeded)
 	content := qrContentPrefix + uuid
 	fmt.Fprintln(a.qrOut, "Scan this QR code with WeChat on your phone to log chatloop in:")
 	qrterminal.GenerateWithConfig(content, qrterminal.Config{
@@ -357,6 +383,7 @@ func (a *Adapter) syncError(ctx context.Context, err error, fails *int) error {
 		return ctx.Err()
 	}
 	*fails++
+	a.conn.Down(fmt.Errorf("sync check: %w", err))
 	if *fails == 1 || *fails%10 == 0 {
 		a.log.Warn("WeChat sync check failed; retrying", "err", err, "failures", *fails)
 	}

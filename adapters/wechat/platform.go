@@ -14,7 +14,7 @@ var Spec = platform.Def[Config]{
 	Enabled: func(c Config) bool { return c.Enabled },
 	TOML:    configTOML,
 	New: func(cfg Config, h bot.Handler, env platform.Env) (platform.Runner, error) {
-		return Open(cfg, h, env.Log)
+		return Open(cfg, h, env.Log, env.Connection())
 	},
 	LoginQR: Config.QRPath,
 }.Spec()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/chatloop/chatloop/adapters/platform"
 	"github.com/chatloop/chatloop/adapters/wechat/ilink"
 	"github.com/chatloop/chatloop/bot"
 )
@@ -17,12 +18,13 @@ type Runner interface {
 
 // Open builds the adapter of the protocol cfg names: ilink.Adapter for
 // "ilink", Adapter (openwechat) for "web". Both report platform "wechat".
-func Open(cfg Config, h bot.Handler, log *slog.Logger) (Runner, error) {
+// conn receives the adapter's connection state.
+func Open(cfg Config, h bot.Handler, log *slog.Logger, conn platform.Conn) (Runner, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("wechat: %w", err)
 	}
 	if cfg.Protocol == ProtocolWeb {
-		return New(cfg, h, log)
+		return New(cfg, h, log, WithConn(conn))
 	}
-	return ilink.New(cfg.ILink(), h, log)
+	return ilink.New(cfg.ILink(), h, log, ilink.WithConn(conn))
 }

@@ -21,7 +21,7 @@ func TestOpenPicksProtocol(t *testing.T) {
 	if cfg.Protocol != ProtocolILink || cfg.ILinkBaseURL != "https://ilinkai.weixin.qq.com" {
 		t.Fatalf("defaults: protocol %q, ilink_base_url %q", cfg.Protocol, cfg.ILinkBaseURL)
 	}
-	r, err := Open(cfg, &recorder{}, nil)
+	r, err := Open(cfg, &recorder{}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func TestOpenPicksProtocol(t *testing.T) {
 	}
 
 	cfg.Protocol = ProtocolWeb
-	if r, err = Open(cfg, &recorder{}, nil); err != nil {
+	if r, err = Open(cfg, &recorder{}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := r.(*Adapter); !ok {
@@ -49,7 +49,7 @@ func TestOpenPicksProtocol(t *testing.T) {
 	} {
 		bad := cfg
 		mod(&bad)
-		if _, err := Open(bad, &recorder{}, nil); !errors.Is(err, ErrConfig) && !errors.Is(err, ilink.ErrConfig) {
+		if _, err := Open(bad, &recorder{}, nil, nil); !errors.Is(err, ErrConfig) && !errors.Is(err, ilink.ErrConfig) {
 			t.Errorf("%s: %v, want a configuration error", name, err)
 		}
 	}

@@ -37,6 +37,12 @@ func WithHTTPClient(c *http.Client) Option { return func(a *Adapter) { a.api.htt
 // Config.Listen.
 func WithListener(ln net.Listener) Option { return func(a *Adapter) { a.ln = ln } }
 
+// WithConn makes the adapter report whether WeCom's API answers to c: up
+// once the callback is served and each time a call goes through, down
+// (with the reason) when the API cannot be reached or refuses the
+// application's secret.
+func WithConn(c platform.Conn) Option { return func(a *Adapter) { a.api.conn = c } }
+
 // WithClock sets the clock used for callback timestamps and token expiry.
 func WithClock(now func() time.Time) Option {
 	return func(a *Adapter) { a.now = now; a.api.now = now }
@@ -141,6 +147,7 @@ func (a *Adapter) Run(ctx context.Context) error {
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
 	a.log.Info("serving the WeCom callback", "addr", ln.Addr().String(), "path", a.cfg.path())
+	a.api.connection().Up()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	var err error

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/chatloop/chatloop/adapters/platform"
 )
 
 // ErrAPI is wrapped by every error WeCom's API answers with a non-zero
@@ -51,6 +53,7 @@ type apiClient struct {
 	agentID int64
 	http    *http.Client
 	now     func() time.Time
+	conn    platform.Conn // nil: reports nowhere
 
 	mu      sync.Mutex
 	token   string
@@ -61,6 +64,15 @@ type apiClient struct {
 // its lifetime, at most five minutes.
 func tokenMargin(life time.Duration) time.Duration {
 	return min(life/5, 5*time.Minute)
+}
+
+// connection is where the client reports that WeCom's API answers (up)
+// or cannot be reached or refuses the application's secret (down).
+func (c *apiClient) connection() platform.Conn {
+	if c.conn == nil {
+		return platform.NoConn{}
+	}
+	return c.conn
 }
 
 // accessToken returns the cached token, fetching a new one when there is
@@ -121,11 +133,18 @@ func (c *apiClient) call(ctx context.Context, op string, body any, res interface
 	for attempt := 0; ; attempt++ {
 		tok, err := c.accessToken(ctx)
 		if err != nil {
+			if ctx.Err() == nil {
+				c.connection().Down(fmt.Errorf("getting an access token: %w", err))
+			}
 			return err
 		}
 		if err := c.do(ctx, http.MethodPost, "cgi-bin/"+op+"?access_token="+url.QueryEscape(tok), body, res); err != nil {
+			if ctx.Err() == nil {
+				c.connection().Down(err)
+			}
 			return err
 		}
+		c.connection().Up()
 		err = res.check(op)
 		var ae *APIError
 		if attempt == 0 && errors.As(err, &ae) && tokenInvalid(ae.Code) {

@@ -61,7 +61,10 @@ func (a *app) run(cmd *cobra.Command, cfg *Config) error {
 	// and before the database is created. They take the core's handler
 	// through a forwarder, set below before any of them runs.
 	var handler forwardHandler
-	adapters, err := a.enabledAdapters(cfg, &handler)
+	met := metrics.New()
+	board := web.NewAdapters(nil)
+	watch := adapterWatch{board: board, met: met, secrets: &a.secrets}
+	adapters, err := a.enabledAdapters(cfg, &handler, watch)
 	if err != nil {
 		return err
 	}
@@ -78,7 +81,6 @@ func (a *app) run(cmd *cobra.Command, cfg *Config) error {
 	defer store.Close()
 
 	// Metrics watch the model, the store and the messages from outside.
-	met := metrics.New()
 	be.gen = met.Generator(be.gen)
 	a.observer = met
 	core, err := a.newCore(cfg, cfg.Bot, be, met.Store(store))
@@ -87,7 +89,6 @@ func (a *app) run(cmd *cobra.Command, cfg *Config) error {
 	}
 	met.QueueDepth(core.Queued)
 	handler.Handler = met.Handler(core)
-	board := web.NewAdapters(nil)
 	for name := range adapters {
 		p, _ := platforms.Lookup(name)
 		board.Add(name, p.LoginQR(cfg.Platforms[name]))
@@ -135,7 +136,7 @@ func (a *app) run(cmd *cobra.Command, cfg *Config) error {
 		wg.Go(func() {
 			sup.run(ctx, name, func(ctx context.Context) error {
 				board.Started(name)
-				met.AdapterUp(name, true)
+				met.AdapterUp(name, false) // up once it says it is connected
 				err := ad.Run(ctx)
 				if errors.Is(err, context.Canceled) {
 					err = nil
@@ -167,15 +168,15 @@ func (a *app) run(cmd *cobra.Command, cfg *Config) error {
 
 // enabledAdapters builds every adapter the configuration enables, by
 // platform name.
-func (a *app) enabledAdapters(cfg *Config, h bot.Handler) (map[string]platform.Runner, error) {
-	env := platform.Env{Log: a.logger(), Prefix: cfg.Bot.Prefix, StateBase: cfg.Feedback.DB}
+func (a *app) enabledAdapters(cfg *Config, h bot.Handler, watch adapterWatch) (map[string]platform.Runner, error) {
+	base := platform.Env{Log: a.logger(), Prefix: cfg.Bot.Prefix, StateBase: cfg.Feedback.DB}
 	out := map[string]platform.Runner{}
 	for _, p := range platforms {
 		pc := cfg.Platforms[p.Name()]
 		if !p.Enabled(pc) {
 			continue
 		}
-		r, err := p.Start(pc, h, env)
+		r, err := p.Start(pc, h, watch.env(base, p.Name()))
 		if err != nil {
 			return nil, err
 		}

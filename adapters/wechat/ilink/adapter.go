@@ -72,6 +72,8 @@ type Adapter struct {
 	maxFailures                                        int
 	keepTyping                                         time.Duration
 
+	conn platform.Conn // where the connection state is reported
+
 	mu      sync.Mutex
 	cur     *live // nil while logged out
 	changed chan struct{}
@@ -89,12 +91,27 @@ type live struct {
 	cancel context.CancelFunc
 }
 
+// ErrQRLoginNeeded is the reason the adapter reports itself down while
+// it waits for someone to scan its login QR code.
+var ErrQRLoginNeeded = errors.New("waiting for a QR scan to log in")
+
 // Option changes how an Adapter is built.
 type Option func(*Adapter)
 
 // WithHTTPClient makes the adapter use c. Its transport should honour
 // HTTP_PROXY/HTTPS_PROXY/NO_PROXY; it needs no timeout (every call has one).
 func WithHTTPClient(c *http.Client) Option { return func(a *Adapter) { a.api.http = c } }
+
+// WithConn makes the adapter report its connection to c: up while
+// getupdates answers, down (with the reason) while it fails, while a QR
+// login is needed and when WeChat ends the session.
+func WithConn(c platform.Conn) Option {
+	return func(a *Adapter) {
+		if c != nil {
+			a.conn = c
+		}
+	}
+}
 
 // WithQROutput sets where the login QR code is printed (default stdout).
 func WithQROutput(w io.Writer) Option { return func(a *Adapter) { a.qrOut = w } }
@@ -128,6 +145,7 @@ func New(cfg Config, h bot.Handler, log *slog.Logger, opts ...Option) (*Adapter,
 		h:               h,
 		log:             log.With("adapter", Platform, "protocol", "ilink"),
 		qrOut:           os.Stdout,
+		conn:            platform.NoConn{},
 		codeIn:          bufio.NewReader(os.Stdin),
 		toks:            newTokens(cfg),
 		seen:            newIDSet(seenIDs),
@@ -177,6 +195,7 @@ func (a *Adapter) Run(ctx context.Context) error {
 			} else {
 				a.log.Info("no stored iLink login; a QR login is needed", "file", path)
 			}
+			a.conn.Down(ErrQRLoginNeeded)
 			acct, err := a.login(ctx, st.Account)
 			if err != nil {
 				break // ctx is done
@@ -200,6 +219,7 @@ func (a *Adapter) Run(ctx context.Context) error {
 		}
 		if errors.Is(err, ErrSessionExpired) {
 			a.log.Warn("WeChat ended the bot session (errcode -14); log in again by scanning the new QR code. Other chat platforms keep running.")
+			a.conn.Down(ErrSessionExpired)
 			st.Expired = true
 			if err := saveState(path, st); err != nil {
 				a.log.Error("storing the expired login", "err", err)
@@ -267,6 +287,7 @@ func (a *Adapter) poll(ctx context.Context, l *live, st *state, path string) err
 			return ErrSessionExpired
 		}
 		if err != nil {
+			a.conn.Down(fmt.Errorf("getupdates: %w", err))
 			failures++
 			pause := a.retryDelay
 			if failures >= a.maxFailures {
@@ -281,6 +302,7 @@ func (a *Adapter) poll(ctx context.Context, l *live, st *state, path string) err
 			continue
 		}
 		failures = 0
+		a.conn.Up()
 		if ms := resp.LongpollingTimeoutMS; ms > 0 {
 			timeout = min(time.Duration(ms)*time.Millisecond, maxLongPoll)
 		}

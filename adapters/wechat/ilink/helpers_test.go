@@ -63,11 +63,11 @@ type running struct {
 
 // startAdapter runs an adapter on the fake server until stop (or the
 // test's end), with the reference's pauses shortened.
-func startAdapter(t *testing.T, cfg Config, h bot.Handler) *running {
+func startAdapter(t *testing.T, cfg Config, h bot.Handler, opts ...Option) *running {
 	t.Helper()
 	r := &running{logs: &syncBuffer{}, qr: &syncBuffer{}, done: make(chan error, 1)}
 	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := New(cfg, h, log, WithHTTPClient(&http.Client{}), WithQROutput(r.qr), WithCodeInput(nil))
+	a, err := New(cfg, h, log, append([]Option{WithHTTPClient(&http.Client{}), WithQROutput(r.qr), WithCodeInput(nil)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
