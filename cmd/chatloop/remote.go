@@ -75,6 +75,7 @@ func (g *remoteGenerator) Generate(ctx context.Context, req bot.Request, onToken
 		Seed:        req.Sampling.Seed,
 		MaxTokens:   req.MaxTokens,
 		Stop:        req.Stop,
+		Tools:       req.Tools,
 	}, onToken)
 	name := resp.Model
 	if name == "" {
@@ -88,7 +89,8 @@ func (g *remoteGenerator) Generate(ctx context.Context, req bot.Request, onToken
 		Model:        bot.ModelInfo{Backend: "openai", Name: name},
 		// What the server was sent: top_k, min_p and repeat_penalty are
 		// the local engine's and are not part of the request.
-		Sampling: &bot.Sampling{Temperature: req.Sampling.Temperature, TopP: req.Sampling.TopP, Seed: req.Sampling.Seed},
+		Sampling:  &bot.Sampling{Temperature: req.Sampling.Temperature, TopP: req.Sampling.TopP, Seed: req.Sampling.Seed},
+		ToolCalls: resp.ToolCalls,
 	}
 	if err != nil {
 		if errors.Is(err, remote.ErrStreamInterrupted) && resp.Text != "" && ctx.Err() == nil {

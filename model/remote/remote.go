@@ -54,6 +54,9 @@ type Request struct {
 	MaxTokens int
 	Seed      uint64
 	Stop      []string
+	// Tools are offered to the model (the chat completions API's "tools");
+	// none: plain chat.
+	Tools []chat.Tool
 }
 
 // Response is a finished (or, with ErrStreamInterrupted, partial) answer.
@@ -63,9 +66,12 @@ type Response struct {
 	Model            string
 	PromptTokens     int
 	CompletionTokens int
-	// FinishReason is the server's: "stop", "length", ...; empty when the
-	// stream was cut.
+	// FinishReason is the server's: "stop", "length", "tool_calls", ...;
+	// empty when the stream was cut.
 	FinishReason string
+	// ToolCalls are the calls the model asked for, assembled from the
+	// streamed pieces; only a complete answer carries them.
+	ToolCalls []chat.ToolCall
 }
 
 // Client talks to one OpenAI-compatible server.
@@ -137,9 +143,10 @@ func (c *Client) endpoint(path string) string {
 }
 
 type wireRequest struct {
-	Model         string    `json:"model"`
-	Messages      []Message `json:"messages"`
-	Stream        bool      `json:"stream"`
+	Model         string        `json:"model"`
+	Messages      []wireMessage `json:"messages"`
+	Tools         []chat.Tool   `json:"tools,omitempty"`
+	Stream        bool          `json:"stream"`
 	StreamOptions *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options,omitempty"`
@@ -159,7 +166,7 @@ func (c *Client) Chat(ctx context.Context, req Request, onDelta func(string)) (R
 		return Response{}, errors.New("remote: no model named (set model.remote_model)")
 	}
 	w := wireRequest{
-		Model: req.Model, Messages: req.Messages, Stream: true,
+		Model: req.Model, Messages: wireMessages(req.Messages), Tools: req.Tools, Stream: true,
 		Temperature: req.Temperature, TopP: req.TopP, MaxTokens: req.MaxTokens, Stop: req.Stop,
 		Seed: int64(req.Seed & math.MaxInt64),
 	}

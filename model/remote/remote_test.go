@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -118,14 +119,14 @@ func TestChatStreams(t *testing.T) {
 		t.Errorf("deltas %q, want %q", got, want)
 	}
 	want := Response{Text: "你好, world", Model: "qwen2.5:0.5b", PromptTokens: 21, CompletionTokens: 3, FinishReason: "stop"}
-	if resp != want {
+	if !reflect.DeepEqual(resp, want) {
 		t.Errorf("got %+v, want %+v", resp, want)
 	}
 	req := f.reqs[0]
 	if !req.Stream || req.StreamOptions == nil || !req.StreamOptions.IncludeUsage {
 		t.Errorf("request does not ask for a stream with usage: %+v", req)
 	}
-	if req.Model != "qwen2.5:0.5b" || req.Temperature != 0.7 || req.TopP != 0.9 || req.MaxTokens != 64 || req.Seed != 42 || len(req.Stop) != 1 || len(req.Messages) != 2 || req.Messages[1].Content != "hi" {
+	if req.Model != "qwen2.5:0.5b" || req.Temperature != 0.7 || req.TopP != 0.9 || req.MaxTokens != 64 || req.Seed != 42 || len(req.Stop) != 1 || len(req.Messages) != 2 || req.Messages[1].Content == nil || *req.Messages[1].Content != "hi" {
 		t.Errorf("request sent: %+v", req)
 	}
 	if f.auth[0] != "Bearer sk-test-1234" {
@@ -307,7 +308,7 @@ func TestChatNonStreamingServer(t *testing.T) {
 	var got string
 	resp, err := f.client().Chat(context.Background(), testReq, func(s string) { got += s })
 	want := Response{Text: "whole answer", Model: "m1", PromptTokens: 5, CompletionTokens: 2, FinishReason: "length"}
-	if err != nil || resp != want || got != "whole answer" {
+	if err != nil || !reflect.DeepEqual(resp, want) || got != "whole answer" {
 		t.Fatalf("got %+v, %v, streamed %q", resp, err, got)
 	}
 }

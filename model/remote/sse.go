@@ -20,10 +20,12 @@ type chunk struct {
 	Model   string `json:"model"`
 	Choices []struct {
 		Delta struct {
-			Content string `json:"content"`
+			Content   string         `json:"content"`
+			ToolCalls []wireToolCall `json:"tool_calls"`
 		} `json:"delta"`
 		Message *struct {
-			Content string `json:"content"`
+			Content   string         `json:"content"`
+			ToolCalls []wireToolCall `json:"tool_calls"`
 		} `json:"message"`
 		FinishReason *string `json:"finish_reason"`
 	} `json:"choices"`
@@ -37,9 +39,19 @@ type chunk struct {
 // readStream reads a chat completion event stream: "data: {chunk}" events
 // ending with "data: [DONE]". It returns what arrived, and an error when
 // the stream ended before the server said the answer was complete.
+//
+// Tool calls arrive in pieces (delta.tool_calls, by index) and are
+// returned only when the stream ended complete: half a call's arguments
+// must not run.
 func readStream(r io.Reader, onDelta func(string)) (out Response, err error) {
 	var text strings.Builder
-	defer func() { out.Text = text.String() }()
+	var calls toolCallAssembler
+	defer func() {
+		out.Text = text.String()
+		if err == nil {
+			out.ToolCalls = calls.result()
+		}
+	}()
 	br := bufio.NewReaderSize(r, 64<<10)
 	var data bytes.Buffer
 	hasData := false
@@ -72,8 +84,15 @@ func readStream(r io.Reader, onDelta func(string)) (out Response, err error) {
 				break // n is always 1
 			}
 			piece := c.Delta.Content
+			pieces := c.Delta.ToolCalls
 			if c.Message != nil && piece == "" {
 				piece = c.Message.Content
+			}
+			if c.Message != nil && len(pieces) == 0 {
+				pieces = c.Message.ToolCalls
+			}
+			if err := calls.add(pieces); err != nil {
+				return false, err
 			}
 			if piece != "" {
 				text.WriteString(piece)
@@ -165,8 +184,13 @@ func readCompletion(r io.Reader) (Response, error) {
 	}
 	out := Response{Model: ch.Model}
 	if len(ch.Choices) > 0 {
-		if ch.Choices[0].Message != nil {
-			out.Text = ch.Choices[0].Message.Content
+		if m := ch.Choices[0].Message; m != nil {
+			out.Text = m.Content
+			var calls toolCallAssembler
+			if err := calls.add(m.ToolCalls); err != nil {
+				return Response{}, err
+			}
+			out.ToolCalls = calls.result()
 		}
 		if f := ch.Choices[0].FinishReason; f != nil {
 			out.FinishReason = *f
