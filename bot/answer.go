@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/chatloop/chatloop/model/chat"
 )
 
 // run handles one job on its session. Only one job of a session runs at a
@@ -44,6 +46,9 @@ func (c *Core) run(s *session, j *job) {
 		return
 	case cmdOptOut, cmdOptIn:
 		c.setConsent(ctx, m, cmd == cmdOptOut, j.replier)
+		return
+	case cmdSources:
+		c.listSources(ctx, m, j.replier)
 		return
 	}
 	if s.lastPair[0] != "" {
@@ -86,13 +91,14 @@ func (c *Core) converse(ctx context.Context, s *session, m Message, r Replier) {
 	}
 
 	group := GroupID(c.newID())
+	offered := c.offeredTools(m)
 	if c.abRoll() {
 		va, vb := c.abVersions()
-		a, errA := c.answer(ctx, r, m, prompt, group, "A", va)
+		a, errA := c.answer(ctx, r, m, prompt, offered, group, "A", va)
 		if errA != nil {
 			return
 		}
-		b, errB := c.answer(ctx, r, m, prompt, group, "B", vb)
+		b, errB := c.answer(ctx, r, m, prompt, offered, group, "B", vb)
 		if errB != nil {
 			return
 		}
@@ -107,7 +113,7 @@ func (c *Core) converse(ctx context.Context, s *session, m Message, r Replier) {
 		c.send(ctx, r, phrase(m.Text, "Which answer is better? Reply A or B.", "哪个回答更好？请回复 A 或 B。"))
 		return
 	}
-	a, err := c.answer(ctx, r, m, prompt, group, "", nil)
+	a, err := c.answer(ctx, r, m, prompt, offered, group, "", nil)
 	if err != nil {
 		return
 	}
@@ -179,7 +185,11 @@ func (c *Core) regenerate(ctx context.Context, s *session, m Message, prev Answe
 	c.mu.Lock()
 	version := c.versions[prev]
 	c.mu.Unlock()
-	a, err := c.answer(ctx, r, m, old.Prompt, old.GroupID, "", version)
+	// A regeneration is offered tools where its first answer was (a
+	// reaction does not say whether its chat is direct).
+	where := m
+	where.IsDirect = m.IsDirect || len(old.Tools) > 0
+	a, err := c.answer(ctx, r, m, old.Prompt, c.offeredTools(where), old.GroupID, "", version)
 	if err != nil {
 		return
 	}
@@ -198,8 +208,9 @@ func (c *Core) regenerate(ctx context.Context, s *session, m Message, prev Answe
 
 // answer generates, records and streams one answer to prompt. It records
 // the answer before anything is sent and finishes the record afterwards.
-// version chooses the model version (nil: the generator's default).
-func (c *Core) answer(ctx context.Context, r Replier, m Message, prompt []Turn, group GroupID, label string, version *VersionChoice) (Answer, error) {
+// version chooses the model version (nil: the generator's default);
+// offered are the tools the model may call (none: plain chat).
+func (c *Core) answer(ctx context.Context, r Replier, m Message, prompt []Turn, offered []chat.Tool, group GroupID, label string, version *VersionChoice) (Answer, error) {
 	if t, ok := r.(Typer); ok {
 		if err := t.Typing(ctx); err != nil {
 			c.log.Debug("typing indicator", "err", err)
@@ -209,6 +220,7 @@ func (c *Core) answer(ctx context.Context, r Replier, m Message, prompt []Turn, 
 		return c.bestOf(ctx, r, m, prompt, group, label, version)
 	}
 	a := c.newAnswer(m, prompt, group, label)
+	a.Tools = offered
 	recorded := c.record(ctx, a)
 
 	var (
@@ -243,7 +255,7 @@ func (c *Core) answer(ctx context.Context, r Replier, m Message, prompt []Turn, 
 		}()
 	}
 	begun := c.opts.Now()
-	res, genErr := c.opts.Generator.Generate(genCtx, c.request(prompt, a.Sampling, version), func(tok string) {
+	run, genErr := c.generate(genCtx, r, m, prompt, offered, a.Sampling, version, func(tok string) {
 		if !started {
 			start()
 		}
@@ -252,6 +264,16 @@ func (c *Core) answer(ctx context.Context, r Replier, m Message, prompt []Turn, 
 		case <-exited:
 		}
 	})
+	res := run.res
+	if started && genErr == nil {
+		// The sources the answer cites, as links chatloop itself appends.
+		if f := sourcesFooter(m.Text, res.Text, run.sources.list); f != "" {
+			select {
+			case tokens <- f:
+			case <-exited:
+			}
+		}
+	}
 	noticed := false
 	if started && genErr == nil {
 		if n := c.claimNotice(ctx, m); n != "" {
@@ -271,6 +293,7 @@ func (c *Core) answer(ctx context.Context, r Replier, m Message, prompt []Turn, 
 	c.settleNotice(ctx, m, noticed, streamErr == nil)
 
 	a.Text = res.Text
+	a.Steps = run.steps
 	a.PromptTokens, a.AnswerTokens = res.PromptTokens, res.AnswerTokens
 	a.Latency = c.opts.Now().Sub(begun)
 	a.Truncated = res.Truncated || genErr != nil || streamErr != nil

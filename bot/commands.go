@@ -15,6 +15,7 @@ const (
 	cmdPersona
 	cmdOptOut
 	cmdOptIn
+	cmdSources
 )
 
 // commandWords maps every spelling, English and Chinese, to its command.
@@ -27,6 +28,7 @@ var commandWords = map[string]command{
 	"/persona": cmdPersona, "/人设": cmdPersona,
 	"/optout": cmdOptOut, "/退出": cmdOptOut,
 	"/optin": cmdOptIn, "/加入": cmdOptIn,
+	"/sources": cmdSources, "/来源": cmdSources,
 }
 
 // parseCommand recognises a command only as the whole first word of the
@@ -53,7 +55,8 @@ const helpEN = `Commands:
 /bad       the last answer was bad (👎)
 /persona   show or (admins) set this chat's system prompt: /persona <text>, /persona reset
 /optout    stop recording your messages and votes, and forget your votes
-/optin     record them again`
+/optin     record them again
+/sources   the sources of the last answer here (when it used tools)`
 
 const helpZH = `命令：
 /帮助      显示帮助
@@ -63,4 +66,5 @@ const helpZH = `命令：
 /踩        上一个回答不好 (👎)
 /人设      查看或（管理员）设置本群的系统提示：/人设 <文本>，/人设 reset
 /退出      不再记录你的消息和评价，并删除你的评价
-/加入      重新开始记录`
+/加入      重新开始记录
+/来源      上一个回答引用的来源（使用了工具时）`

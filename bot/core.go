@@ -42,6 +42,9 @@ type Options struct {
 	// Observer, when set, hears of refusals, which leave no record in the
 	// store (metrics count them).
 	Observer Observer
+	// Tools lets the model call tools while it answers (none when its
+	// Box is nil).
+	Tools ToolOptions
 }
 
 // Observer hears of what the core turns away. Its methods must return
@@ -127,6 +130,10 @@ func NewCore(opts Options) (*Core, error) {
 	if err := opts.Sampling.Validate(); err != nil {
 		return nil, fmt.Errorf("bot: sampling: %w", err)
 	}
+	if err := opts.Tools.Validate(); err != nil {
+		return nil, fmt.Errorf("bot: tools: %w", err)
+	}
+	opts.Tools.defaults()
 	refusals, err := compileRefusals(opts.Config.Refusals)
 	if err != nil {
 		return nil, fmt.Errorf("bot: %w", err)
