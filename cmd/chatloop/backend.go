@@ -55,6 +55,7 @@ func (a *app) newCore(cfg *Config, botCfg bot.Config, be *backend, store bot.Fee
 		BestOf:    cfg.Reward.BestOf,
 		Scorer:    be.scorer,
 		Observer:  a.observer,
+		Tools:     a.tools,
 		// The prompt is fitted to the engine's window, or to model.context
 		// for a remote server.
 		ContextTokens: cmp.Or(be.context, cfg.Model.Context),

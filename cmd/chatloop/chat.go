@@ -96,6 +96,11 @@ func (a *app) chat(cmd *cobra.Command, cfg *Config, once string) error {
 		return err
 	}
 	defer store.Close()
+	stopTools, err := a.startTools(cmd.Context(), cfg)
+	if err != nil {
+		return err
+	}
+	defer stopTools()
 
 	const user = "local"
 	botCfg := cfg.Bot

@@ -25,6 +25,7 @@ type Config struct {
 	Feedback FeedbackConfig `toml:"feedback"`
 	Reward   RewardConfig   `toml:"reward"`
 	Web      WebConfig      `toml:"web"`
+	Tools    ToolsConfig    `toml:"tools"`
 
 	// Platforms holds each platform's section, by name, as the pointer
 	// its platform.Spec's NewConfig made (*discord.Config for
@@ -137,6 +138,7 @@ func defaultConfig() Config {
 		Feedback:  FeedbackConfig{DB: "chatloop.db", MaxVotesPerMinute: 30},
 		Reward:    RewardConfig{BestOf: 1},
 		Web:       WebConfig{Listen: defaultWebListen},
+		Tools:     defaultToolsConfig(),
 		Platforms: platformDefaults(),
 	}
 }
@@ -295,6 +297,9 @@ func (c *Config) validate() error {
 	}
 	if err := c.Bot.Validate(); err != nil {
 		return fmt.Errorf("section bot: %w", err)
+	}
+	if err := c.Tools.validate(); err != nil {
+		return err
 	}
 	for _, p := range platforms {
 		if pc := c.Platforms[p.Name()]; p.Enabled(pc) {

@@ -161,4 +161,52 @@ best_of = 1
 # start.
 listen = "127.0.0.1:8377"
 token_file = ""
+
+[tools]
+# Let the model call tools while it answers: web_search, fetch_url,
+# current_time and the MCP servers below. See docs/tools.md.
+enabled = false
+# A SearXNG instance's search endpoint for web_search (its JSON format
+# enabled), e.g. "http://localhost:8888/search". Empty: no web_search.
+search_url = ""
+# Results web_search returns.
+search_results = 5
+# Let fetch_url read loopback, private and link-local addresses (your
+# LAN, cloud metadata). Leave false unless only you can talk to the bot.
+allow_private = false
+# current_time's time zone (IANA, e.g. "Asia/Shanghai"); empty: this
+# machine's.
+timezone = ""
+# Longest a built-in tool's call may take.
+call_timeout = "15s"
+# Rounds of tool calls one answer may take; after the last the model
+# answers without tools.
+max_rounds = 3
+# Time one answer may spend on tools; then the calls still running are
+# cancelled and the model answers with what it has.
+budget = "1m0s"
+# The most tokens of one tool result the model is shown (the rest is cut).
+max_result_tokens = 1024
+# Offer tools in group chats too. false: direct chats only, and the group
+# chats listed under chats.
+groups = false
+# Tools only [bot] admins may have the model call, by name or pattern,
+# e.g. ["files_*"].
+admin_only = []
+# Allow lists, by name or pattern: the tools offered on a platform, e.g.
+# platforms = { discord = ["web_search", "fetch_url"] }, and in one chat
+# (instead of its platform's list), e.g.
+# chats = { "discord:123456789012345678" = ["web_search"] }.
+# A platform or chat not listed gets every tool.
+platforms = {}
+chats = {}
+
+# MCP servers (Model Context Protocol): each one's tools are offered as
+# "<name>_<tool>". Add as many as you need:
+# [[tools.mcp]]
+# name = "files"                     # letters, digits and '-'
+# command = ["npx", "-y", "@modelcontextprotocol/server-filesystem", "/srv/docs"]
+# env = ["KEY=value"]                # optional, for command
+# # url = "http://127.0.0.1:9000/mcp"  # streamable HTTP instead of command
+# admin_only = false                 # offer its tools to admins only
 `

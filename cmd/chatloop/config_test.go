@@ -57,7 +57,7 @@ func walkKeys(t reflect.Type, prefix []string, fn func([]string)) {
 			walkKeys(f.Type, key, fn)
 			continue
 		}
-		if tag == "refusals" {
+		if tag == "refusals" || tag == "mcp" {
 			continue // an array of tables, documented as a commented example
 		}
 		fn(key)

@@ -30,6 +30,8 @@ type app struct {
 	cfg     *Config
 	// observer hears of the core's refusals (the metrics of "run").
 	observer bot.Observer
+	// tools are the tools the core offers the model (startTools).
+	tools bot.ToolOptions
 }
 
 // exitError carries an exit code out of a command.

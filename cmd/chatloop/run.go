@@ -79,6 +79,11 @@ func (a *app) run(cmd *cobra.Command, cfg *Config) error {
 		return err
 	}
 	defer store.Close()
+	stopTools, err := a.startTools(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer stopTools()
 
 	// Metrics watch the model, the store and the messages from outside.
 	be.gen = met.Generator(be.gen)
