@@ -32,7 +32,7 @@ func (e *Engine) EmbedDim() int { return e.model.Config.Hidden }
 // prefix: scoring n answers to one prompt runs the prompt once.
 func (e *Engine) EmbedMessages(ctx context.Context, msgs []Message, answer string) ([]float32, error) {
 	cm := append(chatMessages(msgs), chat.Message{Role: "assistant", Content: answer})
-	return e.embedTokens(ctx, e.templateTokens(cm, false))
+	return e.embedTokens(ctx, e.templateTokens(cm, nil, false))
 }
 
 // Embed returns the final hidden state (after the output norm, before the

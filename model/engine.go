@@ -94,6 +94,12 @@ type Options struct {
 	MergeAdapters bool
 	// Log receives load and generation statistics; nil discards them.
 	Log *slog.Logger
+	// Constrain, when set, may change a request's logits before each of
+	// its tokens is sampled: a constraint on what the model may write (a
+	// grammar), or a decoding forced at the engine's boundary, as tests of
+	// tool calling do. answer holds the tokens generated so far. Calls for
+	// different requests may run concurrently.
+	Constrain func(prompt, answer []int, logits []float32)
 }
 
 // DefaultContext caps the context window when Options.Context is 0, to
@@ -164,6 +170,11 @@ type Request struct {
 	// path; empty means all of them. Both Base and Adapters need the side
 	// path: with merged adapters a request gets them all.
 	Adapters []string
+	// Tools are offered to the model in its template's tool-calling form
+	// (chat.Template.ToolParts), which also renders Messages' tool calls
+	// and tool results. The answer's text holds the calls as the model
+	// wrote them: read them with chat.NewToolCallParser(ToolCallFormat()).
+	Tools []chat.Tool
 }
 
 // Stop reasons of a Result.
@@ -210,6 +221,8 @@ type Engine struct {
 	loadTime time.Duration
 
 	hash *fileHash
+
+	constrain func(prompt, answer []int, logits []float32) // Options.Constrain
 
 	// adapters identify the LoRA adapters served; lora applies them as a
 	// side path (nil when merged or when there are none).
@@ -339,7 +352,7 @@ func newEngine(f *gguf.File, path string, opts Options, threads int, log *slog.L
 		return fail(err)
 	}
 	e := &Engine{
-		log: log, path: path, file: f, model: m, tok: tok, tmpl: tmpl, kern: k, packed: packed,
+		log: log, path: path, file: f, model: m, tok: tok, tmpl: tmpl, kern: k, packed: packed, constrain: opts.Constrain,
 		threads: threads, ctxSize: size, fwd: new(forwardGate),
 	}
 	e.info = describe(f, cfg, tmpl, tok)
@@ -423,8 +436,11 @@ func (e *Engine) Prompt(req Request) string {
 	if req.Raw != "" {
 		return req.Raw
 	}
-	return e.tmpl.Render(req.Messages, true)
+	return chat.RenderTools(e.tmpl, req.Messages, req.Tools, true)
 }
+
+// ToolCallFormat is how the model's family writes tool calls.
+func (e *Engine) ToolCallFormat() chat.ToolCallFormat { return e.tmpl.ToolCallFormat() }
 
 // chatMessages copies ms, for a caller that appends to it.
 func chatMessages(ms []Message) []chat.Message { return slices.Clone(ms) }
@@ -444,14 +460,14 @@ func (e *Engine) PromptTokens(req Request) []int32 {
 	if req.Raw != "" {
 		return e.Tokenize(req.Raw)
 	}
-	return e.templateTokens(req.Messages, true)
+	return e.templateTokens(req.Messages, req.Tools, true)
 }
 
 // templateTokens renders msgs with the chat template (and the assistant's
 // opening when addAssistant) and tokenizes the result, recognising special
 // tokens only in the template's own markup.
-func (e *Engine) templateTokens(msgs []chat.Message, addAssistant bool) []int32 {
-	cparts := e.tmpl.Parts(msgs, addAssistant)
+func (e *Engine) templateTokens(msgs []chat.Message, tools []chat.Tool, addAssistant bool) []int32 {
+	cparts := e.tmpl.ToolParts(msgs, tools, addAssistant)
 	parts := make([]tokenizer.Part, len(cparts))
 	for i, p := range cparts {
 		parts[i] = tokenizer.Part{Text: p.Text, Markup: p.Markup}

@@ -62,6 +62,9 @@ func newScheduler(e *Engine, parallel int, budget int64) *scheduler {
 	s.forward = e.model.ForwardBatch
 	s.sampleFn = func(i int) {
 		if j := s.stepJobs[i]; j.fed == len(j.prompt) {
+			if e.constrain != nil {
+				e.constrain(j.prompt, j.history[len(j.prompt):], j.logits)
+			}
 			j.sampled = j.smp.Sample(j.logits, j.history)
 		}
 	}

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/spf13/cobra"
 
 	"github.com/chatloop/chatloop/bot"
 	"github.com/chatloop/chatloop/model"
+	"github.com/chatloop/chatloop/model/chat"
 )
 
 // openLocalBackend loads the GGUF model the configuration names.
@@ -115,14 +117,68 @@ func (g *localGenerator) Generate(ctx context.Context, req bot.Request, onToken 
 	case g.chooses:
 		mreq.Adapters = g.defaults
 	}
-	res, err := g.e.Generate(ctx, mreq, onToken)
+	mreq.Tools = req.Tools
+	calls := newCallReader(g.e.ToolCallFormat(), req, onToken)
+	res, err := g.e.Generate(ctx, mreq, calls.write)
+	text, toolCalls := calls.close(res.Text)
 	// The digest is computed in the background from load on; the first
 	// answer waits for it.
 	g.shaOnce.Do(func() { g.sha, _ = g.e.FileSHA256() })
 	info.SHA256 = g.sha
-	out := bot.Result{Text: res.Text, PromptTokens: res.PromptTokens, AnswerTokens: res.AnswerTokens, Truncated: res.Truncated, Model: info}
+	out := bot.Result{Text: text, ToolCalls: toolCalls, PromptTokens: res.PromptTokens, AnswerTokens: res.AnswerTokens, Truncated: res.Truncated, Model: info}
 	if err != nil {
 		return out, fmt.Errorf("local model: %w", err)
 	}
 	return out, nil
+}
+
+// callReader takes the tool calls out of a streamed answer when tools are
+// offered: the person sees the visible text only, and the calls get ids
+// that go on from those already in the conversation ("call_1", …).
+type callReader struct {
+	parser  *chat.ToolCallParser // nil: no tools offered, the text is the answer
+	onToken func(string)
+	visible strings.Builder
+	next    int // the number of the next call's id
+}
+
+func newCallReader(f chat.ToolCallFormat, req bot.Request, onToken func(string)) *callReader {
+	r := &callReader{onToken: onToken, next: 1}
+	if len(req.Tools) > 0 {
+		r.parser = chat.NewToolCallParser(f)
+	}
+	for _, m := range req.Messages {
+		r.next += len(m.ToolCalls)
+	}
+	return r
+}
+
+func (r *callReader) write(s string) {
+	if r.parser != nil {
+		s = r.parser.Write(s)
+	}
+	r.show(s)
+}
+
+// show passes visible text on.
+func (r *callReader) show(s string) {
+	r.visible.WriteString(s)
+	if s != "" && r.onToken != nil {
+		r.onToken(s)
+	}
+}
+
+// close ends the answer whose whole text is text: the visible text and
+// the calls.
+func (r *callReader) close(text string) (string, []chat.ToolCall) {
+	if r.parser == nil {
+		return text, nil
+	}
+	rest, calls := r.parser.Close()
+	r.show(rest)
+	for i := range calls {
+		calls[i].ID = fmt.Sprintf("call_%d", r.next)
+		r.next++
+	}
+	return r.visible.String(), calls
 }

@@ -26,7 +26,8 @@ type ToolCallParser struct {
 	inCall    bool            // tagged: inside <tool_call>…
 	mode      jsonMode        // JSON format: what the answer turned out to be
 	calls     []ToolCall
-	afterCall bool // tagged: the whitespace after a call is dropped
+	afterCall bool   // tagged: the whitespace after a call is dropped
+	space     string // tagged: whitespace held until text or a call follows
 }
 
 type jsonMode int8
@@ -76,7 +77,8 @@ func (p *ToolCallParser) Close() (string, []ToolCall) {
 			p.calls = append(p.calls, malformedCall(rest))
 			p.inCall = false
 		} else {
-			visible = p.visible(rest)
+			visible = p.visible(rest) + p.space
+			p.space = ""
 		}
 	}
 	return visible, p.calls
@@ -107,14 +109,17 @@ func (p *ToolCallParser) writeTagged(s string) string {
 		}
 		out.WriteString(p.visible(text[:start]))
 		text = text[start+len(callOpen):]
-		p.inCall = true
+		p.inCall, p.space = true, ""
 	}
 	p.buf.Reset()
 	p.buf.WriteString(text)
 	return out.String()
 }
 
-// visible passes text through, less the whitespace right after a call.
+// visible passes text through, less the whitespace around calls: the
+// whitespace at the end of the text is held until more text follows, and
+// dropped when a call does (the templates write an answer's text and its
+// calls with their own separators).
 func (p *ToolCallParser) visible(text string) string {
 	if p.afterCall {
 		text = strings.TrimLeftFunc(text, unicode.IsSpace)
@@ -122,7 +127,14 @@ func (p *ToolCallParser) visible(text string) string {
 			p.afterCall = false
 		}
 	}
-	return text
+	body := strings.TrimRightFunc(text, unicode.IsSpace)
+	if body == "" {
+		p.space += text
+		return ""
+	}
+	out := p.space + body
+	p.space = text[len(body):]
+	return out
 }
 
 // partialSuffix is the length of the longest end of text that begins tag
