@@ -39,6 +39,11 @@ type Env struct {
 	StateBase string
 	// Conn receives the adapter's connection state (see Connection).
 	Conn Conn
+	// Redact registers a secret an adapter obtains at run time (an access
+	// token from the platform's API, a session token from a login) with
+	// the process's log redactor, as soon as it is obtained; nil: there is
+	// none (tests).
+	Redact func(...string)
 }
 
 // StateFile is the path of an adapter's state file named suffix, beside

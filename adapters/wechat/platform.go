@@ -2,6 +2,7 @@ package wechat
 
 import (
 	"github.com/chatloop/chatloop/adapters/platform"
+	"github.com/chatloop/chatloop/adapters/wechat/ilink"
 	"github.com/chatloop/chatloop/bot"
 )
 
@@ -14,7 +15,7 @@ var Spec = platform.Def[Config]{
 	Enabled: func(c Config) bool { return c.Enabled },
 	TOML:    configTOML,
 	New: func(cfg Config, h bot.Handler, env platform.Env) (platform.Runner, error) {
-		return Open(cfg, h, env.Log, env.Connection())
+		return Open(cfg, h, env.Log, env.Connection(), ilink.WithRedactor(env.Redact))
 	},
 	LoginQR: Config.QRPath,
 }.Spec()

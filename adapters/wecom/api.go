@@ -55,6 +55,10 @@ type apiClient struct {
 	now     func() time.Time
 	conn    platform.Conn // nil: reports nowhere
 
+	// onToken is told each access token as it is fetched (the log
+	// redactor; nil: nobody).
+	onToken func(...string)
+
 	mu      sync.Mutex
 	token   string
 	renewAt time.Time
@@ -97,6 +101,9 @@ func (c *apiClient) accessToken(ctx context.Context) (string, error) {
 	}
 	if res.AccessToken == "" {
 		return "", &APIError{Op: "gettoken", Message: "no access_token in the answer"}
+	}
+	if c.onToken != nil {
+		c.onToken(res.AccessToken) // masked in logs before any use of it
 	}
 	life := time.Duration(res.ExpiresIn) * time.Second
 	if life <= 0 {

@@ -29,7 +29,7 @@ func start(cfg Config, h bot.Handler, env platform.Env) (platform.Runner, error)
 	if err != nil {
 		return nil, err
 	}
-	w, err := New(cfg, h, env.Log.With("adapter", Platform), WithSeenStore(set), WithConn(env.Connection()))
+	w, err := New(cfg, h, env.Log.With("adapter", Platform), WithSeenStore(set), WithConn(env.Connection()), WithRedactor(env.Redact))
 	if err != nil {
 		_ = set.Close()
 		return nil, err

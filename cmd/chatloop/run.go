@@ -174,7 +174,7 @@ func (a *app) run(cmd *cobra.Command, cfg *Config) error {
 // enabledAdapters builds every adapter the configuration enables, by
 // platform name.
 func (a *app) enabledAdapters(cfg *Config, h bot.Handler, watch adapterWatch) (map[string]platform.Runner, error) {
-	base := platform.Env{Log: a.logger(), Prefix: cfg.Bot.Prefix, StateBase: cfg.Feedback.DB}
+	base := platform.Env{Log: a.logger(), Prefix: cfg.Bot.Prefix, StateBase: cfg.Feedback.DB, Redact: a.secrets.Add}
 	out := map[string]platform.Runner{}
 	for _, p := range platforms {
 		pc := cfg.Platforms[p.Name()]

@@ -50,10 +50,13 @@ var ErrNotLoggedIn = errors.New("wechat ilink: not logged in")
 
 // Adapter connects one WeChat iLink bot to a bot.Handler.
 type Adapter struct {
-	cfg    Config
-	h      bot.Handler
-	log    *slog.Logger
-	api    api
+	cfg Config
+	h   bot.Handler
+	log *slog.Logger
+	api api
+	// redact is told each bot token as the adapter obtains it (the log
+	// redactor; see WithRedactor).
+	redact func(...string)
 	qrOut  io.Writer
 	codeIn lineReader
 	// codeLines carries lines typed in, read by one goroutine started
@@ -141,6 +144,7 @@ func New(cfg Config, h bot.Handler, log *slog.Logger, opts ...Option) (*Adapter,
 		log = slog.New(slog.DiscardHandler)
 	}
 	a := &Adapter{
+		redact:          func(...string) {},
 		cfg:             cfg,
 		h:               h,
 		log:             log.With("adapter", Platform, "protocol", "ilink"),
@@ -187,6 +191,7 @@ func (a *Adapter) Run(ctx context.Context) error {
 	if err != nil {
 		return platform.Permanent(fmt.Errorf("wechat ilink: %w", err))
 	}
+	a.redact(st.Account.Token) // sent again in the next QR request too
 	defer a.shutdown()
 	for ctx.Err() == nil {
 		if st.Account.Token == "" || st.Expired {
@@ -231,6 +236,7 @@ func (a *Adapter) Run(ctx context.Context) error {
 
 // begin makes acct the live session.
 func (a *Adapter) begin(ctx context.Context, acct account) *live {
+	a.redact(acct.Token)
 	lctx, cancel := context.WithCancel(ctx)
 	l := &live{acct: acct, ctx: lctx, cancel: cancel}
 	a.setLive(l)

@@ -18,6 +18,7 @@ import (
 	"github.com/chatloop/chatloop/bot"
 	"github.com/chatloop/chatloop/bot/demo"
 	"github.com/chatloop/chatloop/feedback"
+	"github.com/chatloop/chatloop/internal/redact"
 )
 
 // syncBuffer is a bytes.Buffer safe for concurrent writers.
@@ -65,9 +66,21 @@ type running struct {
 // test's end), with the reference's pauses shortened.
 func startAdapter(t *testing.T, cfg Config, h bot.Handler, opts ...Option) *running {
 	t.Helper()
+	return startAdapterWith(t, cfg, h, nil, opts...)
+}
+
+// startAdapterWith is startAdapter with its log masked by secrets (nil:
+// unmasked) and the adapter registering its runtime secrets there.
+func startAdapterWith(t *testing.T, cfg Config, h bot.Handler, secrets *redact.Secrets, opts ...Option) *running {
+	t.Helper()
 	r := &running{logs: &syncBuffer{}, qr: &syncBuffer{}, done: make(chan error, 1)}
-	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := New(cfg, h, log, append([]Option{WithHTTPClient(&http.Client{}), WithQROutput(r.qr), WithCodeInput(nil)}, opts...)...)
+	var lh slog.Handler = slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug})
+	opts = append([]Option{WithHTTPClient(&http.Client{}), WithQROutput(r.qr), WithCodeInput(nil)}, opts...)
+	if secrets != nil {
+		lh = redact.NewHandler(lh, secrets)
+		opts = append(opts, WithRedactor(secrets.Add))
+	}
+	a, err := New(cfg, h, slog.New(lh), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

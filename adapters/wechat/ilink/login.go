@@ -117,6 +117,7 @@ func (a *Adapter) qrLogin(ctx context.Context, prev account) (account, error) {
 				return account{}, errors.New("the confirmed login has no bot id or token")
 			}
 			acct := account{Token: strings.TrimSpace(st.BotToken), BotID: st.ILinkBotID, UserID: st.ILinkUserID, BaseURL: a.cfg.BaseURL}
+			a.redact(acct.Token)
 			if st.BaseURL != "" {
 				if err := checkBaseURL(st.BaseURL); err == nil {
 					acct.BaseURL = st.BaseURL
