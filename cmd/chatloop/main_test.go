@@ -18,6 +18,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("GO_WANT_CHATLOOP_MAIN") == "1" {
 		os.Exit(execute(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
+	if os.Getenv("GO_WANT_CHATLOOP_MCP") == "1" {
+		os.Exit(runTestMCPServer()) // an MCP server for [[tools.mcp]] tests
+	}
 	code := m.Run()
 	if tinyModelDir != "" {
 		os.RemoveAll(tinyModelDir) // the model tinyModel shares between tests, and its pack cache
