@@ -145,7 +145,7 @@ func (a *app) tune(cmd *cobra.Command, f *tuneFlags) error {
 	var pairs []tune.Pair
 	skipped, same := 0, 0
 	for i := range exs {
-		if exs[i].Chosen == exs[i].Rejected { // two equal answers voted apart teach nothing
+		if exs[i].Same() { // two equal answers voted apart teach nothing
 			same++
 			continue
 		}

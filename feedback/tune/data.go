@@ -7,9 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
+	"slices"
 
 	"github.com/chatloop/chatloop/model"
+	"github.com/chatloop/chatloop/model/chat"
 )
 
 // ErrData is returned (wrapped, with the line) for preference data that
@@ -21,29 +22,47 @@ var ErrNoPairs = errors.New("tune: no preference pairs")
 
 // Example is one preference pair as text: a conversational prompt (role
 // and content messages, rendered with the model's chat template) or a
-// plain-text one, and the chosen and rejected answers.
+// plain-text one, and the chosen and rejected answers. A conversational
+// answer that called tools has its tool rounds (assistant tool calls, then
+// tool results) in ChosenSteps or RejectedSteps, before its final text,
+// and the tools offered are in Tools.
 type Example struct {
 	// Messages is the conversational prompt; nil for plain text.
 	Messages []model.Message
 	// Prompt is the plain-text prompt (when Messages is nil).
-	Prompt           string
-	Chosen, Rejected string
+	Prompt                     string
+	Chosen, Rejected           string
+	ChosenSteps, RejectedSteps []model.Message
+	Tools                      []chat.Tool
 	// Line is the example's line in its JSONL source (1-based).
 	Line int
+}
+
+// Same reports whether the two answers are the same, tool rounds
+// included: such a pair teaches nothing.
+func (ex *Example) Same() bool {
+	return ex.Chosen == ex.Rejected && slices.EqualFunc(ex.ChosenSteps, ex.RejectedSteps, model.Message.Equal)
+}
+
+// usesTools reports whether the example renders with tools.
+func (ex *Example) usesTools() bool {
+	return len(ex.Tools) > 0 || len(ex.ChosenSteps) > 0 || len(ex.RejectedSteps) > 0
 }
 
 // maxLine bounds one JSONL line (a pair with its whole context).
 const maxLine = 16 << 20
 
-type message struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
-}
+// message is a message of a row: role and content, and the tool calls
+// and results of TRL's tool-calling form (arguments as an object or as
+// OpenAI's JSON text).
+type message = model.Message
 
 // ReadJSONL reads TRL preference rows, one JSON object a line: the
 // conversational form chatloop feedback export --format preference writes,
 // {"prompt":[{"role":…,"content":…},…],"chosen":[{"role":"assistant",…}],
-// "rejected":[…]}, or the plain-text form {"prompt":"…","chosen":"…",
+// "rejected":[…]} (with tool calling: each answer's assistant tool_calls
+// and tool messages before its final assistant message, and a "tools"
+// column), or the plain-text form {"prompt":"…","chosen":"…",
 // "rejected":"…"}. Blank lines are skipped; anything else that is not such
 // a row is an error naming its line.
 func ReadJSONL(r io.Reader) ([]Example, error) {
@@ -76,6 +95,7 @@ func ReadJSONL(r io.Reader) ([]Example, error) {
 func parseRow(b []byte) (Example, error) {
 	var row struct {
 		Prompt, Chosen, Rejected json.RawMessage
+		Tools                    []chat.Tool
 	}
 	if err := json.Unmarshal(b, &row); err != nil {
 		return Example{}, err
@@ -115,23 +135,28 @@ func parseRow(b []byte) (Example, error) {
 				}
 			}
 		}
-		for _, m := range prompt {
-			ex.Messages = append(ex.Messages, model.Message{Role: m.Role, Content: m.Content})
-		}
-		ex.Chosen, ex.Rejected = answerText(chosen), answerText(rejected)
-		for _, a := range [][]message{chosen, rejected} {
-			if len(a) != 1 || a[0].Role != "assistant" {
-				return ex, errors.New(`"chosen" and "rejected" must each be one assistant message`)
+		ex.Messages = prompt
+		ex.Tools = row.Tools
+		for _, a := range []struct {
+			msgs  []message
+			steps *[]model.Message
+			text  *string
+		}{{chosen, &ex.ChosenSteps, &ex.Chosen}, {rejected, &ex.RejectedSteps, &ex.Rejected}} {
+			last := a.msgs[len(a.msgs)-1]
+			if last.Role != "assistant" || len(last.ToolCalls) > 0 {
+				return ex, errors.New(`"chosen" and "rejected" must each be one assistant message, after their tool calls and results if any`)
 			}
+			for _, m := range a.msgs[:len(a.msgs)-1] {
+				if !(m.Role == "assistant" && len(m.ToolCalls) > 0) && m.Role != chat.RoleTool {
+					return ex, errors.New(`"chosen" and "rejected" must each be one assistant message, after their tool calls and results if any`)
+				}
+			}
+			*a.steps = a.msgs[: len(a.msgs)-1 : len(a.msgs)-1]
+			if len(*a.steps) == 0 {
+				*a.steps = nil
+			}
+			*a.text = last.Content
 		}
 	}
 	return ex, nil
-}
-
-func answerText(ms []message) string {
-	var b strings.Builder
-	for _, m := range ms {
-		b.WriteString(m.Content)
-	}
-	return b.String()
 }

@@ -35,7 +35,13 @@ type Renderer interface {
 // end-of-turn token included); a plain-text prompt as it is, each
 // answer followed by the end-of-sequence token (as TRL appends it). It
 // also returns the prompt's tokens, which identify the prompt.
+//
+// An example with tools renders through the template's tool-calling form
+// (see renderTools).
 func Render(r Renderer, ex *Example) (chosen, rejected train.Seq, prompt []int32, err error) {
+	if ex.Messages != nil && ex.usesTools() {
+		return renderTools(r, ex)
+	}
 	if ex.Messages != nil {
 		prompt = r.PromptTokens(model.Request{Messages: ex.Messages})
 		seq := func(answer string) (train.Seq, error) {
