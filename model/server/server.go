@@ -18,19 +18,22 @@ import (
 	randv2 "math/rand/v2"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/net/netutil"
 
 	"github.com/chatloop/chatloop/model"
+	"github.com/chatloop/chatloop/model/chat"
 )
 
 // Generator is the engine behind the server; *model.Engine is one.
 type Generator interface {
 	Generate(ctx context.Context, req model.Request, onToken func(string)) (model.Result, error)
 	ContextSize() int
+	// ToolCallFormat is how the model writes tool calls (read from the
+	// answers when a request offers tools).
+	ToolCallFormat() chat.ToolCallFormat
 }
 
 // Limits a request must keep within. A zero field takes its default.
@@ -344,6 +347,17 @@ func finishReason(r model.Result) *string {
 	return &reason
 }
 
+// chatFinishReason is finishReason for an answer that may have called
+// tools: "tool_calls" when it did and was not cut short.
+func chatFinishReason(r model.Result, calls int) *string {
+	reason := finishReason(r)
+	if calls > 0 && *reason == "stop" {
+		s := "tool_calls"
+		return &s
+	}
+	return reason
+}
+
 // choiceText is one piece of one choice's answer.
 type choiceText struct {
 	index int
@@ -452,30 +466,37 @@ func writeErrorParam(w http.ResponseWriter, code int, typ, errCode, param, msg s
 }
 
 // chatRoles maps the roles a request may use onto the template's.
-var chatRoles = map[string]string{"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+var chatRoles = map[string]string{"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": chat.RoleTool}
 
 func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	var req chatRequest
 	if !s.decode(w, r, &req) {
 		return
 	}
-	if t := strings.TrimSpace(string(req.Tools)); t != "" && t != "null" && t != "[]" {
-		writeErrorParam(w, http.StatusBadRequest, "invalid_request_error", "", "tools", "tools are not supported by this server yet")
+	tools, err := chatTools(req.Tools, req.ToolChoice)
+	if err != nil {
+		s.generationError(w, r, err)
 		return
 	}
 	if len(req.Messages) == 0 {
 		writeErrorParam(w, http.StatusBadRequest, "invalid_request_error", "", "messages", "messages must hold at least one message")
 		return
 	}
-	base := model.Request{Messages: make([]model.Message, len(req.Messages))}
+	base := model.Request{Messages: make([]model.Message, len(req.Messages)), Tools: tools}
 	for i, m := range req.Messages {
 		role, ok := chatRoles[m.Role]
 		if !ok {
-			writeErrorParam(w, http.StatusBadRequest, "invalid_request_error", "", fmt.Sprintf("messages[%d].role", i), fmt.Sprintf("role %q is not supported (system, developer, user, assistant)", m.Role))
+			writeErrorParam(w, http.StatusBadRequest, "invalid_request_error", "", fmt.Sprintf("messages[%d].role", i), fmt.Sprintf("role %q is not supported (system, developer, user, assistant, tool)", m.Role))
 			return
 		}
-		base.Messages[i] = model.Message{Role: role, Content: string(m.Content)}
+		calls, err := messageToolCalls(m.ToolCalls, fmt.Sprintf("messages[%d]", i))
+		if err != nil {
+			s.generationError(w, r, err)
+			return
+		}
+		base.Messages[i] = model.Message{Role: role, Content: string(m.Content), ToolCalls: calls, ToolCallID: m.ToolCallID, Name: m.Name}
 	}
+	format := s.gen.ToolCallFormat()
 	reqs, err := s.requests(base, sampling{
 		MaxTokens: req.MaxTokens, MaxCompletionTokens: req.MaxCompletionTokens,
 		Temperature: req.Temperature, TopP: req.TopP, MinP: req.MinP, TopK: req.TopK,
@@ -494,7 +515,12 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for i, res := range results {
-			resp.Choices = append(resp.Choices, chatChoice{Index: i, Message: &outMessage{Role: "assistant", Content: res.Text}, FinishReason: finishReason(res)})
+			text, calls := answerCalls(format, len(tools) > 0, res.Text)
+			msg := &outMessage{Role: "assistant", Content: text}
+			if len(calls) > 0 {
+				msg.ToolCalls, msg.nullContent = wireCalls(calls), text == ""
+			}
+			resp.Choices = append(resp.Choices, chatChoice{Index: i, Message: msg, FinishReason: chatFinishReason(res, len(calls))})
 		}
 		resp.Usage = totalUsage(results)
 		writeJSON(w, http.StatusOK, resp)
@@ -516,12 +542,44 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 			es.send(chunk(chatChoice{Index: i, Delta: &outMessage{Role: "assistant"}}))
 		}
 	}
-	results, err := s.generate(r.Context(), reqs, func(c choiceText) {
-		open(c.index)
-		es.send(chunk(chatChoice{Index: c.index, Delta: &outMessage{Content: c.text}}))
-	}, func(i int, res model.Result) {
+	// With tools, each choice's text goes through a parser that holds the
+	// calls back; they are sent when the choice ends, each as a delta
+	// with its index, id, type and name, then one with its arguments.
+	parsers := make([]*chat.ToolCallParser, len(reqs))
+	if len(tools) > 0 {
+		for i := range parsers {
+			parsers[i] = chat.NewToolCallParser(format)
+		}
+	}
+	sendText := func(i int, text string) {
+		if text == "" {
+			return
+		}
 		open(i)
-		es.send(chunk(chatChoice{Index: i, Delta: &outMessage{}, FinishReason: finishReason(res)}))
+		es.send(chunk(chatChoice{Index: i, Delta: &outMessage{Content: text}}))
+	}
+	results, err := s.generate(r.Context(), reqs, func(c choiceText) {
+		text := c.text
+		if p := parsers[c.index]; p != nil {
+			text = p.Write(text)
+		}
+		sendText(c.index, text)
+	}, func(i int, res model.Result) {
+		var calls []chat.ToolCall
+		if p := parsers[i]; p != nil {
+			var rest string
+			rest, calls = p.Close()
+			sendText(i, rest)
+		}
+		open(i)
+		for k, c := range wireCalls(calls) {
+			index := k
+			args := c.Function.Arguments
+			c.Index, c.Function.Arguments = &index, ""
+			es.send(chunk(chatChoice{Index: i, Delta: &outMessage{ToolCalls: []wireToolCall{c}, nullContent: true}}))
+			es.send(chunk(chatChoice{Index: i, Delta: &outMessage{ToolCalls: []wireToolCall{{Index: &index, Function: &wireFunction{Arguments: args}}}, nullContent: true}}))
+		}
+		es.send(chunk(chatChoice{Index: i, Delta: &outMessage{}, FinishReason: chatFinishReason(res, len(calls))}))
 	})
 	if err != nil {
 		s.streamError(es, w, r, err)

@@ -25,7 +25,8 @@ type chatRequest struct {
 	Seed                *int64          `json:"seed"`
 	Stop                stopList        `json:"stop"`
 	N                   *int            `json:"n"`
-	Tools               json.RawMessage `json:"tools"`
+	Tools               []wireTool      `json:"tools"`
+	ToolChoice          json.RawMessage `json:"tool_choice"`
 }
 
 type completionRequest struct {
@@ -50,8 +51,11 @@ type streamOptions struct {
 // wireMessage is a chat message; its content is a string or an array of
 // content parts of which only text parts are accepted.
 type wireMessage struct {
-	Role    string      `json:"role"`
-	Content textContent `json:"content"`
+	Role       string         `json:"role"`
+	Content    textContent    `json:"content"`
+	ToolCalls  []wireToolCall `json:"tool_calls"`   // an assistant's
+	ToolCallID string         `json:"tool_call_id"` // a tool result's
+	Name       string         `json:"name"`
 }
 
 type textContent string
@@ -136,8 +140,24 @@ type tokenDetails struct {
 }
 
 type outMessage struct {
-	Role    string `json:"role,omitempty"`
-	Content string `json:"content"`
+	Role      string         `json:"role,omitempty"`
+	Content   string         `json:"content"`
+	ToolCalls []wireToolCall `json:"tool_calls,omitempty"`
+	// nullContent writes "content": null, as OpenAI answers a message or
+	// a delta that is only tool calls.
+	nullContent bool
+}
+
+func (m outMessage) MarshalJSON() ([]byte, error) {
+	type plain outMessage // without this method
+	if !m.nullContent {
+		return json.Marshal(plain(m))
+	}
+	return json.Marshal(struct {
+		Role      string         `json:"role,omitempty"`
+		Content   *string        `json:"content"`
+		ToolCalls []wireToolCall `json:"tool_calls,omitempty"`
+	}{m.Role, nil, m.ToolCalls})
 }
 
 type chatChoice struct {

@@ -125,5 +125,46 @@ await check("prompt over the context: context_length_exceeded", async () => {
   });
 });
 
+// Tool calling. A random model does not call tools by itself, so these
+// check that the client's tool requests are accepted and its stream
+// helper reads the answers; the shapes of tool_calls answers (message and
+// delta.tool_calls) are checked in model/server's Go tests, on an engine
+// whose decoding is forced into calls.
+const tools = [{ type: "function", function: { name: "web_search", description: "Search the web.", parameters: { type: "object", properties: { query: { type: "string" } }, required: ["query"] } } }];
+
+await check("tools offered: an answer the client reads", async () => {
+  const r = await client.chat.completions.create({ model: MODEL, messages, tools, tool_choice: "auto", temperature: 0, max_tokens: 16 });
+  const c = r.choices[0];
+  assert.ok(["stop", "length", "tool_calls"].includes(c.finish_reason), c.finish_reason);
+  for (const call of c.message.tool_calls ?? []) assert.equal(call.type, "function");
+  assert.ok(!(c.message.content ?? "").includes("<tool_call>"));
+});
+
+await check("tools, streamed through the client's stream helper", async () => {
+  const stream = client.chat.completions.stream({ model: MODEL, messages, tools, temperature: 0, max_tokens: 16 });
+  const final = await stream.finalChatCompletion();
+  assert.equal(final.choices.length, 1);
+  assert.ok(!(final.choices[0].message.content ?? "").includes("<tool_call>"));
+});
+
+await check("a history with a tool call and its result", async () => {
+  const history = [
+    ...messages,
+    { role: "assistant", content: null, tool_calls: [{ id: "call_1", type: "function", function: { name: "web_search", arguments: JSON.stringify({ query: "hello" }) } }] },
+    { role: "tool", tool_call_id: "call_1", content: "[1] Hello, world" },
+  ];
+  const r = await client.chat.completions.create({ model: MODEL, messages: history, tools, temperature: 0, max_tokens: 4 });
+  assert.equal(r.choices.length, 1);
+  assert.ok(r.usage.prompt_tokens > 0);
+});
+
+await check("tool_choice required: 400 naming it", async () => {
+  await assert.rejects(client.chat.completions.create({ model: MODEL, messages, tools, tool_choice: "required" }), (err) => {
+    assert.equal(err.status, 400);
+    assert.equal(err.param, "tool_choice");
+    return err instanceof OpenAI.BadRequestError;
+  });
+});
+
 console.log(failed ? `${failed} failed` : "all checks passed");
 process.exit(failed ? 1 : 0);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Drives `chatloop serve` with the official OpenAI client library (npm
-# package `openai`): streaming, non-streaming, n = 2, stop strings,
+# package `openai`): streaming, non-streaming, n = 2, stop strings, tools,
 # cancellation, and errors in the OpenAI error shape. A developer check,
 # not run in CI (it needs npm):
 #
