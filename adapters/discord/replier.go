@@ -42,12 +42,59 @@ type replier struct {
 	typing   bool // the typing indicator is being kept up
 	shown    bool // an answer's first text is showing: stop typing
 	answered bool // the interaction's deferred response has been edited
+
+	// statusMu is held while the status message is posted, edited or
+	// taken over by the answer (network calls included), so that the
+	// answer never misses it.
+	statusMu sync.Mutex
+	statusID string // the status message ("🔎 searching: …"); "" for none
 }
 
 var (
-	_ bot.Replier = (*replier)(nil)
-	_ bot.Typer   = (*replier)(nil)
+	_ bot.Replier  = (*replier)(nil)
+	_ bot.Typer    = (*replier)(nil)
+	_ bot.Statuser = (*replier)(nil)
 )
+
+// Status shows what the answer waits on ("🔎 searching: …") as a reply to
+// the question, edited with each new status; the answer's first message
+// then replaces it (an edit of the same message). Once the answer's text
+// shows, or for a slash command, the typing indicator stands in.
+func (r *replier) Status(ctx context.Context, text string) error {
+	r.statusMu.Lock()
+	defer r.statusMu.Unlock()
+	r.mu.Lock()
+	shown := r.shown
+	r.mu.Unlock()
+	if shown || r.interaction != nil {
+		return r.Typing(ctx)
+	}
+	text = "_" + text + "_"
+	if r.statusID == "" {
+		m, err := r.post(ctx, text, r.replyTo)
+		if err != nil {
+			return err
+		}
+		r.a.notOwn.put(m.ID, "")
+		r.statusID = m.ID
+		return nil
+	}
+	_, err := r.s.ChannelMessageEditComplex(&discordgo.MessageEdit{
+		ID: r.statusID, Channel: r.channelID, Content: &text, AllowedMentions: noMentions(),
+	}, discordgo.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("discord: status: %w", err)
+	}
+	return nil
+}
+
+// takeStatus hands the status message, if any, to the caller (which
+// holds statusMu) to show other text in.
+func (r *replier) takeStatus() string {
+	id := r.statusID
+	r.statusID = ""
+	return id
+}
 
 func (a *Adapter) newReplier(s *discordgo.Session, channelID, guildID, replyTo string) *replier {
 	return &replier{a: a, s: s, channelID: channelID, guildID: guildID, replyTo: replyTo}
@@ -106,7 +153,20 @@ func (r *replier) Send(ctx context.Context, text string) error {
 		return r.sendInteraction(ctx, parts)
 	}
 	prev := r.replyTo
-	for _, p := range parts {
+	r.statusMu.Lock()
+	defer r.statusMu.Unlock()
+	for i, p := range parts {
+		if i == 0 {
+			if id := r.takeStatus(); id != "" {
+				// The notice (an error, say) replaces the status.
+				if _, err := r.s.ChannelMessageEditComplex(&discordgo.MessageEdit{
+					ID: id, Channel: r.channelID, Content: &p, AllowedMentions: noMentions(),
+				}, discordgo.WithContext(ctx)); err == nil {
+					prev = id
+					continue
+				}
+			}
+		}
 		m, err := r.post(ctx, p, prev)
 		if err != nil {
 			return err
@@ -304,7 +364,7 @@ func (v *answerView) flush(ctx context.Context) bool {
 			}
 			continue
 		}
-		m, err := v.r.post(ctx, c, v.replyTarget(i))
+		m, err := v.postPart(ctx, i, c)
 		if err != nil {
 			v.fail("posting an answer part", err)
 			return false // the later parts must wait for this one
@@ -316,6 +376,26 @@ func (v *answerView) flush(ctx context.Context) bool {
 		v.r.mu.Unlock()
 	}
 	return ok
+}
+
+// postPart posts part i of the answer; the first takes over the status
+// message when there is one, as an edit.
+func (v *answerView) postPart(ctx context.Context, i int, c string) (*discordgo.Message, error) {
+	if i == 0 {
+		v.r.statusMu.Lock()
+		defer v.r.statusMu.Unlock()
+		if id := v.r.takeStatus(); id != "" {
+			m, err := v.r.s.ChannelMessageEditComplex(&discordgo.MessageEdit{
+				ID: id, Channel: v.r.channelID, Content: &c, AllowedMentions: noMentions(),
+			}, discordgo.WithContext(ctx))
+			if err == nil {
+				v.r.a.notOwn.forget(id)
+				return m, nil
+			}
+			v.r.a.log.Info("the status message could not become the answer; posting it anew", "err", err)
+		}
+	}
+	return v.r.post(ctx, c, v.replyTarget(i))
 }
 
 // fail logs a failed request and keeps it for finish.
