@@ -17,6 +17,7 @@ import (
 
 	"github.com/chatloop/chatloop/bot"
 	"github.com/chatloop/chatloop/feedback"
+	"github.com/chatloop/chatloop/model/chat"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -467,5 +468,34 @@ func TestAdaptersPageShowsQR(t *testing.T) {
 	}
 	if code, _, _ := get(t, http.DefaultClient, ts.URL+"/adapters/discord/qr.png"); code != 404 {
 		t.Errorf("discord QR: %d, want 404", code)
+	}
+}
+
+// TestAnswerPageShowsToolSteps: an answer that called tools shows each
+// call (tool and arguments) and each result, shortened, before its text.
+func TestAnswerPageShowsToolSteps(t *testing.T) {
+	store := testStore(t)
+	a := bot.Answer{ID: "01T", Platform: "discord", ChatID: "c", Prompt: []bot.Turn{{Role: bot.RoleUser, Content: "news?"}},
+		Tools: []chat.Tool{{Type: "function", Function: chat.ToolFunction{Name: "web_search"}}},
+		Steps: []bot.Turn{
+			{Role: bot.RoleAssistant, ToolCalls: []chat.ToolCall{{ID: "c1", Type: "function", Function: chat.FunctionCall{Name: "web_search", Arguments: `{"query":"<today> news"}`}}}},
+			{Role: chat.RoleTool, ToolCallID: "c1", Name: "web_search", Content: "[1] Go 1.24 released " + strings.Repeat("x", 1000)},
+		},
+		Text: "Go 1.24 is out [1].", Finished: true, Model: bot.ModelInfo{Backend: "local", Name: "m"}}
+	if err := store.RecordAnswer(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	ts := newTestServer(t, Options{Store: store})
+	code, body, _ := get(t, http.DefaultClient, ts.URL+"/answers/01T")
+	if code != 200 {
+		t.Fatalf("GET /answers/01T: %d", code)
+	}
+	for _, want := range []string{`<span class="role">call</span> <code>web_search {&#34;query&#34;:&#34;&lt;today&gt; news&#34;}</code>`, "tool · web_search", "[1] Go 1.24 released", "Go 1.24 is out [1]."} {
+		if !strings.Contains(body, want) {
+			t.Errorf("answer page lacks %q", want)
+		}
+	}
+	if strings.Contains(body, strings.Repeat("x", 500)) || strings.Contains(body, "<today>") {
+		t.Error("the tool result is not shortened or not escaped")
 	}
 }
