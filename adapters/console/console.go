@@ -176,6 +176,16 @@ func (r *replier) Stream(ctx context.Context, out bot.Outgoing, tokens <-chan st
 
 func (r *replier) Complete() { r.once.Do(func() { close(r.done) }) }
 
+// Status shows what the answer waits on ("🔎 searching: …") on a line of
+// its own, at a terminal only: piped output stays the answers alone.
+func (r *replier) Status(_ context.Context, text string) error {
+	if r.c.opts.Interactive {
+		var st termState
+		r.c.printf("    %s\n", st.clean(text))
+	}
+	return nil
+}
+
 // Fail records why the message got no answer (bot.Failer).
 func (r *replier) Fail(err error) {
 	r.mu.Lock()
@@ -193,6 +203,7 @@ var (
 	_ bot.Replier   = (*replier)(nil)
 	_ bot.Completer = (*replier)(nil)
 	_ bot.Failer    = (*replier)(nil)
+	_ bot.Statuser  = (*replier)(nil)
 )
 
 // UserIDForms says how the terminal's user is written as console:ID.
