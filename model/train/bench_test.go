@@ -15,17 +15,22 @@ import (
 
 // benchPair times DPO training steps on one preference pair of a prompt
 // of promptLen tokens and two answers of answerLen tokens (random
-// tokens), at 2 threads: s/pair is one training step on the pair (both
+// tokens; the two answers share the prompt, as a pair's do), at 2
+// threads: s/pair is one training step on the pair (both
 // sequences forward and backward), ref-s/pair the reference pass done
 // once per pair, and peak-RSS-MiB the process's peak resident memory
 // after loading (the file's pages included as they are touched).
 func benchPair(b *testing.B, path string, promptLen, answerLen int) {
 	m := open(b, path, 2)
 	r := rand.New(rand.NewPCG(1, 1))
-	seq := func() Seq {
-		toks := make([]int, promptLen+answerLen)
-		for i := range toks {
-			toks[i] = r.IntN(m.Config.Vocab)
+	prompt := make([]int, promptLen)
+	for i := range prompt {
+		prompt[i] = r.IntN(m.Config.Vocab)
+	}
+	seq := func() Seq { // the prompt, then an answer of its own
+		toks := append(make([]int, 0, promptLen+answerLen), prompt...)
+		for range answerLen {
+			toks = append(toks, r.IntN(m.Config.Vocab))
 		}
 		return Seq{Tokens: toks, Start: promptLen}
 	}

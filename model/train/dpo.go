@@ -47,13 +47,11 @@ type PairResult struct {
 // Correct says the implicit reward ranks the chosen answer first.
 func (r PairResult) Correct() bool { return r.ChosenReward > r.RejectedReward }
 
-// Reference computes and stores p's reference log-probabilities.
+// Reference computes and stores p's reference log-probabilities, in one
+// pass that computes the shared prompt once.
 func (m *Model) Reference(p *Preference) error {
 	var err error
-	if p.RefChosen, err = m.LogProb(p.Chosen, nil); err != nil {
-		return err
-	}
-	p.RefRejected, err = m.LogProb(p.Rejected, nil)
+	p.RefChosen, p.RefRejected, err = m.logProbs(p.Chosen, p.Rejected, nil)
 	return err
 }
 
@@ -93,11 +91,7 @@ func softplus(x float64) float64 {
 
 // Eval returns the loss and rewards of p under the adapter ad.
 func (m *Model) Eval(p *Preference, ad *Adapter, loss Loss, beta float64) (PairResult, error) {
-	pc, err := m.LogProb(p.Chosen, ad)
-	if err != nil {
-		return PairResult{}, err
-	}
-	pr, err := m.LogProb(p.Rejected, ad)
+	pc, pr, err := m.logProbs(p.Chosen, p.Rejected, ad)
 	if err != nil {
 		return PairResult{}, err
 	}
@@ -106,28 +100,14 @@ func (m *Model) Eval(p *Preference, ad *Adapter, loss Loss, beta float64) (PairR
 }
 
 // Step runs p forward and backward under ad and adds weight times the
-// gradient of its loss to grad. One sequence's activations are kept at a
-// time: the chosen answer is run with them and the rejected one without
-// (the loss needs both log-probabilities before either backward pass),
-// then the rejected one again with them, which costs one more forward
-// pass and halves the peak memory.
+// gradient of its loss to grad. Both answers run in one pass (layout):
+// the prompt they share is computed once, and its activations receive
+// the gradients of both.
 func (m *Model) Step(p *Preference, ad, grad *Adapter, loss Loss, beta float64, weight float32) (PairResult, error) {
-	tc, err := m.Forward(p.Chosen, ad)
+	tp, err := m.forward(shared(p.Chosen, p.Rejected), ad, true)
 	if err != nil {
 		return PairResult{}, err
 	}
-	pr, err := m.LogProb(p.Rejected, ad)
-	if err != nil {
-		return PairResult{}, err
-	}
-	res, dc, dr := lossOf(loss, beta, p, tc.LogP, pr)
-	if err := m.Backward(tc, ad, grad, weight*float32(dc)); err != nil {
-		return res, err
-	}
-	tc = nil
-	tr, err := m.Forward(p.Rejected, ad)
-	if err != nil {
-		return res, err
-	}
-	return res, m.Backward(tr, ad, grad, weight*float32(dr))
+	res, dc, dr := lossOf(loss, beta, p, tp.logP[0], tp.logP[1])
+	return res, m.backward(tp, ad, grad, [2]float32{weight * float32(dc), weight * float32(dr)})
 }

@@ -84,31 +84,108 @@ type layerTape struct {
 	lora       [numTargets][]float32
 }
 
+// layout lays out the rows of one forward pass: one sequence, or the two
+// answers of a preference pair sharing their prompt. Then the shared
+// prefix is computed once: the rows are the first sequence's, then the
+// second's own rows (from the end of the shared prefix on, at their own
+// positions), which attend to the prefix and to each other but not to
+// the first sequence's own rows [g0, g1). Every row computes exactly
+// what it computes in a pass over its own sequence (TestPairMatchesSeparate).
+type layout struct {
+	tokens []int
+	pos    []int     // each row's position in its sequence (RoPE)
+	g0, g1 int       // rows ≥ g1 do not attend to rows [g0, g1)
+	heads  []headRow // the rows whose next token's log-probability is summed
+	seqs   []Seq
+}
+
+// headRow is a row whose hidden state predicts target, a token of
+// sequence seq's answer that counts (Seq.Mask).
+type headRow struct{ row, target, seq int }
+
+// counts is s.Counts(t) that a mask of the wrong length (which forward
+// refuses, saying so) cannot make panic.
+func counts(s Seq, t int) bool { return s.Mask == nil || t < len(s.Mask) && s.Mask[t] }
+
+// single lays out one sequence.
+func single(s Seq) *layout {
+	n := len(s.Tokens)
+	l := &layout{tokens: s.Tokens, pos: make([]int, n), g0: n, g1: n, seqs: []Seq{s}}
+	for t := range n {
+		l.pos[t] = t
+	}
+	for t := s.Start - 1; t < n-1; t++ {
+		if counts(s, t+1) {
+			l.heads = append(l.heads, headRow{t, s.Tokens[t+1], 0})
+		}
+	}
+	return l
+}
+
+// shared lays out two sequences sharing their longest common prefix up
+// to the first answer token.
+func shared(a, b Seq) *layout {
+	p := 0
+	for p < min(a.Start, b.Start) && a.Tokens[p] == b.Tokens[p] {
+		p++
+	}
+	na, nb := len(a.Tokens), len(b.Tokens)
+	l := single(a)
+	l.seqs = []Seq{a, b}
+	l.tokens = append(append(make([]int, 0, na+nb-p), a.Tokens...), b.Tokens[p:]...)
+	for t := p; t < nb; t++ {
+		l.pos = append(l.pos, t)
+	}
+	l.g0, l.g1 = p, na
+	for t := b.Start - 1; t < nb-1; t++ {
+		if !counts(b, t+1) {
+			continue
+		}
+		row := t
+		if t >= p {
+			row = na + t - p
+		}
+		l.heads = append(l.heads, headRow{row, b.Tokens[t+1], 1})
+	}
+	return l
+}
+
 // Tape is a forward pass's record, for Backward.
 type Tape struct {
-	seq    Seq
+	lay    *layout
 	n      int
 	rope   *ropeTable
 	layers []layerTape
-	xf     []float32 // final residual stream (n×Hidden)
-	rf     []float32 // its norm scales
-	lse    []float32 // log-sum-exp of the logits at each answer position
-	LogP   float64   // the sequence's log-probability
+	xf     []float32  // final residual stream (n×Hidden)
+	rf     []float32  // its norm scales at the head rows
+	dhn    []float32  // gradient of each head row's log-probability w.r.t. its normed state (heads×Hidden)
+	logP   [2]float64 // each sequence's log-probability
+	LogP   float64    // the (first) sequence's log-probability
 }
 
 // LogProb returns the log-probability of s under the model with adapter
 // ad (nil: the base), keeping nothing for a backward pass.
 func (m *Model) LogProb(s Seq, ad *Adapter) (float64, error) {
-	tp, err := m.forward(s, ad, false)
+	tp, err := m.forward(single(s), ad, false)
 	if err != nil {
 		return 0, err
 	}
 	return tp.LogP, nil
 }
 
+// logProbs returns the log-probabilities of a pair's two sequences in
+// one pass that computes their shared prompt once.
+func (m *Model) logProbs(a, b Seq, ad *Adapter) (float64, float64, error) {
+	tp, err := m.forward(shared(a, b), ad, false)
+	if err != nil {
+		return 0, 0, err
+	}
+	return tp.logP[0], tp.logP[1], nil
+}
+
 // Forward runs s through the model with adapter ad and returns the tape
 // for Backward; the log-probability is Tape.LogP.
-func (m *Model) Forward(s Seq, ad *Adapter) (*Tape, error) { return m.forward(s, ad, true) }
+func (m *Model) Forward(s Seq, ad *Adapter) (*Tape, error) { return m.forward(single(s), ad, true) }
 
 func (m *Model) checkSeq(s Seq) error {
 	c := &m.Config
@@ -133,9 +210,11 @@ func (m *Model) checkSeq(s Seq) error {
 	return nil
 }
 
-func (m *Model) forward(s Seq, ad *Adapter, keep bool) (*Tape, error) {
-	if err := m.checkSeq(s); err != nil {
-		return nil, err
+func (m *Model) forward(lay *layout, ad *Adapter, keep bool) (*Tape, error) {
+	for _, s := range lay.seqs {
+		if err := m.checkSeq(s); err != nil {
+			return nil, err
+		}
 	}
 	c := &m.Config
 	if ad != nil {
@@ -143,18 +222,36 @@ func (m *Model) forward(s Seq, ad *Adapter, keep bool) (*Tape, error) {
 			return nil, err
 		}
 	}
-	n := len(s.Tokens)
+	n := len(lay.tokens)
 	H, qDim, kvDim := c.Hidden, c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
-	tp := &Tape{seq: s, n: n, rope: newRopeTable(n, c.RopeDim, c.Family.RopeNeox, c.RopeBase, c.RopeFreqScale, m.W.RopeFreqs)}
+	maxPos := 0
+	for _, p := range lay.pos {
+		maxPos = max(maxPos, p)
+	}
+	tp := &Tape{lay: lay, n: n, rope: newRopeTable(maxPos+1, c.RopeDim, c.Family.RopeNeox, c.RopeBase, c.RopeFreqScale, m.W.RopeFreqs)}
 	x := make([]float32, n*H)
 	emb := &m.W.Embedding
 	rb, _ := emb.Type.RowSize(int64(emb.Cols))
-	for t, tok := range s.Tokens {
+	for t, tok := range lay.tokens {
 		if err := ggml.Dequantize(emb.Type, emb.Data[tok*int(rb):(tok+1)*int(rb)], x[t*H:(t+1)*H]); err != nil {
 			return nil, fmt.Errorf("train: embedding: %w", err)
 		}
 	}
+	// buffers: kept in the tape with keep, else made once and reused by
+	// every block
+	var scratch [8][]float32
+	buf := func(i, size int) []float32 {
+		if keep {
+			return make([]float32, size)
+		}
+		if scratch[i] == nil {
+			scratch[i] = make([]float32, size)
+		}
+		return scratch[i]
+	}
 	h := make([]float32, n*H)
+	o := make([]float32, n*H)
+	a := make([]float32, n*c.FFN)
 	var tmp layerTape
 	for li := range m.W.Layers {
 		l := &m.W.Layers[li]
@@ -172,7 +269,7 @@ func (m *Model) forward(s Seq, ad *Adapter, keep bool) (*Tape, error) {
 		for t := range n {
 			lt.r1[t] = rmsNorm(h[t*H:(t+1)*H], x[t*H:(t+1)*H], l.AttnNorm, c.Eps)
 		}
-		q, k, v := make([]float32, n*qDim), make([]float32, n*kvDim), make([]float32, n*kvDim)
+		q, k, v := buf(0, n*qDim), buf(1, n*kvDim), buf(2, n*kvDim)
 		for _, p := range []struct {
 			t    Target
 			w    *arch.Matrix
@@ -201,21 +298,20 @@ func (m *Model) forward(s Seq, ad *Adapter, keep bool) (*Tape, error) {
 			}
 		}
 		for t := range n {
-			rope(tp.rope, q[t*qDim:(t+1)*qDim], t, c.Heads, c.HeadDim, false)
-			rope(tp.rope, k[t*kvDim:(t+1)*kvDim], t, c.KVHeads, c.HeadDim, false)
+			rope(tp.rope, q[t*qDim:(t+1)*qDim], lay.pos[t], c.Heads, c.HeadDim, false)
+			rope(tp.rope, k[t*kvDim:(t+1)*kvDim], lay.pos[t], c.KVHeads, c.HeadDim, false)
 		}
 		lt.q, lt.k, lt.v = q, k, v
-		lt.att, lt.lse = make([]float32, n*qDim), make([]float32, c.Heads*n)
-		if err := m.attend(lt, n); err != nil {
+		lt.att, lt.lse = buf(3, n*qDim), make([]float32, c.Heads*n)
+		if err := m.attend(lt, lay, n); err != nil {
 			return nil, err
 		}
-		o := make([]float32, n*H)
 		u, err := m.linear(&l.Out, pairs[TargetOut], ad, lt.att, n, o)
 		if err != nil {
 			return nil, err
 		}
 		lt.lora[TargetOut] = u
-		x2 := make([]float32, n*H)
+		x2 := buf(4, n*H)
 		for i := range x2 {
 			x2[i] = x[i] + o[i]
 		}
@@ -223,25 +319,26 @@ func (m *Model) forward(s Seq, ad *Adapter, keep bool) (*Tape, error) {
 		for t := range n {
 			lt.r2[t] = rmsNorm(h[t*H:(t+1)*H], x2[t*H:(t+1)*H], l.FFNNorm, c.Eps)
 		}
-		lt.g, lt.u = make([]float32, n*c.FFN), make([]float32, n*c.FFN)
+		lt.g, lt.u = buf(5, n*c.FFN), buf(6, n*c.FFN)
 		if lt.lora[TargetGate], err = m.linear(&l.FFNGate, pairs[TargetGate], ad, h, n, lt.g); err != nil {
 			return nil, err
 		}
 		if lt.lora[TargetUp], err = m.linear(&l.FFNUp, pairs[TargetUp], ad, h, n, lt.u); err != nil {
 			return nil, err
 		}
-		a := make([]float32, n*c.FFN)
 		swiglu(a, lt.g, lt.u)
 		if lt.lora[TargetDown], err = m.linear(&l.FFNDown, pairs[TargetDown], ad, a, n, o); err != nil {
 			return nil, err
 		}
-		x = make([]float32, n*H)
+		if keep {
+			x = make([]float32, n*H)
+		} // else the residual stream is updated in place
 		for i := range x {
 			x[i] = x2[i] + o[i]
 		}
 	}
 	tp.xf = x
-	if err := m.head(tp); err != nil {
+	if err := m.head(tp, keep); err != nil {
 		return nil, err
 	}
 	if !keep {
@@ -314,7 +411,7 @@ func (m *Model) linearBack(w *arch.Matrix, p, gp *Pair, ad *Adapter, x, u, dy []
 }
 
 // attend runs causal attention for every head of the tape's block.
-func (m *Model) attend(lt *layerTape, n int) error {
+func (m *Model) attend(lt *layerTape, lay *layout, n int) error {
 	c := &m.Config
 	d, qDim, kvDim := c.HeadDim, c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
 	scale := float32(1 / sqrt64(float64(d)))
@@ -324,7 +421,7 @@ func (m *Model) attend(lt *layerTape, n int) error {
 		scores := make([]float32, n)
 		attendHead(headView[float32]{lt.att, qDim, h * d}, headView[float32]{lt.q, qDim, h * d},
 			headView[float32]{lt.k, kvDim, g * d}, headView[float32]{lt.v, kvDim, g * d},
-			lt.lse[h*n:(h+1)*n], n, d, scale, scores)
+			lt.lse[h*n:(h+1)*n], n, d, scale, lay.g0, lay.g1, scores)
 	})
 }
 
@@ -339,80 +436,84 @@ func (m *Model) logitsBuf(n int) []float32 {
 	return m.logits[:n]
 }
 
-// head computes the log-probability of the answer tokens: at each
-// position t ≥ Start−1, the output norm and matrix give the logits of
-// Tokens[t+1].
-func (m *Model) head(tp *Tape) error {
+// head computes the log-probabilities of the answer tokens: the output
+// norm and matrix give at each head row the logits of its target. With
+// keep it also stores the gradient of each row's log-probability with
+// respect to its normed state, (onehot − softmax)·W, so that the
+// backward pass only scales it by the loss's coefficient: the output
+// matrix is never run again.
+func (m *Model) head(tp *Tape, keep bool) error {
 	c := &m.Config
 	H, V := c.Hidden, c.Vocab
-	s := tp.seq
-	na := tp.n - s.Start
-	tp.lse, tp.rf = make([]float32, na), make([]float32, na)
-	hn := make([]float32, headChunk*H)
-	logits := m.logitsBuf(min(na, headChunk) * V)
-	var total float64
-	for a0 := 0; a0 < na; a0 += headChunk {
-		a1 := min(a0+headChunk, na)
-		for a := a0; a < a1; a++ {
-			t := s.Start - 1 + a
-			tp.rf[a] = rmsNorm(hn[(a-a0)*H:(a-a0+1)*H], tp.xf[t*H:(t+1)*H], m.W.OutputNorm, c.Eps)
-		}
-		if err := m.matmul(&m.W.Output, hn[:(a1-a0)*H], a1-a0, logits[:(a1-a0)*V]); err != nil {
-			return fmt.Errorf("train: output: %w", err)
-		}
-		for a := a0; a < a1; a++ {
-			lp, lse := logSoftmaxAt(logits[(a-a0)*V:(a-a0+1)*V], s.Tokens[s.Start+a])
-			tp.lse[a] = lse
-			if s.Counts(s.Start + a) {
-				total += float64(lp)
-			}
-		}
+	heads := tp.lay.heads
+	na := len(heads)
+	tp.rf = make([]float32, na)
+	if keep {
+		tp.dhn = make([]float32, na*H)
 	}
-	tp.LogP = total
-	return nil
-}
-
-// Backward adds to grad the gradient of c·LogP with respect to the
-// adapter ad the tape was recorded with.
-func (m *Model) Backward(tp *Tape, ad, grad *Adapter, coef float32) error {
-	if tp.xf == nil {
-		return errors.New("train: the tape was recorded without keeping activations")
-	}
-	cfg := &m.Config
-	n, H, V := tp.n, cfg.Hidden, cfg.Vocab
-	qDim, kvDim, d := cfg.Heads*cfg.HeadDim, cfg.KVHeads*cfg.HeadDim, cfg.HeadDim
-	s := tp.seq
-	na := n - s.Start
-	dx := make([]float32, n*H)
-	// the head
-	hn := make([]float32, headChunk*H)
-	dhn := make([]float32, headChunk*H)
+	hn := make([]float32, min(na, headChunk)*H)
 	logits := m.logitsBuf(min(na, headChunk) * V)
+	lps := make([]float64, na)
 	for a0 := 0; a0 < na; a0 += headChunk {
 		a1 := min(a0+headChunk, na)
 		k := a1 - a0
 		for a := a0; a < a1; a++ {
-			t := s.Start - 1 + a
-			rmsNorm(hn[(a-a0)*H:(a-a0+1)*H], tp.xf[t*H:(t+1)*H], m.W.OutputNorm, cfg.Eps)
+			t := heads[a].row
+			tp.rf[a] = rmsNorm(hn[(a-a0)*H:(a-a0+1)*H], tp.xf[t*H:(t+1)*H], m.W.OutputNorm, c.Eps)
 		}
 		if err := m.matmul(&m.W.Output, hn[:k*H], k, logits[:k*V]); err != nil {
 			return fmt.Errorf("train: output: %w", err)
 		}
-		for a := a0; a < a1; a++ {
-			c := coef
-			if !s.Counts(s.Start + a) {
-				c = 0 // a masked token adds nothing to LogP
+		if err := m.split(k, func(i0, i1 int) error {
+			for i := i0; i < i1; i++ {
+				lps[a0+i] = logSoftmax(logits[i*V:(i+1)*V], heads[a0+i].target, keep)
 			}
-			logSoftmaxBack(logits[(a-a0)*V:(a-a0+1)*V], s.Tokens[s.Start+a], tp.lse[a], c)
+			return nil
+		}); err != nil {
+			return err
 		}
-		clear(dhn[:k*H])
-		if err := m.matmulBack(&m.W.Output, logits[:k*V], k, dhn[:k*H]); err != nil {
-			return fmt.Errorf("train: output: %w", err)
+		if keep {
+			if err := m.matmulBack(&m.W.Output, logits[:k*V], k, tp.dhn[a0*H:a1*H]); err != nil {
+				return fmt.Errorf("train: output: %w", err)
+			}
 		}
-		for a := a0; a < a1; a++ {
-			t := s.Start - 1 + a
-			rmsNormBack(dx[t*H:(t+1)*H], tp.xf[t*H:(t+1)*H], m.W.OutputNorm, tp.rf[a], dhn[(a-a0)*H:(a-a0+1)*H])
+	}
+	for a, lp := range lps { // in order: the same sum whatever the threads
+		tp.logP[heads[a].seq] += lp
+	}
+	tp.LogP = tp.logP[0]
+	return nil
+}
+
+// Backward adds to grad the gradient of coef·LogP with respect to the
+// adapter ad the tape was recorded with.
+func (m *Model) Backward(tp *Tape, ad, grad *Adapter, coef float32) error {
+	return m.backward(tp, ad, grad, [2]float32{coef, 0})
+}
+
+// backward adds to grad the gradient of Σ coefs[s]·logP[s] with respect
+// to the adapter ad the tape was recorded with.
+func (m *Model) backward(tp *Tape, ad, grad *Adapter, coefs [2]float32) error {
+	if tp.xf == nil {
+		return errors.New("train: the tape was recorded without keeping activations")
+	}
+	cfg := &m.Config
+	n, H := tp.n, cfg.Hidden
+	qDim, kvDim, d := cfg.Heads*cfg.HeadDim, cfg.KVHeads*cfg.HeadDim, cfg.HeadDim
+	lay := tp.lay
+	dx := make([]float32, n*H)
+	// the head: its gradients were computed by the forward pass
+	dhn := make([]float32, H)
+	for a, hr := range lay.heads {
+		cf := coefs[hr.seq]
+		if cf == 0 {
+			continue
 		}
+		for i, g := range tp.dhn[a*H : (a+1)*H] {
+			dhn[i] = cf * g
+		}
+		t := hr.row
+		rmsNormBack(dx[t*H:(t+1)*H], tp.xf[t*H:(t+1)*H], m.W.OutputNorm, tp.rf[a], dhn)
 	}
 	// the blocks, last first; dx is the gradient of the residual stream
 	h := make([]float32, n*H)
@@ -456,12 +557,12 @@ func (m *Model) Backward(tp *Tape, ad, grad *Adapter, coef float32) error {
 		if err := m.linearBack(&l.Out, pairs[TargetOut], gpairs[TargetOut], ad, lt.att, lt.lora[TargetOut], dx, n, datt); err != nil {
 			return err
 		}
-		if err := m.attendBack(lt, n, datt, dq, dk, dv, dkh, dvh); err != nil {
+		if err := m.attendBack(lt, lay, n, datt, dq, dk, dv, dkh, dvh); err != nil {
 			return err
 		}
 		for t := range n {
-			rope(tp.rope, dq[t*qDim:(t+1)*qDim], t, cfg.Heads, d, true)
-			rope(tp.rope, dk[t*kvDim:(t+1)*kvDim], t, cfg.KVHeads, d, true)
+			rope(tp.rope, dq[t*qDim:(t+1)*qDim], lay.pos[t], cfg.Heads, d, true)
+			rope(tp.rope, dk[t*kvDim:(t+1)*kvDim], lay.pos[t], cfg.KVHeads, d, true)
 		}
 		if cfg.Family.QKNorm {
 			nq := append([]float32(nil), dq...)
@@ -491,6 +592,7 @@ func (m *Model) Backward(tp *Tape, ad, grad *Adapter, coef float32) error {
 		for t := range n {
 			rmsNormBack(dx[t*H:(t+1)*H], lt.x[t*H:(t+1)*H], l.AttnNorm, lt.r1[t], dh[t*H:(t+1)*H])
 		}
+		tp.layers[li] = layerTape{} // done with: the collector may have it
 	}
 	return nil
 }
@@ -498,7 +600,7 @@ func (m *Model) Backward(tp *Tape, ad, grad *Adapter, coef float32) error {
 // attendBack computes the gradients of the block's attention with respect
 // to its queries (dq) and keys and values (dk, dv) given datt; dkh and
 // dvh are per-head scratch (Heads×n×HeadDim).
-func (m *Model) attendBack(lt *layerTape, n int, datt, dq, dk, dv, dkh, dvh []float32) error {
+func (m *Model) attendBack(lt *layerTape, lay *layout, n int, datt, dq, dk, dv, dkh, dvh []float32) error {
 	c := &m.Config
 	d, qDim, kvDim := c.HeadDim, c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
 	scale := float32(1 / sqrt64(float64(d)))
@@ -508,9 +610,10 @@ func (m *Model) attendBack(lt *layerTape, n int, datt, dq, dk, dv, dkh, dvh []fl
 	clear(dvh)
 	if err := m.pool.Parallel(c.Heads, 1, func(h int) {
 		g := h / group
+		scores := make([]float32, n)
 		attendHeadBack(headView[float32]{dq, qDim, h * d}, headView[float32]{dkh[h*n*d:], d, 0}, headView[float32]{dvh[h*n*d:], d, 0},
 			headView[float32]{lt.q, qDim, h * d}, headView[float32]{lt.k, kvDim, g * d}, headView[float32]{lt.v, kvDim, g * d},
-			headView[float32]{lt.att, qDim, h * d}, headView[float32]{datt, qDim, h * d}, lt.lse[h*n:(h+1)*n], n, d, scale)
+			headView[float32]{lt.att, qDim, h * d}, headView[float32]{datt, qDim, h * d}, lt.lse[h*n:(h+1)*n], n, d, scale, lay.g0, lay.g1, scores)
 	}); err != nil {
 		return err
 	}
@@ -529,8 +632,9 @@ func (m *Model) attendBack(lt *layerTape, n int, datt, dq, dk, dv, dkh, dvh []fl
 // Logits returns the logits of the token following tokens under the
 // model with adapter ad (nil: the base).
 func (m *Model) Logits(tokens []int, ad *Adapter) ([]float32, error) {
-	seq := Seq{Tokens: append(append([]int(nil), tokens...), 0), Start: len(tokens)}
-	tp, err := m.forward(seq, ad, true)
+	lay := single(Seq{Tokens: append(append([]int(nil), tokens...), 0), Start: len(tokens)})
+	lay.heads = nil // only the last state is wanted
+	tp, err := m.forward(lay, ad, true)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,11 @@
 package train
 
-import "math"
+import (
+	"math"
+	"unsafe"
+
+	"github.com/chatloop/chatloop/model/arch"
+)
 
 // The differentiable operations of the transformer, each a forward
 // function and a backward function that adds the gradient with respect to
@@ -88,21 +93,44 @@ func rope[F float](t *ropeTable, x []F, pos, heads, headDim int, inverse bool) {
 	}
 }
 
-// silu is x·σ(x).
-func silu[F float](x F) F { return x / (1 + F(math.Exp(-float64(x)))) }
+// expSub sets s[i] = exp(s[i] − m): in float32 with the engine's
+// vectorised expf (model/arch: ggml's, within 1.45 ulp of the correctly
+// rounded value, TestExpSubAccuracy checks it against math.Exp), in
+// float64 with math.Exp.
+func expSub[F float](s []F, m F) {
+	if unsafe.Sizeof(F(0)) == 4 {
+		arch.ExpSub(f32s(s), float32(m))
+		return
+	}
+	for i, v := range s {
+		s[i] = F(math.Exp(float64(v - m)))
+	}
+}
 
-// swiglu writes silu(g)⊙u to a.
+// swiglu writes silu(g)⊙u to a, silu(x) = x·σ(x) = x/(1 + e⁻ˣ); in
+// float32 it is the engine's vectorised SwiGLU (the same roundings).
 func swiglu[F float](a, g, u []F) {
+	if unsafe.Sizeof(F(0)) == 4 {
+		copy(a, g)
+		arch.SwiGLU(f32s(a), f32s(u))
+		return
+	}
 	for i, v := range g {
-		a[i] = silu(v) * u[i]
+		a[i] = v / (1 + F(math.Exp(-float64(v)))) * u[i]
 	}
 }
 
 // swigluBack writes the gradients of swiglu with respect to g and u into
 // dg and du, given da: du = da·silu(g), dg = da·u·σ(g)(1 + g(1−σ(g))).
+// dg holds e^(−g) on the way (the exponentials run vectorised).
 func swigluBack[F float](dg, du, g, u, da []F) {
+	dg = dg[:len(g)]
 	for i, v := range g {
-		sg := 1 / (1 + F(math.Exp(-float64(v))))
+		dg[i] = -v
+	}
+	expSub(dg, 0)
+	for i, v := range g {
+		sg := 1 / (1 + dg[i])
 		du[i] = da[i] * v * sg
 		dg[i] = da[i] * u[i] * sg * (1 + v*(1-sg))
 	}
@@ -119,79 +147,111 @@ func (h headView[F]) row(i, dim int) []F {
 	return h.data[i*h.stride+h.off : i*h.stride+h.off+dim]
 }
 
-// attendHead runs causal attention for one query head over a sequence of
-// n positions: out_i = Σ_{j≤i} softmax_j(scale·q_i·k_j)·v_j. It stores
-// each row's log-sum-exp in lse (n) for the backward, and uses scores
-// (n elements) as scratch.
-func attendHead[F float](out, q, k, v headView[F], lse []F, n, dim int, scale F, scores []F) {
+// visible returns the keys row i attends to: [0, e0) and [s1, i]. Rows
+// before g1 attend to every earlier row; rows from g1 on skip the rows
+// [g0, g1) (the other answer of a pair sharing its prompt, see layout).
+func visible(i, g0, g1 int) (e0, s1 int) {
+	if i >= g1 && g0 < g1 {
+		return g0, g1
+	}
+	return i + 1, i + 1
+}
+
+// attendHead runs causal attention for one query head over n rows:
+// out_i = Σ_j softmax_j(scale·q_i·k_j)·v_j over the keys j that row i
+// sees (visible). It stores each row's log-sum-exp in lse (n) for the
+// backward, and uses scores (n elements) as scratch.
+func attendHead[F float](out, q, k, v headView[F], lse []F, n, dim int, scale F, g0, g1 int, scores []F) {
 	for i := range n {
 		qi := q.row(i, dim)
+		e0, s1 := visible(i, g0, g1)
+		cnt := 0
+		for _, r := range [2][2]int{{0, e0}, {s1, i + 1}} {
+			for j := r[0]; j < r[1]; j++ {
+				scores[cnt] = scale * dot(qi, k.row(j, dim))
+				cnt++
+			}
+		}
 		m := F(math.Inf(-1))
-		for j := 0; j <= i; j++ {
-			s := scale * dot(qi, k.row(j, dim))
-			scores[j] = s
+		for _, s := range scores[:cnt] {
 			m = max(m, s)
 		}
+		expSub(scores[:cnt], m)
 		var sum float64
-		for j := 0; j <= i; j++ {
-			e := math.Exp(float64(scores[j] - m))
-			scores[j] = F(e)
-			sum += e
+		for _, e := range scores[:cnt] {
+			sum += float64(e)
 		}
 		lse[i] = m + F(math.Log(sum))
 		o := out.row(i, dim)
 		clear(o)
 		inv := F(1 / sum)
-		for j := 0; j <= i; j++ {
-			axpy(o, scores[j]*inv, v.row(j, dim))
+		cnt = 0
+		for _, r := range [2][2]int{{0, e0}, {s1, i + 1}} {
+			for j := r[0]; j < r[1]; j++ {
+				axpy(o, scores[cnt]*inv, v.row(j, dim))
+				cnt++
+			}
 		}
 	}
 }
 
 // attendHeadBack adds the gradients of attendHead with respect to q, k and
 // v to dq, dk and dv, given its inputs, its output out, lse and the
-// gradient dout of its output. With p_ij the attention weights:
-// dv_j += Σ_i p_ij·dout_i, ds_ij = p_ij·(dout_i·v_j − dout_i·out_i),
-// dq_i += scale·Σ_j ds_ij·k_j, dk_j += scale·Σ_i ds_ij·q_i.
-func attendHeadBack[F float](dq, dk, dv, q, k, v, out, dout headView[F], lse []F, n, dim int, scale F) {
+// gradient dout of its output; scores (n) is scratch. With p_ij the
+// attention weights: dv_j += Σ_i p_ij·dout_i, ds_ij = p_ij·(dout_i·v_j −
+// dout_i·out_i), dq_i += scale·Σ_j ds_ij·k_j, dk_j += scale·Σ_i ds_ij·q_i.
+func attendHeadBack[F float](dq, dk, dv, q, k, v, out, dout headView[F], lse []F, n, dim int, scale F, g0, g1 int, scores []F) {
 	for i := range n {
 		qi, doi := q.row(i, dim), dout.row(i, dim)
 		di := dot(doi, out.row(i, dim))
 		dqi := dq.row(i, dim)
-		for j := 0; j <= i; j++ {
-			kj := k.row(j, dim)
-			p := F(math.Exp(float64(scale*dot(qi, kj) - lse[i])))
-			axpy(dv.row(j, dim), p, doi)
-			ds := p * (dot(doi, v.row(j, dim)) - di) * scale
-			axpy(dqi, ds, kj)
-			axpy(dk.row(j, dim), ds, qi)
+		e0, s1 := visible(i, g0, g1)
+		cnt := 0
+		for _, r := range [2][2]int{{0, e0}, {s1, i + 1}} {
+			for j := r[0]; j < r[1]; j++ {
+				scores[cnt] = scale * dot(qi, k.row(j, dim))
+				cnt++
+			}
+		}
+		expSub(scores[:cnt], lse[i])
+		cnt = 0
+		for _, r := range [2][2]int{{0, e0}, {s1, i + 1}} {
+			for j := r[0]; j < r[1]; j++ {
+				kj, p := k.row(j, dim), scores[cnt]
+				cnt++
+				axpy(dv.row(j, dim), p, doi)
+				ds := p * (dot(doi, v.row(j, dim)) - di) * scale
+				axpy(dqi, ds, kj)
+				axpy(dk.row(j, dim), ds, qi)
+			}
 		}
 	}
 }
 
-// logSoftmaxAt returns logits[target] − log Σ exp(logits) and the
-// log-sum-exp.
-func logSoftmaxAt[F float](logits []F, target int) (logp, lse F) {
+// logSoftmax returns logits[target] − log Σ exp(logits) (the max and the
+// sum in float64 from float32 exponentials). With grad it overwrites
+// logits with the gradient of that log-probability with respect to
+// them, onehot(target) − softmax; without, it leaves them overwritten
+// with scratch.
+func logSoftmax[F float](logits []F, target int, grad bool) float64 {
+	lt := logits[target]
 	m := F(math.Inf(-1))
 	for _, v := range logits {
 		m = max(m, v)
 	}
+	expSub(logits, m)
 	var sum float64
-	for _, v := range logits {
-		sum += math.Exp(float64(v - m))
+	for _, e := range logits {
+		sum += float64(e)
 	}
-	lse = m + F(math.Log(sum))
-	return logits[target] - lse, lse
-}
-
-// logSoftmaxBack overwrites logits with the gradient of c·logp (logp as
-// logSoftmaxAt returns it) with respect to them: c·(onehot(target) −
-// softmax).
-func logSoftmaxBack[F float](logits []F, target int, lse, c F) {
-	for i, v := range logits {
-		logits[i] = -c * F(math.Exp(float64(v-lse)))
+	if grad {
+		inv := F(1 / sum)
+		for i, e := range logits {
+			logits[i] = -e * inv
+		}
+		logits[target]++
 	}
-	logits[target] += c
+	return float64(lt) - (float64(m) + math.Log(sum))
 }
 
 func sqrt64(x float64) float64 { return math.Sqrt(x) }

@@ -39,23 +39,7 @@ func (m *Model) transposeQ8(w *arch.Matrix, dst []byte) error {
 				errs[p] = err
 				return
 			}
-			for c := range w.Cols {
-				var amax float32
-				for r := range 32 {
-					amax = max(amax, float32(math.Abs(float64(tile[r*w.Cols+c]))))
-				}
-				d := amax / 127
-				id := float32(0)
-				if d != 0 {
-					id = 1 / d
-				}
-				blk := dst[c*rowBytes+b*q8Block : c*rowBytes+(b+1)*q8Block]
-				h := ggml.FP32ToFP16(d)
-				blk[0], blk[1] = byte(h), byte(h>>8)
-				for r := range 32 {
-					blk[2+r] = byte(int8(math.RoundToEven(float64(tile[r*w.Cols+c] * id))))
-				}
-			}
+			quantizeColumnsQ8(tile, w.Cols, dst[b*q8Block:], rowBytes)
 		}
 	})
 	if err != nil {
@@ -67,6 +51,49 @@ func (m *Model) transposeQ8(w *arch.Matrix, dst []byte) error {
 		}
 	}
 	return nil
+}
+
+// quantizeColumnsQ8 writes each column c of tile (32 rows, cols wide,
+// row-major) as one Q8_0 block at dst[c*stride:], rounded as ggml's
+// quantize_row_q8_0_ref rounds: the scale d = max|v|/127 (stored in
+// F16), the values round(v/d) to the nearest even. Sixteen columns at a
+// time, so that the rows are read in order.
+func quantizeColumnsQ8(tile []float32, cols int, dst []byte, stride int) {
+	var amax, id [16]float32
+	for c0 := 0; c0 < cols; c0 += 16 {
+		nc := min(16, cols-c0)
+		clear(amax[:])
+		for r := range 32 {
+			row := tile[r*cols+c0 : r*cols+c0+nc]
+			for i, v := range row {
+				amax[i] = max(amax[i], math.Float32frombits(math.Float32bits(v)&^(1<<31)))
+			}
+		}
+		for i := range nc {
+			d := amax[i] / 127
+			id[i] = 0
+			if d != 0 {
+				id[i] = 1 / d
+			}
+			h := ggml.FP32ToFP16(d)
+			blk := dst[(c0+i)*stride:]
+			blk[0], blk[1] = byte(h), byte(h>>8)
+		}
+		for r := range 32 {
+			row := tile[r*cols+c0 : r*cols+c0+nc]
+			for i, v := range row {
+				dst[(c0+i)*stride+2+r] = byte(roundEven(v * id[i]))
+			}
+		}
+	}
+}
+
+// roundEven rounds v (|v| < 2²²) to the nearest integer, ties to even,
+// as math.RoundToEven does: adding 1.5·2²³ leaves the integer in the low
+// bits of the float32's mantissa.
+func roundEven(v float32) int32 {
+	const magic = 12582912 // 1.5·2²³
+	return int32(math.Float32bits(v+magic)) - 0x4b400000
 }
 
 // matmulBackQ8 adds dy (n×rows)·w to dx (n×cols) with wᵀ in Q8_0: the
