@@ -13,6 +13,8 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	"golang.org/x/time/rate"
+
+	"github.com/chatloop/chatloop/internal/sendq"
 )
 
 // Options configures a Core.
@@ -86,7 +88,7 @@ type Core struct {
 	closed    bool
 	noticed   map[chatKey]bool // groups told of the collection, or being told
 
-	notices chan struct{} // a slot per notice being sent
+	notices *sendq.Queue // short notices (see notify)
 	health  storeHealth
 }
 
@@ -173,6 +175,7 @@ func NewCore(opts Options) (*Core, error) {
 		baseCtx:   ctx,
 		cancelAll: cancel,
 		ready:     make(chan *session, opts.Config.QueueSize+opts.Config.Workers+1),
+		notices:   sendq.New("notices", opts.Logger, MaxNotices, NoticeQueue, 30*time.Second),
 		sessions:  map[sessionKey]*session{},
 		byMessage: map[messageKey]*job{},
 		personas:  map[chatKey]string{},
@@ -182,7 +185,6 @@ func NewCore(opts Options) (*Core, error) {
 		noticed:   map[chatKey]bool{},
 		rng:       rng,
 		idSource:  ulid.Monotonic(rand.Reader, 0),
-		notices:   make(chan struct{}, MaxNotices),
 	}, nil
 }
 
@@ -473,25 +475,16 @@ func (c *Core) expire() {
 }
 
 // notify sends a short notice without blocking the caller, then completes
-// the Replier: the message it answers is done with. Beyond MaxNotices in
-// flight the notice is dropped (and logged).
+// the Replier: the message it answers is done with. At most MaxNotices are
+// sent at once and NoticeQueue wait; beyond that the notice is dropped
+// (counted and logged by the queue) and the Replier completed at once.
 func (c *Core) notify(r Replier, text string) {
-	select {
-	case c.notices <- struct{}{}:
-	default:
-		c.log.Warn("notice dropped: too many being sent", "limit", MaxNotices)
-		complete(r)
-		return
-	}
-	go func() {
-		defer func() { <-c.notices }()
+	c.notices.Add(c.baseCtx, func(ctx context.Context) {
 		defer complete(r)
-		ctx, cancel := context.WithTimeout(c.baseCtx, 30*time.Second)
-		defer cancel()
 		if err := r.Send(ctx, text); err != nil {
 			c.log.Warn("sending notice", "err", err)
 		}
-	}()
+	}, func() { complete(r) })
 }
 
 func (c *Core) newID() string {

@@ -20,6 +20,7 @@ type blockingReplier struct {
 	mu       *sync.Mutex
 	inFlight *int
 	peak     *int
+	sent     *int
 	release  chan struct{}
 	done     chan struct{}
 }
@@ -35,6 +36,7 @@ func (b blockingReplier) Send(ctx context.Context, _ string) error {
 	}
 	b.mu.Lock()
 	*b.inFlight--
+	*b.sent++
 	b.mu.Unlock()
 	return nil
 }
@@ -43,22 +45,24 @@ func (b blockingReplier) Stream(context.Context, bot.Outgoing, <-chan string) er
 func (b blockingReplier) Complete()                                                 { close(b.done) }
 
 // TestNoticesBounded: with the platform hanging, a flood of rate-limited
-// messages holds at most bot.MaxNotices notice sends at once; every
-// message is still completed (dropped notices included).
+// messages holds at most bot.MaxNotices notice sends at once and queues
+// bot.NoticeQueue more, which are sent once the platform answers; the rest
+// are dropped, and every message is still completed (dropped notices
+// included).
 func TestNoticesBounded(t *testing.T) {
 	cfg := bot.DefaultConfig()
 	cfg.RatePerMinute, cfg.RateBurst = 0.001, 1
 	c := startCore(t, cfg, demo.New(), nil)
 	var mu sync.Mutex
-	var inFlight, peak int
+	var inFlight, peak, sent int
 	release := make(chan struct{})
-	const flood = 400
+	const flood = bot.MaxNotices + bot.NoticeQueue + 100
 	var dones []chan struct{}
 	first := newRecorder()
 	c.HandleMessage(context.Background(), bot.Message{Platform: "test", ChatID: "dm", SenderID: "u", Text: "hi", IsDirect: true}, first)
 	first.wait(t)
 	for range flood {
-		r := blockingReplier{mu: &mu, inFlight: &inFlight, peak: &peak, release: release, done: make(chan struct{})}
+		r := blockingReplier{mu: &mu, inFlight: &inFlight, peak: &peak, sent: &sent, release: release, done: make(chan struct{})}
 		dones = append(dones, r.done)
 		c.HandleMessage(context.Background(), bot.Message{Platform: "test", ChatID: "dm", SenderID: "u", Text: "hi", IsDirect: true}, r)
 	}
@@ -76,6 +80,11 @@ func TestNoticesBounded(t *testing.T) {
 	}
 	if got > bot.MaxNotices || got == 0 {
 		t.Errorf("%d notices in flight at once for %d messages, want 1..%d", got, flood, bot.MaxNotices)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := bot.MaxNotices + bot.NoticeQueue; sent != want {
+		t.Errorf("%d notices sent once the platform answered, want the %d held and queued", sent, want)
 	}
 }
 

@@ -23,6 +23,10 @@ const (
 // it tells someone who is flooding that they are flooding.
 const MaxNotices = 32
 
+// NoticeQueue bounds the notices waiting for one of the MaxNotices
+// senders.
+const NoticeQueue = 256
+
 // StoreFailuresBeforeNotice is how many answers in a row must fail to be
 // recorded before the bot says, under each further unrecorded answer, that
 // feedback is not being recorded.

@@ -14,13 +14,13 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"golang.org/x/net/netutil"
 
 	"github.com/chatloop/chatloop/adapters/platform"
 	"github.com/chatloop/chatloop/bot"
+	"github.com/chatloop/chatloop/internal/sendq"
 )
 
 // Platform is the platform name in messages and the feedback store.
@@ -64,9 +64,8 @@ type Adapter struct {
 
 	maxConns    int
 	bodyTimeout time.Duration
-	notices     chan struct{} // a slot per send in flight in background
+	sends       *sendq.Queue // notices and card updates (see background)
 
-	bg sync.WaitGroup // card updates and notices in flight
 }
 
 // New checks cfg, reads the secrets and builds an adapter handing events
@@ -105,7 +104,6 @@ func New(cfg Config, h bot.Handler, log *slog.Logger, opts ...Option) (*Adapter,
 		now:         time.Now,
 		maxConns:    defaultMaxConnections,
 		bodyTimeout: defaultBodyTimeout,
-		notices:     make(chan struct{}, maxNotices),
 	}
 	mac := hmac.New(sha256.New, sec.aesKey)
 	mac.Write([]byte("chatloop wecom chat id\x00" + cfg.CorpID))
@@ -113,6 +111,7 @@ func New(cfg Config, h bot.Handler, log *slog.Logger, opts ...Option) (*Adapter,
 	for _, o := range opts {
 		o(a)
 	}
+	a.sends = sendq.New("wecom notices", a.log, noticeSenders, noticeQueue, noticeTimeout)
 	a.replay = newReplayGuard(2 * cfg.maxSkew())
 	return a, nil
 }
@@ -158,7 +157,7 @@ func (a *Adapter) Run(ctx context.Context) error {
 	shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shut)
-	a.bg.Wait()
+	a.sends.Wait()
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("wecom: serving the callback: %w", err)
 	}

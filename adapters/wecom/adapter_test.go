@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chatloop/chatloop/bot"
+	"github.com/chatloop/chatloop/internal/sendq"
 )
 
 // TestABChoice: in A/B mode each alternative gets a card with its own
@@ -295,7 +296,7 @@ func FuzzCallback(f *testing.F) {
 	mc := &msgCrypt{token: docToken, key: key, receiver: fakeCorpID}
 	a := &Adapter{
 		cfg: Config{CorpID: fakeCorpID, AgentID: fakeAgentID}, h: nopHandler{}, log: slog.New(slog.DiscardHandler), crypt: mc, now: time.Now,
-		replay: newReplayGuard(time.Minute), notices: make(chan struct{}, maxNotices),
+		replay: newReplayGuard(time.Minute), sends: sendq.New("test", nil, noticeSenders, noticeQueue, time.Second),
 		// API calls (notices, card updates) fail fast.
 		api: &apiClient{base: "http://127.0.0.1:1/", http: &http.Client{Timeout: time.Second}, now: time.Now, agentID: fakeAgentID},
 	}
@@ -323,5 +324,5 @@ func FuzzCallback(f *testing.F) {
 			t.Fatalf("a signed callback got %d", rec.Code)
 		}
 	})
-	a.bg.Wait()
+	a.sends.Wait()
 }

@@ -18,10 +18,14 @@ const (
 	// defaultBodyTimeout is how long a callback's body may take to arrive
 	// once its headers are in.
 	defaultBodyTimeout = 5 * time.Second
-	// maxNotices caps the notices and card updates in flight at once; more
-	// are dropped (and logged) rather than each holding a connection while
+	// noticeSenders caps the notices and card updates in flight at once,
+	// and noticeQueue those waiting for a sender; more are dropped (and
+	// logged with a count) rather than each holding a connection while
 	// WeCom's API is slow.
-	maxNotices = 16
+	noticeSenders = 16
+	noticeQueue   = 256
+	// noticeTimeout bounds one notice or card update.
+	noticeTimeout = time.Minute
 )
 
 // WithMaxConnections caps the callback connections served at once
@@ -94,21 +98,9 @@ func encryptField(body []byte) (string, bool) {
 	return string(v), true
 }
 
-// background runs fn on its own goroutine, waited for by Run, unless
-// maxNotices are already in flight: then fn is dropped and logged.
+// background queues fn on the adapter's send queue: at most
+// noticeSenders run at once, noticeQueue more wait, and beyond that fn is
+// dropped and the drops logged with their count (see internal/sendq).
 func (a *Adapter) background(ctx context.Context, what string, fn func(context.Context)) {
-	select {
-	case a.notices <- struct{}{}:
-	default:
-		a.log.Warn("outgoing send dropped: too many in flight", "what", what, "limit", cap(a.notices))
-		return
-	}
-	a.bg.Add(1)
-	go func() {
-		defer a.bg.Done()
-		defer func() { <-a.notices }()
-		ctx, cancel := context.WithTimeout(ctx, time.Minute)
-		defer cancel()
-		fn(ctx)
-	}()
+	a.sends.Add(ctx, fn, func() { a.log.Debug("outgoing send dropped", "what", what) })
 }
