@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -136,5 +139,99 @@ func TestLocalGeneratorToolRounds(t *testing.T) {
 	res, err = g.Generate(context.Background(), bot.Request{Messages: msgs, MaxTokens: 100}, nil)
 	if err != nil || res.Text != callText || len(res.ToolCalls) != 0 {
 		t.Errorf("without tools: %q, %v, %v", res.Text, res.ToolCalls, err)
+	}
+}
+
+// TestLocalEngineSearchesThroughTheCore runs a tool round through the
+// bot's core with the local engine: the tiny model's decoding is forced
+// into a web_search call until the prompt holds a tool response, then into
+// an answer citing [1]; the [tools] built-ins search a fake SearXNG. The
+// person gets the answer with its link and never the call.
+func TestLocalEngineSearchesThroughTheCore(t *testing.T) {
+	var queries []string
+	searx := fakeSearXNG(t, &queries)
+	var (
+		mu              sync.Mutex
+		callTok, ansTok []int32
+		e               *model.Engine
+	)
+	constrain := func(prompt, answer []int, logits []float32) {
+		mu.Lock()
+		defer mu.Unlock()
+		var text strings.Builder
+		for _, id := range prompt {
+			text.Write(e.Tokenizer().Piece(int32(id)))
+		}
+		script := callTok
+		if strings.Contains(text.String(), "<tool_response>") {
+			script = ansTok
+		}
+		next := e.Tokenize("<|im_end|>")[0]
+		if len(answer) < len(script) {
+			next = script[len(answer)]
+		}
+		for i := range logits {
+			logits[i] = float32(math.Inf(-1))
+		}
+		logits[next] = 0
+	}
+	loaded, err := model.Load(tinyModel(t), model.Options{Threads: 1, Constrain: constrain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	e = loaded
+	callTok = e.Tokenize("<tool_call>\n{\"name\": \"web_search\", \"arguments\": {\"query\": \"go 1.26\"}}\n</tool_call><|im_end|>")
+	ansTok = e.Tokenize("Go 1.26 is out [1].<|im_end|>")
+	mu.Unlock()
+
+	cfg := defaultConfig()
+	cfg.Model.Path = tinyModel(t)
+	cfg.Feedback.DB = filepath.Join(t.TempDir(), "chatloop.db")
+	cfg.Tools.Enabled = true
+	cfg.Tools.SearchURL = searx.URL + "/search"
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	a := pullTestApp(&logs)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stopTools, err := a.startTools(ctx, &cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopTools()
+	be := &backend{gen: newLocalGenerator(e, nil, false), counter: engineCounter{e}, context: e.ContextSize(), close: e.Close}
+	defer be.close()
+	store, err := a.openStore(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	core, err := a.newCore(&cfg, cfg.Bot, be, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	coreDone := make(chan struct{})
+	go func() { defer close(coreDone); _ = core.Run(ctx) }()
+	defer func() { cancel(); <-coreDone }()
+
+	r := &answerRecorder{done: make(chan struct{})}
+	core.HandleMessage(ctx, bot.Message{Platform: "test", ChatID: "dm", SenderID: "u", Text: "what is new in go?", IsDirect: true}, r)
+	select {
+	case <-r.done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("no answer")
+	}
+	got := r.text.String()
+	if !strings.HasPrefix(got, "Go 1.26 is out [1].") || !strings.Contains(got, "https://go.dev/blog/go1.26") {
+		t.Errorf("answer %q, want the forced answer with its cited link\nlog:\n%s", got, logs.String())
+	}
+	if strings.Contains(got, "tool_call") || strings.Contains(got, `"query"`) {
+		t.Errorf("the call's markup reached the person: %q", got)
+	}
+	if len(queries) != 1 || queries[0] != "go 1.26" {
+		t.Errorf("SearXNG was asked %q", queries)
 	}
 }
