@@ -42,6 +42,9 @@ func FuzzReadJSONL(f *testing.F) {
 	f.Add(`{"prompt":[{"role":"user","content":"hi"}],"chosen":[{"role":"assistant","content":"a"}],"rejected":[{"role":"assistant","content":"b"}]}`)
 	f.Add(`{"prompt":[],"completion":[{"content":"x"}],"label":true}` + "\n\n{}")
 	f.Add("[1,2]\n{\"chosen\":null}")
+	// TRL's tool-calling form: a call (arguments as an object), its result, the answer.
+	f.Add(`{"prompt":[{"role":"user","content":"q"}],"chosen":[{"role":"assistant","content":"","tool_calls":[{"type":"function","function":{"name":"s","arguments":{"q":"x"}}}]},{"role":"tool","name":"s","content":"r"},{"role":"assistant","content":"a"}],"rejected":[{"role":"assistant","content":"b"}],"tools":[{"type":"function","function":{"name":"s"}}]}`)
+	f.Add(`{"prompt":[{"role":"user","content":"q"}],"completion":[{"role":"assistant","tool_calls":[{"function":{"name":"s","arguments":"{\"q\":1}"}}]},{"role":"assistant","content":"a"}],"label":false}`)
 	f.Fuzz(func(t *testing.T, in string) {
 		ds, err := ReadJSONL(strings.NewReader(in))
 		if err != nil {

@@ -15,7 +15,10 @@ import (
 
 	"github.com/chatloop/chatloop/bot"
 	"github.com/chatloop/chatloop/feedback"
+	"github.com/chatloop/chatloop/model"
 	"github.com/chatloop/chatloop/model/chat"
+	"github.com/chatloop/chatloop/model/ggml"
+	"github.com/chatloop/chatloop/model/testmodel"
 )
 
 // wordsEmbedder is a model whose "hidden state" is a hashed bag of the
@@ -195,5 +198,44 @@ func TestReadJSONLToolRows(t *testing.T) {
 	bad := `{"prompt":[{"role":"user","content":"q"}],"completion":[{"role":"assistant","content":"","tool_calls":[{"type":"function","function":{"name":"f","arguments":{}}}]}],"label":true}`
 	if _, err := ReadJSONL(strings.NewReader(bad)); err == nil {
 		t.Error("a completion ending in a tool call was accepted")
+	}
+}
+
+// TestToolStepsReachTheModelFeatures: through the local engine (a tiny
+// random model with a real vocabulary and the Qwen2.5 template) the
+// features of two answers with the same text after different searches
+// differ, and are one vector when the steps are dropped.
+func TestToolStepsReachTheModelFeatures(t *testing.T) {
+	e, err := model.Load(testmodel.Write(t, testmodel.Tiny("qwen2", ggml.Q8_0, 11)), model.Options{Threads: 2, Repack: model.RepackOff, Parallel: 1, PrefixCache: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	f, err := NewModelFeaturizer(e, "tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := ReadJSONL(bytes.NewReader(toolExport(t, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	with, err := Featurize(ctx, ds, f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds.Pairs[0].ChosenSteps, ds.Pairs[0].RejectedSteps = nil, nil
+	without, err := Featurize(ctx, ds, f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Equal(with.Pairs[0].Chosen, with.Pairs[0].Rejected) {
+		t.Error("the model's features of two answers after different searches are the same")
+	}
+	if !slices.Equal(without.Pairs[0].Chosen, without.Pairs[0].Rejected) {
+		t.Error("without steps the same answer gives two vectors")
+	}
+	if slices.Equal(with.Pairs[0].Chosen, without.Pairs[0].Chosen) {
+		t.Error("the steps do not change the features")
 	}
 }
