@@ -84,14 +84,20 @@ func (c *Core) converse(ctx context.Context, s *session, m Message, r Replier) {
 		history = c.withoutNotices(m.History)
 	}
 	next := Turn{Role: RoleUser, Content: m.Text}
-	prompt, history, ok := c.fitPrompt(system, history, next)
+	// The tools' descriptions take room in the prompt too; a message that
+	// fits only without them is answered without them.
+	offered := c.offeredTools(m)
+	prompt, history, ok := c.fitPrompt(system, history, next, toolsTokens(c.countTokens, offered))
+	if !ok && len(offered) > 0 {
+		offered = nil
+		prompt, history, ok = c.fitPrompt(system, history, next, 0)
+	}
 	if !ok {
 		c.refuseTooLong(ctx, m, prompt, r)
 		return
 	}
 
 	group := GroupID(c.newID())
-	offered := c.offeredTools(m)
 	if c.abRoll() {
 		va, vb := c.abVersions()
 		a, errA := c.answer(ctx, r, m, prompt, offered, group, "A", va)

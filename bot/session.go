@@ -111,11 +111,13 @@ func (c *Core) promptWindow() int {
 // history as history_tokens allows, and next. When the context window is
 // known, the oldest turns go first until the prompt plus MaxTokens fits in
 // it; ok is false when even the system prompt and next alone do not fit
-// (the returned prompt is then that minimal one).
-func (c *Core) fitPrompt(system string, history []Turn, next Turn) (prompt, kept []Turn, ok bool) {
+// (the returned prompt is then that minimal one). reserve is taken off the
+// window for what the prompt holds besides its messages (tools offered).
+func (c *Core) fitPrompt(system string, history []Turn, next Turn, reserve int) (prompt, kept []Turn, ok bool) {
 	budget := c.cfg.HistoryTokens
 	window := c.promptWindow()
 	if window > 0 {
+		window = max(window-reserve, 1)
 		budget = min(budget, window)
 	}
 	history = trimHistory(c.countTokens, system, history, next, budget)

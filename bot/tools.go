@@ -219,6 +219,7 @@ func (c *Core) generate(ctx context.Context, r Replier, m Message, prompt []Turn
 		return run, err
 	}
 	opts := c.opts.Tools
+	reserve := toolsTokens(c.countTokens, offered)
 	budget, cancel := context.WithTimeout(ctx, opts.Budget)
 	defer cancel()
 	allowed := map[string]bool{}
@@ -272,7 +273,7 @@ func (c *Core) generate(ctx context.Context, r Replier, m Message, prompt []Turn
 			} else {
 				c.showStatus(ctx, r, m, call)
 				text = c.callTool(budget, allowed, call, &run.sources)
-				text = c.fitResult(text, append(slices.Clone(prompt), run.steps...))
+				text = c.fitResult(text, append(slices.Clone(prompt), run.steps...), reserve)
 			}
 			run.steps = append(run.steps, Turn{Role: RoleTool, ToolCallID: call.ID, Name: call.Function.Name, Content: text})
 		}
@@ -343,11 +344,11 @@ func objectArguments(args string) (json.RawMessage, error) {
 
 // fitResult cuts a tool's text to the token budget, and further when the
 // conversation so far (prompt and steps) leaves less room in the context
-// window before the answer's MaxTokens.
-func (c *Core) fitResult(text string, sofar []Turn) string {
+// window before the answer's MaxTokens (reserve: the tools' descriptions).
+func (c *Core) fitResult(text string, sofar []Turn, reserve int) string {
 	limit := c.opts.Tools.MaxResultTokens
 	if w := c.promptWindow(); w > 0 {
-		room := w - c.promptTokens(sofar) - perMessageTokens
+		room := w - reserve - c.promptTokens(sofar) - perMessageTokens
 		if room < MinToolResultTokens {
 			return "Error: no room is left in the context window for this result. Answer with what you have."
 		}
@@ -355,6 +356,23 @@ func (c *Core) fitResult(text string, sofar []Turn) string {
 	}
 	return truncateTokens(c.countTokens, text, limit)
 }
+
+// toolsTokens estimates the prompt tokens the tools' descriptions take:
+// their JSON, and room for the template's words around it.
+func toolsTokens(count func(string) int, tools []chat.Tool) int {
+	if len(tools) == 0 {
+		return 0
+	}
+	b, err := json.Marshal(tools)
+	if err != nil {
+		return 0
+	}
+	return count(string(b)) + toolsFraming
+}
+
+// toolsFraming is what a template writes around the tools' descriptions
+// (Qwen's "# Tools" block with its instructions takes about 100 tokens).
+const toolsFraming = 160
 
 // truncateTokens cuts text to at most limit tokens (as count counts them),
 // with the cut marked.

@@ -434,3 +434,37 @@ func TestToolOptionsValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestToolsTakeRoomInTheContextWindow(t *testing.T) {
+	step := func(n int, req bot.Request) bot.Result {
+		if n == 0 && len(req.Tools) > 0 {
+			return bot.Result{ToolCalls: []chat.ToolCall{call("c", "web_search", `{}`)}}
+		}
+		return bot.Result{Text: "ok"}
+	}
+	run := func(contextTokens int) (*toolModel, []string) {
+		gen := &toolModel{step: step}
+		c, err := bot.NewCore(bot.Options{Config: bot.DefaultConfig(), Generator: gen, MaxTokens: 100, ContextTokens: contextTokens,
+			Counter: words{}, Tools: bot.ToolOptions{Box: searchBox()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); _ = c.Run(ctx) }()
+		defer func() { cancel(); <-done }()
+		_, answers := askCore(t, c, direct("what is new?")).output()
+		return gen, answers
+	}
+	// 100 tokens for the prompt: the question fits (about 30), but not
+	// with the tools' descriptions (160 and more): no tools then.
+	gen, answers := run(200)
+	if reqs := gen.requests(); len(reqs) != 1 || len(reqs[0].Tools) != 0 || len(answers) != 1 || answers[0] != "ok" {
+		t.Fatalf("%d requests (tools %d), shown %q: want one answer without tools", len(reqs), len(reqs[0].Tools), answers)
+	}
+	// With room for them, the tools are offered.
+	gen, _ = run(1000)
+	if reqs := gen.requests(); len(reqs) != 2 || len(reqs[0].Tools) != 2 {
+		t.Errorf("with room: %d requests, tools offered first %d", len(reqs), len(reqs[0].Tools))
+	}
+}
