@@ -16,6 +16,8 @@ import (
 	"github.com/chatloop/chatloop/bot"
 	"github.com/chatloop/chatloop/model"
 	"github.com/chatloop/chatloop/model/chat"
+	"github.com/chatloop/chatloop/model/ggml"
+	"github.com/chatloop/chatloop/model/testmodel"
 )
 
 // forcedDecoding makes a tiny random model write chosen answers: for a
@@ -25,6 +27,7 @@ type forcedDecoding struct {
 	mu      sync.Mutex
 	scripts map[string][]int32 // by prompt tokens
 	eog     int32
+	end     string // the end of turn a script ends with; "": <|im_end|>
 }
 
 func promptKey(p []int) string { return fmt.Sprint(p) }
@@ -51,8 +54,12 @@ func (f *forcedDecoding) expect(e *model.Engine, req model.Request, text string)
 	for i, t := range prompt {
 		p[i] = int(t)
 	}
+	end := f.end
+	if end == "" {
+		end = "<|im_end|>"
+	}
 	f.mu.Lock()
-	f.scripts[promptKey(p)] = e.Tokenize(text + "<|im_end|>")
+	f.scripts[promptKey(p)] = e.Tokenizer().Tokenize(text+end, false, true) // no BOS
 	f.mu.Unlock()
 }
 
@@ -233,5 +240,52 @@ func TestLocalEngineSearchesThroughTheCore(t *testing.T) {
 	}
 	if len(queries) != 1 || queries[0] != "go 1.26" {
 		t.Errorf("SearXNG was asked %q", queries)
+	}
+}
+
+// TestLocalGeneratorLlamaToolCall: a Llama 3 model's call is its whole
+// answer as JSON ({"name", "parameters"}); the bridge returns it as a
+// call, shows nothing, and the next round renders the result as an
+// ipython turn.
+func TestLocalGeneratorLlamaToolCall(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tiny-llama.gguf")
+	if err := testmodel.WriteFile(path, testmodel.Tiny("llama", ggml.Q8_0, 5)); err != nil {
+		t.Fatal(err)
+	}
+	f := &forcedDecoding{scripts: map[string][]int32{}}
+	e, err := model.Load(path, model.Options{Threads: 1, Constrain: f.constrain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if e.ToolCallFormat() != chat.ToolCallsJSON {
+		t.Fatalf("template %s reads calls as %v", e.Info().Template, e.ToolCallFormat())
+	}
+	f.eog = e.Tokenizer().Tokenize("<|eot_id|>", false, true)[0]
+	f.end = "<|eot_id|>"
+	g := newLocalGenerator(e, nil, false)
+	tools := []chat.Tool{{Type: "function", Function: chat.ToolFunction{Name: "current_time", Description: "The time.", Parameters: []byte(`{"type":"object","properties":{"zone":{"type":"string"}}}`)}}}
+	msgs := []bot.Turn{{Role: "user", Content: "What time is it in Oslo?"}}
+	f.expect(e, model.Request{Messages: msgs, Tools: tools}, `{"name": "current_time", "parameters": {"zone": "Europe/Oslo"}}`)
+	var shown []string
+	res, err := g.Generate(context.Background(), bot.Request{Messages: msgs, Tools: tools, MaxTokens: 60}, func(s string) { shown = append(shown, s) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []chat.ToolCall{{ID: "call_1", Type: "function", Function: chat.FunctionCall{Name: "current_time", Arguments: `{"zone":"Europe/Oslo"}`}}}
+	if diff := cmp.Diff(want, res.ToolCalls); diff != "" || res.Text != "" || len(shown) != 0 {
+		t.Fatalf("text %q, shown %q, calls (-want +got):\n%s", res.Text, shown, diff)
+	}
+	round2 := append(msgs[:1:1], bot.Turn{Role: "assistant", ToolCalls: res.ToolCalls}, bot.Turn{Role: chat.RoleTool, ToolCallID: "call_1", Content: "09:00"})
+	prompt := e.Prompt(model.Request{Messages: round2, Tools: tools})
+	for _, part := range []string{"Environment: ipython", `{"name": "current_time", "parameters": {"zone": "Europe/Oslo"}}<|eot_id|>`, "<|start_header_id|>ipython<|end_header_id|>\n\n\"09:00\"<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"} {
+		if !strings.Contains(prompt, part) {
+			t.Errorf("round 2 prompt lacks %q:\n%s", part, prompt)
+		}
+	}
+	f.expect(e, model.Request{Messages: round2, Tools: tools}, "It is 09:00.")
+	res, err = g.Generate(context.Background(), bot.Request{Messages: round2, Tools: tools, MaxTokens: 60}, nil)
+	if err != nil || res.Text != "It is 09:00." || len(res.ToolCalls) != 0 {
+		t.Errorf("round 2: %q, %v, %v", res.Text, res.ToolCalls, err)
 	}
 }
