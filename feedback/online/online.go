@@ -8,6 +8,12 @@
 // Each round also samples fresh answers to held-out prompts with the
 // policy after the round and reports the reward model's mean score of
 // them: the figure that should rise.
+//
+// Sampling runs through the engine's incremental forward pass (a
+// model.Decoder: each token is one pass over that token, its prompt's
+// keys and values computed once for all of its samples) with the adapter
+// trained so far applied as a low-rank side path; training runs through
+// model/train's forward and backward passes over whole sequences.
 package online
 
 import (
@@ -16,11 +22,22 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/chatloop/chatloop/feedback/tune"
 	"github.com/chatloop/chatloop/model"
+	"github.com/chatloop/chatloop/model/lora"
 	"github.com/chatloop/chatloop/model/train"
 )
+
+// Engine is what the rounds need of the local engine (*model.Engine is
+// one): its chat template and tokenizer, to render prompts and answers
+// as it serves them, and decoders that run the base with an adapter held
+// in memory through its incremental forward pass, to sample the policy.
+type Engine interface {
+	tune.Renderer
+	NewDecoder(ad *lora.Adapter, scale float32, size int) (*model.Decoder, error)
+}
 
 // Scorer is the reward model: a score of an answer to a prompt, higher
 // is better. *reward.Scorer is one.
@@ -102,18 +119,18 @@ func (o *Options) fill() error {
 	return nil
 }
 
-// Run runs the rounds: m is the frozen base, r renders prompts and
-// answers as the engine does, prompts are sampled for and trained on,
-// held are only sampled for, to measure. onRound, when not nil, is called
-// after each round.
-func Run(ctx context.Context, m *train.Model, r tune.Renderer, prompts, held [][]model.Message, sc Scorer, o Options, onRound func(Round)) (*Result, error) {
+// Run runs the rounds: m is the frozen base to train on, e the engine
+// loaded from the same file (it renders prompts and answers and samples
+// them), prompts are sampled for and trained on, held are only sampled
+// for, to measure. onRound, when not nil, is called after each round.
+func Run(ctx context.Context, m *train.Model, e Engine, prompts, held [][]model.Message, sc Scorer, o Options, onRound func(Round)) (*Result, error) {
 	if err := o.fill(); err != nil {
 		return nil, err
 	}
 	if len(prompts) == 0 {
 		return nil, fmt.Errorf("%w to sample for", ErrNoPrompts)
 	}
-	s := &sampler{m: m, r: r, sc: sc, o: o}
+	s := &sampler{m: m, e: e, sc: sc, o: o}
 	res := &Result{Adapter: o.Tune.Init}
 	var err error
 	if res.Before, err = s.heldScore(ctx, held, res.Adapter); err != nil {
@@ -135,7 +152,7 @@ func Run(ctx context.Context, m *train.Model, r tune.Renderer, prompts, held [][
 				continue // nothing to prefer
 			}
 			ex := tune.Example{Messages: p, Chosen: best.text, Rejected: worst.text, Line: i + 1}
-			c, rj, pt, err := tune.Render(r, &ex)
+			c, rj, pt, err := tune.Render(e, &ex)
 			if err != nil {
 				return nil, err
 			}
@@ -155,6 +172,7 @@ func Run(ctx context.Context, m *train.Model, r tune.Renderer, prompts, held [][
 			}
 			res.Adapter = tr.Adapter
 			rep.Loss = tr.Last.Loss
+			s.forget() // the adapter was trained in place
 		}
 		if rep.HeldScore, err = s.heldScore(ctx, held, res.Adapter); err != nil {
 			return nil, err
@@ -175,9 +193,48 @@ type scored struct {
 // sampler draws answers from the base with an adapter.
 type sampler struct {
 	m  *train.Model
-	r  tune.Renderer
+	e  Engine
 	sc Scorer
 	o  Options
+
+	// The decoder of the adapter ad (nil: the base alone) and the logits
+	// after the prompt it holds.
+	dec       *model.Decoder
+	ad        *train.Adapter
+	hasDec    bool
+	prompt    []int32
+	promptOut []float32
+	w         []float64
+}
+
+// forget drops the decoder: its adapter has changed.
+func (s *sampler) forget() { s.dec, s.ad, s.hasDec, s.prompt = nil, nil, false, nil }
+
+// decoder returns a decoder of ad, made again after forget or for
+// another adapter.
+func (s *sampler) decoder(ad *train.Adapter) (*model.Decoder, error) {
+	if s.hasDec && s.ad == ad {
+		return s.dec, nil
+	}
+	var la *lora.Adapter
+	if ad != nil {
+		la = ad.ToLoRA(&s.m.Config)
+	}
+	d, err := s.e.NewDecoder(la, 1, s.contextLimit())
+	if err != nil {
+		return nil, fmt.Errorf("online: sampling: %w", err)
+	}
+	s.dec, s.ad, s.hasDec, s.prompt = d, ad, true, nil
+	return d, nil
+}
+
+// contextLimit is the longest sequence sampled: the training model's
+// context (model/train's default when 0).
+func (s *sampler) contextLimit() int {
+	if s.m.Context > 0 {
+		return s.m.Context
+	}
+	return s.m.Config.ContextLength
 }
 
 // bestWorst samples o.Samples answers to prompt and returns the best and
@@ -235,33 +292,49 @@ func (s *sampler) heldScore(ctx context.Context, held [][]model.Message, ad *tra
 }
 
 // sample draws one answer to prompt, token by token at the temperature,
-// until the end of the turn or MaxTokens.
+// until the end of the turn, MaxTokens or the context's end. The prompt
+// runs once per prompt and adapter; each sample continues it.
 func (s *sampler) sample(ctx context.Context, prompt []model.Message, ad *train.Adapter, rng *rand.Rand) (string, error) {
-	pt := s.r.PromptTokens(model.Request{Messages: prompt})
-	toks := make([]int, len(pt), len(pt)+s.o.MaxTokens)
-	for i, t := range pt {
-		toks[i] = int(t)
+	if err := ctx.Err(); err != nil {
+		return "", err
 	}
-	tk := s.r.Tokenizer()
-	var out []int32
-	var w []float64
-	for range s.o.MaxTokens {
-		if err := ctx.Err(); err != nil {
-			return "", err
-		}
-		if len(toks) >= s.m.Context {
-			break
-		}
-		logits, err := s.m.Logits(toks, ad)
+	d, err := s.decoder(ad)
+	if err != nil {
+		return "", err
+	}
+	pt := s.e.PromptTokens(model.Request{Messages: prompt})
+	if len(pt) == 0 {
+		return "", errors.New("online: sampling: the prompt renders to no tokens")
+	}
+	if !slices.Equal(pt, s.prompt) {
+		s.prompt = nil
+		d.Truncate(0)
+		logits, err := d.Append(ctx, pt)
 		if err != nil {
 			return "", fmt.Errorf("online: sampling: %w", err)
 		}
-		next := draw(logits, s.o.Allowed, s.o.Temperature, rng, &w)
+		s.prompt, s.promptOut = pt, append(s.promptOut[:0], logits...)
+	}
+	d.Truncate(len(pt))
+	limit := s.contextLimit()
+	tk := s.e.Tokenizer()
+	logits := s.promptOut
+	var out []int32
+	for range s.o.MaxTokens {
+		if limit > 0 && d.Len() >= limit {
+			break
+		}
+		next := draw(logits, s.o.Allowed, s.o.Temperature, rng, &s.w)
 		if tk.IsEOG(int32(next)) {
 			break
 		}
-		toks = append(toks, next)
 		out = append(out, int32(next))
+		if len(out) == s.o.MaxTokens {
+			break // its logits are not wanted
+		}
+		if logits, err = d.Append(ctx, []int32{int32(next)}); err != nil {
+			return "", fmt.Errorf("online: sampling: %w", err)
+		}
 	}
 	return tk.Decode(out), nil
 }
