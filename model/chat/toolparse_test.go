@@ -155,3 +155,18 @@ func FuzzToolCallParser(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkToolCallParser streams an answer with text and a call through
+// the parser a few bytes at a time, as tokens arrive.
+func BenchmarkToolCallParser(b *testing.B) {
+	answer := strings.Repeat("Some visible text of the answer, streamed token by token. ", 20) +
+		"<tool_call>\n{\"name\": \"web_search\", \"arguments\": {\"query\": \"chatloop tool calling\"}}\n</tool_call>"
+	b.SetBytes(int64(len(answer)))
+	for b.Loop() {
+		p := NewToolCallParser(ToolCallsTagged)
+		for i := 0; i < len(answer); i += 4 {
+			p.Write(answer[i:min(i+4, len(answer))])
+		}
+		p.Close()
+	}
+}

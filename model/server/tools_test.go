@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/chatloop/chatloop/model"
 	"github.com/chatloop/chatloop/model/chat"
+	"github.com/chatloop/chatloop/model/remote"
 )
 
 // forced is a second engine on the tiny model whose decoding is forced at
@@ -200,5 +202,37 @@ func TestChatToolCallsStreaming(t *testing.T) {
 	}
 	if len(finish) != 1 || finish[0] != "tool_calls" {
 		t.Errorf("finish reasons %v", finish)
+	}
+}
+
+// TestRemoteToolCallsAgainstServe: chatloop's own OpenAI backend
+// (model/remote, as a bot with backend = "openai" uses it) against serve
+// with tools: the streamed calls arrive assembled, and the next round,
+// sent back in the OpenAI shape, reaches the engine as the template's
+// tool turns.
+func TestRemoteToolCallsAgainstServe(t *testing.T) {
+	f := newForced(t)
+	srv := httptest.NewServer(New(f.e, Config{ModelID: "m"}))
+	defer srv.Close()
+	tools := []chat.Tool{searchTool}
+	f.expect(model.Request{Messages: askMsgs, Tools: tools}, searchCall)
+	c := &remote.Client{BaseURL: srv.URL + "/v1"}
+	var pieces []string
+	got, err := c.Chat(context.Background(), remote.Request{Model: "m", Messages: askMsgs, Tools: tools, MaxTokens: 64}, func(s string) { pieces = append(pieces, s) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.FinishReason != "tool_calls" || len(got.ToolCalls) != 1 || got.ToolCalls[0].Function.Name != "web_search" || got.ToolCalls[0].Function.Arguments != `{"query":"chatloop"}` || !strings.HasPrefix(got.ToolCalls[0].ID, "call_") || got.Text != "" || len(pieces) != 0 {
+		t.Fatalf("response %+v, pieces %q", got, pieces)
+	}
+	round2 := append(askMsgs[:2:2], model.Message{Role: "assistant", ToolCalls: got.ToolCalls},
+		model.Message{Role: chat.RoleTool, ToolCallID: got.ToolCalls[0].ID, Name: "web_search", Content: "[1] a chat bot"})
+	f.expect(model.Request{Messages: round2, Tools: tools}, "A chat bot [1].")
+	got, err = c.Chat(context.Background(), remote.Request{Model: "m", Messages: round2, Tools: tools, MaxTokens: 64}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Text != "A chat bot [1]." || got.FinishReason != "stop" || len(got.ToolCalls) != 0 {
+		t.Errorf("round 2: %+v", got)
 	}
 }
