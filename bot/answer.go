@@ -503,10 +503,11 @@ func (c *Core) voteLast(ctx context.Context, s *session, m Message, good bool, r
 		v = 1
 	}
 	if err := c.opts.Store.Vote(ctx, s.last, m.Platform, m.SenderID, v); err != nil {
-		c.log.Error("recording vote", "answer", s.last, "err", err)
+		c.voteFailed(ctx, r, false, "vote", m.Text, s.last, err)
 		c.send(ctx, r, phrase(m.Text, "Sorry, I could not record your vote.", "抱歉，没能记录你的评价。"))
 		return
 	}
+	c.voteRecorded()
 	if good {
 		c.send(ctx, r, phrase(m.Text, "Thanks! 👍 recorded.", "谢谢！已记录 👍。"))
 	} else {
@@ -521,10 +522,11 @@ func (c *Core) chooseInSession(ctx context.Context, s *session, m Message, choos
 		winner, loser = loser, winner
 	}
 	if err := c.opts.Store.Choose(ctx, winner, loser, m.Platform, m.SenderID); err != nil {
-		c.log.Error("recording choice", "err", err)
+		c.voteFailed(ctx, r, false, "choice", m.Text, winner, err)
 		c.send(ctx, r, phrase(m.Text, "Sorry, I could not record your choice.", "抱歉，没能记录你的选择。"))
 		return
 	}
+	c.voteRecorded()
 	s.last, s.lastPair = winner, [2]AnswerID{}
 	if n := len(s.history); n > 0 && !chooseA {
 		if w, err := c.opts.Store.Answer(ctx, winner); err == nil && s.history[n-1].Role == RoleAssistant {

@@ -88,8 +88,9 @@ type Core struct {
 	closed    bool
 	noticed   map[chatKey]bool // groups told of the collection, or being told
 
-	notices *sendq.Queue // short notices (see notify)
-	health  storeHealth
+	notices    *sendq.Queue // short notices (see notify)
+	health     storeHealth
+	voteHealth storeHealth // votes and choices not recorded
 }
 
 var _ Handler = (*Core)(nil)
@@ -252,9 +253,15 @@ func (c *Core) HandleReaction(_ context.Context, x Reaction, r Replier) {
 		return
 	}
 	ctx := c.baseCtx
-	if (x.Kind == ReactionUp || x.Kind == ReactionDown || x.Kind == ReactionChooseA || x.Kind == ReactionChooseB) && c.optedOut(ctx, x.Platform, x.UserID) {
-		complete(r)
-		return
+	if x.Kind == ReactionUp || x.Kind == ReactionDown || x.Kind == ReactionChooseA || x.Kind == ReactionChooseB {
+		out, err := c.readOptOut(ctx, x.Platform, x.UserID)
+		if err != nil {
+			c.voteFailed(ctx, r, !x.Removed, "vote", "", x.AnswerID, fmt.Errorf("reading consent: %w", err))
+		}
+		if out || err != nil {
+			complete(r)
+			return
+		}
 	}
 	id, err := c.resolveAnswer(ctx, x)
 	if err != nil {
@@ -272,14 +279,18 @@ func (c *Core) HandleReaction(_ context.Context, x Reaction, r Replier) {
 			v = 0
 		}
 		if err := c.opts.Store.Vote(ctx, id, x.Platform, x.UserID, v); err != nil {
-			c.log.Error("recording vote", "answer", id, "err", err)
+			c.voteFailed(ctx, r, true, "vote", "", id, err)
+		} else {
+			c.voteRecorded()
 		}
 	case ReactionChooseA, ReactionChooseB:
 		if x.Removed {
 			return // the first choice counts
 		}
 		if err := c.choose(ctx, id, x.Kind == ReactionChooseA, x.Platform, x.UserID); err != nil {
-			c.log.Error("recording choice", "answer", id, "err", err)
+			c.voteFailed(ctx, r, true, "choice", "", id, err)
+		} else {
+			c.voteRecorded()
 		}
 	case ReactionRegen:
 		if !x.Removed && r != nil && c.allow(x.Platform, x.UserID) {

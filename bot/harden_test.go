@@ -228,3 +228,48 @@ func TestFailingStoreVisible(t *testing.T) {
 		}
 	}
 }
+
+// TestFailingVotesVisible: votes the feedback store fails to record (a
+// real database, closed under the core) are logged at error level and
+// counted (Core.VoteFailures), and after StoreFailuresBeforeNotice
+// failures in a row the voter is told the vote was not recorded, on
+// reactions (buttons) as on /good.
+func TestFailingVotesVisible(t *testing.T) {
+	st := openStore(t)
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncLog{}
+	cfg := bot.DefaultConfig()
+	cfg.RatePerMinute = 0
+	core, err := bot.NewCore(bot.Options{Config: cfg, Generator: demo.New(), Store: st, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = core.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	n := bot.StoreFailuresBeforeNotice + 2
+	for i := range n {
+		r := newRecorder()
+		kind := bot.ReactionUp
+		if i%2 == 1 {
+			kind = bot.ReactionDown
+		}
+		core.HandleReaction(context.Background(), bot.Reaction{Platform: "test", ChatID: "dm", UserID: "u", Kind: kind, AnswerID: "01JANSWER"}, r)
+		r.wait(t)
+		notices, _ := r.output()
+		told := len(notices) == 1 && strings.Contains(notices[0], "not recorded")
+		if want := i+1 >= bot.StoreFailuresBeforeNotice; told != want {
+			t.Errorf("vote %d: notices %q; want the not-recorded notice: %v", i+1, notices, want)
+		}
+	}
+	if got := core.VoteFailures(); got != int64(n) {
+		t.Errorf("VoteFailures = %d, want %d", got, n)
+	}
+	if got := strings.Count(logs.String(), "level=ERROR msg=\"recording vote\""); got != n {
+		t.Errorf("%d vote failures logged at error level, want %d:\n%s", got, n, logs)
+	}
+}

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sync/atomic"
@@ -92,4 +93,38 @@ func (c *Core) tellNotRecording(ctx context.Context, r Replier, m Message) {
 func notRecordingNotice(text string) string {
 	return phrase(text, "(Feedback is not being recorded right now: votes on this answer will not be kept. The operator has been told in the log.)",
 		"（反馈目前没有被记录：对这个回答的评价不会保存。已在日志中告知管理员。）")
+}
+
+// ErrVoteRefused is matched (errors.Is) by the errors a FeedbackStore
+// returns for a vote or choice refused because of the voter (too many a
+// minute, a value out of range) rather than because the store failed.
+// Neither it nor ErrNotFound counts as a vote failure.
+var ErrVoteRefused = errors.New("vote refused")
+
+// VoteFailures is how many votes and A/B choices could not be recorded in
+// the feedback store since the core started (votes refused because of the
+// voter, such as an unknown answer or too many a minute, not included).
+func (c *Core) VoteFailures() int64 { return c.voteHealth.total.Load() }
+
+// voteRecorded notes that a vote or choice was stored.
+func (c *Core) voteRecorded() { c.voteHealth.ok() }
+
+// voteFailed logs a vote or choice the store did not record. A store
+// failure is logged at error level and counted (VoteFailures); once votes
+// have failed StoreFailuresBeforeNotice times in a row, and tell is true,
+// the voter is told through r that the vote was not recorded. It reports
+// whether err was a store failure. what is "vote" or "choice"; text is the
+// voter's message (for its language; "" for a reaction).
+func (c *Core) voteFailed(ctx context.Context, r Replier, tell bool, what, text string, id AnswerID, err error) bool {
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrVoteRefused) || ctx.Err() != nil {
+		c.log.Info("recording "+what+": refused", "answer", id, "err", err)
+		return false
+	}
+	c.voteHealth.failed()
+	c.log.Error("recording "+what, "answer", id, "failures", c.voteHealth.total.Load(), "err", err)
+	if tell && r != nil && c.voteHealth.streak.Load() >= StoreFailuresBeforeNotice {
+		c.send(ctx, r, phrase(text, "Your vote was not recorded: feedback is not being recorded right now. The operator has been told in the log.",
+			"你的评价没有被记录：反馈目前无法保存。已在日志中告知管理员。"))
+	}
+	return true
 }

@@ -1,7 +1,6 @@
 package feedback
 
 import (
-	"errors"
 	"sync"
 	"time"
 
@@ -10,7 +9,8 @@ import (
 
 // ErrRateLimited means a voter cast more votes and A/B choices in a
 // minute than Options.MaxVotesPerMinute allows; the vote was not stored.
-var ErrRateLimited = errors.New("too many votes from one person")
+// It matches bot.ErrVoteRefused.
+var ErrRateLimited error = voterError("too many votes from one person")
 
 // maxTrackedVoters bounds the voters whose rate is remembered; beyond it,
 // voters idle for over a minute are forgotten first.

@@ -46,9 +46,19 @@ var (
 	// ErrExists means an answer with the same id is already stored.
 	ErrExists = errors.New("answer already recorded")
 	// ErrInvalid means an argument is out of range (a vote of 2, an empty
-	// answer id).
-	ErrInvalid = errors.New("invalid feedback")
+	// answer id). It matches bot.ErrVoteRefused: a vote refused for it is
+	// not a store failure.
+	ErrInvalid error = voterError("invalid feedback")
 )
+
+// voterError is an error caused by what the voter (or caller) asked for,
+// not by the store: errors.Is matches it to bot.ErrVoteRefused.
+type voterError string
+
+func (e voterError) Error() string { return string(e) }
+
+// Is makes errors.Is(err, bot.ErrVoteRefused) true.
+func (e voterError) Is(target error) bool { return target == bot.ErrVoteRefused }
 
 // batchDelay is the longest a vote waits for others to share its
 // transaction.

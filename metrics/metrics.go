@@ -38,6 +38,7 @@ type Metrics struct {
 	answers  *prometheus.CounterVec
 	refusals *prometheus.CounterVec
 	votes    *prometheus.CounterVec
+	voteFail *prometheus.CounterVec
 	adapter  *prometheus.GaugeVec
 	errors   *prometheus.CounterVec
 	speed    prometheus.Histogram
@@ -65,6 +66,10 @@ func New() *Metrics {
 		Name: "chatloop_votes_total",
 		Help: `Votes recorded, by platform and value ("up", "down", "removed", "choice" for an A/B choice), and votes refused as "rate_limited".`,
 	}, []string{"platform", "value"})
+	m.voteFail = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "chatloop_vote_failures_total",
+		Help: "Votes and A/B choices the feedback store failed to record, by platform (votes refused because of the voter are not counted).",
+	}, []string{"platform"})
 	m.adapter = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "chatloop_adapter_up",
 		Help: "1 while an adapter runs, 0 after it stopped.",
@@ -92,7 +97,7 @@ func New() *Metrics {
 		}
 		return 0
 	})
-	m.reg.MustRegister(m.received, m.answers, m.refusals, m.votes, m.adapter, m.errors, m.speed, m.ttft, queue,
+	m.reg.MustRegister(m.received, m.answers, m.refusals, m.votes, m.voteFail, m.adapter, m.errors, m.speed, m.ttft, queue,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Error kinds appear at zero from the start, so rate() works at once.
 	for _, k := range []string{KindGenerate, KindStore, KindAdapter} {
@@ -225,7 +230,8 @@ func (s store) Vote(ctx context.Context, id bot.AnswerID, platform string, voter
 		s.m.votes.WithLabelValues(label(platform), "rate_limited").Inc()
 	}
 	if err != nil {
-		return err // an unknown answer, a bad value or a flood is the voter's, not ours
+		s.voteFailed(ctx, platform, err)
+		return err
 	}
 	v := "removed"
 	switch value {
@@ -242,6 +248,20 @@ func (s store) Choose(ctx context.Context, winner, loser bot.AnswerID, platform 
 	err := s.FeedbackStore.Choose(ctx, winner, loser, platform, voter)
 	if err == nil {
 		s.m.votes.WithLabelValues(label(platform), "choice").Inc()
+	} else {
+		s.voteFailed(ctx, platform, err)
 	}
 	return err
+}
+
+// voteFailed counts a vote or choice the store failed to record, as a
+// vote failure and a store error. An unknown answer, a bad value or a
+// flood is the voter's, not the store's, and a cancelled request is
+// nobody's: those are not counted.
+func (s store) voteFailed(ctx context.Context, platform string, err error) {
+	if errors.Is(err, bot.ErrNotFound) || errors.Is(err, bot.ErrVoteRefused) || ctx.Err() != nil {
+		return
+	}
+	s.m.voteFail.WithLabelValues(label(platform)).Inc()
+	s.m.Error(KindStore)
 }
