@@ -3,6 +3,8 @@ package reward
 import (
 	"context"
 	"fmt"
+
+	"github.com/chatloop/chatloop/model/chat"
 )
 
 // FeatureLastToken names the features a ModelFeaturizer takes: the final
@@ -22,6 +24,12 @@ type Embedder interface {
 	// template, runs the model over them and returns the final hidden
 	// state of the last token.
 	EmbedMessages(ctx context.Context, prompt []Message, answer string) ([]float32, error)
+}
+
+// ToolEmbedder is an Embedder that also renders the tools the model was
+// offered (*model.Engine is one).
+type ToolEmbedder interface {
+	EmbedMessagesTools(ctx context.Context, prompt []Message, tools []chat.Tool, answer string) ([]float32, error)
 }
 
 // ModelFeaturizer makes reward features with a frozen language model: the
@@ -46,6 +54,15 @@ func (f *ModelFeaturizer) Backbone() Backbone { return f.bb }
 
 // Features implements Featurizer.
 func (f *ModelFeaturizer) Features(ctx context.Context, prompt []Message, answer string) ([]float32, error) {
+	return f.e.EmbedMessages(ctx, prompt, answer)
+}
+
+// FeaturesWithTools implements ToolFeaturizer: the tools offered are
+// rendered when the model can render them (a ToolEmbedder), else left out.
+func (f *ModelFeaturizer) FeaturesWithTools(ctx context.Context, tools []chat.Tool, prompt []Message, answer string) ([]float32, error) {
+	if te, ok := f.e.(ToolEmbedder); ok && len(tools) > 0 {
+		return te.EmbedMessagesTools(ctx, prompt, tools, answer)
+	}
 	return f.e.EmbedMessages(ctx, prompt, answer)
 }
 

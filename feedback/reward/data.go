@@ -162,14 +162,16 @@ func answerText(msgs []Message) string {
 // by the pairwise term, and the pointwise term sees only unpaired votes.
 func (ds Dataset) Unpaired() Dataset {
 	inPair := map[string]bool{}
-	key := func(prompt []Message, answer string) string { return string(cacheKey(Backbone{}, prompt, answer)) }
+	key := func(tools []chat.Tool, prompt []Message, answer string) string {
+		return string(cacheKey(Backbone{}, prompt, answer, tools...))
+	}
 	for _, p := range ds.Pairs {
-		inPair[key(Conversation(p.Prompt, p.ChosenSteps), p.Chosen)] = true
-		inPair[key(Conversation(p.Prompt, p.RejectedSteps), p.Rejected)] = true
+		inPair[key(p.Tools, Conversation(p.Prompt, p.ChosenSteps), p.Chosen)] = true
+		inPair[key(p.Tools, Conversation(p.Prompt, p.RejectedSteps), p.Rejected)] = true
 	}
 	out := Dataset{Pairs: ds.Pairs}
 	for _, p := range ds.Points {
-		if !inPair[key(Conversation(p.Prompt, p.Steps), p.Answer)] {
+		if !inPair[key(p.Tools, Conversation(p.Prompt, p.Steps), p.Answer)] {
 			out.Points = append(out.Points, p)
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/chatloop/chatloop/model/chat"
 )
 
 // Backbone identifies what makes feature vectors: a head trained on one
@@ -49,6 +51,21 @@ type Featurizer interface {
 	Features(ctx context.Context, prompt []Message, answer string) ([]float32, error)
 }
 
+// ToolFeaturizer is a Featurizer that also takes the tools the model was
+// offered; Featurize uses it for rows with a "tools" column.
+type ToolFeaturizer interface {
+	FeaturesWithTools(ctx context.Context, tools []chat.Tool, prompt []Message, answer string) ([]float32, error)
+}
+
+// features asks f for the vector of (tools, prompt, answer): through
+// FeaturesWithTools when there are tools and f takes them.
+func features(ctx context.Context, f Featurizer, tools []chat.Tool, prompt []Message, answer string) ([]float32, error) {
+	if tf, ok := f.(ToolFeaturizer); ok && len(tools) > 0 {
+		return tf.FeaturesWithTools(ctx, tools, prompt, answer)
+	}
+	return f.Features(ctx, prompt, answer)
+}
+
 // Cache stores feature vectors in a bbolt file, keyed by the backbone and a
 // hash of the prompt and answer, so that retraining after new votes only
 // runs the backbone on what is new.
@@ -77,11 +94,17 @@ func OpenCache(path string) (*Cache, error) {
 // Close closes the file.
 func (c *Cache) Close() error { return c.db.Close() }
 
-// cacheKey is SHA-256(backbone sha, feature, prompt JSON, answer).
-func cacheKey(b Backbone, prompt []Message, answer string) []byte {
+// cacheKey is SHA-256(backbone sha, feature, prompt JSON, answer), and
+// the tools' JSON when there are tools (keys without tools are as before).
+func cacheKey(b Backbone, prompt []Message, answer string, tools ...chat.Tool) []byte {
 	h := sha256.New()
 	p, _ := json.Marshal(prompt)
-	for _, s := range [][]byte{[]byte(b.SHA256), []byte(b.Feature), p, []byte(answer)} {
+	parts := [][]byte{[]byte(b.SHA256), []byte(b.Feature), p, []byte(answer)}
+	if len(tools) > 0 {
+		t, _ := json.Marshal(tools)
+		parts = append(parts, t)
+	}
+	for _, s := range parts {
 		var n [8]byte
 		binary.LittleEndian.PutUint64(n[:], uint64(len(s)))
 		h.Write(n[:])
@@ -163,13 +186,18 @@ func (cf *CachedFeaturizer) Backbone() Backbone { return cf.f.Backbone() }
 
 // Features returns the cached vector, or computes and stores it.
 func (cf *CachedFeaturizer) Features(ctx context.Context, prompt []Message, answer string) ([]float32, error) {
+	return cf.FeaturesWithTools(ctx, nil, prompt, answer)
+}
+
+// FeaturesWithTools is Features with the tools offered (ToolFeaturizer).
+func (cf *CachedFeaturizer) FeaturesWithTools(ctx context.Context, tools []chat.Tool, prompt []Message, answer string) ([]float32, error) {
 	b := cf.f.Backbone()
-	key := cacheKey(b, prompt, answer)
+	key := cacheKey(b, prompt, answer, tools...)
 	if x := cf.c.get(key, b.Dim); x != nil {
 		cf.Hits++
 		return x, nil
 	}
-	x, err := cf.f.Features(ctx, prompt, answer)
+	x, err := features(ctx, cf.f, tools, prompt, answer)
 	if err != nil {
 		return nil, err
 	}
@@ -213,6 +241,7 @@ type FeatureSet struct {
 func Featurize(ctx context.Context, ds Dataset, f Featurizer, progress func(done, total int)) (FeatureSet, error) {
 	set := FeatureSet{Dim: f.Backbone().Dim}
 	type item struct {
+		tools  []chat.Tool
 		prompt []Message
 		answer string
 	}
@@ -223,13 +252,13 @@ func Featurize(ctx context.Context, ds Dataset, f Featurizer, progress func(done
 		s := sha256.Sum256(p)
 		return hex.EncodeToString(s[:8])
 	}
-	ref := func(prompt []Message, answer string) int {
-		k := string(cacheKey(Backbone{}, prompt, answer))
+	ref := func(tools []chat.Tool, prompt []Message, answer string) int {
+		k := string(cacheKey(Backbone{}, prompt, answer, tools...))
 		if i, ok := index[k]; ok {
 			return i
 		}
 		index[k] = len(order)
-		order = append(order, item{prompt, answer})
+		order = append(order, item{tools, prompt, answer})
 		return len(order) - 1
 	}
 	type pairRef struct{ c, r int }
@@ -237,11 +266,11 @@ func Featurize(ctx context.Context, ds Dataset, f Featurizer, progress func(done
 	// An answer's tool rounds come between the prompt and its text, as
 	// the model saw them, so the vectors (and the cache keys) see them.
 	for i, p := range ds.Pairs {
-		pairs[i] = pairRef{ref(Conversation(p.Prompt, p.ChosenSteps), p.Chosen), ref(Conversation(p.Prompt, p.RejectedSteps), p.Rejected)}
+		pairs[i] = pairRef{ref(p.Tools, Conversation(p.Prompt, p.ChosenSteps), p.Chosen), ref(p.Tools, Conversation(p.Prompt, p.RejectedSteps), p.Rejected)}
 	}
 	points := make([]int, len(ds.Points))
 	for i, p := range ds.Points {
-		points[i] = ref(Conversation(p.Prompt, p.Steps), p.Answer)
+		points[i] = ref(p.Tools, Conversation(p.Prompt, p.Steps), p.Answer)
 	}
 	vecs := make([][]float32, len(order))
 	flusher, _ := f.(interface{ Flush() error })
@@ -253,7 +282,7 @@ func Featurize(ctx context.Context, ds Dataset, f Featurizer, progress func(done
 		if err := ctx.Err(); err != nil {
 			return set, err
 		}
-		x, err := f.Features(ctx, it.prompt, it.answer)
+		x, err := features(ctx, f, it.tools, it.prompt, it.answer)
 		if err != nil {
 			return set, fmt.Errorf("reward: features: %w", err)
 		}

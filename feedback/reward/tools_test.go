@@ -238,4 +238,35 @@ func TestToolStepsReachTheModelFeatures(t *testing.T) {
 	if slices.Equal(with.Pairs[0].Chosen, without.Pairs[0].Chosen) {
 		t.Error("the steps do not change the features")
 	}
+
+	// The tools offered are rendered too, and cached apart.
+	cache, err := OpenCache(filepath.Join(t.TempDir(), "features.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cache.Close()
+	cf := Cached(f, cache)
+	pt := Point{Prompt: ds.Pairs[0].Prompt, Answer: "Here is what changed.", Label: true}
+	offered := pt
+	offered.Tools = ds.Pairs[0].Tools
+	set, err := Featurize(ctx, Dataset{Points: []Point{pt, offered}}, cf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Equal(set.Points[0].X, set.Points[1].X) || cf.Misses != 2 {
+		t.Errorf("an answer offered tools has the features of one that was not (%d cache misses, want 2)", cf.Misses)
+	}
+	again, err := Featurize(ctx, Dataset{Points: []Point{offered}}, cf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cf.Hits != 1 || !slices.Equal(again.Points[0].X, set.Points[1].X) {
+		t.Errorf("the cache did not give back the vector with tools: %d hits", cf.Hits)
+	}
 }
+
+var (
+	_ ToolFeaturizer = (*ModelFeaturizer)(nil)
+	_ ToolFeaturizer = (*CachedFeaturizer)(nil)
+	_ ToolEmbedder   = (*model.Engine)(nil)
+)
