@@ -35,15 +35,31 @@ const DefaultModel = "qwen2.5-0.5b-instruct"
 
 const mb = 1000 * 1000
 
+// The pinned sizes and digests are the files' Git LFS object ids
+// (sha256) on Hugging Face, which this build machine cannot reach. Each was
+// found in public source code that pins the same file of the same
+// repository (catalogues and fetch scripts of several unrelated projects,
+// some at a pinned revision, some naming Hugging Face's cache blob, which
+// is named by that digest), the size and the digest agreeing everywhere:
+//
+//   - Qwen2.5-1.5B and 3B (bartowski): revisions 9eadc66 and f302c64;
+//   - Qwen3-1.7B (bartowski): revision dcb1915, from the tree API's lfs.oid;
+//   - Llama-3.2-1B (bartowski): revision 067b946, and the cache blob name;
+//   - Llama-3.2-3B (bartowski): revision 5ab33fa;
+//   - SmolLM2-1.7B (bartowski): the cache blob name.
+//
+// qwen2.5-0.5b-instruct (Qwen's own repository) and qwen3-0.6b are not
+// pinned: no published digest of those files was found. They are checked
+// against the X-Linked-Etag Hugging Face sends (see docs/security.md).
 var catalogue = []Entry{
 	{Name: "qwen2.5-0.5b-instruct", Repo: "Qwen/Qwen2.5-0.5B-Instruct-GGUF", File: "qwen2.5-0.5b-instruct-q8_0.gguf", Quant: "Q8_0", ApproxSize: 676 * mb},
-	{Name: "qwen2.5-1.5b-instruct", Repo: "bartowski/Qwen2.5-1.5B-Instruct-GGUF", File: "Qwen2.5-1.5B-Instruct-Q4_K_M.gguf", Quant: "Q4_K_M", ApproxSize: 986 * mb},
-	{Name: "qwen2.5-3b-instruct", Repo: "bartowski/Qwen2.5-3B-Instruct-GGUF", File: "Qwen2.5-3B-Instruct-Q4_K_M.gguf", Quant: "Q4_K_M", ApproxSize: 1930 * mb},
+	{Name: "qwen2.5-1.5b-instruct", Repo: "bartowski/Qwen2.5-1.5B-Instruct-GGUF", File: "Qwen2.5-1.5B-Instruct-Q4_K_M.gguf", Quant: "Q4_K_M", ApproxSize: 986 * mb, Size: 986048768, SHA256: "1adf0b11065d8ad2e8123ea110d1ec956dab4ab038eab665614adba04b6c3370"},
+	{Name: "qwen2.5-3b-instruct", Repo: "bartowski/Qwen2.5-3B-Instruct-GGUF", File: "Qwen2.5-3B-Instruct-Q4_K_M.gguf", Quant: "Q4_K_M", ApproxSize: 1930 * mb, Size: 1929903264, SHA256: "9c9f56a391a3abbd5b89d0245bf6106081bcc3173119d4229235dd9d23253f94"},
 	{Name: "qwen3-0.6b", Repo: "bartowski/Qwen_Qwen3-0.6B-GGUF", File: "Qwen_Qwen3-0.6B-Q8_0.gguf", Quant: "Q8_0", ApproxSize: 639 * mb},
-	{Name: "qwen3-1.7b", Repo: "bartowski/Qwen_Qwen3-1.7B-GGUF", File: "Qwen_Qwen3-1.7B-Q4_K_M.gguf", Quant: "Q4_K_M", ApproxSize: 1280 * mb},
-	{Name: "llama-3.2-1b-instruct", Repo: "bartowski/Llama-3.2-1B-Instruct-GGUF", File: "Llama-3.2-1B-Instruct-Q4_K_M.gguf", Quant: "Q4_K_M", ApproxSize: 808 * mb},
-	{Name: "llama-3.2-3b-instruct", Repo: "bartowski/Llama-3.2-3B-Instruct-GGUF", File: "Llama-3.2-3B-Instruct-Q4_K_M.gguf", Quant: "Q4_K_M", ApproxSize: 2020 * mb},
-	{Name: "smollm2-1.7b-instruct", Repo: "bartowski/SmolLM2-1.7B-Instruct-GGUF", File: "SmolLM2-1.7B-Instruct-Q4_K_M.gguf", Quant: "Q4_K_M", ApproxSize: 1060 * mb},
+	{Name: "qwen3-1.7b", Repo: "bartowski/Qwen_Qwen3-1.7B-GGUF", File: "Qwen_Qwen3-1.7B-Q4_K_M.gguf", Quant: "Q4_K_M", ApproxSize: 1280 * mb, Size: 1282439584, SHA256: "72c5c3cb38fa32d5256e2fe30d03e7a64c6c79e668ad84057e3bd66e250b24fb"},
+	{Name: "llama-3.2-1b-instruct", Repo: "bartowski/Llama-3.2-1B-Instruct-GGUF", File: "Llama-3.2-1B-Instruct-Q4_K_M.gguf", Quant: "Q4_K_M", ApproxSize: 808 * mb, Size: 807694464, SHA256: "6f85a640a97cf2bf5b8e764087b1e83da0fdb51d7c9fab7d0fece9385611df83"},
+	{Name: "llama-3.2-3b-instruct", Repo: "bartowski/Llama-3.2-3B-Instruct-GGUF", File: "Llama-3.2-3B-Instruct-Q4_K_M.gguf", Quant: "Q4_K_M", ApproxSize: 2020 * mb, Size: 2019377696, SHA256: "6c1a2b41161032677be168d354123594c0e6e67d2b9227c84f296ad037c728ff"},
+	{Name: "smollm2-1.7b-instruct", Repo: "bartowski/SmolLM2-1.7B-Instruct-GGUF", File: "SmolLM2-1.7B-Instruct-Q4_K_M.gguf", Quant: "Q4_K_M", ApproxSize: 1060 * mb, Size: 1055609824, SHA256: "77665ea4815999596525c636fbeb56ba8b080b46ae85efef4f0d986a139834d7"},
 }
 
 // Catalogue returns the known models, sorted by name.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -217,5 +218,33 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCataloguePins: every pinned digest is 64 lower-case hex digits with
+// the exact size beside it, within 1% of the approximate size the
+// catalogue shows; the pinned entries are the ones docs/security.md names.
+func TestCataloguePins(t *testing.T) {
+	pinned := map[string]bool{}
+	for _, e := range Catalogue() {
+		if e.SHA256 == "" {
+			continue
+		}
+		pinned[e.Name] = true
+		if len(e.SHA256) != 64 || strings.Trim(e.SHA256, "0123456789abcdef") != "" {
+			t.Errorf("%s: digest %q is not 64 lower-case hex digits", e.Name, e.SHA256)
+		}
+		if e.Size <= 0 || math.Abs(float64(e.Size-e.ApproxSize)) > 0.01*float64(e.ApproxSize) {
+			t.Errorf("%s: pinned size %d is not within 1%% of %d", e.Name, e.Size, e.ApproxSize)
+		}
+	}
+	want := []string{"llama-3.2-1b-instruct", "llama-3.2-3b-instruct", "qwen2.5-1.5b-instruct", "qwen2.5-3b-instruct", "qwen3-1.7b", "smollm2-1.7b-instruct"}
+	for _, n := range want {
+		if !pinned[n] {
+			t.Errorf("%s is not pinned", n)
+		}
+	}
+	if len(pinned) != len(want) {
+		t.Errorf("%d entries pinned, want %d (update docs/security.md)", len(pinned), len(want))
 	}
 }
