@@ -11,6 +11,7 @@ type features struct {
 	avx, avx2, f16c             bool
 	avx512f, avx512bw, avx512vl bool
 	vnni, vbmi                  bool
+	avxVNNI                     bool // VEX-encoded VPDPBUSD on 256-bit registers
 }
 
 // level is a rung of the kernel ladder: the pure-Go reference, AVX2, or
@@ -47,7 +48,9 @@ func (f features) matLevel() level {
 
 // Kernels is a set of kernel paths: which of the pure-Go, AVX2 and AVX-512
 // VNNI row and matrix kernels a Pool runs for each weight type, and which
-// types have a packed layout. A set is picked once (BestKernels, by the
+// types have a packed layout (with 512-bit kernels in the AVX-512 VNNI
+// set, 256-bit AVX-VNNI or AVX2 ones in the "avx-vnni packed" and "avx2
+// packed" sets, for CPUs without AVX-512). A set is picked once (BestKernels, by the
 // CPU's features) and held by the pool that uses it; tests and benchmarks
 // build pools with the sets they compare (KernelSets). Every set gives the
 // same results bit for bit; they differ in speed. A set is read-only and
@@ -57,6 +60,9 @@ type Kernels struct {
 	level  level // row and matrix kernels
 	mat    bool  // the tiled matrix kernels (else row kernels one row at a time)
 	packed bool  // the packed layouts
+	// avxVNNI: the 256-bit packed kernels use AVX-VNNI (in a packed set
+	// of level AVX2).
+	avxVNNI bool
 
 	// Tuning of the 32-element block kernels, moved by tests to reach
 	// every kernel: the largest batch of the row-tile kernel (bigger ones
@@ -85,15 +91,18 @@ type typeKernels struct {
 const typeSlots = 64
 
 // newKernels builds the set of the given level with or without the
-// matrix kernels and packed layouts, or returns nil where this CPU does
-// not run it.
-func newKernels(lv level, mat, packed bool) *Kernels {
-	if lv > cpuFeatures.matLevel() || packed && (lv != levelVNNI || !mat) || mat && lv == levelGo {
+// matrix kernels and packed layouts (the 256-bit ones with AVX-VNNI or
+// without, at level AVX2), or returns nil where this CPU does not run it.
+func newKernels(lv level, mat, packed, avxVNNI bool) *Kernels {
+	if lv > cpuFeatures.matLevel() || packed && (lv == levelGo || !mat) || mat && lv == levelGo ||
+		avxVNNI && (lv != levelAVX2 || !packed || !cpuFeatures.avxVNNI) {
 		return nil
 	}
-	k := &Kernels{level: lv, mat: mat, packed: packed, m32RowsMaxActs: 4, m32RowsDirect: true, pk32Prefetch: 16384}
+	k := &Kernels{level: lv, mat: mat, packed: packed, avxVNNI: avxVNNI, m32RowsMaxActs: 4, m32RowsDirect: true, pk32Prefetch: 16384}
 	k.name = lv.String()
 	switch {
+	case avxVNNI:
+		k.name = "avx-vnni packed"
 	case packed:
 		k.name += " packed"
 	case !mat && lv != levelGo:
@@ -124,8 +133,12 @@ func (k *Kernels) resolve() {
 		if k.mat && info.mat != nil {
 			e.mat = info.mat
 		}
-		if p := info.pack; k.packed && p != nil && (!p.vbmi || cpuFeatures.vbmi) {
+		switch p := info.pack; {
+		case !k.packed:
+		case k.level == levelVNNI && p != nil && (!p.vbmi || cpuFeatures.vbmi):
 			e.pack = p
+		case k.level == levelAVX2 && info.pack256 != nil && (!info.pack256.avxVNNI || k.avxVNNI):
+			e.pack = info.pack256
 		}
 	}
 }
@@ -138,7 +151,8 @@ func (k *Kernels) with(fn func(*Kernels)) *Kernels {
 }
 
 // Name says which kernels the set runs: "avx512-vnni packed",
-// "avx512-vnni", "avx2", "avx2 rows" (row kernels only) or "go".
+// "avx512-vnni", "avx-vnni packed", "avx2 packed", "avx2", "avx2 rows"
+// (row kernels only) or "go".
 func (k *Kernels) Name() string { return k.name }
 
 // String is Name.
@@ -155,12 +169,14 @@ func (k *Kernels) kernelsFor(t Type) *typeKernels {
 var kernelSets = sync.OnceValue(func() []*Kernels {
 	var sets []*Kernels
 	for _, c := range []struct {
-		lv          level
-		mat, packed bool
+		lv                   level
+		mat, packed, avxVNNI bool
 	}{
-		{levelVNNI, true, true}, {levelVNNI, true, false}, {levelAVX2, true, false}, {levelAVX2, false, false}, {levelGo, false, false},
+		{levelVNNI, true, true, false}, {levelVNNI, true, false, false},
+		{levelAVX2, true, true, true}, {levelAVX2, true, true, false}, {levelAVX2, true, false, false}, {levelAVX2, false, false, false},
+		{levelGo, false, false, false},
 	} {
-		if k := newKernels(c.lv, c.mat, c.packed); k != nil {
+		if k := newKernels(c.lv, c.mat, c.packed, c.avxVNNI); k != nil {
 			sets = append(sets, k)
 		}
 	}

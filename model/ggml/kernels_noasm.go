@@ -11,6 +11,7 @@ var (
 	matQ4_0, matQ5_0, matQ8_0, matQ4K, matQ5K, matQ6K matKernel
 
 	packedQ4_0, packedQ5_0, packedQ8_0, packedQ4K, packedQ5K, packedQ6K *packing
+	packed256Q4_0, packed256Q5_0, packed256Q8_0                         *packing
 
 	m32RepackAsm func(xr []byte, xd []float32, xs []*Activation, nb int)
 )

@@ -33,12 +33,14 @@ func TestKernelSets(t *testing.T) {
 	want := map[string]func(*Kernels) bool{
 		"avx512-vnni packed": func(k *Kernels) bool { return k.level == levelVNNI && k.mat && k.packed },
 		"avx512-vnni":        func(k *Kernels) bool { return k.level == levelVNNI && k.mat && !k.packed },
+		"avx-vnni packed":    func(k *Kernels) bool { return k.level == levelAVX2 && k.mat && k.packed && k.avxVNNI },
+		"avx2 packed":        func(k *Kernels) bool { return k.level == levelAVX2 && k.mat && k.packed && !k.avxVNNI },
 		"avx2":               func(k *Kernels) bool { return k.level == levelAVX2 && k.mat && !k.packed },
 		"avx2 rows":          func(k *Kernels) bool { return k.level == levelAVX2 && !k.mat && !k.packed },
 		"go":                 func(k *Kernels) bool { return k.level == levelGo && !k.mat && !k.packed },
 	}
 	for _, ks := range sets {
-		if check := want[ks.Name()]; check == nil || !check(ks) {
+		if check := want[ks.Name()]; check == nil || !check(ks) || ks.avxVNNI && !ks.packed {
 			t.Errorf("set %q: level %s, matrix kernels %v, packed %v", ks.Name(), ks.level, ks.mat, ks.packed)
 		}
 		for _, typ := range kernelTypes {
@@ -55,6 +57,11 @@ func TestKernelSets(t *testing.T) {
 	case levelVNNI:
 		if !slices.Contains(names, "avx512-vnni packed") || !slices.Contains(names, "avx2") {
 			t.Errorf("an AVX-512 VNNI CPU runs %v", names)
+		}
+		fallthrough
+	case levelAVX2:
+		if !slices.Contains(names, "avx2 packed") || slices.Contains(names, "avx-vnni packed") != cpuFeatures.avxVNNI {
+			t.Errorf("an AVX2 CPU (AVX-VNNI %v) runs %v", cpuFeatures.avxVNNI, names)
 		}
 	case levelGo:
 		if len(names) != 1 {

@@ -35,7 +35,7 @@ func processCPU() float64 {
 // weights from memory, as for the output matrix (151936×896).
 func BenchmarkMatKernel32(b *testing.B) {
 	shapes := []struct{ rows, cols int }{{896, 896}, {128, 896}, {4864, 896}, {896, 4864}, {65536, 896}}
-	paths := []m32Path{{"row", newKernels(min(cpuFeatures.matLevel(), levelAVX2), false, false)}}
+	paths := []m32Path{{"row", newKernels(min(cpuFeatures.matLevel(), levelAVX2), false, false, false)}}
 	for _, p := range m32Paths() {
 		switch p.name {
 		case "rows", "acts", "avx2":

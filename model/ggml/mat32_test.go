@@ -23,14 +23,14 @@ type m32Path struct {
 // and the AVX2 row tiles.
 func m32Paths() []m32Path {
 	var ps []m32Path
-	if vnni := newKernels(levelVNNI, true, false); vnni != nil {
+	if vnni := newKernels(levelVNNI, true, false, false); vnni != nil {
 		ps = append(ps,
 			m32Path{"rows", vnni.with(func(k *Kernels) { k.m32RowsMaxActs = 1 << 30 })},
 			m32Path{"rows unpacked", vnni.with(func(k *Kernels) { k.m32RowsMaxActs, k.m32RowsDirect = 1<<30, false })},
 			m32Path{"acts", vnni.with(func(k *Kernels) { k.m32RowsMaxActs = 0 })},
 			m32Path{"default", vnni})
 	}
-	if avx2 := newKernels(levelAVX2, true, false); avx2 != nil {
+	if avx2 := newKernels(levelAVX2, true, false, false); avx2 != nil {
 		ps = append(ps, m32Path{"avx2", avx2})
 	}
 	return ps
@@ -243,7 +243,7 @@ func TestKernelMat32Off(t *testing.T) {
 	// in the pure-Go set the matrix kernel is the row loop, so the
 	// comparison above is against something else
 	rng := rand.New(rand.NewPCG(32, 3))
-	goKernels := newKernels(levelGo, false, false)
+	goKernels := newKernels(levelGo, false, false, false)
 	for _, typ := range m32Types {
 		if typeInfos[typ].mat == nil {
 			continue

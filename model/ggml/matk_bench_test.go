@@ -48,7 +48,7 @@ func BenchmarkMatKernelK(b *testing.B) {
 					for _, threads := range []int{1, 2} {
 						name := fmt.Sprintf("%s/%s/T=%d/%s/threads=%d", typ, sh.name, nact, path, threads)
 						b.Run(name, func(b *testing.B) {
-							ks := newKernels(levelAVX2, false, false) // "rows"
+							ks := newKernels(levelAVX2, false, false, false) // "rows"
 							for _, p := range kPaths() {
 								if p.name == path {
 									ks = p.ks

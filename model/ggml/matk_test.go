@@ -24,7 +24,7 @@ func kPaths() []kPath {
 		name string
 		lv   level
 	}{{"vnni", levelVNNI}, {"avx2", levelAVX2}} {
-		if ks := newKernels(p.lv, true, false); ks != nil {
+		if ks := newKernels(p.lv, true, false, false); ks != nil {
 			ps = append(ps, kPath{p.name, ks})
 		}
 	}

@@ -31,17 +31,30 @@ func pk32Sums(xs []*Activation) {
 }
 
 // pk32Kernels are the packed kernels to check for l: the plain-Go one, and
-// the assembly one when this CPU runs it, with prefetching and without.
+// the assembly ones of every set this CPU runs that packs l (512-bit and
+// 256-bit), with prefetching and without.
 func pk32Kernels(l *pk32Layout) map[string]func(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
-	best := BestKernels()
-	noPrefetch := best.with(func(k *Kernels) { k.pk32Prefetch = 0 })
 	ks := map[string]func(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32){
-		"go": func(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) { l.matGo(best, w, rs, r0, r1, xs, ys) },
+		"go": func(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+			l.matGo(BestKernels(), w, rs, r0, r1, xs, ys)
+		},
 	}
-	if p := packingOf(l.typ); p != nil {
-		ks["asm"] = func(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) { p.mat(best, w, rs, r0, r1, xs, ys) }
-		ks["asm, no prefetch"] = func(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+	for _, set := range KernelSets() {
+		p := set.kernelsFor(l.typ).pack
+		if p == nil {
+			continue
+		}
+		noPrefetch := set.with(func(k *Kernels) { k.pk32Prefetch = 0 })
+		ks[set.Name()] = func(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) { p.mat(set, w, rs, r0, r1, xs, ys) }
+		ks[set.Name()+", no prefetch"] = func(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
 			p.mat(noPrefetch, w, rs, r0, r1, xs, ys)
+		}
+	}
+	// Q8_0's AVX2 kernel, which no set runs (slower than the matrix
+	// kernel here), stays correct
+	if avx2, err := KernelsByName("avx2 packed"); err == nil && l.typ == Q8_0 && packed256Q8_0 != nil {
+		ks["avx2 packed, Q8_0 kernel"] = func(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+			packed256Q8_0.mat(avx2, w, rs, r0, r1, xs, ys)
 		}
 	}
 	return ks
@@ -174,36 +187,39 @@ func TestPk32SpreadGather(t *testing.T) {
 }
 
 func TestPk32DoesNotAllocate(t *testing.T) {
-	types := packedTypes()
-	if len(types) == 0 {
-		t.Skip("no packed layout on this CPU and build")
-	}
 	rng := rand.New(rand.NewPCG(32, 19))
-	p := NewPool(2)
-	defer p.Close()
-	for _, l := range pk32Layouts {
-		if packingOf(l.typ) == nil {
-			continue
-		}
-		for _, nact := range []int{1, 4, 70} {
-			c := newM32Case(rng, l.typ, 64, 512, nact, m32Quantized)
-			packed := make([]byte, len(c.w))
-			if err := p.Pack(l.typ, packed, c.w, c.rows, c.cols); err != nil {
-				t.Fatal(err)
+	tested := false
+	for _, ks := range KernelSets() {
+		p := NewPoolWith(2, ks)
+		for _, l := range pk32Layouts {
+			if ks.kernelsFor(l.typ).pack == nil {
+				continue
 			}
-			ys := m32Outputs(nact, c.rows)
-			if err := p.MatMulPacked(l.typ, packed, c.rows, c.cols, c.xs, ys); err != nil {
-				t.Fatal(err)
-			}
-			allocs := testing.AllocsPerRun(20, func() {
+			tested = true
+			for _, nact := range []int{1, 4, 70} {
+				c := newM32Case(rng, l.typ, 64, 512, nact, m32Quantized)
+				packed := make([]byte, len(c.w))
+				if err := p.Pack(l.typ, packed, c.w, c.rows, c.cols); err != nil {
+					t.Fatal(err)
+				}
+				ys := m32Outputs(nact, c.rows)
 				if err := p.MatMulPacked(l.typ, packed, c.rows, c.cols, c.xs, ys); err != nil {
 					t.Fatal(err)
 				}
-			})
-			if allocs != 0 {
-				t.Errorf("%s, %d activations: %.1f allocations per MatMulPacked", l.typ, nact, allocs)
+				allocs := testing.AllocsPerRun(20, func() {
+					if err := p.MatMulPacked(l.typ, packed, c.rows, c.cols, c.xs, ys); err != nil {
+						t.Fatal(err)
+					}
+				})
+				if allocs != 0 {
+					t.Errorf("%s: %s, %d activations: %.1f allocations per MatMulPacked", ks, l.typ, nact, allocs)
+				}
 			}
 		}
+		p.Close()
+	}
+	if !tested {
+		t.Skip("no packed layout on this CPU and build")
 	}
 }
 

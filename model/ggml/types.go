@@ -73,8 +73,9 @@ type typeInfo struct {
 	dotAVX2 rowDot
 	// mat is the tiled matrix kernel (AVX2 and AVX-512 VNNI forms).
 	mat matKernel
-	// pack is the packed layout and its kernel (AVX-512 VNNI).
-	pack *packing
+	// pack is the packed layout and its kernel (AVX-512 VNNI); pack256
+	// the packed layout and its 256-bit kernels (AVX-VNNI and AVX2).
+	pack, pack256 *packing
 }
 
 var typeInfos = map[Type]*typeInfo{
@@ -85,15 +86,15 @@ var typeInfos = map[Type]*typeInfo{
 	BF16: {name: "BF16", blockSize: 1, typeSize: 2, quantize: quantBF16, dequantize: dequantBF16,
 		vecDot: BF16, dot: dotBF16Row},
 	Q4_0: {name: "Q4_0", blockSize: 32, typeSize: 2 + 16, quantize: blocks(quantQ4_0, 32, 18), dequantize: deblocks(dequantQ4_0, 32, 18),
-		vecDot: Q8_0, dot: dotQ4_0, dotAVX2: dotQ4_0AVX2, mat: matQ4_0, pack: packedQ4_0},
+		vecDot: Q8_0, dot: dotQ4_0, dotAVX2: dotQ4_0AVX2, mat: matQ4_0, pack: packedQ4_0, pack256: packed256Q4_0},
 	Q4_1: {name: "Q4_1", blockSize: 32, typeSize: 2 + 2 + 16, quantize: blocks(quantQ4_1, 32, 20), dequantize: deblocks(dequantQ4_1, 32, 20),
 		vecDot: Q8_1, dot: dotQ4_1, dotAVX2: dotQ4_1AVX2},
 	Q5_0: {name: "Q5_0", blockSize: 32, typeSize: 2 + 4 + 16, quantize: blocks(quantQ5_0, 32, 22), dequantize: deblocks(dequantQ5_0, 32, 22),
-		vecDot: Q8_0, dot: dotQ5_0, dotAVX2: dotQ5_0AVX2, mat: matQ5_0, pack: packedQ5_0},
+		vecDot: Q8_0, dot: dotQ5_0, dotAVX2: dotQ5_0AVX2, mat: matQ5_0, pack: packedQ5_0, pack256: packed256Q5_0},
 	Q5_1: {name: "Q5_1", blockSize: 32, typeSize: 2 + 2 + 4 + 16, quantize: blocks(quantQ5_1, 32, 24), dequantize: deblocks(dequantQ5_1, 32, 24),
 		vecDot: Q8_1, dot: dotQ5_1, dotAVX2: dotQ5_1AVX2},
 	Q8_0: {name: "Q8_0", blockSize: 32, typeSize: 2 + 32, quantize: blocks(quantQ8_0Ref, 32, 34), dequantize: deblocks(dequantQ8_0, 32, 34),
-		vecDot: Q8_0, dot: dotQ8_0, dotAVX2: dotQ8_0AVX2, mat: matQ8_0, pack: packedQ8_0},
+		vecDot: Q8_0, dot: dotQ8_0, dotAVX2: dotQ8_0AVX2, mat: matQ8_0, pack: packedQ8_0, pack256: packed256Q8_0},
 	Q8_1: {name: "Q8_1", blockSize: 32, typeSize: 2 + 2 + 32, quantize: blocks(quantQ8_1Ref, 32, 36), dequantize: deblocks(dequantQ8_1, 32, 36)},
 	Q2_K: {name: "Q2_K", blockSize: QK_K, typeSize: QK_K/16 + QK_K/4 + 2 + 2,
 		quantize: blocks(quantQ2_K, QK_K, 84), dequantize: deblocks(dequantQ2_K, QK_K, 84)},
