@@ -13,7 +13,13 @@
 # Environment: THREADS (2), REPS (3), PARALLEL (4: concurrent chats for the
 # aggregate generation column, 0 to skip), MODELS_DIR (keep the written
 # models there and reuse them on the next run instead of a temporary
-# directory; delete them after changing model/testmodel).
+# directory; delete them after changing model/testmodel), LLAMA_CPU (a
+# ggml CPU variant, e.g. haswell or alderlake: llama.cpp loads that one
+# instead of the one its loader picks, from a copy of node_modules holding
+# only it). To measure a CPU without AVX-512 on one that has it, mask it
+# for chatloop and pick llama.cpp's matching build:
+#   GODEBUG=cpu.avx512f=off LLAMA_CPU=alderlake sh scripts/bench-vs-llamacpp.sh
+#   GODEBUG=cpu.avx512f=off,cpu.avxvnni=off LLAMA_CPU=haswell sh scripts/bench-vs-llamacpp.sh
 #
 # llama.cpp is node-llama-cpp's prebuilt CPU build (scripts/reference; run
 # `npm ci` there first, or this script does), with the ggml CPU variant its
@@ -42,6 +48,22 @@ fi
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 trap 'exit 130' INT TERM
+refdir=scripts/reference
+if [ -n "${LLAMA_CPU:-}" ]; then
+	mkdir "$dir/reference"
+	cp -al scripts/reference/node_modules "$dir/reference/" 2>/dev/null ||
+		cp -a scripts/reference/node_modules "$dir/reference/"
+	cp scripts/reference/engine-bench.mjs scripts/reference/package.json "$dir/reference/"
+	found=
+	for f in "$dir"/reference/node_modules/@node-llama-cpp/linux-x64/bins/*/libggml-cpu-*.so; do
+		case "$f" in
+		*/libggml-cpu-"$LLAMA_CPU".so) found=1 ;;
+		*) rm -f "$f" ;;
+		esac
+	done
+	[ -n "$found" ] || { echo "bench-vs-llamacpp: no libggml-cpu-$LLAMA_CPU.so in @node-llama-cpp/linux-x64" >&2; exit 1; }
+	refdir=$dir/reference
+fi
 go build -o "$dir/chatloop" ./cmd/chatloop
 go build -o "$dir/genmodel" ./scripts/reference/engine-genmodel
 go build -o "$dir/membw" ./scripts/membw
@@ -79,7 +101,7 @@ for m in $models; do
 	# shellcheck disable=SC2086 # $parflag is a flag and its value, or nothing
 	"$dir/chatloop" model bench --model "$f" --threads "$THREADS" --repetitions "$REPS" --json $parflag >"$dir/$i.chatloop.json"
 	echo "   llama.cpp..." >&2
-	(cd scripts/reference && node engine-bench.mjs "$f" "$THREADS" "$REPS" "$PARALLEL") >"$dir/$i.llama.json"
+	(cd "$refdir" && node engine-bench.mjs "$f" "$THREADS" "$REPS" "$PARALLEL") >"$dir/$i.llama.json"
 	[ -n "${MODELS_DIR:-}" ] || rm -f "$f"
 done
 echo "load after:  $(uptime)" >&2
@@ -103,11 +125,13 @@ const f1 = (x) => (x == null ? "–" : x.toFixed(1));
 const f2 = (x) => (x == null ? "–" : x.toFixed(2));
 const rows = [];
 const variants = new Set();
+const kernels = new Set();
 let nodeBase = null;
 for (let i = 1; i <= Number(n); i++) {
   const st = read(`${i}.stats.json`), size = Number(fs.readFileSync(`${dir}/${i}.size`, "utf8"));
   const c = read(`${i}.chatloop.json`), l = read(`${i}.llama.json`);
   variants.add(l.cpu_variant);
+  if (c.kernels) kernels.add(c.kernels);
   nodeBase = l.rss_base_bytes;
   const limit = (gbs * 1e9) / st.bytes_per_token;
   const model = `${st.shape} ${st.type}`;
@@ -128,6 +152,7 @@ console.log();
 console.log(`${threads} threads, median of ${reps} runs each. Ratios: chatloop ÷ llama.cpp; ×${parallel} ÷ tg128: the aggregate of ${parallel} chats ÷ one chat, same engine.`);
 console.log(`Memory bandwidth (scripts/membw, 1 GiB streaming read): ${bw.threads_1} GB/s with 1 goroutine, ${gbs} GB/s with ${threads};`);
 console.log(`tg limit = ${gbs} GB/s ÷ the bytes one token reads (every weight once; a tied token_embd is the output matrix).`);
+console.log(`chatloop: kernel set ${[...kernels].join(", ") || "unknown"}${process.env.GODEBUG ? ` (GODEBUG=${process.env.GODEBUG})` : ""}.`);
 console.log(`llama.cpp: node-llama-cpp's prebuilt CPU build, ggml CPU variant ${[...variants].join(", ")}; its RSS is node's minus node's own`);
 console.log(`before loading the model (${f1(nodeBase / MiB)} MiB).${Number(parallel) > 0 ? ` tg ×${parallel}: ${parallel} sequences of 128 tokens decoded together, aggregate tok/s.` : ""}`);
 EOF
