@@ -1,7 +1,7 @@
 // Package metrics counts what the bot does for Prometheus
 // (github.com/prometheus/client_golang): messages received, answers sent,
 // refusals, queue depth, generation speed and time to first token, votes,
-// adapters up or down, and errors by kind.
+// adapters up or down, errors by kind, and tool calls.
 //
 // It watches from the outside: Handler, Generator and Store wrap the
 // interfaces the core consumes and hands to adapters, so neither the core
@@ -44,6 +44,7 @@ type Metrics struct {
 	speed    prometheus.Histogram
 	ttft     prometheus.Histogram
 	queue    atomic.Pointer[func() int]
+	tools    toolMetrics
 }
 
 // New makes the metrics and registers them, with Go's runtime and process
@@ -97,6 +98,8 @@ func New() *Metrics {
 		}
 		return 0
 	})
+	m.tools = newToolMetrics()
+	m.reg.MustRegister(m.tools.calls, m.tools.seconds)
 	m.reg.MustRegister(m.received, m.answers, m.refusals, m.votes, m.voteFail, m.adapter, m.errors, m.speed, m.ttft, queue,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Error kinds appear at zero from the start, so rate() works at once.

@@ -88,6 +88,9 @@ func (a *app) run(cmd *cobra.Command, cfg *Config) error {
 	// Metrics watch the model, the store and the messages from outside.
 	be.gen = met.Generator(be.gen)
 	a.observer = met
+	if a.tools.Box != nil {
+		a.tools.Box = met.Tools(a.tools.Box)
+	}
 	core, err := a.newCore(cfg, cfg.Bot, be, met.Store(store))
 	if err != nil {
 		return err
