@@ -31,7 +31,8 @@ type AnswerFilter struct {
 	Vote string
 	// Since and Until keep answers created in [Since, Until).
 	Since, Until time.Time
-	// Text keeps answers whose text or prompt contains it, ignoring case.
+	// Text keeps answers whose text, prompt or tool rounds (results and
+	// call arguments) contain it, ignoring case.
 	Text string
 	// Before keeps answers whose id sorts before it: the next page after
 	// an answer.
@@ -136,6 +137,16 @@ func (f AnswerFilter) keeps(r *answerRecord, lowerText string) bool {
 	for _, t := range r.Prompt {
 		if strings.Contains(strings.ToLower(t.Content), lowerText) {
 			return true
+		}
+	}
+	for _, t := range r.Steps {
+		if strings.Contains(strings.ToLower(t.Content), lowerText) {
+			return true
+		}
+		for _, c := range t.ToolCalls {
+			if strings.Contains(strings.ToLower(c.Function.Arguments), lowerText) {
+				return true
+			}
 		}
 	}
 	return false

@@ -409,3 +409,16 @@ func TestTRLArguments(t *testing.T) {
 		}
 	}
 }
+
+// TestBrowseFindsToolRounds: the dashboard's text search finds an answer
+// by what it searched for and by what the search found.
+func TestBrowseFindsToolRounds(t *testing.T) {
+	s := toolStore(t, filepath.Join(t.TempDir(), "feedback.db"))
+	for q, want := range map[string]string{"RELEASE DATE": "01Ta", "go.dev/blog": "01Ta", "programming language": "01Tb"} {
+		got, _, err := s.Answers(bg, AnswerFilter{Text: q})
+		must(t, err)
+		if len(got) != 1 || got[0].ID != bot.AnswerID(want) {
+			t.Errorf("search %q found %d answers, want %s", q, len(got), want)
+		}
+	}
+}
