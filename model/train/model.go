@@ -28,16 +28,17 @@ var ErrTooLong = errors.New("sequence longer than the context")
 // Model is a frozen base model to train adapters on. Its methods must not
 // be called concurrently.
 type Model struct {
-	Config  arch.Config
-	W       *arch.Weights
-	threads int
-	pool    *ggml.Pool
-	acts    []*ggml.Activation
-	logits  []float32 // the head's logits of up to headChunk positions, reused
-	outT    []byte    // the output matrix transposed in Q8_0 (transposed.go)
-	wtBuf   []byte    // a block matrix transposed in Q8_0, reused
-	backOut []float32 // matmulBackQ8's products, reused
-	q8Back  bool      // quantized bases' transposed products through Q8_0 (New sets it; tests switch it)
+	Config   arch.Config
+	W        *arch.Weights
+	threads  int
+	pool     *ggml.Pool
+	acts     []*ggml.Activation
+	logits   []float32      // the head's logits of up to headChunk positions, reused
+	outT     []byte         // the output matrix transposed in Q8_0 (transposed.go)
+	wtBuf    []byte         // a block matrix transposed in Q8_0, reused
+	backOut  []float32      // matmulBackQ8's products, reused
+	attnBufs []*attnScratch // each worker's attention buffers, reused
+	q8Back   bool           // quantized bases' transposed products through Q8_0 (New sets it; tests switch it)
 	// Context caps a sequence's length; 0 means Config.ContextLength.
 	Context int
 }
@@ -377,11 +378,13 @@ func (m *Model) linear(w *arch.Matrix, p *Pair, ad *Adapter, x []float32, n int,
 	return u, err
 }
 
-// linearBack adds the gradient with respect to x of linear to dx and
-// the gradients of the pair's A and Bᵀ to gp, given dy.
+// linearBack adds the gradient with respect to x of linear to dx (nil:
+// not wanted) and the gradients of the pair's A and Bᵀ to gp, given dy.
 func (m *Model) linearBack(w *arch.Matrix, p, gp *Pair, ad *Adapter, x, u, dy []float32, n int, dx []float32) error {
-	if err := m.matmulBack(w, dy, n, dx); err != nil {
-		return fmt.Errorf("train: %w", err)
+	if dx != nil {
+		if err := m.matmulBack(w, dy, n, dx); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
 	}
 	if p == nil {
 		return nil
@@ -390,11 +393,17 @@ func (m *Model) linearBack(w *arch.Matrix, p, gp *Pair, ad *Adapter, x, u, dy []
 	du := make([]float32, n*r)
 	if err := m.split(n, func(t0, t1 int) error {
 		for t := t0; t < t1; t++ {
-			dyt, dxt := dy[t*p.Out:(t+1)*p.Out], dx[t*p.In:(t+1)*p.In]
+			var dxt []float32
+			if dx != nil {
+				dxt = dx[t*p.In : (t+1)*p.In]
+			}
+			dyt := dy[t*p.Out : (t+1)*p.Out]
 			for j := range r {
 				g := s * dot(p.Bt[j*p.Out:(j+1)*p.Out], dyt)
 				du[t*r+j] = g
-				axpy(dxt, g, p.A[j*p.In:(j+1)*p.In])
+				if dx != nil {
+					axpy(dxt, g, p.A[j*p.In:(j+1)*p.In])
+				}
 			}
 		}
 		return nil
@@ -416,6 +425,20 @@ func (m *Model) attend(lt *layerTape, lay *layout, n int) error {
 	d, qDim, kvDim := c.HeadDim, c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
 	scale := float32(1 / sqrt64(float64(d)))
 	group := c.Heads / c.KVHeads
+	if blockedAttention(d) {
+		for w := range m.threads {
+			m.attnScratch(w, n, d, false)
+		}
+		return m.pool.Parallel(m.threads, 1, func(w int) {
+			s := m.attnBufs[w]
+			for h := w; h < c.Heads; h += m.threads {
+				g := h / group
+				attendHeadBlocked(s, headView[float32]{lt.att, qDim, h * d}, headView[float32]{lt.q, qDim, h * d},
+					headView[float32]{lt.k, kvDim, g * d}, headView[float32]{lt.v, kvDim, g * d},
+					lt.lse[h*n:(h+1)*n], lay.g0, lay.g1, scale)
+			}
+		})
+	}
 	return m.pool.Parallel(c.Heads, 1, func(h int) {
 		g := h / group
 		scores := make([]float32, n)
@@ -579,19 +602,28 @@ func (m *Model) backward(tp *Tape, ad, grad *Adapter, coefs [2]float32) error {
 		for t := range n {
 			rmsNorm(h[t*H:(t+1)*H], lt.x[t*H:(t+1)*H], l.AttnNorm, cfg.Eps)
 		}
+		// the first block's input is the frozen embedding: its gradient
+		// is not wanted, only the side paths' gradients
+		dhIn := dh
+		if li == 0 {
+			dhIn = nil
+		}
 		clear(dh)
 		for _, p := range []struct {
 			t  Target
 			w  *arch.Matrix
 			dy []float32
 		}{{TargetQ, &l.Q, dq}, {TargetK, &l.K, dk}, {TargetV, &l.V, dv}} {
-			if err := m.linearBack(p.w, pairs[p.t], gpairs[p.t], ad, h, lt.lora[p.t], p.dy, n, dh); err != nil {
+			if err := m.linearBack(p.w, pairs[p.t], gpairs[p.t], ad, h, lt.lora[p.t], p.dy, n, dhIn); err != nil {
 				return err
 			}
 		}
-		for t := range n {
-			rmsNormBack(dx[t*H:(t+1)*H], lt.x[t*H:(t+1)*H], l.AttnNorm, lt.r1[t], dh[t*H:(t+1)*H])
+		if li > 0 {
+			for t := range n {
+				rmsNormBack(dx[t*H:(t+1)*H], lt.x[t*H:(t+1)*H], l.AttnNorm, lt.r1[t], dh[t*H:(t+1)*H])
+			}
 		}
+
 		tp.layers[li] = layerTape{} // done with: the collector may have it
 	}
 	return nil
@@ -608,7 +640,22 @@ func (m *Model) attendBack(lt *layerTape, lay *layout, n int, datt, dq, dk, dv, 
 	clear(dq)
 	clear(dkh)
 	clear(dvh)
-	if err := m.pool.Parallel(c.Heads, 1, func(h int) {
+	if blockedAttention(d) {
+		for w := range m.threads {
+			m.attnScratch(w, n, d, true)
+		}
+		if err := m.pool.Parallel(m.threads, 1, func(w int) {
+			s := m.attnBufs[w]
+			for h := w; h < c.Heads; h += m.threads {
+				g := h / group
+				attendHeadBackBlocked(s, headView[float32]{dq, qDim, h * d}, headView[float32]{dkh[h*n*d:], d, 0}, headView[float32]{dvh[h*n*d:], d, 0},
+					headView[float32]{lt.q, qDim, h * d}, headView[float32]{lt.k, kvDim, g * d}, headView[float32]{lt.v, kvDim, g * d},
+					headView[float32]{lt.att, qDim, h * d}, headView[float32]{datt, qDim, h * d}, lt.lse[h*n:(h+1)*n], lay.g0, lay.g1, scale)
+			}
+		}); err != nil {
+			return err
+		}
+	} else if err := m.pool.Parallel(c.Heads, 1, func(h int) {
 		g := h / group
 		scores := make([]float32, n)
 		attendHeadBack(headView[float32]{dq, qDim, h * d}, headView[float32]{dkh[h*n*d:], d, 0}, headView[float32]{dvh[h*n*d:], d, 0},

@@ -59,18 +59,19 @@ func (m *Model) transposeQ8(w *arch.Matrix, dst []byte) error {
 // F16), the values round(v/d) to the nearest even. Sixteen columns at a
 // time, so that the rows are read in order.
 func quantizeColumnsQ8(tile []float32, cols int, dst []byte, stride int) {
-	var amax, id [16]float32
+	var amax [16]uint32
+	var id [16]float32
 	for c0 := 0; c0 < cols; c0 += 16 {
 		nc := min(16, cols-c0)
 		clear(amax[:])
 		for r := range 32 {
 			row := tile[r*cols+c0 : r*cols+c0+nc]
-			for i, v := range row {
-				amax[i] = max(amax[i], math.Float32frombits(math.Float32bits(v)&^(1<<31)))
+			for i, v := range row { // |v|'s bits order as |v| does
+				amax[i] = max(amax[i], math.Float32bits(v)&^(1<<31))
 			}
 		}
 		for i := range nc {
-			d := amax[i] / 127
+			d := math.Float32frombits(amax[i]) / 127
 			id[i] = 0
 			if d != 0 {
 				id[i] = 1 / d
@@ -79,10 +80,11 @@ func quantizeColumnsQ8(tile []float32, cols int, dst []byte, stride int) {
 			blk := dst[(c0+i)*stride:]
 			blk[0], blk[1] = byte(h), byte(h>>8)
 		}
-		for r := range 32 {
-			row := tile[r*cols+c0 : r*cols+c0+nc]
-			for i, v := range row {
-				dst[(c0+i)*stride+2+r] = byte(roundEven(v * id[i]))
+		for i := range nc {
+			blk, idi := dst[(c0+i)*stride+2:(c0+i)*stride+q8Block], id[i]
+			col := tile[c0+i:]
+			for r := range blk {
+				blk[r] = byte(roundEven(col[r*cols] * idi))
 			}
 		}
 	}

@@ -51,3 +51,17 @@ func TestQuantizeColumnsQ8(t *testing.T) {
 		t.Errorf("roundEven: %v", got)
 	}
 }
+
+// BenchmarkQuantizeColumnsQ8 quantizes the columns of a 32-row tile of
+// Qwen2.5-0.5B's FFN width, as the transposed products do for every
+// 32 rows of a matrix.
+func BenchmarkQuantizeColumnsQ8(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	const cols = 4864
+	tile := randVec32(r, 32*cols, 0, 1)
+	dst := make([]byte, cols*q8Block)
+	b.SetBytes(32 * cols * 4)
+	for b.Loop() {
+		quantizeColumnsQ8(tile, cols, dst, q8Block)
+	}
+}
