@@ -3,14 +3,25 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
 
+// onlineRoundLine and onlineSummaryLine are the report of tune --online
+// (docs/versions.md): round, pairs, the samples' mean reward, the loss,
+// the held-out mean reward; before, after, rounds.
+var (
+	onlineRoundLine   = regexp.MustCompile(`(?m)^round (\d+): (\d+) pairs, mean reward of the samples (-?\d+\.\d{4}), loss (-?\d+\.\d{4}|–); held-out mean reward of fresh samples (-?\d+\.\d{4})$`)
+	onlineSummaryLine = regexp.MustCompile(`(?m)^held-out mean reward: (-?\d+\.\d{4}) before, (-?\d+\.\d{4}) after (\d+) rounds$`)
+)
+
 // TestTuneOnlineCLI runs chatloop tune --online through the program: a
 // reward head trained by reward train on the synthetic question rule
-// scores the tiny model's samples; one round writes an adapter that chat
-// serves. (That the held-out reward rises is feedback/online's test.)
+// scores the tiny model's samples; two rounds report their held-out mean
+// reward in the documented lines and write an adapter that chat serves.
+// (That the held-out reward rises is feedback/online's
+// TestOnlineRaisesTrainedReward.)
 func TestTuneOnlineCLI(t *testing.T) {
 	f := rewardFiles(t)
 	dir := t.TempDir()
@@ -30,10 +41,17 @@ func TestTuneOnlineCLI(t *testing.T) {
 		t.Fatalf("tune --online: exit %d\n%s\n%s", code, stdout, errOut)
 	}
 	t.Logf("%s%s", errOut, stdout)
-	for _, want := range []string{"round 1:", "round 2:", "held-out mean reward", "wrote " + out} {
-		if !strings.Contains(stdout, want) {
-			t.Errorf("stdout lacks %q:\n%s", want, stdout)
-		}
+	// The per-round report, as docs/versions.md shows it.
+	rounds := onlineRoundLine.FindAllStringSubmatch(stdout, -1)
+	if len(rounds) != 2 || rounds[0][1] != "1" || rounds[1][1] != "2" {
+		t.Fatalf("want one report line per round:\n%s", stdout)
+	}
+	summary := onlineSummaryLine.FindStringSubmatch(stdout)
+	if summary == nil || summary[2] != rounds[1][5] || summary[3] != "2" {
+		t.Errorf("the summary line does not repeat the last round's held-out mean reward %s:\n%s", rounds[1][5], stdout)
+	}
+	if !strings.Contains(stdout, "wrote "+out) {
+		t.Errorf("stdout lacks %q:\n%s", "wrote "+out, stdout)
 	}
 	if !strings.Contains(errOut, "3 prompts to sample for, 1 held out") {
 		t.Errorf("stderr: %s", errOut)

@@ -165,7 +165,7 @@ func sampleRecompute(s *sampler, prompt []model.Message, ad *train.Adapter, rng 
 
 // testAdapter is a rank-4 adapter of every block matrix with random A and
 // B: one that moves the answers.
-func testAdapter(t *testing.T, m *train.Model) *train.Adapter {
+func testAdapter(t testing.TB, m *train.Model) *train.Adapter {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(5, 6))
 	ad, err := train.NewAdapter(&m.Config, train.AllTargets, 4, 8, rng)
