@@ -99,12 +99,12 @@ func newModelListCommand(a *app) *cobra.Command {
 			if all {
 				have := map[string]hub.CachedModel{}
 				for _, m := range cached {
-					have[m.File] = m
+					have[m.Source] = m // the catalogue's file only when pulled from its repository
 				}
 				fmt.Fprintln(tw, "NAME\tQUANT\tSIZE\tCACHED\tSOURCE")
 				for _, e := range hub.Catalogue() {
 					state, size := "no", "~"+hub.HumanBytes(e.ApproxSize)
-					if m, ok := have[e.File]; ok {
+					if m, ok := have["hf://"+e.Repo+"/"+e.File]; ok {
 						state, size = "yes", hub.HumanBytes(m.Size)
 					}
 					name := e.Name
@@ -119,16 +119,19 @@ func newModelListCommand(a *app) *cobra.Command {
 				fmt.Fprintf(a.stderr, "no models in %s; \"chatloop model pull\" downloads the default, \"chatloop model list --all\" shows the catalogue\n", cache.Dir)
 				return nil
 			}
-			fmt.Fprintln(tw, "NAME\tFILE\tSIZE\tSHA256")
+			fmt.Fprintln(tw, "NAME\tFILE\tSIZE\tSHA256\tSOURCE")
 			for _, m := range cached {
-				name, sum := m.Name, m.SHA256
+				name, sum, src := m.Name, m.SHA256, m.Source
 				if name == "" {
 					name = "-"
 				}
 				if sum == "" {
 					sum = "(none recorded)"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, m.File, hub.HumanBytes(m.Size), sum)
+				if src == "" {
+					src = "(unknown: put there by hand)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", name, m.File, hub.HumanBytes(m.Size), sum, src)
 			}
 			if err := tw.Flush(); err != nil {
 				return err

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -94,7 +95,7 @@ func TestModelPullListRm(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("pull: exit %d\n%s", code, errOut)
 	}
-	path := filepath.Join(cacheDir, "qwen2.5-0.5b-instruct-q8_0.gguf")
+	path := filepath.Join(cacheDir, "hf", "Qwen", "Qwen2.5-0.5B-Instruct-GGUF", "qwen2.5-0.5b-instruct-q8_0.gguf")
 	if !strings.Contains(out, path) || !strings.Contains(out, hexSum) {
 		t.Errorf("pull output %q lacks the path or checksum", out)
 	}
@@ -106,11 +107,12 @@ func TestModelPullListRm(t *testing.T) {
 	}
 
 	out, _, code = runCLI(t, "model", "list")
-	if code != 0 || !strings.Contains(out, "qwen2.5-0.5b-instruct") || !strings.Contains(out, hexSum) || !strings.Contains(out, "850.0 kB") {
+	if code != 0 || !strings.Contains(out, "qwen2.5-0.5b-instruct") || !strings.Contains(out, hexSum) || !strings.Contains(out, "850.0 kB") ||
+		!strings.Contains(out, "hf://Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q8_0.gguf") {
 		t.Errorf("list: exit %d\n%s", code, out)
 	}
 	out, _, _ = runCLI(t, "model", "list", "--all")
-	if !strings.Contains(out, "qwen2.5-0.5b-instruct (default)") || !strings.Contains(out, "smollm2-1.7b-instruct") {
+	if !strings.Contains(out, "qwen2.5-0.5b-instruct (default)") || !strings.Contains(out, "smollm2-1.7b-instruct") || !regexp.MustCompile(`qwen2.5-0.5b-instruct \(default\)\s+Q8_0\s+850.0 kB\s+yes`).MatchString(out) {
 		t.Errorf("list --all:\n%s", out)
 	}
 

@@ -28,7 +28,7 @@ func BenchmarkDownload(b *testing.B) {
 		if _, err := cache.Remove("m.gguf"); err != nil {
 			b.Fatal(err)
 		}
-		os.Remove(cache.Path("m.gguf") + partSuffix)
+		os.Remove(cache.PathFor(src) + partSuffix)
 		b.StartTimer()
 	}
 }

@@ -1,10 +1,12 @@
 package hub
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -33,14 +35,73 @@ func DefaultCacheDir() (string, error) {
 	return filepath.Join(home, ".cache", "chatloop", "models"), nil
 }
 
-// Cache is a directory of downloaded models: each FILE.gguf with its
-// FILE.gguf.sha256 beside it, and FILE.gguf.part while it downloads.
+// Cache is a directory of downloaded models, keyed by source: a Hugging
+// Face file lives in DIR/hf/OWNER/REPO/FILE.gguf, a file from a URL in
+// DIR/url/HOST/HASH/FILE.gguf (HASH: the first 16 hex digits of the URL's
+// SHA-256), each with FILE.gguf.sha256 and FILE.gguf.source beside it and
+// FILE.gguf.part while it downloads. Two sources of one file name are
+// thus cached side by side.
+//
+// Files of the old flat layout (DIR/FILE.gguf, before the cache was keyed
+// by source) are still listed and found; one whose recorded source is
+// asked for is moved to that source's place.
 type Cache struct {
 	Dir string
 }
 
-// Path is where a file of that name lives in the cache.
+// Path is where a file of that name lives in the old flat layout (and
+// where files put there by hand are looked for).
 func (c Cache) Path(file string) string { return filepath.Join(c.Dir, file) }
+
+// PathFor is where the file of src lives in the cache.
+func (c Cache) PathFor(src Source) string {
+	file := src.FileName()
+	if src.Repo != "" {
+		owner, repo, _ := strings.Cut(src.Repo, "/")
+		return filepath.Join(c.Dir, "hf", owner, repo, file)
+	}
+	host := "unknown"
+	if u, err := url.Parse(src.URL); err == nil && u.Host != "" {
+		host = strings.Map(func(r rune) rune {
+			switch {
+			case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '.':
+				return r
+			}
+			return '_'
+		}, u.Host)
+		if host == "." || host == ".." {
+			host = "_"
+		}
+	}
+	sum := sha256.Sum256([]byte(src.URL))
+	return filepath.Join(c.Dir, "url", host, hex.EncodeToString(sum[:8]), file)
+}
+
+// adopt moves an old-layout file whose recorded source is src to src's
+// place, with its checksum and source files, unless that place is taken.
+func (c Cache) adopt(src Source) {
+	old, dst := c.Path(src.FileName()), c.PathFor(src)
+	if checkFileName(src.FileName()) != nil || readSource(old) != sourceID(src) {
+		return
+	}
+	if fi, err := os.Lstat(old); err != nil || !fi.Mode().IsRegular() {
+		return
+	}
+	if _, err := os.Lstat(dst); err == nil {
+		return
+	}
+	c.move(old, dst)
+}
+
+// move renames a model file and the files beside it from old to dst.
+func (c Cache) move(old, dst string) {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return
+	}
+	for _, sfx := range []string{checksumSuffix, sourceSuffix, ""} {
+		_ = os.Rename(old+sfx, dst+sfx)
+	}
+}
 
 // CachedModel is one complete file in the cache.
 type CachedModel struct {
@@ -56,33 +117,59 @@ type CachedModel struct {
 	Source string
 }
 
-// List returns the complete models in the cache, sorted by file name. A
-// missing directory is an empty cache.
+// List returns the complete models in the cache (both layouts), sorted
+// by file name, then source. A missing directory is an empty cache.
 func (c Cache) List() ([]CachedModel, error) {
-	ents, err := os.ReadDir(c.Dir)
-	if errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(c.Dir); errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
+	var out []CachedModel
+	err := filepath.WalkDir(c.Dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == c.Dir {
+				return err
+			}
+			return nil // an unreadable corner: list the rest
+		}
+		rel, _ := filepath.Rel(c.Dir, p)
+		parts := strings.Split(filepath.ToSlash(rel), "/")
+		if d.IsDir() {
+			// Only DIR itself and DIR/hf/O/R, DIR/url/H/X are walked.
+			switch {
+			case rel == ".":
+				return nil
+			case parts[0] != "hf" && parts[0] != "url", len(parts) > 3:
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(strings.ToLower(d.Name()), ".gguf") || len(parts) != 1 && len(parts) != 4 {
+			return nil
+		}
+		m, err := c.statAt(p)
+		if err != nil {
+			return nil // a dangling link or an unreadable file: list the rest
+		}
+		out = append(out, m)
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("model cache: %w", err)
 	}
-	var out []CachedModel
-	for _, e := range ents {
-		if e.IsDir() || !strings.HasSuffix(strings.ToLower(e.Name()), ".gguf") {
-			continue
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].File != out[j].File {
+			return out[i].File < out[j].File
 		}
-		m, err := c.stat(e.Name())
-		if err != nil {
-			continue // a dangling link or an unreadable file: list the rest
-		}
-		out = append(out, m)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].File < out[j].File })
+		return out[i].Source < out[j].Source
+	})
 	return out, nil
 }
 
-func (c Cache) stat(file string) (CachedModel, error) {
-	p := c.Path(file)
+func (c Cache) stat(file string) (CachedModel, error) { return c.statAt(c.Path(file)) }
+
+// statAt describes the model file at p.
+func (c Cache) statAt(p string) (CachedModel, error) {
+	file := filepath.Base(p)
 	fi, err := os.Stat(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -108,22 +195,45 @@ func (c Cache) stat(file string) (CachedModel, error) {
 }
 
 // Find looks a model up by catalogue name, reference (hf://, URL) or file
-// name.
-// A reference finds a file only if it was pulled from that source.
+// name. A reference finds a file only if it was pulled from that source; a
+// bare file name finds a file put there by hand, else the one cached file
+// of that name (ErrAmbiguous when several sources have one).
 func (c Cache) Find(ref string) (CachedModel, error) {
-	file := ref
-	src, err := ParseSource(ref)
-	if err == nil {
-		file = src.FileName()
+	if src, err := ParseSource(ref); err == nil {
+		c.adopt(src)
+		m, err := c.statAt(c.PathFor(src))
+		if err == nil && m.Source != sourceID(src) {
+			return CachedModel{}, fmt.Errorf("%w: %s (the cached %s comes from %s)", ErrNotCached, ref, m.File, sourceOrUnknown(m.Source))
+		}
+		return m, err
 	}
-	if checkFileName(file) != nil {
+	if checkFileName(ref) != nil {
 		return CachedModel{}, fmt.Errorf("%w: %s", ErrNotCached, ref)
 	}
-	m, serr := c.stat(file)
-	if serr == nil && err == nil && m.Source != sourceID(src) {
-		return CachedModel{}, fmt.Errorf("%w: %s (the cached %s comes from %s)", ErrNotCached, ref, file, sourceOrUnknown(m.Source))
+	if m, err := c.stat(ref); err == nil || !errors.Is(err, ErrNotCached) {
+		return m, err
 	}
-	return m, serr
+	l, err := c.List()
+	if err != nil {
+		return CachedModel{}, err
+	}
+	var found []CachedModel
+	for _, m := range l {
+		if m.File == ref {
+			found = append(found, m)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return CachedModel{}, fmt.Errorf("%w: %s", ErrNotCached, ref)
+	case 1:
+		return found[0], nil
+	}
+	var srcs []string
+	for _, m := range found {
+		srcs = append(srcs, sourceOrUnknown(m.Source))
+	}
+	return CachedModel{}, fmt.Errorf("%w: %s comes from %s; name the one you mean by its source", ErrAmbiguous, ref, strings.Join(srcs, " and "))
 }
 
 func sourceOrUnknown(s string) string {
@@ -133,17 +243,22 @@ func sourceOrUnknown(s string) string {
 	return s
 }
 
-// Remove deletes a model, its checksum and any unfinished download of it.
-// It returns the removed model's path.
+// Remove deletes a model, its checksum, its source record and any
+// unfinished download of it. It returns the removed model's path.
 func (c Cache) Remove(ref string) (string, error) {
-	file := ref
+	var p string
 	if src, err := ParseSource(ref); err == nil {
-		file = src.FileName()
-	}
-	if checkFileName(file) != nil {
+		c.adopt(src)
+		p = c.PathFor(src)
+	} else if m, err := c.Find(ref); err == nil {
+		p = m.Path
+	} else if errors.Is(err, ErrAmbiguous) {
+		return "", err
+	} else if checkFileName(ref) == nil {
+		p = c.Path(ref) // perhaps only an unfinished download
+	} else {
 		return "", fmt.Errorf("%w: %s", ErrNotCached, ref)
 	}
-	p := c.Path(file)
 	found := false
 	for _, q := range []string{p, p + checksumSuffix, p + partSuffix, p + sourceSuffix} {
 		err := os.Remove(q)
@@ -156,6 +271,12 @@ func (c Cache) Remove(ref string) (string, error) {
 	}
 	if !found {
 		return "", fmt.Errorf("%w: %s", ErrNotCached, ref)
+	}
+	// Empty source directories go too (never the cache directory).
+	for d := filepath.Dir(p); d != c.Dir && strings.HasPrefix(d, c.Dir+string(filepath.Separator)); d = filepath.Dir(d) {
+		if os.Remove(d) != nil {
+			break
+		}
 	}
 	return p, nil
 }
@@ -186,4 +307,32 @@ func isSHA256(s string) bool {
 	}
 	_, err := hex.DecodeString(s)
 	return err == nil
+}
+
+// ErrAmbiguous is returned (wrapped) when a bare file name matches files
+// cached from several sources.
+var ErrAmbiguous = errors.New("several cached models have that file name")
+
+// adoptByHand moves a file put in the cache directory by hand (old
+// layout, no source recorded) to final when it is the file rem describes:
+// same size and the published digest.
+func (c Cache) adoptByHand(rem Remote, final string) {
+	old := c.Path(rem.Source.FileName())
+	if rem.SHA256 == "" || readSource(old) != "" {
+		return
+	}
+	fi, err := os.Lstat(old)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() != rem.Size {
+		return
+	}
+	if _, err := os.Lstat(final); err == nil {
+		return
+	}
+	if sum, err := fileSHA256(old); err != nil || sum != rem.SHA256 {
+		return
+	}
+	if writeChecksum(old, rem.SHA256) != nil || writeSource(old, rem.Source) != nil {
+		return
+	}
+	c.move(old, final)
 }

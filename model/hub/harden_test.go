@@ -27,7 +27,9 @@ func TestPartSymlinkNotFollowed(t *testing.T) {
 			must(t, os.MkdirAll(cache.Dir, 0o755))
 			victim := filepath.Join(t.TempDir(), "victim")
 			must(t, os.WriteFile(victim, []byte("precious"), 0o644))
-			must(t, os.Symlink(victim, cache.Path("qwen2.5-0.5b-instruct-q8_0.gguf")+planted))
+			final := cache.PathFor(hfSource(t, "qwen2.5-0.5b-instruct"))
+			must(t, os.MkdirAll(filepath.Dir(final), 0o755))
+			must(t, os.Symlink(victim, final+planted))
 			_, err := newPuller(f).Pull(context.Background(), hfSource(t, "qwen2.5-0.5b-instruct"), cache)
 			if got, _ := os.ReadFile(victim); string(got) != "precious" {
 				t.Fatalf("the link's target was overwritten (%d bytes); pull: %v", len(got), err)
@@ -95,7 +97,7 @@ func TestBadResumesGiveUp(t *testing.T) {
 	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "resum") {
 		t.Fatalf("pull from a mirror with bad resumes: %v (ctx %v), want a give-up error", err, ctx.Err())
 	}
-	if _, err := os.Stat(cache.Path("m.gguf")); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(cache.PathFor(src)); !errors.Is(err, os.ErrNotExist) {
 		t.Error("a file was installed")
 	}
 }
@@ -133,10 +135,10 @@ func TestEndlessBodyCapped(t *testing.T) {
 	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "larger than") {
 		t.Fatalf("pull of an endless body: %v (ctx %v), want a size error", err, ctx.Err())
 	}
-	if _, err := os.Stat(cache.Path("endless.gguf")); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(cache.PathFor(src)); !errors.Is(err, os.ErrNotExist) {
 		t.Error("the endless body was installed as a model")
 	}
-	if fi, err := os.Stat(cache.Path("endless.gguf") + partSuffix); err == nil && fi.Size() > 1<<20 {
+	if fi, err := os.Stat(cache.PathFor(src) + partSuffix); err == nil && fi.Size() > 1<<20 {
 		t.Errorf("the part file grew to %d bytes", fi.Size())
 	}
 }

@@ -14,7 +14,7 @@ func TestPullRefusesWhileAnotherDownloads(t *testing.T) {
 	content := randomBytes(10_000, 13)
 	f.add("o/r/m.gguf", content)
 	cache := Cache{Dir: t.TempDir()}
-	other, err := os.OpenFile(cache.Path("m.gguf")+partSuffix, os.O_RDWR|os.O_CREATE, 0o644)
+	other, err := os.OpenFile(partAt(t, cache, "hf://o/r/m.gguf"), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}

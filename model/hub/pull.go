@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -216,15 +217,19 @@ func (p *Puller) Pull(ctx context.Context, src Source, cache Cache) (CachedModel
 // Download fetches a resolved file into cache (see Pull).
 func (p *Puller) Download(ctx context.Context, rem Remote, cache Cache) (CachedModel, error) {
 	file := rem.Source.FileName()
-	final := cache.Path(file)
+	final := cache.PathFor(rem.Source)
 	want := sourceID(rem.Source)
+	cache.adopt(rem.Source)
+	if checkFileName(file) == nil {
+		cache.adoptByHand(rem, final)
+	}
 	if e, ok := catalogueEntry(want); ok && e.SHA256 != "" {
 		if rem.SHA256 != "" && rem.SHA256 != e.SHA256 {
 			p.log().Warn("the server publishes another checksum than the catalogue pins; the pin wins", "file", file, "published", rem.SHA256, "pinned", e.SHA256)
 		}
 		rem.SHA256 = e.SHA256
 	}
-	if m, err := cache.stat(file); err == nil {
+	if m, err := cache.statAt(final); err == nil {
 		same := m.Source == want
 		switch {
 		case same && rem.SHA256 != "" && m.SHA256 == rem.SHA256:
@@ -240,7 +245,7 @@ func (p *Puller) Download(ctx context.Context, rem Remote, cache Cache) (CachedM
 				if err := writeSource(final, rem.Source); err != nil {
 					return CachedModel{}, err
 				}
-				return cache.stat(file)
+				return cache.statAt(final)
 			}
 		}
 		if same || m.Source == "" {
@@ -254,7 +259,7 @@ func (p *Puller) Download(ctx context.Context, rem Remote, cache Cache) (CachedM
 			}
 		}
 	}
-	if err := os.MkdirAll(cache.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
 		return CachedModel{}, fmt.Errorf("model cache: %w", err)
 	}
 	part := final + partSuffix
@@ -267,7 +272,7 @@ func (p *Puller) Download(ctx context.Context, rem Remote, cache Cache) (CachedM
 		return CachedModel{}, fmt.Errorf("%s: %w (wait for it to finish, or stop it)", file, err)
 	}
 	// The other process may have finished while this one waited to open.
-	if m, err := cache.stat(file); err == nil && rem.SHA256 != "" && m.SHA256 == rem.SHA256 && m.Source == want {
+	if m, err := cache.statAt(final); err == nil && rem.SHA256 != "" && m.SHA256 == rem.SHA256 && m.Source == want {
 		if fi, err := f.Stat(); err == nil && fi.Size() == 0 {
 			os.Remove(part)
 		}
@@ -337,7 +342,7 @@ func (p *Puller) Download(ctx context.Context, rem Remote, cache Cache) (CachedM
 			return CachedModel{}, fmt.Errorf("model cache: %w", err)
 		}
 	}
-	return cache.stat(file)
+	return cache.statAt(final)
 }
 
 func fileSHA256(path string) (string, error) {

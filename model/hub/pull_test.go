@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io/fs"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -40,21 +41,37 @@ func hfSource(t *testing.T, ref string) Source {
 	return src
 }
 
-// cacheFiles lists the names in the cache directory.
+// cacheFiles lists the files in the cache directory, at any depth (their
+// paths relative to it, with slashes).
 func cacheFiles(t *testing.T, dir string) []string {
 	t.Helper()
-	ents, err := os.ReadDir(dir)
+	var names []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		names = append(names, filepath.ToSlash(rel))
+		return nil
+	})
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
 	return names
+}
+
+// partAt is where the unfinished download of ref goes in cache (its
+// directory made).
+func partAt(t *testing.T, cache Cache, ref string) string {
+	t.Helper()
+	p := cache.PathFor(hfSource(t, ref)) + partSuffix
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func checkPulled(t *testing.T, m CachedModel, want []byte) {
@@ -148,7 +165,7 @@ func TestPullResumesPartFileOfEarlierRun(t *testing.T) {
 	f.add("o/r/m.gguf", content)
 	cache := Cache{Dir: t.TempDir()}
 	half := len(content) / 2
-	if err := os.WriteFile(cache.Path("m.gguf")+partSuffix, content[:half], 0o644); err != nil {
+	if err := os.WriteFile(partAt(t, cache, "hf://o/r/m.gguf"), content[:half], 0o644); err != nil {
 		t.Fatal(err)
 	}
 	m, err := newPuller(f).Pull(context.Background(), hfSource(t, "hf://o/r/m.gguf"), cache)
@@ -176,11 +193,11 @@ func TestPullCancelledKeepsPartForLater(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}
-	fi, err := os.Stat(cache.Path("m.gguf") + partSuffix)
+	fi, err := os.Stat(partAt(t, cache, "hf://o/r/m.gguf"))
 	if err != nil || fi.Size() < 1<<20 || fi.Size() >= int64(len(content)) {
 		t.Fatalf("part file after cancel: %v, %v", fi, err)
 	}
-	if _, err := os.Stat(cache.Path("m.gguf")); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(cache.PathFor(hfSource(t, "hf://o/r/m.gguf"))); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("incomplete file renamed into place: %v", err)
 	}
 	p.NewProgress = nil
@@ -216,7 +233,7 @@ func TestPullRestartsWhenServerIgnoresRange(t *testing.T) {
 	cache := Cache{Dir: t.TempDir()}
 	// A part file whose bytes are wrong: appending the server's whole
 	// answer to it would fail; restarting succeeds.
-	if err := os.WriteFile(cache.Path("m.gguf")+partSuffix, randomBytes(1000, 99), 0o644); err != nil {
+	if err := os.WriteFile(partAt(t, cache, "hf://o/r/m.gguf"), randomBytes(1000, 99), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	m, err := newPuller(f).Pull(context.Background(), hfSource(t, "hf://o/r/m.gguf"), cache)
@@ -377,7 +394,7 @@ func TestPullStartsOverWhenKeptBytesAreCorrupt(t *testing.T) {
 	// Half a file from an earlier run, with one flipped byte.
 	kept := append([]byte(nil), content[:len(content)/2]...)
 	kept[1234] ^= 0xff
-	if err := os.WriteFile(cache.Path("m.gguf")+partSuffix, kept, 0o644); err != nil {
+	if err := os.WriteFile(partAt(t, cache, "hf://o/r/m.gguf"), kept, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	m, err := newPuller(f).Pull(context.Background(), hfSource(t, "hf://o/r/m.gguf"), cache)

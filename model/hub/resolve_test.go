@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +33,7 @@ func TestResolverAsksBeforeDownloading(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if path != filepath.Join(cache.Dir, "m.gguf") {
+	if path != cache.PathFor(hfSource(t, "hf://o/r/m.gguf")) {
 		t.Errorf("path %s", path)
 	}
 	// The path, given as a reference, resolves from the cache now.
