@@ -95,7 +95,7 @@ func (c Cache) adopt(src Source) {
 
 // move renames a model file and the files beside it from old to dst.
 func (c Cache) move(old, dst string) {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+	if c.makeSourceDir(dst) != nil {
 		return
 	}
 	for _, sfx := range []string{checksumSuffix, sourceSuffix, ""} {
@@ -335,4 +335,32 @@ func (c Cache) adoptByHand(rem Remote, final string) {
 		return
 	}
 	c.move(old, final)
+}
+
+// makeSourceDir makes the directories from the cache directory down to
+// final's, refusing any that is a symbolic link: a link planted there
+// would have the download written elsewhere.
+func (c Cache) makeSourceDir(final string) error {
+	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+		return fmt.Errorf("model cache: %w", err)
+	}
+	rel, err := filepath.Rel(c.Dir, filepath.Dir(final))
+	if err != nil || rel == "." {
+		return err
+	}
+	d := c.Dir
+	for _, part := range strings.Split(rel, string(filepath.Separator)) {
+		d = filepath.Join(d, part)
+		if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("model cache: %w", err)
+		}
+		fi, err := os.Lstat(d)
+		if err != nil {
+			return fmt.Errorf("model cache: %w", err)
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 || !fi.IsDir() {
+			return fmt.Errorf("model cache: %s is a symbolic link or not a directory; refusing to download through it", d)
+		}
+	}
+	return nil
 }

@@ -250,3 +250,22 @@ func TestCataloguePins(t *testing.T) {
 		t.Errorf("%d entries pinned, want %d (update docs/security.md)", len(pinned), len(want))
 	}
 }
+
+// TestSourceDirSymlinkNotFollowed: a symbolic link planted in place of a
+// source directory of the cache (hf/OWNER) is refused, never written
+// through.
+func TestSourceDirSymlinkNotFollowed(t *testing.T) {
+	f := newFakeHF(t)
+	f.add("o/r/m.gguf", randomBytes(4096, 31))
+	cache := Cache{Dir: t.TempDir()}
+	elsewhere := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(cache.Dir, "hf"), 0o755))
+	must(t, os.Symlink(elsewhere, filepath.Join(cache.Dir, "hf", "o")))
+	_, err := newPuller(f).Pull(context.Background(), hfSource(t, "hf://o/r/m.gguf"), cache)
+	if err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("pull through a planted directory link: %v, want an error naming the link", err)
+	}
+	if ents, _ := os.ReadDir(elsewhere); len(ents) != 0 {
+		t.Errorf("the link's target got %d entries", len(ents))
+	}
+}

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -259,8 +258,8 @@ func (p *Puller) Download(ctx context.Context, rem Remote, cache Cache) (CachedM
 			}
 		}
 	}
-	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
-		return CachedModel{}, fmt.Errorf("model cache: %w", err)
+	if err := cache.makeSourceDir(final); err != nil {
+		return CachedModel{}, err
 	}
 	part := final + partSuffix
 	f, err := openNoFollow(part, os.O_RDWR|os.O_CREATE)
