@@ -284,6 +284,17 @@ func TestToolsMCPThroughTheCore(t *testing.T) {
 	if text, _ := msgs[len(msgs)-1].Content.(string); text != "note wifi: the wifi password is hunter2" {
 		t.Errorf("the MCP tool's result sent back: %+v", msgs[len(msgs)-1])
 	}
+
+	// Stopping the tools stops the server and withdraws its tools; the
+	// built-ins stay.
+	stopTools()
+	var left []string
+	for _, s := range a.tools.Box.Tools() {
+		left = append(left, s.Tool.Function.Name)
+	}
+	if strings.Join(left, ",") != "current_time,fetch_url" {
+		t.Errorf("tools after stopping: %q", left)
+	}
 }
 
 // waitForTool waits until box offers the named tool (an MCP server's come
