@@ -36,3 +36,27 @@ func TestFunctionCallArgumentsBothForms(t *testing.T) {
 		t.Errorf("round trip of %s: %+v, %v", b, back, err)
 	}
 }
+
+// FuzzFunctionCallJSON: any input decodes or fails without a panic; an
+// object's arguments come back as valid compact JSON that decodes to the
+// same call again.
+func FuzzFunctionCallJSON(f *testing.F) {
+	f.Add(`{"name":"f","arguments":{"q":"x"}}`)
+	f.Add(`{"name":"f","arguments":"{\"q\":1}"}`)
+	f.Add(`{"name":"f","arguments":null}`)
+	f.Add(`{"arguments":[]}`)
+	f.Fuzz(func(t *testing.T, in string) {
+		var fc FunctionCall
+		if err := json.Unmarshal([]byte(in), &fc); err != nil {
+			return
+		}
+		b, err := json.Marshal(fc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back FunctionCall
+		if err := json.Unmarshal(b, &back); err != nil || back != fc {
+			t.Fatalf("%s: %+v re-encoded as %s, read back as %+v (%v)", in, fc, b, back, err)
+		}
+	})
+}
