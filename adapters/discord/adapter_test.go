@@ -597,11 +597,11 @@ func TestAdapterSlashCommands(t *testing.T) {
 	f := newFakeDiscord(t)
 	h := newScriptHandler()
 	startAdapter(t, f, testConfig(f), h)
-	waitFor(t, 5*time.Second, "command registration", func() bool { return f.stat(func(f *fakeDiscord) int { return len(f.commands) }) == 2 })
+	waitFor(t, 5*time.Second, "command registration", func() bool { return f.stat(func(f *fakeDiscord) int { return len(f.commands) }) == 3 })
 	f.mu.Lock()
-	regs := strings.Join([]string{string(f.commands[0]), string(f.commands[1])}, "\n")
+	regs := strings.Join([]string{string(f.commands[0]), string(f.commands[1]), string(f.commands[2])}, "\n")
 	f.mu.Unlock()
-	for _, want := range []string{`"name":"reset"`, `"name":"persona"`, `"default_member_permissions":"32"`} {
+	for _, want := range []string{`"name":"reset"`, `"name":"persona"`, `"name":"sources"`, `"default_member_permissions":"32"`} {
 		if !strings.Contains(regs, want) {
 			t.Errorf("registered commands lack %s:\n%s", want, regs)
 		}
@@ -621,6 +621,13 @@ func TestAdapterSlashCommands(t *testing.T) {
 	if f.original[0] != "done: /persona You are a pirate." {
 		t.Errorf("command response = %q", f.original[0])
 	}
+	f.mu.Unlock()
+	id = f.slash(alice, fakeChannel, "sources", nil)
+	waitFor(t, 5*time.Second, "the second command's response", func() bool { return f.stat(func(f *fakeDiscord) int { return len(f.original) }) == 2 })
+	if m, ok := h.message(id); !ok || m.Text != "/sources" {
+		t.Errorf("/sources handed over as %+v", m)
+	}
+	f.mu.Lock()
 }
 
 func TestAdapterABLabels(t *testing.T) {

@@ -14,7 +14,8 @@ import (
 var manageGuild int64 = discordgo.PermissionManageGuild
 
 // slashCommands are the application commands registered on start. The
-// core runs them as the text commands "/reset" and "/persona ...".
+// core runs them as the text commands "/reset", "/persona ..." and
+// "/sources".
 func slashCommands() []*discordgo.ApplicationCommand {
 	dm := true
 	return []*discordgo.ApplicationCommand{
@@ -40,6 +41,14 @@ func slashCommands() []*discordgo.ApplicationCommand {
 				Description: `The new system prompt, or "reset" for the default; empty shows it`,
 				Required:    false,
 			}},
+		},
+		{
+			Name:         "sources",
+			Description:  "The sources of the last answer in this channel",
+			DMPermission: &dm,
+			DescriptionLocalizations: &map[discordgo.Locale]string{
+				discordgo.ChineseCN: "本频道上一个回答的来源",
+			},
 		},
 	}
 }
@@ -67,6 +76,8 @@ func (a *Adapter) onInteraction(ctx context.Context, s *discordgo.Session, in *d
 	switch data.Name {
 	case "reset":
 		text = "/reset"
+	case "sources":
+		text = "/sources"
 	case "persona":
 		text = "/persona"
 		for _, o := range data.Options {

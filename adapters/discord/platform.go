@@ -38,7 +38,7 @@ vote_reactions = true
 regen_reaction = true
 # Earlier messages of a reply chain or thread given to the model (0: off).
 reply_chain_depth = 20
-# Register the /reset and /persona slash commands on start, globally or,
+# Register the /reset, /persona and /sources slash commands on start, globally or,
 # with command_guild, in one server (they appear there at once).
 register_commands = true
 command_guild = ""
