@@ -300,6 +300,9 @@ func (c *Core) answer(ctx context.Context, r Replier, m Message, prompt []Turn, 
 
 	a.Text = res.Text
 	a.Steps = run.steps
+	if run.withdrawn {
+		a.Tools = []chat.Tool{} // none in the end (an empty list clears the record's)
+	}
 	a.PromptTokens, a.AnswerTokens = res.PromptTokens, res.AnswerTokens
 	a.Latency = c.opts.Now().Sub(begun)
 	a.Truncated = res.Truncated || genErr != nil || streamErr != nil

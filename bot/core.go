@@ -9,6 +9,7 @@ import (
 	mrand "math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -91,6 +92,9 @@ type Core struct {
 	notices    *sendq.Queue // short notices (see notify)
 	health     storeHealth
 	voteHealth storeHealth // votes and choices not recorded
+	// toolsPausedUntil (Unix ns): no tools are offered before then (see
+	// toolsPause).
+	toolsPausedUntil atomic.Int64
 }
 
 var _ Handler = (*Core)(nil)

@@ -160,7 +160,7 @@ func (o *ToolOptions) defaults() {
 // offeredTools lists the tools the policy offers for m, by name.
 func (c *Core) offeredTools(m Message) []chat.Tool {
 	box := c.opts.Tools.Box
-	if box == nil {
+	if box == nil || c.opts.Now().UnixNano() < c.toolsPausedUntil.Load() {
 		return nil
 	}
 	p := c.opts.Tools.Policy
@@ -204,7 +204,15 @@ type toolRun struct {
 	res     Result // the last round's, with every round's answer tokens
 	steps   []Turn
 	sources sourceList
+	// withdrawn: the model failed with the tools offered and answered
+	// without them, so none were offered in the end.
+	withdrawn bool
 }
+
+// toolsPause is how long tools are not offered after the model failed
+// with them and answered without them (a model or server without tool
+// support: Ollama answers 400 "does not support tools").
+const toolsPause = 10 * time.Minute
 
 // generate asks the generator for the answer to prompt. When tools are
 // offered, it runs the calls the model asks for and asks again, at most
@@ -240,11 +248,22 @@ func (c *Core) generate(ctx context.Context, r Replier, m Message, prompt []Turn
 	answerTokens := 0
 	for round := 0; ; round++ {
 		req := c.request(append(slices.Clone(prompt), run.steps...), sp, version)
-		withTools := round < opts.MaxRounds && budget.Err() == nil
+		withTools := round < opts.MaxRounds && budget.Err() == nil && !run.withdrawn
 		if withTools {
 			req.Tools = offered
 		}
 		res, err := c.opts.Generator.Generate(ctx, req, emit)
+		if err != nil && withTools && round == 0 && !shown && ctx.Err() == nil {
+			// The model (or its server) may not take tools at all: answer
+			// without them, and offer none for a while if that works.
+			c.log.Warn("the model failed with tools offered; answering without them", "err", err)
+			run.withdrawn = true
+			res, err = c.opts.Generator.Generate(ctx, c.request(prompt, sp, version), emit)
+			if err == nil {
+				c.log.Warn("tools are not offered for a while: the model answered only without them", "pause", toolsPause)
+				c.toolsPausedUntil.Store(c.opts.Now().Add(toolsPause).UnixNano())
+			}
+		}
 		answerTokens += res.AnswerTokens
 		if err != nil || !withTools || len(res.ToolCalls) == 0 {
 			if len(res.ToolCalls) > 0 {

@@ -468,3 +468,43 @@ func TestToolsTakeRoomInTheContextWindow(t *testing.T) {
 		t.Errorf("with room: %d requests, tools offered first %d", len(reqs), len(reqs[0].Tools))
 	}
 }
+
+// noToolsModel fails whenever tools are offered, as Ollama does for a
+// model without tool support.
+type noToolsModel struct{ toolModel }
+
+func (g *noToolsModel) Generate(ctx context.Context, req bot.Request, onToken func(string)) (bot.Result, error) {
+	g.mu.Lock()
+	g.reqs = append(g.reqs, req)
+	g.mu.Unlock()
+	if len(req.Tools) > 0 {
+		return bot.Result{}, errors.New(`400: {"error":{"message":"registry.ollama.ai/library/gemma:2b does not support tools"}}`)
+	}
+	onToken("plain")
+	return bot.Result{Text: "plain"}, nil
+}
+
+func TestModelWithoutToolSupportAnswersWithoutTools(t *testing.T) {
+	store := openStore(t)
+	gen := &noToolsModel{}
+	c := startToolCore(t, bot.DefaultConfig(), gen, store, bot.ToolOptions{Box: searchBox()}, nil)
+	r := askCore(t, c, direct("hi"))
+	if notices, answers := r.output(); len(answers) != 1 || answers[0] != "plain" || len(notices) != 0 {
+		t.Fatalf("shown %q, notices %q", answers, notices)
+	}
+	if reqs := gen.requests(); len(reqs) != 2 || len(reqs[0].Tools) == 0 || len(reqs[1].Tools) != 0 {
+		t.Fatalf("%d requests: want one with tools, then one without", len(reqs))
+	}
+	a, err := store.Answer(context.Background(), r.ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Tools) != 0 || a.Text != "plain" {
+		t.Errorf("recorded tools %+v, text %q: want none offered in the end", a.Tools, a.Text)
+	}
+	// For a while the tools are not offered at all.
+	askCore(t, c, direct("again"))
+	if reqs := gen.requests(); len(reqs) != 3 || len(reqs[2].Tools) != 0 {
+		t.Errorf("%d requests; the next answer must not offer tools", len(reqs))
+	}
+}
