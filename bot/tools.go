@@ -257,7 +257,7 @@ func (c *Core) generate(ctx context.Context, r Replier, m Message, prompt []Turn
 			// The model (or its server) may not take tools at all: answer
 			// without them, and offer none for a while if that works.
 			c.log.Warn("the model failed with tools offered; answering without them", "err", err)
-			run.withdrawn = true
+			run.withdrawn, withTools = true, false
 			res, err = c.opts.Generator.Generate(ctx, c.request(prompt, sp, version), emit)
 			if err == nil {
 				c.log.Warn("tools are not offered for a while: the model answered only without them", "pause", toolsPause)
