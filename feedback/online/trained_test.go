@@ -102,7 +102,7 @@ func trainHead(t *testing.T, e *model.Engine, pairs []reward.Pair) (*reward.Head
 	if err != nil {
 		t.Fatal(err)
 	}
-	head, rep, err := reward.Train(context.Background(), set, feat.Backbone(), reward.TrainOptions{Seed: 1, Epochs: 60})
+	head, rep, err := reward.Train(context.Background(), set, feat.Backbone(), reward.TrainOptions{Seed: 1, Epochs: 60, Hidden: 32})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,14 +185,14 @@ func ruleTokens(t *testing.T, e *model.Engine) []int {
 
 // onlineWithHead runs the rounds with sc as the reward model and DPO's
 // learning rate lr.
-func onlineWithHead(t *testing.T, e *model.Engine, m *train.Model, sc *reward.Scorer, rounds int, lr float64) *Result {
+func onlineWithHead(t *testing.T, e *model.Engine, m *train.Model, sc *reward.Scorer, rounds int, lr float64) (*Result, *ruleRecorder) {
 	t.Helper()
 	held := prompts(10, 100)
 	rec := &ruleRecorder{Scorer: sc, held: map[string]bool{}}
 	for _, p := range held {
 		rec.held[p[0].Content] = true
 	}
-	o := Options{Rounds: rounds, Samples: 4, MaxTokens: 6, Allowed: ruleTokens(t, e), Seed: 1,
+	o := Options{Rounds: rounds, Samples: 8, MaxTokens: 6, Allowed: ruleTokens(t, e), Seed: 1,
 		Tune: tune.Options{Beta: 0.1, Rank: 4, Alpha: 8, Epochs: 2, LR: lr, Batch: 4, Seed: 3}}
 	res, err := Run(context.Background(), m, e, prompts(24, 0), held, rec, o, nil)
 	if err != nil {
@@ -206,50 +206,55 @@ func onlineWithHead(t *testing.T, e *model.Engine, m *train.Model, sc *reward.Sc
 		t.Logf("round %d: %d pairs, train samples' mean reward %.3f, loss %.4f; held-out mean reward %.3f (rule value %.3f per answer)",
 			r.Round, r.Pairs, r.TrainScore, r.Loss, r.HeldScore, rec.mean(i+1))
 	}
-	return res
+	return res, rec
 }
 
 // TestOnlineRaisesTrainedReward is the check with a reward model
-// made by chatloop reward train's code: a head trained on pairs of the
-// base policy's answers labelled by a rule (JSONL read back, features
-// through the bbolt cache, reward.Train, the head file saved and loaded)
-// scores the policy's samples, and rounds of sampling, ranking and DPO
-// raise its mean score of fresh samples on held-out prompts by more than
-// 0.4 of the head's margin between the answers the rule prefers and the
-// others. The control: the same rounds with DPO's learning rate 1e-12 (an
-// adapter that does not move) do not raise it by a tenth of that: the
-// rise comes from the training, not from the measurement.
-//
-// (The rule's own value of the held-out answers is logged too: on this
-// tiny random backbone the head is right on about 85 % of fresh pairs,
-// and the policy raises the head's score faster than the rule's value;
-// see docs/versions.md.)
+// made by chatloop reward train's code: a head (one hidden layer of 32)
+// trained on pairs of the base policy's answers labelled by a rule (JSONL
+// read back, features through the bbolt cache, reward.Train, the head file
+// saved and loaded) scores the policy's samples, and two rounds of
+// sampling (8 answers a prompt), ranking and DPO raise its mean score of
+// fresh samples on held-out prompts by more than a quarter of the head's mean
+// margin between the answers the rule prefers and the others (on fresh
+// pairs), and the rule's own
+// mean value of those samples by more than 0.5. The control: the same
+// rounds with DPO's learning rate 1e-12 (an adapter that does not move)
+// raise neither: the rise comes from the training, not from the
+// measurement. (Past two rounds the policy starts to please the head
+// without the rule: see docs/versions.md.)
 func TestOnlineRaisesTrainedReward(t *testing.T) {
 	e, m := tinyPolicy(t)
 	allowed := ruleTokens(t, e)
-	pairs := rulePairs(t, e, m, allowed, 300)
+	pairs := rulePairs(t, e, m, allowed, 360)
+	pairs, fresh := pairs[:300], pairs[300:] // fresh: prompts the head never saw
 	head, feat := trainHead(t, e, pairs)
-	if acc := head.Training.HeldOutAccuracy; acc < 0.8 {
-		t.Fatalf("the head learned the rule to held-out accuracy %.3f; want ≥ 0.8", acc)
+	if acc := head.Training.HeldOutAccuracy; acc < 0.85 {
+		t.Fatalf("the head learned the rule to held-out accuracy %.3f; want ≥ 0.85", acc)
 	}
 	sc := &reward.Scorer{Featurizer: feat, Head: head}
-	unit := margin(t, sc, pairs[:60])
-	t.Logf("the head's margin between chosen and rejected answers: %.3f", unit)
+	unit := margin(t, sc, fresh)
+	t.Logf("the head's mean margin between chosen and rejected answers of 60 fresh pairs: %.3f", unit)
 	if !(unit > 0) {
 		t.Fatalf("the head's margin is %.3f", unit)
 	}
-	const rounds = 3
-	res := onlineWithHead(t, e, m, sc, rounds, 5e-3)
-	rise := res.Rounds[rounds-1].HeldScore - res.Before
-	if !(rise > 0.4*unit) {
-		t.Errorf("held-out mean reward rose by %.3f in %d rounds; want more than 0.4 of the head's margin, %.3f", rise, rounds, 0.4*unit)
+	const rounds = 2
+	res, rec := onlineWithHead(t, e, m, sc, rounds, 5e-3)
+	if rise := res.Rounds[rounds-1].HeldScore - res.Before; !(rise > 0.25*unit) {
+		t.Errorf("held-out mean reward rose by %.3f in %d rounds; want more than a quarter of the head's margin, %.3f", rise, rounds, 0.25*unit)
+	}
+	if rise := rec.mean(rounds) - rec.mean(0); !(rise > 0.5) {
+		t.Errorf("the rule's mean value of the held-out answers rose by %.3f in %d rounds; want more than 0.5", rise, rounds)
 	}
 
 	t.Run("frozen adapter", func(t *testing.T) {
 		e, m := tinyPolicy(t)
-		res := onlineWithHead(t, e, m, &reward.Scorer{Featurizer: feat, Head: head}, rounds, 1e-12)
+		res, rec := onlineWithHead(t, e, m, &reward.Scorer{Featurizer: feat, Head: head}, rounds, 1e-12)
 		if rise := res.Rounds[rounds-1].HeldScore - res.Before; rise > 0.1*unit {
 			t.Errorf("with a frozen adapter the held-out mean reward rose by %.3f too: the test cannot tell", rise)
+		}
+		if rise := rec.mean(rounds) - rec.mean(0); rise > 0.25 {
+			t.Errorf("with a frozen adapter the rule's value rose by %.3f too: the test cannot tell", rise)
 		}
 	})
 }
