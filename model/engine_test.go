@@ -247,7 +247,8 @@ func TestUnsupportedRefused(t *testing.T) {
 		{"architecture", testmodel.Spec{Arch: "gpt2", Type: ggml.Q8_0, Layers: 1, Hidden: 64, Heads: 4, KVHeads: 4, FFN: 64},
 			[]string{"gpt2", "llama, qwen2, qwen3"}},
 		{"tensor type", testmodel.Spec{Arch: "qwen2", Type: ggml.Q2_K, Layers: 1, Hidden: 256, Heads: 4, KVHeads: 4, FFN: 256, EmbedQ8: true},
-			[]string{"Q2_K", "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K"}},
+			// In ggml's type-number order, the order of its per-type records.
+			[]string{"type Q2_K;", "chatloop reads F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, BF16"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load(testmodel.Write(t, tc.spec), Options{Threads: 1, Context: 64})

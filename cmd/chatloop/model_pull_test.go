@@ -166,7 +166,7 @@ func TestResolveModelPathPullsOnFirstUse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if path != filepath.Join(cfg.Model.CacheDir, "Qwen_Qwen3-0.6B-Q8_0.gguf") {
+	if path != filepath.Join(cfg.Model.CacheDir, "hf", "bartowski", "Qwen_Qwen3-0.6B-GGUF", "Qwen_Qwen3-0.6B-Q8_0.gguf") {
 		t.Errorf("path %s", path)
 	}
 	if sum, err := hub.ReadChecksum(path); err != nil || len(sum) != 64 {
