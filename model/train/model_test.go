@@ -221,7 +221,10 @@ func TestAdapterGradient(t *testing.T) {
 				t.Fatal(err)
 			}
 			ps, gs := ad.Params(), grad.Params()
-			const h = 1e-2
+			// The forward pass is float32: with h = 1e-2 its rounding
+			// moved some differences by 1e-3 (2 % of the floor below),
+			// while the truncation error at 2e-2 stays under 1 %.
+			const h = 2e-2
 			checked, worst := 0, 0.0
 			for k := 0; k < 20; k++ {
 				pi := r.IntN(len(ps))
