@@ -96,7 +96,7 @@ func (a *app) chat(cmd *cobra.Command, cfg *Config, once string) error {
 		return err
 	}
 	defer store.Close()
-	stopTools, err := a.startTools(cmd.Context(), cfg)
+	stopTools, err := a.startTools(cmdContext(cmd), cfg)
 	if err != nil {
 		return err
 	}
