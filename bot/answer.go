@@ -81,7 +81,7 @@ func (c *Core) converse(ctx context.Context, s *session, m Message, r Replier) {
 	system := c.systemPrompt(m.Platform, m.ChatID)
 	history := s.history
 	if m.History != nil {
-		history = c.withoutNotices(m.History)
+		history = withoutSourceLists(c.withoutNotices(m.History))
 	}
 	next := Turn{Role: RoleUser, Content: m.Text}
 	// The tools' descriptions take room in the prompt too; a message that

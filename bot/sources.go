@@ -163,3 +163,41 @@ func (c *Core) listSources(ctx context.Context, m Message, r Replier) {
 	}
 	c.send(ctx, r, phrase(m.Text, "There is no answer here yet.", "这里还没有回答。"))
 }
+
+// sourceListLine is one line of the list sourcesFooter writes.
+var sourceListLine = regexp.MustCompile(`^\[\d{1,4}\] .*https?://\S+$`)
+
+// withoutSourceLists removes the lists of sources chatloop appended to
+// its answers from history a platform provides (a Discord reply chain),
+// so that the model sees its own text, as the session's history keeps
+// it, and never learns to write such lists itself.
+func withoutSourceLists(history []Turn) []Turn {
+	var out []Turn
+	for i, t := range history {
+		if t.Role != RoleAssistant {
+			continue
+		}
+		for _, head := range []string{"\n\nSources:\n", "\n\n来源：\n"} {
+			at := strings.LastIndex(t.Content, head)
+			if at < 0 {
+				continue
+			}
+			lines := strings.Split(t.Content[at+len(head):], "\n")
+			ok := true
+			for _, l := range lines {
+				ok = ok && sourceListLine.MatchString(l)
+			}
+			if ok {
+				if out == nil {
+					out = slices.Clone(history)
+				}
+				out[i].Content = t.Content[:at]
+				break
+			}
+		}
+	}
+	if out == nil {
+		return history
+	}
+	return out
+}

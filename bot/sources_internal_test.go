@@ -86,3 +86,23 @@ func FuzzSources(f *testing.F) {
 func okURL(u string) bool {
 	return (strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://")) && len(u) > 8 && !strings.ContainsAny(u, " \t\r\n\v\f\u0085\u00a0")
 }
+
+func TestWithoutSourceLists(t *testing.T) {
+	list := sourcesFooter("q", "a [1] [2]", []Source{{"T", "https://a/"}, {"", "http://b/x"}})
+	in := []Turn{
+		{Role: RoleUser, Content: "q\n\nSources:\n[1] mine: https://u/"},
+		{Role: RoleAssistant, Content: "a [1] [2]" + list},
+		{Role: RoleAssistant, Content: "中文 [1]" + sourcesFooter("中文", "中文 [1]", []Source{{"T", "https://a/"}})},
+		{Role: RoleAssistant, Content: "Sources:\nnot a list\n\nSources:\n[1] x: https://a/\nmore words"},
+	}
+	got := withoutSourceLists(in)
+	want := []string{in[0].Content, "a [1] [2]", "中文 [1]", in[3].Content}
+	for i := range want {
+		if got[i].Content != want[i] {
+			t.Errorf("turn %d: %q, want %q", i, got[i].Content, want[i])
+		}
+	}
+	if in[1].Content == "a [1] [2]" {
+		t.Error("the caller's history was changed")
+	}
+}
