@@ -60,10 +60,15 @@ type Options struct {
 	// the weights per step for all of them; more wait in FIFO order. 0
 	// means DefaultParallel.
 	Parallel int
-	// PrefixCache bounds the key/value memory, in bytes, kept by idle
-	// caches so that a request sharing a prefix with an earlier one (a
+	// PrefixCache bounds the memory, in bytes, that idle caches cost so
+	// that a request sharing a prefix with an earlier one (a
 	// conversation's next turn, a common system prompt) processes only
-	// its new tokens. 0 means DefaultPrefixCache; negative keeps none.
+	// its new tokens: their whole heap footprint (pages, token lists,
+	// page tables, as the allocator rounds them) times the garbage
+	// collector's slack (1 + GOGC/100: an evicted cache stays on the heap
+	// as garbage until the next collection), so with the default GOGC the
+	// live caches take at most half of it. 0 means DefaultPrefixCache;
+	// negative keeps none.
 	PrefixCache int64
 	// Repack says whether the weight matrices are rewritten at load. On
 	// (the default, the zero value), every matrix whose type has a packed

@@ -20,9 +20,13 @@ const minCopy = 16
 
 // cachePool holds the key/value caches of the scheduler: those of running
 // requests (busy) and those of finished ones kept for reuse (idle), whose
-// allocated memory stays within budget, least recently used dropped
-// first. It is used by the scheduler's goroutine only.
+// heap footprint stays within budget, least recently used dropped first.
+// It is used by the scheduler's goroutine only.
 type cachePool struct {
+	// budget bounds the idle caches' live footprint: the configured
+	// prefix_cache_mb divided by the garbage collector's slack (see
+	// liveBudget), so that live caches plus the garbage of evicted ones
+	// stay within what was configured.
 	budget   int64
 	newCache func() (*kvcache.Cache, error)
 	log      *slog.Logger
@@ -41,7 +45,7 @@ type pooled struct {
 }
 
 func newCachePool(budget int64, newCache func() (*kvcache.Cache, error), log *slog.Logger) *cachePool {
-	return &cachePool{budget: budget, newCache: newCache, log: log}
+	return &cachePool{budget: liveBudget(budget, gcSlack()), newCache: newCache, log: log}
 }
 
 // acquire returns a cache for prompt and how many of its first tokens it

@@ -1,15 +1,50 @@
 package model
 
-import "github.com/chatloop/chatloop/model/kvcache"
+import (
+	"math"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/chatloop/chatloop/model/kvcache"
+)
+
+// gcSlack is how much more than its live heap a Go program may hold
+// between two collections: 1 + GOGC/100 (GOGC from the environment, 100
+// by default). An evicted cache is garbage until the next collection, and
+// the collector lets garbage grow up to GOGC% of the live heap before it
+// runs: a cache pool whose live caches take L bytes costs up to
+// L × gcSlack. With GOGC=off it is 1: then only GOMEMLIMIT bounds the
+// heap, and it is what to set.
+func gcSlack() float64 {
+	v := strings.TrimSpace(os.Getenv("GOGC"))
+	if strings.EqualFold(v, "off") {
+		return 1
+	}
+	pct, err := strconv.Atoi(v)
+	if err != nil || pct < 0 {
+		pct = 100
+	}
+	return 1 + float64(pct)/100
+}
+
+// liveBudget is how many bytes of live caches a configured budget allows
+// when the collector's slack is slack: budget / slack, so that live
+// caches plus the garbage of evicted ones stay within budget.
+func liveBudget(budget int64, slack float64) int64 {
+	if budget <= 0 || slack <= 1 {
+		return budget
+	}
+	return int64(math.Floor(float64(budget) / slack))
+}
 
 // cacheFootprint is the memory an idle cache holds on the Go heap: its
-// key/value pages, its token list (8 bytes a token) and the page table,
-// so that prefix_cache_mb bounds what the process really keeps, not only
-// the keys and values.
-func cacheFootprint(c *kvcache.Cache) int64 {
-	const sliceHeader, structSize = 24, 64
-	return c.Bytes() + int64(cap(c.Tokens()))*8 + int64(c.Pages())*sliceHeader + structSize
-}
+// key/value pages, its token list and page table at their capacities and
+// the cache itself, as the allocator rounds them (kvcache.HeapBytes), so
+// that prefix_cache_mb bounds what the process really keeps, not only the
+// keys and values (TestFootprintMatchesHeap checks it against the
+// runtime's own measure).
+func cacheFootprint(c *kvcache.Cache) int64 { return c.HeapBytes() }
 
 // dropSuperseded frees the idle caches that c, just released after a
 // prompt of promptLen tokens, supersedes: those of the same adapter set

@@ -160,7 +160,9 @@ func TestEvictionLeastRecentlyUsedFirst(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	probe := load(t, Options{Threads: 1, Context: 256})
 	one := bytesFor(t, probe, 40) // one short conversation's cache
-	e := load(t, Options{Threads: 1, Context: 256, PrefixCache: 2*one + one/2, Log: log})
+	// Two and a half caches live, the collector's slack on top (see
+	// liveBudget).
+	e := load(t, Options{Threads: 1, Context: 256, PrefixCache: int64(float64(2*one+one/2) * gcSlack()), Log: log})
 	ctx := context.Background()
 	last := map[string]string{}
 	turn := func(name string) int {
