@@ -352,7 +352,7 @@ func TestQuantizeRoundTripError(t *testing.T) {
 }
 
 func TestAsmMatchesGo(t *testing.T) {
-	if cpuFeatures.matLevel() < levelAVX2 {
+	if !cpuFeatures.runs(levelAVX2) {
 		t.Skip("no AVX2 kernels on this machine or build")
 	}
 	rng := rand.New(rand.NewPCG(17, 18))

@@ -12,17 +12,21 @@ type features struct {
 	avx512f, avx512bw, avx512vl bool
 	vnni, vbmi                  bool
 	avxVNNI                     bool // VEX-encoded VPDPBUSD on 256-bit registers
+	asimd, dotprod, i8mm        bool // arm64: NEON, SDOT, SMMLA
 }
 
 // level is a rung of the kernel ladder: the pure-Go reference, AVX2, or
 // AVX-512 with VNNI (F, BW, VL and VNNI; the packed K-quant layouts also
-// need VBMI).
+// need VBMI); on arm64, NEON with the dot-product instructions, or with
+// them and the int8 matrix multiply.
 type level int
 
 const (
 	levelGo level = iota
 	levelAVX2
 	levelVNNI
+	levelNEONDot
+	levelNEONI8MM
 )
 
 func (l level) String() string {
@@ -31,6 +35,10 @@ func (l level) String() string {
 		return "avx2"
 	case levelVNNI:
 		return "avx512-vnni"
+	case levelNEONDot:
+		return "neon-dotprod"
+	case levelNEONI8MM:
+		return "neon-i8mm"
 	}
 	return "go"
 }
@@ -42,8 +50,27 @@ func (f features) matLevel() level {
 		return levelVNNI
 	case f.avx2:
 		return levelAVX2
+	case f.dotprod && f.i8mm:
+		return levelNEONI8MM
+	case f.dotprod:
+		return levelNEONDot
 	}
 	return levelGo
+}
+
+// runs reports whether f runs the kernels of level lv.
+func (f features) runs(lv level) bool {
+	switch lv {
+	case levelGo:
+		return true
+	case levelAVX2, levelVNNI:
+		return lv <= f.matLevel() && f.matLevel() <= levelVNNI
+	case levelNEONDot:
+		return f.dotprod
+	case levelNEONI8MM:
+		return f.dotprod && f.i8mm
+	}
+	return false
 }
 
 // Kernels is a set of kernel paths: which of the pure-Go, AVX2 and AVX-512
@@ -94,7 +121,7 @@ const typeSlots = 64
 // matrix kernels and packed layouts (the 256-bit ones with AVX-VNNI or
 // without, at level AVX2), or returns nil where this CPU does not run it.
 func newKernels(lv level, mat, packed, avxVNNI bool) *Kernels {
-	if lv > cpuFeatures.matLevel() || packed && (lv == levelGo || !mat) || mat && lv == levelGo ||
+	if !cpuFeatures.runs(lv) || packed && (lv == levelGo || !mat) || mat && lv == levelGo ||
 		avxVNNI && (lv != levelAVX2 || !packed || !cpuFeatures.avxVNNI) {
 		return nil
 	}
@@ -105,7 +132,7 @@ func newKernels(lv level, mat, packed, avxVNNI bool) *Kernels {
 		k.name = "avx-vnni packed"
 	case packed:
 		k.name += " packed"
-	case !mat && lv != levelGo:
+	case !mat && (lv == levelAVX2 || lv == levelVNNI):
 		k.name += " rows"
 	}
 	k.attn, k.q8 = vecGo, vecGo
@@ -133,6 +160,12 @@ func (k *Kernels) resolve() {
 		if k.mat && info.mat != nil {
 			e.mat = info.mat
 		}
+		if dot, mat := neonKernels(t, k.level); dot != nil {
+			e.dot = dot
+			if k.mat {
+				e.mat = mat
+			}
+		}
 		switch p := info.pack; {
 		case !k.packed:
 		case k.level == levelVNNI && p != nil && (!p.vbmi || cpuFeatures.vbmi):
@@ -152,7 +185,8 @@ func (k *Kernels) with(fn func(*Kernels)) *Kernels {
 
 // Name says which kernels the set runs: "avx512-vnni packed",
 // "avx512-vnni", "avx-vnni packed", "avx2 packed", "avx2", "avx2 rows"
-// (row kernels only) or "go".
+// (row kernels only), "neon-i8mm" (arm64: SMMLA matrix kernels, SDOT row
+// kernels), "neon-dotprod" (SDOT row kernels) or "go".
 func (k *Kernels) Name() string { return k.name }
 
 // String is Name.
@@ -174,6 +208,7 @@ var kernelSets = sync.OnceValue(func() []*Kernels {
 	}{
 		{levelVNNI, true, true, false}, {levelVNNI, true, false, false},
 		{levelAVX2, true, true, true}, {levelAVX2, true, true, false}, {levelAVX2, true, false, false}, {levelAVX2, false, false, false},
+		{levelNEONI8MM, true, false, false}, {levelNEONDot, false, false, false},
 		{levelGo, false, false, false},
 	} {
 		if k := newKernels(c.lv, c.mat, c.packed, c.avxVNNI); k != nil {
@@ -227,13 +262,14 @@ func (k *Kernels) VectorBits() int {
 
 // vecLevel is the instruction set of the attention kernels and the Q8_0
 // activation quantizer: pure Go, AVX2 (with F16C), or AVX-512 for the
-// bulk of the work.
+// bulk of the work; on arm64, NEON (the quantizer only).
 type vecLevel int
 
 const (
 	vecGo vecLevel = iota
 	vecAVX2
 	vecAVX512
+	vecNEON
 )
 
 func (l vecLevel) String() string {
@@ -242,6 +278,8 @@ func (l vecLevel) String() string {
 		return "avx2"
 	case vecAVX512:
 		return "avx512"
+	case vecNEON:
+		return "neon"
 	}
 	return "go"
 }
@@ -262,6 +300,8 @@ func (f features) q8Level() vecLevel {
 		return vecAVX512
 	case f.avx2 && f.f16c:
 		return vecAVX2
+	case f.asimd:
+		return vecNEON
 	}
 	return vecGo
 }

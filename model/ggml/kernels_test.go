@@ -37,6 +37,8 @@ func TestKernelSets(t *testing.T) {
 		"avx2 packed":        func(k *Kernels) bool { return k.level == levelAVX2 && k.mat && k.packed && !k.avxVNNI },
 		"avx2":               func(k *Kernels) bool { return k.level == levelAVX2 && k.mat && !k.packed },
 		"avx2 rows":          func(k *Kernels) bool { return k.level == levelAVX2 && !k.mat && !k.packed },
+		"neon-i8mm":          func(k *Kernels) bool { return k.level == levelNEONI8MM && k.mat && !k.packed },
+		"neon-dotprod":       func(k *Kernels) bool { return k.level == levelNEONDot && !k.mat && !k.packed },
 		"go":                 func(k *Kernels) bool { return k.level == levelGo && !k.mat && !k.packed },
 	}
 	for _, ks := range sets {
