@@ -155,9 +155,9 @@ func dequantQ4_K(b []byte, y []float32) {
 	is := 0
 	for j := 0; j < QK_K; j += 64 {
 		sc, m := scaleMinK4(is, scales)
-		d1, m1 := d*float32(sc), min*float32(m)
+		d1, m1 := d*float32(sc), float32(min*float32(m))
 		sc, m = scaleMinK4(is+1, scales)
-		d2, m2 := d*float32(sc), min*float32(m)
+		d2, m2 := d*float32(sc), float32(min*float32(m))
 		for l := 0; l < 32; l++ {
 			y[j+l] = float32(d1*float32(q[l]&0x0f)) - m1
 		}
@@ -179,9 +179,9 @@ func dequantQ5_K(b []byte, y []float32) {
 	u1, u2 := byte(1), byte(2)
 	for j := 0; j < QK_K; j += 64 {
 		sc, m := scaleMinK4(is, scales)
-		d1, m1 := d*float32(sc), min*float32(m)
+		d1, m1 := d*float32(sc), float32(min*float32(m))
 		sc, m = scaleMinK4(is+1, scales)
-		d2, m2 := d*float32(sc), min*float32(m)
+		d2, m2 := d*float32(sc), float32(min*float32(m))
 		for l := 0; l < 32; l++ {
 			v := int32(ql[l] & 0x0f)
 			if qh[l]&u1 != 0 {
@@ -233,14 +233,14 @@ func dequantQ2_K(b []byte, y []float32) {
 		for j := 0; j < 4; j++ {
 			sc := scales[is]
 			is++
-			dl, ml := d*float32(sc&0x0f), min*float32(sc>>4)
+			dl, ml := d*float32(sc&0x0f), float32(min*float32(sc>>4))
 			for l := 0; l < 16; l++ {
 				y[o] = float32(dl*float32(q[l]>>shift&3)) - ml
 				o++
 			}
 			sc = scales[is]
 			is++
-			dl, ml = d*float32(sc&0x0f), min*float32(sc>>4)
+			dl, ml = d*float32(sc&0x0f), float32(min*float32(sc>>4))
 			for l := 0; l < 16; l++ {
 				y[o] = float32(dl*float32(q[l+16]>>shift&3)) - ml
 				o++

@@ -54,7 +54,7 @@ func FP32ToFP16(f float32) uint16 {
 	}
 	// Multiplying by 2^112 and then 2^-110 leaves |f|*4 for numbers in
 	// range, overflows to Inf for numbers too large for half precision.
-	base := float32(abs32(f)*scaleToInf) * scaleToZero
+	base := float32(float32(abs32(f)*scaleToInf) * scaleToZero)
 	// Adding a power of two chosen from f's exponent makes the float32
 	// adder round the mantissa to the 10 bits half precision keeps.
 	bias := twice & 0xff000000

@@ -144,16 +144,18 @@ func dotQ6_KNeon(row []byte, a *Activation) float32 {
 	return finishK8(0, &sums)
 }
 
-// blockSums2x2 is the signature of the SMMLA block-sum kernels.
-type blockSums2x2 func(w0, w1 *byte, stride int, q0, q1 *int8, nb int, out *int32)
-
-// mat2x2 runs a 32-element block type's matrix kernel in tiles of two
-// rows × two activations: sums computes the four exact integer sums of
-// each block, and accum adds one block's sum into a float32 result the way
-// the type's pure-Go kernel does. Rows and activations left over from the
-// pairs go through the row kernel dot.
-func mat2x2(sums blockSums2x2, bytes, off int, accum func(sumf float32, s int32, wd, ad float32) float32, dot rowDot,
-	w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+// mat2x2 runs the matrix kernel of Q8_0 or (q4) Q4_0 in tiles of two
+// rows × two activations: SMMLA computes the four exact integer sums of
+// each block, and the Go code adds them into float32 results the way the
+// type's pure-Go kernel does. Rows and activations left over from the
+// pairs go through the row kernel. (The assembly is called directly, not
+// through a function value, so that out stays on the stack.)
+func mat2x2(q4 bool, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+	bytes, dot := 34, rowDot(dotQ8_0Dot)
+	if q4 {
+		bytes, dot = 18, dotQ4_0Dot
+	}
+	const off = 2 // the quants follow the F16 scale
 	var out [4 * neonChunk]int32
 	r := r0
 	for ; r+2 <= r1; r += 2 {
@@ -172,16 +174,27 @@ func mat2x2(sums blockSums2x2, bytes, off int, accum func(sumf float32, s int32,
 			var s00, s01, s10, s11 float32
 			for b0 := 0; b0 < nb; b0 += neonChunk {
 				n := min(neonChunk, nb-b0)
-				sums(&w0[bytes*b0+off], &w1[bytes*b0+off], bytes, &q0[32*b0], &q1[32*b0], n, &out[0])
+				if q4 {
+					blockSums2x2Q4MM(&w0[bytes*b0+off], &w1[bytes*b0+off], bytes, &q0[32*b0], &q1[32*b0], n, &out[0])
+				} else {
+					blockSums2x2Q8MM(&w0[bytes*b0+off], &w1[bytes*b0+off], bytes, &q0[32*b0], &q1[32*b0], n, &out[0])
+				}
 				for k := 0; k < n; k++ {
 					b := b0 + k
 					wd0 := f16Table[uint16(w0[bytes*b])|uint16(w0[bytes*b+1])<<8]
 					wd1 := f16Table[uint16(w1[bytes*b])|uint16(w1[bytes*b+1])<<8]
 					s := (*[4]int32)(out[4*k:])
-					s00 = accum(s00, s[0], wd0, d0[b])
-					s01 = accum(s01, s[1], wd0, d1[b])
-					s10 = accum(s10, s[2], wd1, d0[b])
-					s11 = accum(s11, s[3], wd1, d1[b])
+					if q4 {
+						s00 = accumQ4_0(s00, s[0], wd0, d0[b])
+						s01 = accumQ4_0(s01, s[1], wd0, d1[b])
+						s10 = accumQ4_0(s10, s[2], wd1, d0[b])
+						s11 = accumQ4_0(s11, s[3], wd1, d1[b])
+					} else {
+						s00 = accumQ8_0(s00, s[0], wd0, d0[b])
+						s01 = accumQ8_0(s01, s[1], wd0, d1[b])
+						s10 = accumQ8_0(s10, s[2], wd1, d0[b])
+						s11 = accumQ8_0(s11, s[3], wd1, d1[b])
+					}
 				}
 			}
 			ys[i][r], ys[i+1][r], ys[i][r+1], ys[i+1][r+1] = s00, s01, s10, s11
@@ -204,9 +217,9 @@ func accumQ4_0(sumf float32, s int32, wd, ad float32) float32 {
 }
 
 func matQ8_0MM(_ *Kernels, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
-	mat2x2(blockSums2x2Q8MM, 34, 2, accumQ8_0, dotQ8_0Dot, w, rs, r0, r1, xs, ys)
+	mat2x2(false, w, rs, r0, r1, xs, ys)
 }
 
 func matQ4_0MM(_ *Kernels, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
-	mat2x2(blockSums2x2Q4MM, 18, 2, accumQ4_0, dotQ4_0Dot, w, rs, r0, r1, xs, ys)
+	mat2x2(true, w, rs, r0, r1, xs, ys)
 }

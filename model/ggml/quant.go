@@ -57,7 +57,7 @@ func roundAway(f float32) float32 { return float32(math.Round(float64(f))) }
 // nearestInt is ggml's nearest_int: round half to even through the float32
 // adder (valid for |f| < 2^22, like the original).
 func nearestInt(f float32) int32 {
-	v := f + 12582912
+	v := float32(f) + 12582912
 	return int32(math.Float32bits(v)&0x007fffff) - 0x00400000
 }
 
@@ -81,8 +81,8 @@ func quantQ4_0(x []float32, b []byte) {
 	}
 	putHalf(b, d)
 	for j := 0; j < 16; j++ {
-		x0 := x[j] * id
-		x1 := x[16+j] * id
+		x0 := float32(x[j] * id)
+		x1 := float32(x[16+j] * id)
 		b[2+j] = q4clamp(toInt8(x0+8.5)) | q4clamp(toInt8(x1+8.5))<<4
 	}
 }
@@ -117,8 +117,8 @@ func quantQ4_1(x []float32, b []byte) {
 	putHalf(b, d)
 	putHalf(b[2:], min)
 	for j := 0; j < 16; j++ {
-		x0 := (x[j] - min) * id
-		x1 := (x[16+j] - min) * id
+		x0 := float32((x[j] - min) * id)
+		x1 := float32((x[16+j] - min) * id)
 		b[4+j] = q4clamp(toInt8(x0+0.5)) | q4clamp(toInt8(x1+0.5))<<4
 	}
 }
@@ -133,8 +133,8 @@ func quantQ5_0(x []float32, b []byte) {
 	putHalf(b, d)
 	var qh uint32
 	for j := 0; j < 16; j++ {
-		x0 := x[j] * id
-		x1 := x[16+j] * id
+		x0 := float32(x[j] * id)
+		x1 := float32(x[16+j] * id)
 		xi0 := toInt8(x0 + 16.5)
 		xi1 := toInt8(x1 + 16.5)
 		if xi0 > 31 {
@@ -162,8 +162,8 @@ func quantQ5_1(x []float32, b []byte) {
 	putHalf(b[2:], min)
 	var qh uint32
 	for j := 0; j < 16; j++ {
-		x0 := (x[j] - min) * id
-		x1 := (x[16+j] - min) * id
+		x0 := float32((x[j] - min) * id)
+		x1 := float32((x[16+j] - min) * id)
 		u0, u1 := byte(int32(x0+0.5)), byte(int32(x1+0.5))
 		b[8+j] = u0&0x0f | (u1&0x0f)<<4
 		qh |= uint32(u0&0x10) >> 4 << j
@@ -275,8 +275,8 @@ func makeQXQuants(x []float32, nmax int32, L []int8, rmseType int) float32 {
 		l := clampL(nearestInt(iscale * v))
 		L[i] = int8(l + nmax)
 		w := weight(v)
-		sumlx += float32(w*v) * float32(l)
-		suml2 += float32(w*float32(l)) * float32(l)
+		sumlx += float32(float32(w*v) * float32(l))
+		suml2 += float32(float32(w*float32(l)) * float32(l))
 	}
 	var scale float32
 	if suml2 != 0 {
@@ -293,13 +293,13 @@ func makeQXQuants(x []float32, nmax int32, L []int8, rmseType int) float32 {
 		if is == 0 {
 			continue
 		}
-		iscale = -(float32(nmax) + float32(0.1)*float32(is)) / max
+		iscale = -(float32(nmax) + float32(float32(0.1)*float32(is))) / max
 		sumlx, suml2 = 0, 0
 		for _, v := range x {
 			l := clampL(nearestInt(iscale * v))
 			w := weight(v)
-			sumlx += float32(w*v) * float32(l)
-			suml2 += float32(w*float32(l)) * float32(l)
+			sumlx += float32(float32(w*v) * float32(l))
+			suml2 += float32(float32(w*float32(l)) * float32(l))
 		}
 		if suml2 > 0 && float32(sumlx*sumlx) > float32(best*suml2) {
 			for i, v := range x {
@@ -428,7 +428,7 @@ func kQuantScalesMins(x []float32, b []byte, L *[QK_K]uint8, nmax int32, rmin fl
 		xs := x[32*j : 32*j+32]
 		var sumX2 float32
 		for _, v := range xs {
-			sumX2 += v * v
+			sumX2 += float32(v * v)
 		}
 		avX := float32(math.Sqrt(float64(sumX2 / 32)))
 		for l, v := range xs {
@@ -464,7 +464,7 @@ func kQuantScalesMins(x []float32, b []byte, L *[QK_K]uint8, nmax int32, rmin fl
 		if d == 0 {
 			continue
 		}
-		dm := mAll * float32(m)
+		dm := float32(mAll * float32(m))
 		for ii := 0; ii < 32; ii++ {
 			l := nearestInt((x[32*j+ii] + dm) / d)
 			L[32*j+ii] = uint8(max32(0, min(nmax, l)))
@@ -599,7 +599,7 @@ func quantQ2_K(x []float32, b []byte) {
 		if d == 0 {
 			continue
 		}
-		dm := half(b[82:]) * float32(sc[j]>>4)
+		dm := float32(half(b[82:]) * float32(sc[j]>>4))
 		for ii := 0; ii < 16; ii++ {
 			l := nearestInt((x[16*j+ii] + dm) / d)
 			L[16*j+ii] = uint8(max32(0, min(3, l)))
@@ -628,8 +628,8 @@ func makeQ3Quants(x []float32, nmax int32, L []int8) float32 {
 		l := max32(-nmax, min(nmax-1, nearestInt(iscale*v)))
 		L[i] = int8(l)
 		w := v * v
-		sumlx += float32(w*v) * float32(l)
-		suml2 += float32(w*float32(l)) * float32(l)
+		sumlx += float32(float32(w*v) * float32(l))
+		suml2 += float32(float32(w*float32(l)) * float32(l))
 	}
 	for itry := 0; itry < 5; itry++ {
 		changed := 0
