@@ -48,8 +48,17 @@ func TestNEONSets(t *testing.T) {
 	if !slices.Equal(names, want) {
 		t.Errorf("sets %v, want %v", names, want)
 	}
-	if !cpuFeatures.asimd || q8Best != vecNEON {
-		t.Errorf("quantizer level %s (asimd %v), want neon", q8Best, cpuFeatures.asimd)
+	if !cpuFeatures.asimd {
+		t.Error("an arm64 CPU without NEON")
+	}
+	for _, ks := range KernelSets() {
+		want := vecNEON
+		if ks.level == levelGo {
+			want = vecGo
+		}
+		if ks.q8 != want || ks.attn != vecGo || ks.VectorBits() != 0 {
+			t.Errorf("%s: quantizer %s, attention %s, vector bits %d; want %s, go, 0", ks, ks.q8, ks.attn, ks.VectorBits(), want)
+		}
 	}
 	for _, ks := range neonSets() {
 		for _, typ := range neonTypes {

@@ -24,9 +24,6 @@ func newQ8Ref(n int) q8Ref {
 // q8AsmLevels are the assembly quantizers of the sets this CPU runs,
 // fastest first.
 func q8AsmLevels() []vecLevel {
-	if q8Best == vecNEON { // arm64 has one
-		return []vecLevel{vecNEON}
-	}
 	var ls []vecLevel
 	for _, ks := range KernelSets() {
 		if ks.q8 > vecGo && !slices.Contains(ls, ks.q8) {
