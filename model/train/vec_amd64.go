@@ -2,7 +2,12 @@
 
 package train
 
-import "golang.org/x/sys/cpu"
+import (
+	"unsafe"
+
+	"github.com/chatloop/chatloop/model/ggml"
+	"golang.org/x/sys/cpu"
+)
 
 // haveFMA selects the AVX2/FMA kernels; tests switch it off to compare
 // them with the pure-Go ones.
@@ -41,4 +46,26 @@ func haveGemm() bool { return haveFMA }
 // four rows i, the register-blocked kernel of the transposed products.
 func gemm4x16(dx, dy *[4]*float32, w []float32, wstride, nr int) {
 	gemm4x16FMA(dx, dy, &w[0], wstride, nr)
+}
+
+// haveF16C selects the F16C conversion of F16 rows.
+var haveF16C = cpu.X86.HasAVX && cpu.X86.HasF16C
+
+//go:noescape
+func f16toF32F16C(dst *float32, src *uint16, n int)
+
+// decodeF16 converts the little-endian F16 values of src into dst
+// (len(src)/2 of them), eight at a time with F16C where the CPU has it.
+// The conversion is exact, so the result is ggml.Dequantize's.
+func decodeF16(src []byte, dst []float32) bool {
+	n := len(src) / 2
+	if !haveF16C || n < 8 || len(dst) < n {
+		return false
+	}
+	k := n &^ 7
+	f16toF32F16C(&dst[0], (*uint16)(unsafe.Pointer(&src[0])), k)
+	for i := k; i < n; i++ {
+		dst[i] = ggml.FP16ToFP32(uint16(src[2*i]) | uint16(src[2*i+1])<<8)
+	}
+	return true
 }

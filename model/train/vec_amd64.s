@@ -185,3 +185,24 @@ gemmstore:
 	VMOVUPS Y7, 32(DI)
 	VZEROUPPER
 	RET
+
+// func f16toF32F16C(dst *float32, src *uint16, n int)
+// dst[i] = float32(src[i]) for i < n, n a multiple of 8 (F16C: exact).
+TEXT ·f16toF32F16C(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+
+f16loop:
+	CMPQ CX, $8
+	JL   f16done
+	VCVTPH2PS (SI), Y0
+	VMOVUPS   Y0, (DI)
+	ADDQ      $16, SI
+	ADDQ      $32, DI
+	SUBQ      $8, CX
+	JMP       f16loop
+
+f16done:
+	VZEROUPPER
+	RET

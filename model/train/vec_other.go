@@ -11,3 +11,5 @@ func haveGemm() bool { return false }
 func gemm4x16(dx, dy *[4]*float32, w []float32, wstride, nr int) {
 	panic("train: gemm4x16 without SIMD")
 }
+
+func decodeF16(src []byte, dst []float32) bool { return false }

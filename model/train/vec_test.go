@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/chatloop/chatloop/model/ggml"
 )
 
 // TestVecKernels compares the SIMD dot and axpy with the pure-Go ones on
@@ -30,6 +32,29 @@ func TestVecKernels(t *testing.T) {
 			if math.Abs(float64(y1[i]-y2[i])) > 1e-6 {
 				t.Fatalf("n=%d: axpy[%d] = %v, want %v", n, i, y1[i], y2[i])
 			}
+		}
+	}
+}
+
+// TestDecodeF16 converts every F16 bit pattern, at lengths with and
+// without a tail, and compares the bits with ggml.Dequantize's.
+func TestDecodeF16(t *testing.T) {
+	src := make([]byte, 2*(1<<16)+6) // all 65536 patterns and a 3-value tail
+	for i := range 1<<16 + 3 {
+		v := uint16(i)
+		src[2*i], src[2*i+1] = byte(v), byte(v>>8)
+	}
+	want := make([]float32, len(src)/2)
+	if err := ggml.Dequantize(ggml.F16, src, want); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]float32, len(want))
+	if !decodeF16(src, got) {
+		t.Skip("no F16C on this CPU/build")
+	}
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(math.IsNaN(float64(got[i])) && math.IsNaN(float64(want[i]))) {
+			t.Fatalf("F16 %#04x: %v (%#08x), want %v (%#08x)", i&0xffff, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
 		}
 	}
 }
