@@ -83,7 +83,10 @@ func runCLI(t *testing.T, args ...string) (string, string, int) {
 
 func TestModelPullListRm(t *testing.T) {
 	content := bytes.Repeat([]byte("GGUF model bytes "), 50_000)
-	f := newFakeHub(t, map[string][]byte{"Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q8_0.gguf": content})
+	f := newFakeHub(t, map[string][]byte{
+		"Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q8_0.gguf": content,
+		"bartowski/Qwen_Qwen3-0.6B-GGUF/Qwen_Qwen3-0.6B-Q8_0.gguf":        content,
+	})
 	cacheDir := t.TempDir()
 	t.Setenv("HF_ENDPOINT", f.URL)
 	t.Setenv("CHATLOOP_MODEL_CACHE_DIR", cacheDir)
@@ -91,11 +94,22 @@ func TestModelPullListRm(t *testing.T) {
 	sum := sha256.Sum256(content)
 	hexSum := hex.EncodeToString(sum[:])
 
+	// The default model's digest is pinned: other bytes under its name are
+	// refused, whatever the server says, and nothing is installed.
 	out, errOut, code := runCLI(t, "model", "pull")
+	if code == 0 || !strings.Contains(errOut, "checksum mismatch") || !strings.Contains(errOut, "the catalogue pins ca59ca7f") {
+		t.Errorf("pull of the pinned default from a server with other bytes: exit %d\n%s", code, errOut)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(cacheDir, "hf", "Qwen", "Qwen2.5-0.5B-Instruct-GGUF")); len(ents) != 0 {
+		t.Errorf("the refused download left %v", ents)
+	}
+
+	// qwen3-0.6b is not pinned (docs/security.md): the server's bytes go in.
+	out, errOut, code = runCLI(t, "model", "pull", "qwen3-0.6b")
 	if code != 0 {
 		t.Fatalf("pull: exit %d\n%s", code, errOut)
 	}
-	path := filepath.Join(cacheDir, "hf", "Qwen", "Qwen2.5-0.5B-Instruct-GGUF", "qwen2.5-0.5b-instruct-q8_0.gguf")
+	path := filepath.Join(cacheDir, "hf", "bartowski", "Qwen_Qwen3-0.6B-GGUF", "Qwen_Qwen3-0.6B-Q8_0.gguf")
 	if !strings.Contains(out, path) || !strings.Contains(out, hexSum) {
 		t.Errorf("pull output %q lacks the path or checksum", out)
 	}
@@ -107,23 +121,23 @@ func TestModelPullListRm(t *testing.T) {
 	}
 
 	out, _, code = runCLI(t, "model", "list")
-	if code != 0 || !strings.Contains(out, "qwen2.5-0.5b-instruct") || !strings.Contains(out, hexSum) || !strings.Contains(out, "850.0 kB") ||
-		!strings.Contains(out, "hf://Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q8_0.gguf") {
+	if code != 0 || !strings.Contains(out, "qwen3-0.6b") || !strings.Contains(out, hexSum) || !strings.Contains(out, "850.0 kB") ||
+		!strings.Contains(out, "hf://bartowski/Qwen_Qwen3-0.6B-GGUF/Qwen_Qwen3-0.6B-Q8_0.gguf") {
 		t.Errorf("list: exit %d\n%s", code, out)
 	}
 	out, _, _ = runCLI(t, "model", "list", "--all")
-	if !strings.Contains(out, "qwen2.5-0.5b-instruct (default)") || !strings.Contains(out, "smollm2-1.7b-instruct") || !regexp.MustCompile(`qwen2.5-0.5b-instruct \(default\)\s+Q8_0\s+850.0 kB\s+yes`).MatchString(out) {
+	if !regexp.MustCompile(`qwen2.5-0.5b-instruct \(default\)\s+Q8_0\s+\S+ MB\s+no`).MatchString(out) || !strings.Contains(out, "smollm2-1.7b-instruct") || !regexp.MustCompile(`qwen3-0.6b\s+Q8_0\s+850.0 kB\s+yes`).MatchString(out) {
 		t.Errorf("list --all:\n%s", out)
 	}
 
-	out, errOut, code = runCLI(t, "model", "rm", "qwen2.5-0.5b-instruct")
+	out, errOut, code = runCLI(t, "model", "rm", "qwen3-0.6b")
 	if code != 0 || !strings.Contains(out, "removed") {
 		t.Fatalf("rm: exit %d\n%s%s", code, out, errOut)
 	}
 	if ents, _ := os.ReadDir(cacheDir); len(ents) != 0 {
 		t.Errorf("cache not empty after rm: %v", ents)
 	}
-	if _, errOut, code = runCLI(t, "model", "rm", "qwen2.5-0.5b-instruct"); code == 0 || !strings.Contains(errOut, "not in the cache") {
+	if _, errOut, code = runCLI(t, "model", "rm", "qwen3-0.6b"); code == 0 || !strings.Contains(errOut, "not in the cache") {
 		t.Errorf("second rm: exit %d, %s", code, errOut)
 	}
 }

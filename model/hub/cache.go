@@ -272,13 +272,18 @@ func (c Cache) Remove(ref string) (string, error) {
 	if !found {
 		return "", fmt.Errorf("%w: %s", ErrNotCached, ref)
 	}
-	// Empty source directories go too (never the cache directory).
+	c.removeEmptyDirs(p)
+	return p, nil
+}
+
+// removeEmptyDirs removes the empty source directories above the file p
+// (never the cache directory itself).
+func (c Cache) removeEmptyDirs(p string) {
 	for d := filepath.Dir(p); d != c.Dir && strings.HasPrefix(d, c.Dir+string(filepath.Separator)); d = filepath.Dir(d) {
 		if os.Remove(d) != nil {
 			break
 		}
 	}
-	return p, nil
 }
 
 // ReadChecksum reads the SHA-256 recorded beside a model file.

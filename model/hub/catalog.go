@@ -46,13 +46,16 @@ const mb = 1000 * 1000
 //   - Qwen3-1.7B (bartowski): revision dcb1915, from the tree API's lfs.oid;
 //   - Llama-3.2-1B (bartowski): revision 067b946, and the cache blob name;
 //   - Llama-3.2-3B (bartowski): revision 5ab33fa;
-//   - SmolLM2-1.7B (bartowski): the cache blob name.
+//   - SmolLM2-1.7B (bartowski): the cache blob name;
+//   - Qwen2.5-0.5B-Instruct Q8_0 (Qwen's own repository, the default):
+//     revision 9217f5d in one catalogue, and the same digest and size in
+//     two unrelated projects' download instructions and test anchors.
 //
-// qwen2.5-0.5b-instruct (Qwen's own repository) and qwen3-0.6b are not
-// pinned: no published digest of those files was found. They are checked
-// against the X-Linked-Etag Hugging Face sends (see docs/security.md).
+// qwen3-0.6b is not pinned: no published digest of that file was found.
+// It is checked against the X-Linked-Etag Hugging Face sends (see
+// docs/security.md).
 var catalogue = []Entry{
-	{Name: "qwen2.5-0.5b-instruct", Repo: "Qwen/Qwen2.5-0.5B-Instruct-GGUF", File: "qwen2.5-0.5b-instruct-q8_0.gguf", Quant: "Q8_0", ApproxSize: 676 * mb},
+	{Name: "qwen2.5-0.5b-instruct", Repo: "Qwen/Qwen2.5-0.5B-Instruct-GGUF", File: "qwen2.5-0.5b-instruct-q8_0.gguf", Quant: "Q8_0", ApproxSize: 676 * mb, Size: 675710816, SHA256: "ca59ca7f13d0e15a8cfa77bd17e65d24f6844b554a7b6c12e07a5f89ff76844e"},
 	{Name: "qwen2.5-1.5b-instruct", Repo: "bartowski/Qwen2.5-1.5B-Instruct-GGUF", File: "Qwen2.5-1.5B-Instruct-Q4_K_M.gguf", Quant: "Q4_K_M", ApproxSize: 986 * mb, Size: 986048768, SHA256: "1adf0b11065d8ad2e8123ea110d1ec956dab4ab038eab665614adba04b6c3370"},
 	{Name: "qwen2.5-3b-instruct", Repo: "bartowski/Qwen2.5-3B-Instruct-GGUF", File: "Qwen2.5-3B-Instruct-Q4_K_M.gguf", Quant: "Q4_K_M", ApproxSize: 1930 * mb, Size: 1929903264, SHA256: "9c9f56a391a3abbd5b89d0245bf6106081bcc3173119d4229235dd9d23253f94"},
 	{Name: "qwen3-0.6b", Repo: "bartowski/Qwen_Qwen3-0.6B-GGUF", File: "Qwen_Qwen3-0.6B-Q8_0.gguf", Quant: "Q8_0", ApproxSize: 639 * mb},

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 // checksum's temporary file) is never followed: its target keeps its
 // content, and the pull fails naming the link.
 func TestPartSymlinkNotFollowed(t *testing.T) {
+	withCatalogueUnpinned(t)
 	for _, planted := range []string{partSuffix, checksumSuffix + ".tmp"} {
 		t.Run(planted, func(t *testing.T) {
 			f := newFakeHF(t)
@@ -150,6 +152,16 @@ func withCatalogue(t *testing.T, entries ...Entry) {
 	t.Cleanup(func() { catalogue = old })
 }
 
+// withCatalogueUnpinned is the catalogue without its pins, for tests whose
+// fake Hugging Face serves other bytes under a catalogue file's name.
+func withCatalogueUnpinned(t *testing.T) {
+	entries := slices.Clone(catalogue)
+	for i := range entries {
+		entries[i].SHA256, entries[i].Size = "", 0
+	}
+	withCatalogue(t, entries...)
+}
+
 // TestCatalogueCapsSize: a catalogue model whose server declares no size
 // is cut at the catalogue's known size.
 func TestCatalogueCapsSize(t *testing.T) {
@@ -171,6 +183,7 @@ func TestCatalogueCapsSize(t *testing.T) {
 // one over it. A pinned catalogue SHA-256 is enforced even when the server
 // publishes another.
 func TestCacheIdentity(t *testing.T) {
+	withCatalogueUnpinned(t)
 	f := newFakeHF(t)
 	official := randomBytes(200<<10, 11)
 	f.add("Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q8_0.gguf", official)
@@ -240,7 +253,7 @@ func TestCataloguePins(t *testing.T) {
 			t.Errorf("%s: pinned size %d is not within 1%% of %d", e.Name, e.Size, e.ApproxSize)
 		}
 	}
-	want := []string{"llama-3.2-1b-instruct", "llama-3.2-3b-instruct", "qwen2.5-1.5b-instruct", "qwen2.5-3b-instruct", "qwen3-1.7b", "smollm2-1.7b-instruct"}
+	want := []string{"llama-3.2-1b-instruct", "llama-3.2-3b-instruct", "qwen2.5-0.5b-instruct", "qwen2.5-1.5b-instruct", "qwen2.5-3b-instruct", "qwen3-1.7b", "smollm2-1.7b-instruct"}
 	for _, n := range want {
 		if !pinned[n] {
 			t.Errorf("%s is not pinned", n)

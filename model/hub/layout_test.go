@@ -61,6 +61,7 @@ func TestCacheKeyedBySource(t *testing.T) {
 // found, and moves to its source's place when found or pulled by its
 // source; a file put there by hand (no source) stays listed.
 func TestCacheReadsOldLayout(t *testing.T) {
+	withCatalogueUnpinned(t)
 	f := newFakeHF(t)
 	content := randomBytes(64<<10, 23)
 	sum := f.add("Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q8_0.gguf", content)

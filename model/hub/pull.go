@@ -222,7 +222,9 @@ func (p *Puller) Download(ctx context.Context, rem Remote, cache Cache) (CachedM
 	if checkFileName(file) == nil {
 		cache.adoptByHand(rem, final)
 	}
+	published := "the server published"
 	if e, ok := catalogueEntry(want); ok && e.SHA256 != "" {
+		published = "the catalogue pins"
 		if rem.SHA256 != "" && rem.SHA256 != e.SHA256 {
 			p.log().Warn("the server publishes another checksum than the catalogue pins; the pin wins", "file", file, "published", rem.SHA256, "pinned", e.SHA256)
 		}
@@ -318,7 +320,8 @@ func (p *Puller) Download(ctx context.Context, rem Remote, cache Cache) (CachedM
 	if rem.SHA256 != "" && sum != rem.SHA256 {
 		f.Close()
 		os.Remove(part)
-		return CachedModel{}, fmt.Errorf("%w for %s: got sha256 %s, the server published %s; the download was deleted, pull again", ErrChecksum, file, sum, rem.SHA256)
+		cache.removeEmptyDirs(final)
+		return CachedModel{}, fmt.Errorf("%w for %s: got sha256 %s, %s %s; the download was deleted, pull again", ErrChecksum, file, sum, published, rem.SHA256)
 	}
 	if rem.SHA256 == "" {
 		p.log().Warn("the server publishes no checksum for this file; recording the downloaded file's", "file", file, "sha256", sum)

@@ -97,6 +97,7 @@ func checkPulled(t *testing.T, m CachedModel, want []byte) {
 }
 
 func TestPullFollowsRedirectAndVerifies(t *testing.T) {
+	withCatalogueUnpinned(t)
 	f := newFakeHF(t)
 	content := randomBytes(3<<20+17, 1)
 	sum := f.add("Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q8_0.gguf", content)

@@ -126,6 +126,7 @@ func TestEtagSHA256(t *testing.T) {
 }
 
 func TestCacheListFindRemove(t *testing.T) {
+	withCatalogueUnpinned(t)
 	cache := Cache{Dir: t.TempDir()}
 	if l, err := cache.List(); err != nil || len(l) != 0 {
 		t.Fatalf("empty cache: %v, %v", l, err)
