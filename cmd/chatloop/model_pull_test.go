@@ -85,7 +85,7 @@ func TestModelPullListRm(t *testing.T) {
 	content := bytes.Repeat([]byte("GGUF model bytes "), 50_000)
 	f := newFakeHub(t, map[string][]byte{
 		"Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q8_0.gguf": content,
-		"bartowski/Qwen_Qwen3-0.6B-GGUF/Qwen_Qwen3-0.6B-Q8_0.gguf":        content,
+		"someone/Tiny-GGUF/tiny-q8_0.gguf":                                content,
 	})
 	cacheDir := t.TempDir()
 	t.Setenv("HF_ENDPOINT", f.URL)
@@ -104,12 +104,13 @@ func TestModelPullListRm(t *testing.T) {
 		t.Errorf("the refused download left %v", ents)
 	}
 
-	// qwen3-0.6b is not pinned (docs/security.md): the server's bytes go in.
-	out, errOut, code = runCLI(t, "model", "pull", "qwen3-0.6b")
+	// A file outside the catalogue has no pin: the server's bytes go in.
+	const ref = "hf://someone/Tiny-GGUF/tiny-q8_0.gguf"
+	out, errOut, code = runCLI(t, "model", "pull", ref)
 	if code != 0 {
 		t.Fatalf("pull: exit %d\n%s", code, errOut)
 	}
-	path := filepath.Join(cacheDir, "hf", "bartowski", "Qwen_Qwen3-0.6B-GGUF", "Qwen_Qwen3-0.6B-Q8_0.gguf")
+	path := filepath.Join(cacheDir, "hf", "someone", "Tiny-GGUF", "tiny-q8_0.gguf")
 	if !strings.Contains(out, path) || !strings.Contains(out, hexSum) {
 		t.Errorf("pull output %q lacks the path or checksum", out)
 	}
@@ -121,23 +122,23 @@ func TestModelPullListRm(t *testing.T) {
 	}
 
 	out, _, code = runCLI(t, "model", "list")
-	if code != 0 || !strings.Contains(out, "qwen3-0.6b") || !strings.Contains(out, hexSum) || !strings.Contains(out, "850.0 kB") ||
-		!strings.Contains(out, "hf://bartowski/Qwen_Qwen3-0.6B-GGUF/Qwen_Qwen3-0.6B-Q8_0.gguf") {
+	if code != 0 || !strings.Contains(out, "tiny-q8_0.gguf") || !strings.Contains(out, hexSum) || !strings.Contains(out, "850.0 kB") ||
+		!strings.Contains(out, ref) {
 		t.Errorf("list: exit %d\n%s", code, out)
 	}
 	out, _, _ = runCLI(t, "model", "list", "--all")
-	if !regexp.MustCompile(`qwen2.5-0.5b-instruct \(default\)\s+Q8_0\s+\S+ MB\s+no`).MatchString(out) || !strings.Contains(out, "smollm2-1.7b-instruct") || !regexp.MustCompile(`qwen3-0.6b\s+Q8_0\s+850.0 kB\s+yes`).MatchString(out) {
+	if !regexp.MustCompile(`qwen2.5-0.5b-instruct \(default\)\s+Q8_0\s+\S+ MB\s+no`).MatchString(out) || !strings.Contains(out, "smollm2-1.7b-instruct") || !regexp.MustCompile(`qwen3-0.6b\s+Q8_0\s+\S+ MB\s+no`).MatchString(out) {
 		t.Errorf("list --all:\n%s", out)
 	}
 
-	out, errOut, code = runCLI(t, "model", "rm", "qwen3-0.6b")
+	out, errOut, code = runCLI(t, "model", "rm", ref)
 	if code != 0 || !strings.Contains(out, "removed") {
 		t.Fatalf("rm: exit %d\n%s%s", code, out, errOut)
 	}
 	if ents, _ := os.ReadDir(cacheDir); len(ents) != 0 {
 		t.Errorf("cache not empty after rm: %v", ents)
 	}
-	if _, errOut, code = runCLI(t, "model", "rm", "qwen3-0.6b"); code == 0 || !strings.Contains(errOut, "not in the cache") {
+	if _, errOut, code = runCLI(t, "model", "rm", ref); code == 0 || !strings.Contains(errOut, "not in the cache") {
 		t.Errorf("second rm: exit %d, %s", code, errOut)
 	}
 }
@@ -168,19 +169,19 @@ func pullTestCommand(yes bool) *cobra.Command {
 
 func TestResolveModelPathPullsOnFirstUse(t *testing.T) {
 	content := bytes.Repeat([]byte{7}, 100_000)
-	f := newFakeHub(t, map[string][]byte{"bartowski/Qwen_Qwen3-0.6B-GGUF/Qwen_Qwen3-0.6B-Q8_0.gguf": content})
+	f := newFakeHub(t, map[string][]byte{"someone/Tiny-GGUF/tiny-q8_0.gguf": content})
 	t.Setenv("HF_ENDPOINT", f.URL)
 	var stderr bytes.Buffer
 	a := pullTestApp(&stderr)
 	cfg := defaultConfig()
-	cfg.Model.Name = "qwen3-0.6b"
+	cfg.Model.Name = "hf://someone/Tiny-GGUF/tiny-q8_0.gguf" // no pin for the fake's bytes to contradict
 	cfg.Model.CacheDir = t.TempDir()
 
 	path, err := a.resolveModelPath(pullTestCommand(false), &cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if path != filepath.Join(cfg.Model.CacheDir, "hf", "bartowski", "Qwen_Qwen3-0.6B-GGUF", "Qwen_Qwen3-0.6B-Q8_0.gguf") {
+	if path != filepath.Join(cfg.Model.CacheDir, "hf", "someone", "Tiny-GGUF", "tiny-q8_0.gguf") {
 		t.Errorf("path %s", path)
 	}
 	if sum, err := hub.ReadChecksum(path); err != nil || len(sum) != 64 {
@@ -192,10 +193,10 @@ func TestResolveModelPathPullsOnFirstUse(t *testing.T) {
 	if err != nil || again != path {
 		t.Fatalf("second resolve: %s, %v", again, err)
 	}
-	// --model with a catalogue name that is cached resolves to the file.
-	cfg.Model.Path = "qwen3-0.6b"
+	// --model with the reference of a cached file resolves to the file.
+	cfg.Model.Path = cfg.Model.Name
 	if p, err := a.resolveModelPath(pullTestCommand(false), &cfg); err != nil || p != path {
-		t.Errorf("--model qwen3-0.6b: %s, %v", p, err)
+		t.Errorf("--model %s: %s, %v", cfg.Model.Path, p, err)
 	}
 }
 

@@ -49,16 +49,18 @@ const mb = 1000 * 1000
 //   - SmolLM2-1.7B (bartowski): the cache blob name;
 //   - Qwen2.5-0.5B-Instruct Q8_0 (Qwen's own repository, the default):
 //     revision 9217f5d in one catalogue, and the same digest and size in
-//     two unrelated projects' download instructions and test anchors.
+//     two unrelated projects' download instructions and test anchors;
+//   - Qwen3-0.6B Q8_0 (Qwen's own repository; bartowski's copy until 7
+//     December, for which no digest was found): revision 23749fe in several
+//     unrelated projects' catalogues and download scripts.
 //
-// qwen3-0.6b is not pinned: no published digest of that file was found.
-// It is checked against the X-Linked-Etag Hugging Face sends (see
-// docs/security.md).
+// Every entry is pinned (TestCataloguePins); an entry added without a
+// known digest is checked against the X-Linked-Etag Hugging Face sends.
 var catalogue = []Entry{
 	{Name: "qwen2.5-0.5b-instruct", Repo: "Qwen/Qwen2.5-0.5B-Instruct-GGUF", File: "qwen2.5-0.5b-instruct-q8_0.gguf", Quant: "Q8_0", ApproxSize: 676 * mb, Size: 675710816, SHA256: "ca59ca7f13d0e15a8cfa77bd17e65d24f6844b554a7b6c12e07a5f89ff76844e"},
 	{Name: "qwen2.5-1.5b-instruct", Repo: "bartowski/Qwen2.5-1.5B-Instruct-GGUF", File: "Qwen2.5-1.5B-Instruct-Q4_K_M.gguf", Quant: "Q4_K_M", ApproxSize: 986 * mb, Size: 986048768, SHA256: "1adf0b11065d8ad2e8123ea110d1ec956dab4ab038eab665614adba04b6c3370"},
 	{Name: "qwen2.5-3b-instruct", Repo: "bartowski/Qwen2.5-3B-Instruct-GGUF", File: "Qwen2.5-3B-Instruct-Q4_K_M.gguf", Quant: "Q4_K_M", ApproxSize: 1930 * mb, Size: 1929903264, SHA256: "9c9f56a391a3abbd5b89d0245bf6106081bcc3173119d4229235dd9d23253f94"},
-	{Name: "qwen3-0.6b", Repo: "bartowski/Qwen_Qwen3-0.6B-GGUF", File: "Qwen_Qwen3-0.6B-Q8_0.gguf", Quant: "Q8_0", ApproxSize: 639 * mb},
+	{Name: "qwen3-0.6b", Repo: "Qwen/Qwen3-0.6B-GGUF", File: "Qwen3-0.6B-Q8_0.gguf", Quant: "Q8_0", ApproxSize: 639 * mb, Size: 639446688, SHA256: "9465e63a22add5354d9bb4b99e90117043c7124007664907259bd16d043bb031"},
 	{Name: "qwen3-1.7b", Repo: "bartowski/Qwen_Qwen3-1.7B-GGUF", File: "Qwen_Qwen3-1.7B-Q4_K_M.gguf", Quant: "Q4_K_M", ApproxSize: 1280 * mb, Size: 1282439584, SHA256: "72c5c3cb38fa32d5256e2fe30d03e7a64c6c79e668ad84057e3bd66e250b24fb"},
 	{Name: "llama-3.2-1b-instruct", Repo: "bartowski/Llama-3.2-1B-Instruct-GGUF", File: "Llama-3.2-1B-Instruct-Q4_K_M.gguf", Quant: "Q4_K_M", ApproxSize: 808 * mb, Size: 807694464, SHA256: "6f85a640a97cf2bf5b8e764087b1e83da0fdb51d7c9fab7d0fece9385611df83"},
 	{Name: "llama-3.2-3b-instruct", Repo: "bartowski/Llama-3.2-3B-Instruct-GGUF", File: "Llama-3.2-3B-Instruct-Q4_K_M.gguf", Quant: "Q4_K_M", ApproxSize: 2020 * mb, Size: 2019377696, SHA256: "6c1a2b41161032677be168d354123594c0e6e67d2b9227c84f296ad037c728ff"},

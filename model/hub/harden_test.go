@@ -253,7 +253,7 @@ func TestCataloguePins(t *testing.T) {
 			t.Errorf("%s: pinned size %d is not within 1%% of %d", e.Name, e.Size, e.ApproxSize)
 		}
 	}
-	want := []string{"llama-3.2-1b-instruct", "llama-3.2-3b-instruct", "qwen2.5-0.5b-instruct", "qwen2.5-1.5b-instruct", "qwen2.5-3b-instruct", "qwen3-1.7b", "smollm2-1.7b-instruct"}
+	want := []string{"llama-3.2-1b-instruct", "llama-3.2-3b-instruct", "qwen2.5-0.5b-instruct", "qwen2.5-1.5b-instruct", "qwen2.5-3b-instruct", "qwen3-0.6b", "qwen3-1.7b", "smollm2-1.7b-instruct"}
 	for _, n := range want {
 		if !pinned[n] {
 			t.Errorf("%s is not pinned", n)

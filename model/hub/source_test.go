@@ -19,7 +19,7 @@ func TestParseSource(t *testing.T) {
 	}{
 		{in: "qwen2.5-0.5b-instruct", repo: "Qwen/Qwen2.5-0.5B-Instruct-GGUF", file: "qwen2.5-0.5b-instruct-q8_0.gguf", fileName: "qwen2.5-0.5b-instruct-q8_0.gguf",
 			download: "https://huggingface.co/Qwen/Qwen2.5-0.5B-Instruct-GGUF/resolve/main/qwen2.5-0.5b-instruct-q8_0.gguf"},
-		{in: "QWEN3-0.6B", repo: "bartowski/Qwen_Qwen3-0.6B-GGUF", file: "Qwen_Qwen3-0.6B-Q8_0.gguf", fileName: "Qwen_Qwen3-0.6B-Q8_0.gguf"},
+		{in: "QWEN3-0.6B", repo: "Qwen/Qwen3-0.6B-GGUF", file: "Qwen3-0.6B-Q8_0.gguf", fileName: "Qwen3-0.6B-Q8_0.gguf"},
 		{in: "hf://bartowski/SmolLM2-1.7B-Instruct-GGUF/SmolLM2-1.7B-Instruct-Q8_0.gguf", repo: "bartowski/SmolLM2-1.7B-Instruct-GGUF", file: "SmolLM2-1.7B-Instruct-Q8_0.gguf", fileName: "SmolLM2-1.7B-Instruct-Q8_0.gguf"},
 		{in: "hf://o/r/sub dir/m q.gguf", repo: "o/r", file: "sub dir/m q.gguf", fileName: "m q.gguf", download: "https://huggingface.co/o/r/resolve/main/sub%20dir/m%20q.gguf"},
 		{in: "https://example.com/models/x.GGUF?download=1", url: "https://example.com/models/x.GGUF?download=1", fileName: "x.GGUF"},
