@@ -85,7 +85,9 @@ type Options struct {
 	// load, so that later loads map them instead of repacking. A cache is
 	// keyed by the packed layouts' version, this CPU's features and the
 	// model file's size, time and SHA-256; one that does not match is
-	// refused and rewritten.
+	// refused and rewritten. Close waits for a write still in progress
+	// (at most packCacheCloseWait), so that a process that answers one
+	// question and exits leaves the cache behind.
 	PackCache bool
 	// PackCacheDir is the pack cache's folder when the model's is not
 	// writable; "" means the user's cache folder (chatloop/packed).
@@ -408,6 +410,10 @@ func newEngine(f *gguf.File, path string, opts Options, threads int, log *slog.L
 	return e, nil
 }
 
+// packCacheCloseWait bounds how long Close waits for a pack cache being
+// written (a 0.5B Q8_0 model's takes about 3 s: its SHA-256, then 500 MB).
+const packCacheCloseWait = 30 * time.Second
+
 // Close stops the scheduler and releases the model's memory. Generate
 // calls still running return ErrClosed (with the text so far); later
 // calls return it at once.
@@ -418,6 +424,7 @@ func (e *Engine) Close() error {
 	e.fwd.Lock() // wait for a Logits, Bench or Embed in progress
 	defer e.fwd.Unlock()
 	e.fwd.closed = true
+	e.packed.finishSave(packCacheCloseWait, e.log)
 	e.hash.cancel()
 	e.kern.close()
 	err := e.packed.release()

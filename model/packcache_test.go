@@ -228,6 +228,33 @@ func TestPackCacheFallbackFolder(t *testing.T) {
 	}
 }
 
+// TestPackCacheCloseFinishesTheWriter: an engine closed at once, as
+// `chat --once` closes it after a short answer, still leaves the cache
+// (Close waits for the write), and the next load maps it.
+func TestPackCacheCloseFinishesTheWriter(t *testing.T) {
+	path := testmodel.Write(t, testmodel.Tiny("qwen2", ggml.Q8_0, 8))
+	e, err := Load(path, Options{Threads: 1, Context: 64, PackCache: true, PackCacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.packed == nil {
+		e.Close()
+		t.Skip("no packed layout on this CPU")
+	}
+	e.Close()
+	if _, err := os.Stat(path + ".chatloop-packed"); err != nil {
+		t.Fatalf("no pack cache after Close: %v", err)
+	}
+	again, err := Load(path, Options{Threads: 1, Context: 64, PackCache: true, PackCacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if again.Info().PackCache != path+".chatloop-packed" {
+		t.Errorf("second load: pack cache %q, want the one the first Close finished", again.Info().PackCache)
+	}
+}
+
 // TestPackCacheCloseStopsTheWriter: closing the engine while the cache is
 // being written leaves no file, half or whole temporary, behind.
 func TestPackCacheCloseStopsTheWriter(t *testing.T) {

@@ -139,6 +139,29 @@ func (p *packedWeights) background(task func(ctx context.Context)) {
 	}()
 }
 
+// finishSave waits, up to limit, for a pack cache still being written,
+// so that a short-lived process (`chat --once`) leaves the cache for the
+// next load instead of repacking at every start. A check of a cache the
+// weights were mapped from is not waited for: release stops it.
+func (p *packedWeights) finishSave(limit time.Duration, log *slog.Logger) {
+	if p == nil || p.fromCache || p.bgDone == nil {
+		return
+	}
+	select {
+	case <-p.bgDone:
+		return
+	default:
+	}
+	log.Info("finishing the pack cache for the next load", "wait_at_most", limit)
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-p.bgDone:
+	case <-t.C:
+		log.Warn("the pack cache was not finished in time; the next load packs again", "waited", limit)
+	}
+}
+
 // release frees the packed matrices; nothing may read them afterwards.
 func (p *packedWeights) release() error {
 	if p == nil || p.mem == nil {

@@ -19,7 +19,7 @@
 // Prints one JSON object: the medians in ms and the ratios
 // chatloop / llama.cpp (below 1: chatloop is first).
 import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -70,15 +70,30 @@ function firstByte(cmd, args, opts = {}) {
   });
 }
 
+// toExit spawns cmd and waits for it to exit on its own.
+function toExit(cmd, args, opts = {}) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"], ...opts });
+    let err = "";
+    p.stderr.on("data", (d) => { err += d; });
+    p.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} exited ${code}: ${err.slice(-2000)}`))));
+  });
+}
+
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const n = s.length; return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2; };
 const self = fileURLToPath(import.meta.url);
 const chatloop = (extra) => firstByte(bin, ["chat", "--backend", "local", "--model", file, "--db", join(dir, "fb.db"), "--once", question, ...extra], { cwd: dir });
 const llamaRun = () => firstByte(process.execPath, [self, "--llama", file]);
 const nodeStart = () => firstByte(process.execPath, ["-e", "process.stdout.write('x')"]);
 
-// One untimed run of each: the pack cache is made, the file is read into
-// the page cache, node's modules are compiled.
-await chatloop([]);
+// One untimed run of each: the pack cache is made (chatloop runs to its
+// end, since the cache is written in the background after the load and a
+// process killed at its first token never finishes it), the file is read
+// into the page cache, node's modules are compiled.
+await toExit(bin, ["chat", "--backend", "local", "--model", file, "--db", join(dir, "fb.db"), "--once", question], { cwd: dir });
+if (!existsSync(file + ".chatloop-packed")) {
+  console.error(`coldstart: no pack cache beside ${file} after a whole run (a folder that is not writable puts it under the user cache folder; this CPU may pack nothing)`);
+}
 await llamaRun();
 
 const t = { cached: [], norepack: [], llama: [], node: [] };
