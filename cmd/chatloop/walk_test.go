@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/chatloop/chatloop/feedback"
+	"github.com/chatloop/chatloop/model/ggml"
+	"github.com/chatloop/chatloop/model/testmodel"
 )
 
 // TestLoopWalk runs the program through the whole loop, as README's tour
@@ -20,6 +22,15 @@ func TestLoopWalk(t *testing.T) {
 	f := rewardFiles(t)
 	dir := t.TempDir()
 	db := filepath.Join(dir, "loop.db")
+	// The walk's model has flattened logits, as tuneDir's: with the reward
+	// files' model a regeneration or an A/B sample now and then repeated
+	// the first answer word for word, leaving tune no pair.
+	spec := testmodel.Tiny("qwen2", ggml.Q8_0, 3)
+	spec.OutputNormScale = 0.1
+	f.model = filepath.Join(dir, "walk.gguf")
+	if err := testmodel.WriteFile(f.model, spec); err != nil {
+		t.Fatal(err)
+	}
 	config := func(name, extra string) string {
 		p := filepath.Join(dir, name)
 		cfg := fmt.Sprintf("%s\n[model]\npath = %q\nthreads = 2\nmax_tokens = 8\n[model.sampling]\ntemperature = 1.0\n[feedback]\ndb = %q\n", extra, f.model, db)
