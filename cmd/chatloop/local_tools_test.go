@@ -211,27 +211,7 @@ func TestLocalEngineSearchesThroughTheCore(t *testing.T) {
 	defer stopTools()
 	be := &backend{gen: newLocalGenerator(e, nil, false), counter: engineCounter{e}, context: e.ContextSize(), close: e.Close}
 	defer be.close()
-	store, err := a.openStore(&cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	core, err := a.newCore(&cfg, cfg.Bot, be, store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	coreDone := make(chan struct{})
-	go func() { defer close(coreDone); _ = core.Run(ctx) }()
-	defer func() { cancel(); <-coreDone }()
-
-	r := &answerRecorder{done: make(chan struct{})}
-	core.HandleMessage(ctx, bot.Message{Platform: "test", ChatID: "dm", SenderID: "u", Text: "what is new in go?", IsDirect: true}, r)
-	select {
-	case <-r.done:
-	case <-time.After(60 * time.Second):
-		t.Fatal("no answer")
-	}
-	got := r.text.String()
+	got := askCore(ctx, t, a, &cfg, be, "what is new in go?", 60*time.Second)
 	if !strings.HasPrefix(got, "Go 1.26 is out [1].") || !strings.Contains(got, "https://go.dev/blog/go1.26") {
 		t.Errorf("answer %q, want the forced answer with its cited link\nlog:\n%s", got, logs.String())
 	}

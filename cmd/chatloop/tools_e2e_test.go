@@ -253,27 +253,7 @@ func TestToolsMCPThroughTheCore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer be.close()
-	store, err := a.openStore(&cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	core, err := a.newCore(&cfg, cfg.Bot, be, store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	coreDone := make(chan struct{})
-	go func() { defer close(coreDone); _ = core.Run(ctx) }()
-	defer func() { cancel(); <-coreDone }()
-
-	r := &answerRecorder{done: make(chan struct{})}
-	core.HandleMessage(ctx, bot.Message{Platform: "test", ChatID: "dm", SenderID: "u", Text: "what is the wifi password?", IsDirect: true}, r)
-	select {
-	case <-r.done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("no answer")
-	}
-	if got := r.text.String(); got != "The password is hunter2." {
+	if got := askCore(ctx, t, a, &cfg, be, "what is the wifi password?", 30*time.Second); got != "The password is hunter2." {
 		t.Errorf("answer %q", got)
 	}
 	reqs := ai.requests()
@@ -311,6 +291,34 @@ func waitForTool(t *testing.T, box bot.ToolBox, name string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("%s was never offered", name)
+}
+
+// askCore runs a core over be and the configured store, sends it one
+// direct message and returns the answer's text once it is complete.
+func askCore(ctx context.Context, t *testing.T, a *app, cfg *Config, be *backend, text string, wait time.Duration) string {
+	t.Helper()
+	store, err := a.openStore(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	core, err := a.newCore(cfg, cfg.Bot, be, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	coreDone := make(chan struct{})
+	go func() { defer close(coreDone); _ = core.Run(ctx) }()
+	defer func() { cancel(); <-coreDone }()
+
+	r := &answerRecorder{done: make(chan struct{})}
+	core.HandleMessage(ctx, bot.Message{Platform: "test", ChatID: "dm", SenderID: "u", Text: text, IsDirect: true}, r)
+	select {
+	case <-r.done:
+	case <-time.After(wait):
+		t.Fatal("no answer")
+	}
+	return r.text.String()
 }
 
 // answerRecorder is a Replier keeping the answer's text.
