@@ -183,11 +183,11 @@ func (s *syncLog) String() string {
 	return s.buf.String()
 }
 
-// TestFailingStoreVisible: with a feedback database that fails (a real one,
-// closed under the core), each answer's recording error is logged at error
-// level and counted, and after repeated failures the bot tells the chat
-// that feedback is not being recorded instead of pretending.
-func TestFailingStoreVisible(t *testing.T) {
+// coreOnClosedStore runs a core (demo answers, no rate limit) whose
+// feedback store is a real database closed under it, logging to the
+// returned buffer; the test's cleanup stops it.
+func coreOnClosedStore(t *testing.T) (*bot.Core, *syncLog) {
+	t.Helper()
 	st := openStore(t)
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
@@ -202,7 +202,16 @@ func TestFailingStoreVisible(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = core.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	t.Cleanup(func() { cancel(); <-done })
+	return core, logs
+}
+
+// TestFailingStoreVisible: with a feedback database that fails (a real one,
+// closed under the core), each answer's recording error is logged at error
+// level and counted, and after repeated failures the bot tells the chat
+// that feedback is not being recorded instead of pretending.
+func TestFailingStoreVisible(t *testing.T) {
+	core, logs := coreOnClosedStore(t)
 
 	var notices []string
 	for i := range bot.StoreFailuresBeforeNotice + 1 {
@@ -235,21 +244,7 @@ func TestFailingStoreVisible(t *testing.T) {
 // failures in a row the voter is told the vote was not recorded, on
 // reactions (buttons) as on /good.
 func TestFailingVotesVisible(t *testing.T) {
-	st := openStore(t)
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncLog{}
-	cfg := bot.DefaultConfig()
-	cfg.RatePerMinute = 0
-	core, err := bot.NewCore(bot.Options{Config: cfg, Generator: demo.New(), Store: st, Logger: slog.New(slog.NewTextHandler(logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = core.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	core, logs := coreOnClosedStore(t)
 
 	n := bot.StoreFailuresBeforeNotice + 2
 	for i := range n {
