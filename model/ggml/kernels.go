@@ -99,6 +99,10 @@ type Kernels struct {
 	m32RowsMaxActs int
 	m32RowsDirect  bool
 	pk32Prefetch   int
+	// pk32Q8Nibbles: the AVX2 packed Q8_0 kernel for any quants (levels
+	// split into nibbles) on every batch, not only on those holding a
+	// -128 activation quant, which the sign-trick kernel cannot take.
+	pk32Q8Nibbles bool
 
 	byType [typeSlots]typeKernels
 

@@ -50,11 +50,12 @@ func pk32Kernels(l *pk32Layout) map[string]func(w []byte, rs, r0, r1 int, xs []*
 			p.mat(noPrefetch, w, rs, r0, r1, xs, ys)
 		}
 	}
-	// Q8_0's AVX2 kernel, which no set runs (slower than the matrix
-	// kernel here), stays correct
+	// the AVX2 Q8_0 kernel for any quants (nibbles), which the set runs
+	// only on batches holding a -128 quant, on every case
 	if avx2, err := KernelsByName("avx2 packed"); err == nil && l.typ == Q8_0 && packed256Q8_0 != nil {
-		ks["avx2 packed, Q8_0 kernel"] = func(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
-			packed256Q8_0.mat(avx2, w, rs, r0, r1, xs, ys)
+		nibbles := avx2.with(func(k *Kernels) { k.pk32Q8Nibbles = true })
+		ks["avx2 packed, Q8_0 nibbles"] = func(w []byte, rs, r0, r1 int, xs []*Activation, ys [][]float32) {
+			packed256Q8_0.mat(nibbles, w, rs, r0, r1, xs, ys)
 		}
 	}
 	return ks
@@ -112,6 +113,50 @@ func TestPk32MatchesRowKernel(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestPk32SignTrickExtremes runs the extreme Q8_0 cases with every -128
+// activation quant made -127, so that the AVX2 sign-trick kernel (which
+// leaves batches holding a -128 to the nibble kernel) meets -128, ±127
+// and zero weights against ±127 activations: the largest pair sums
+// VPMADDUBSW then makes (2·128·127) must stay exact. It also checks that
+// the -128 batches it does not take still match.
+func TestPk32SignTrickExtremes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(32, 18))
+	for _, nact := range []int{1, 3, 4, 5, 9} {
+		for _, shape := range [][2]int{{16, 32}, {48, 96}, {32, 896}} {
+			c := newM32Case(rng, Q8_0, shape[0], shape[1], nact, m32Extremes)
+			withMin := anyMinInt8Go(c.xs)
+			for _, a := range c.xs {
+				for j, q := range a.qs {
+					if q == -128 {
+						a.qs[j] = -127
+					}
+				}
+			}
+			if !withMin || anyMinInt8Go(c.xs) {
+				t.Fatalf("%d acts: -128 quants before: %v, after: %v", nact, withMin, anyMinInt8Go(c.xs))
+			}
+			pk32Sums(c.xs)
+			checkPk32(t, &pk32Q8_0, c, c.want(), 0, c.rows)
+			// one activation keeps a -128: that batch takes the nibble kernel
+			c.xs[nact-1].qs[5] = -128
+			pk32Sums(c.xs)
+			checkPk32(t, &pk32Q8_0, c, c.want(), 0, c.rows)
+		}
+	}
+}
+
+// anyMinInt8Go is the test's own scan for a -128 quant.
+func anyMinInt8Go(xs []*Activation) bool {
+	for _, a := range xs {
+		for _, q := range a.qs {
+			if q == -128 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // TestPk32OrderMatters guards the test above: the hard cases must tell

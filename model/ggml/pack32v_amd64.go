@@ -2,6 +2,11 @@
 
 package ggml
 
+import (
+	"bytes"
+	"unsafe"
+)
+
 // The 256-bit kernels of the packed 32-element layouts (pack32v_amd64.s):
 // the AVX-512 kernels' layout, read as two halves of eight rows, for CPUs
 // with AVX2 and no AVX-512 (AVX-VNNI where the CPU has it).
@@ -19,6 +24,9 @@ func pk32Q5AVXVNNI(w *byte, gb, ngroups, nb int, acts *pk32Act, nacts int, pf in
 func pk32Q8AVX2(w *byte, gb, ngroups, nb int, acts *pk32Act, nacts int, pf int)
 
 //go:noescape
+func pk32Q8SignAVX2(w *byte, gb, ngroups, nb int, acts *pk32Act, nacts int, pf int)
+
+//go:noescape
 func pk32Q4AVX2(w *byte, gb, ngroups, nb int, acts *pk32Act, nacts int, pf int)
 
 //go:noescape
@@ -26,14 +34,18 @@ func pk32Q5AVX2(w *byte, gb, ngroups, nb int, acts *pk32Act, nacts int, pf int)
 
 // The packed layouts of the 32-element block types for the 256-bit sets
 // (typeInfo.pack256): the same bytes as packedQ8_0 and the others, other
-// kernels. Q8_0's is for AVX-VNNI only: without VNNI its levels (0..255)
-// take two VPMADDUBSW per vector, and the packed kernel is slower than
-// the "avx2" set's matrix kernel (BenchmarkPacked32: about 0.6× with one
-// activation, 0.8× with 64), so the "avx2 packed" set leaves Q8_0
-// matrices in file layout. (pk32Q8AVX2 stays, tested, for CPUs where
-// this turns out otherwise.)
+// kernels. Without VNNI, Q8_0 runs pk32Q8SignAVX2: the sign trick of
+// ggml's AVX2 dot product (|w| times a·sign(w), one VPMADDUBSW per
+// vector, exact while the activation's quants stay above -128), one
+// activation at a time against a group's 16 rows. A batch holding a -128
+// quant (only NaN or infinite inputs quantize to it) runs pk32Q8AVX2,
+// which splits the unsigned levels into nibbles and takes any quants
+// (about 0.7× as fast). BenchmarkPacked32 on a Zen 4 with AVX-512 masked
+// off: the sign kernel is about 1.45× the "avx2" set's matrix kernel on
+// 64 and 512 activations and 1.2–1.6× on one, so the "avx2 packed" set
+// packs Q8_0.
 var (
-	packed256Q8_0 = &packing{avxVNNI: true, group: pk32Group, pack: pk32Q8_0.pack, row: pk32Q8_0.row, mat: pk32Q8_0.mat256}
+	packed256Q8_0 = &packing{group: pk32Group, pack: pk32Q8_0.pack, row: pk32Q8_0.row, mat: pk32Q8_0.mat256}
 	packed256Q4_0 = &packing{group: pk32Group, pack: pk32Q4_0.pack, row: pk32Q4_0.row, mat: pk32Q4_0.mat256}
 	packed256Q5_0 = &packing{group: pk32Group, pack: pk32Q5_0.pack, row: pk32Q5_0.row, mat: pk32Q5_0.mat256}
 )
@@ -66,12 +78,30 @@ func (l *pk32Layout) mat256(ks *Kernels, w []byte, rs, r0, r1 int, xs []*Activat
 			pk32Q4AVXVNNI(w0, gb, ng, nb, &acts[0], nt, pf)
 		case l.typ == Q5_0 && ks.avxVNNI:
 			pk32Q5AVXVNNI(w0, gb, ng, nb, &acts[0], nt, pf)
-		case l.typ == Q8_0:
+		case l.typ == Q8_0 && (ks.pk32Q8Nibbles || anyMinInt8(xs[t0:t0+nt])):
 			pk32Q8AVX2(w0, gb, ng, nb, &acts[0], nt, pf)
+		case l.typ == Q8_0:
+			// prefetching helps here even with one activation (the
+			// output matrix streamed from memory: about 1.6× as fast)
+			pk32Q8SignAVX2(w0, gb, ng, nb, &acts[0], nt, ks.pk32Prefetch)
 		case l.typ == Q4_0:
 			pk32Q4AVX2(w0, gb, ng, nb, &acts[0], nt, pf)
 		case l.typ == Q5_0:
 			pk32Q5AVX2(w0, gb, ng, nb, &acts[0], nt, pf)
 		}
 	}
+}
+
+// anyMinInt8 reports whether a quant of xs is -128, which the sign-trick
+// kernel cannot negate (VPSIGNB leaves -128 as it is). bytes.IndexByte
+// scans a 896-quant activation in tens of nanoseconds, next to the
+// microseconds each activation spends in the kernel per call.
+func anyMinInt8(xs []*Activation) bool {
+	for _, a := range xs {
+		q := a.qs[:a.n]
+		if bytes.IndexByte(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(q))), len(q)), 0x80) >= 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -712,3 +712,109 @@ stored:
 done:
 	VZEROUPPER
 	RET
+
+// The sign-trick kernel of Q8_0 for AVX2 without VNNI (as ggml's AVX2
+// Q8_0 dot product): w·a = |w|·(a·sign(w)), VPSIGNB giving a·sign(w) and
+// VPMADDUBSW |w| (unsigned, at most 128) times that. A pair of products is
+// at most 2·128·127 = 32512 in magnitude while the activation's quants
+// stay above -128 (the caller sends batches holding a -128 to pk32Q8AVX2),
+// so each VPMADDUBSW is exact; VPMADDWD by ones brings its pairs to int32
+// at once. The sums are signed, so no bias comes off.
+
+DATA pv32b80<>+0(SB)/4, $0x80808080
+GLOBL pv32b80<>(SB), RODATA|NOPTR, $4
+
+// PV32Q8ONE adds vector k's products for one half (quants at off(SI),
+// the broadcast activation bytes in Y0) to ACC: signed levels by XOR 0x80
+// (Y15), |w| times a·sign(w), pairs to int32 by VPMADDWD with ones (Y14).
+#define PV32Q8ONE(off, YW, YM, ACC) \
+	VMOVDQU off(SI), YW \
+	VPXOR Y15, YW, YW \
+	VPABSB YW, YM \
+	VPSIGNB YW, Y0, YW \
+	VPMADDUBSW YW, YM, YW \
+	VPMADDWD Y14, YW, YW \
+	VPADDD YW, ACC, ACC
+
+// PV32Q8ONEK runs vector k (activation bytes at aoff, the halves' quants
+// at off and off+32) for both halves.
+#define PV32Q8ONEK(aoff, off) \
+	VPBROADCASTD aoff(AX)(DI*8), Y0 \
+	PV32Q8ONE(off, Y1, Y2, Y10) \
+	PV32Q8ONE(off+32, Y3, Y4, Y11)
+
+// PV32Q8ONESCALE adds the half's int32 sums (ACC), scaled as dot.go does
+// (float32(sum) * (dw*dx), dw from the F16 scales at soff, dx in Y7), to
+// FACC.
+#define PV32Q8ONESCALE(soff, ACC, FACC) \
+	VCVTPH2PS soff(SI), Y5 \
+	VMULPS Y7, Y5, Y5 \
+	VCVTDQ2PS ACC, ACC \
+	VMULPS Y5, ACC, ACC \
+	VADDPS ACC, FACC, FACC
+
+// func pk32Q8SignAVX2(w *byte, gb, ngroups, nb int, acts *pk32Act, nacts int, pf int)
+// ngroups packed groups of 16 Q8_0 rows (gb bytes each, nb blocks) times
+// nacts activations whose quants are all above -128; slot t's output row
+// pointer gets group g's 16 sums at 16g. A group's rows run against one
+// activation at a time, both halves at once: the activation's bytes are
+// broadcast once for the 16 rows, and the levels (decoded in registers
+// from the group's bytes, which stay in L1 from one activation to the
+// next) need no stack. The first activation of a group prefetches the
+// weight stream pf bytes ahead (0: off).
+TEXT ·pk32Q8SignAVX2(SB), NOSPLIT, $0-56
+	MOVQ w+0(FP), R10
+	MOVQ ngroups+16(FP), R11
+	XORQ R9, R9
+	VPBROADCASTD pv32b80<>(SB), Y15
+	VMOVDQU pv32ones<>(SB), Y14
+	TESTQ R11, R11
+	JEQ done
+group:
+	MOVQ acts+32(FP), R12
+	MOVQ nacts+40(FP), R14
+	MOVQ pf+48(FP), BX
+act:
+	MOVQ 0(R12), AX
+	MOVQ 8(R12), DX
+	MOVQ R10, SI
+	XORQ DI, DI
+	MOVQ nb+24(FP), CX
+	VXORPS Y12, Y12, Y12
+	VXORPS Y13, Y13, Y13
+block:
+	TESTQ BX, BX
+	JEQ loaded
+	PV32PF9
+loaded:
+	VPXOR Y10, Y10, Y10
+	VPXOR Y11, Y11, Y11
+	PV32Q8ONEK(0, 32)
+	PV32Q8ONEK(4, 96)
+	PV32Q8ONEK(8, 160)
+	PV32Q8ONEK(12, 224)
+	PV32Q8ONEK(16, 288)
+	PV32Q8ONEK(20, 352)
+	PV32Q8ONEK(24, 416)
+	PV32Q8ONEK(28, 480)
+	VBROADCASTSS (DX)(DI*1), Y7
+	PV32Q8ONESCALE(0, Y10, Y12)
+	PV32Q8ONESCALE(16, Y11, Y13)
+	ADDQ $544, SI
+	ADDQ $4, DI
+	DECQ CX
+	JNZ block
+	MOVQ 24(R12), R8
+	VMOVUPS Y12, (R8)(R9*1)
+	VMOVUPS Y13, 32(R8)(R9*1)
+	XORQ BX, BX
+	ADDQ $32, R12
+	DECQ R14
+	JNZ act
+	ADDQ $64, R9
+	ADDQ gb+8(FP), R10
+	DECQ R11
+	JNZ group
+done:
+	VZEROUPPER
+	RET
