@@ -47,16 +47,21 @@ func decodeRows(w *arch.Matrix, r0, r1 int, dst []float32) error {
 // split runs fn(t0, t1) for the n tokens split in one range per worker,
 // and returns the first error.
 func (m *Model) split(n int, fn func(t0, t1 int) error) error {
+	return m.splitW(n, func(_, t0, t1 int) error { return fn(t0, t1) })
+}
+
+// splitW is split telling fn which worker p (0 ≤ p < threads) runs it.
+func (m *Model) splitW(n int, fn func(p, t0, t1 int) error) error {
 	parts := min(m.threads, n)
 	if parts <= 1 {
-		return fn(0, n)
+		return fn(0, 0, n)
 	}
 	errs := make([]error, parts)
 	per := (n + parts - 1) / parts
 	if err := m.pool.Parallel(parts, 1, func(p int) {
 		t0, t1 := p*per, min((p+1)*per, n)
 		if t0 < t1 {
-			errs[p] = fn(t0, t1)
+			errs[p] = fn(p, t0, t1)
 		}
 	}); err != nil {
 		return err
@@ -74,13 +79,14 @@ func (m *Model) matmul(w *arch.Matrix, x []float32, n int, y []float32) error {
 	if w.Packed {
 		return fmt.Errorf("train: %s matrix is in a packed layout", w.Type)
 	}
+	m.workerTiles()
 	if floatType(w.Type) && haveGemm() {
-		return m.split(n, func(t0, t1 int) error { return matmulTiles(w, x, y, t0, t1) })
+		return m.splitW(n, func(p, t0, t1 int) error { return m.matmulTiles(p, w, x, y, t0, t1) })
 	}
 	if floatType(w.Type) {
-		return m.split(n, func(t0, t1 int) error {
+		return m.splitW(n, func(p, t0, t1 int) error {
 			tr := tileRows(w.Cols)
-			tile := make([]float32, tr*w.Cols)
+			tile := m.tile(p, 0, tr*w.Cols)
 			for r0 := 0; r0 < w.Rows; r0 += tr {
 				r1 := min(r0+tr, w.Rows)
 				if err := decodeRows(w, r0, r1, tile); err != nil {
@@ -121,12 +127,13 @@ func (m *Model) matmulBack(w *arch.Matrix, dy []float32, n int, dx []float32) er
 	if w.Packed {
 		return fmt.Errorf("train: %s matrix is in a packed layout", w.Type)
 	}
+	m.workerTiles()
 	if useQ8Back(w) && m.q8Back {
 		return m.matmulBackQ8(w, dy, n, dx)
 	}
-	return m.split(n, func(t0, t1 int) error {
+	return m.splitW(n, func(p, t0, t1 int) error {
 		tr := tileRows(w.Cols)
-		tile := make([]float32, tr*w.Cols)
+		tile := m.tile(p, 0, tr*w.Cols)
 		for r0 := 0; r0 < w.Rows; r0 += tr {
 			r1 := min(r0+tr, w.Rows)
 			if err := decodeRows(w, r0, r1, tile); err != nil {
@@ -161,13 +168,30 @@ func (m *Model) matmulBack(w *arch.Matrix, dy []float32, n int, dx []float32) er
 	})
 }
 
+// workerTiles makes room for each worker's tiles; it runs before the
+// workers do.
+func (m *Model) workerTiles() {
+	if len(m.tiles) < 2*m.threads {
+		m.tiles = make([][]float32, 2*m.threads)
+	}
+}
+
+// tile returns worker p's buffer i (0 or 1) of n floats, reused
+// (workerTiles made room for them).
+func (m *Model) tile(p, i, n int) []float32 {
+	k := 2*p + i
+	if cap(m.tiles[k]) < n {
+		m.tiles[k] = make([]float32, n)
+	}
+	return m.tiles[k][:n]
+}
+
 // matmulTiles computes tokens [t0, t1) of matmul with the register-blocked
 // kernel: tiles of 16·k rows are decoded and transposed (cols × rows), and
 // each group of four tokens multiplies them sixteen outputs at a time.
-func matmulTiles(w *arch.Matrix, x, y []float32, t0, t1 int) error {
+func (m *Model) matmulTiles(p int, w *arch.Matrix, x, y []float32, t0, t1 int) error {
 	tr := max(16, tileElems/w.Cols/16*16)
-	tile := make([]float32, tr*w.Cols)
-	tt := make([]float32, tr*w.Cols)
+	tile, tt := m.tile(p, 0, tr*w.Cols), m.tile(p, 1, tr*w.Cols)
 	var yp, xp [4]*float32
 	for r0 := 0; r0 < w.Rows; r0 += tr {
 		r1 := min(r0+tr, w.Rows)

@@ -38,7 +38,16 @@ type Model struct {
 	wtBuf    []byte         // a block matrix transposed in Q8_0, reused
 	backOut  []float32      // matmulBackQ8's products, reused
 	attnBufs []*attnScratch // each worker's attention buffers, reused
-	q8Back   bool           // quantized bases' transposed products through Q8_0 (New sets it; tests switch it)
+	tiles    [][]float32    // each worker's decoded tile, reused
+	// tapes holds the tape of tapeOwner (at most one at a time: Backward
+	// gives it back) and its backward pass's buffers; passes holds the
+	// buffers of a pass that keeps no tape (arena.go)
+	tapes, passes arena
+	tapeOwner     *Tape
+	release       []func() // what Close releases besides the arenas and logits
+	logitsRelease func()   // releases logits
+	closed        bool
+	q8Back        bool // quantized bases' transposed products through Q8_0 (New sets it; tests switch it)
 	// Context caps a sequence's length; 0 means Config.ContextLength.
 	Context int
 }
@@ -59,8 +68,34 @@ func New(cfg arch.Config, w *arch.Weights, threads int) (*Model, error) {
 	return &Model{Config: cfg, W: w, threads: threads, pool: ggml.NewPool(threads), q8Back: true}, nil
 }
 
-// Close stops the workers.
-func (m *Model) Close() { m.pool.Close() }
+// ErrClosed is returned by the methods of a closed Model.
+var ErrClosed = errors.New("train: model closed")
+
+// Close stops the workers and releases the model's buffers; a Tape of it
+// is of no further use.
+func (m *Model) Close() {
+	if m.closed {
+		return
+	}
+	m.closed = true
+	m.pool.Close()
+	m.tapes.free()
+	m.passes.free()
+	for _, release := range m.release {
+		release()
+	}
+	if m.logitsRelease != nil {
+		m.logitsRelease()
+	}
+	m.release, m.outT, m.logits, m.logitsRelease, m.tapeOwner = nil, nil, nil, nil, nil
+}
+
+// giveBack returns the tape arena if tp holds it.
+func (m *Model) giveBack(tp *Tape) {
+	if tp != nil && m.tapeOwner == tp {
+		m.tapeOwner = nil
+	}
+}
 
 // Seq is a token sequence whose log-probability is wanted from position
 // Start on: Σ_{t ≥ Start} log p(Tokens[t] | Tokens[:t]). Start ≥ 1.
@@ -153,6 +188,7 @@ func shared(a, b Seq) *layout {
 
 // Tape is a forward pass's record, for Backward.
 type Tape struct {
+	al     allocator // where its buffers (and its backward pass's) come from
 	lay    *layout
 	n      int
 	rope   *ropeTable
@@ -211,7 +247,10 @@ func (m *Model) checkSeq(s Seq) error {
 	return nil
 }
 
-func (m *Model) forward(lay *layout, ad *Adapter, keep bool) (*Tape, error) {
+func (m *Model) forward(lay *layout, ad *Adapter, keep bool) (tp *Tape, err error) {
+	if m.closed {
+		return nil, ErrClosed
+	}
 	for _, s := range lay.seqs {
 		if err := m.checkSeq(s); err != nil {
 			return nil, err
@@ -229,8 +268,22 @@ func (m *Model) forward(lay *layout, ad *Adapter, keep bool) (*Tape, error) {
 	for _, p := range lay.pos {
 		maxPos = max(maxPos, p)
 	}
-	tp := &Tape{lay: lay, n: n, rope: newRopeTable(maxPos+1, c.RopeDim, c.Family.RopeNeox, c.RopeBase, c.RopeFreqScale, m.W.RopeFreqs)}
-	x := make([]float32, n*H)
+	tp = &Tape{lay: lay, n: n, rope: newRopeTable(maxPos+1, c.RopeDim, c.Family.RopeNeox, c.RopeBase, c.RopeFreqScale, m.W.RopeFreqs)}
+	switch {
+	case !keep:
+		m.passes.reset()
+		tp.al = allocator{&m.passes}
+	case m.tapeOwner == nil:
+		m.tapes.reset()
+		m.tapeOwner, tp.al = tp, allocator{&m.tapes}
+		defer func() {
+			if err != nil {
+				m.giveBack(tp)
+			}
+		}()
+	} // else another tape holds the arena: this one's buffers come from the heap
+	al := tp.al
+	x := al.floats(n * H)
 	emb := &m.W.Embedding
 	rb, _ := emb.Type.RowSize(int64(emb.Cols))
 	for t, tok := range lay.tokens {
@@ -243,16 +296,16 @@ func (m *Model) forward(lay *layout, ad *Adapter, keep bool) (*Tape, error) {
 	var scratch [8][]float32
 	buf := func(i, size int) []float32 {
 		if keep {
-			return make([]float32, size)
+			return al.floats(size)
 		}
 		if scratch[i] == nil {
-			scratch[i] = make([]float32, size)
+			scratch[i] = al.floats(size)
 		}
 		return scratch[i]
 	}
-	h := make([]float32, n*H)
-	o := make([]float32, n*H)
-	a := make([]float32, n*c.FFN)
+	h := al.floats(n * H)
+	o := al.floats(n * H)
+	a := al.floats(n * c.FFN)
 	var tmp layerTape
 	for li := range m.W.Layers {
 		l := &m.W.Layers[li]
@@ -266,7 +319,7 @@ func (m *Model) forward(lay *layout, ad *Adapter, keep bool) (*Tape, error) {
 			pairs = ad.Layers[li]
 		}
 		lt.x = x
-		lt.r1 = make([]float32, n)
+		lt.r1 = al.floats(n)
 		for t := range n {
 			lt.r1[t] = rmsNorm(h[t*H:(t+1)*H], x[t*H:(t+1)*H], l.AttnNorm, c.Eps)
 		}
@@ -276,7 +329,7 @@ func (m *Model) forward(lay *layout, ad *Adapter, keep bool) (*Tape, error) {
 			w    *arch.Matrix
 			b, y []float32
 		}{{TargetQ, &l.Q, l.QBias, q}, {TargetK, &l.K, l.KBias, k}, {TargetV, &l.V, l.VBias, v}} {
-			u, err := m.linear(p.w, pairs[p.t], ad, h, n, p.y)
+			u, err := m.linear(al, p.w, pairs[p.t], ad, h, n, p.y)
 			if err != nil {
 				return nil, err
 			}
@@ -288,8 +341,10 @@ func (m *Model) forward(lay *layout, ad *Adapter, keep bool) (*Tape, error) {
 			}
 		}
 		if c.Family.QKNorm {
-			lt.qPre, lt.kPre = append([]float32(nil), q...), append([]float32(nil), k...)
-			lt.rq, lt.rk = make([]float32, n*c.Heads), make([]float32, n*c.KVHeads)
+			lt.qPre, lt.kPre = al.floats(len(q)), al.floats(len(k))
+			copy(lt.qPre, q)
+			copy(lt.kPre, k)
+			lt.rq, lt.rk = al.floats(n*c.Heads), al.floats(n*c.KVHeads)
 			d := c.HeadDim
 			for i := range n * c.Heads {
 				lt.rq[i] = rmsNorm(q[i*d:(i+1)*d], lt.qPre[i*d:(i+1)*d], l.QNorm, c.Eps)
@@ -303,11 +358,11 @@ func (m *Model) forward(lay *layout, ad *Adapter, keep bool) (*Tape, error) {
 			rope(tp.rope, k[t*kvDim:(t+1)*kvDim], lay.pos[t], c.KVHeads, c.HeadDim, false)
 		}
 		lt.q, lt.k, lt.v = q, k, v
-		lt.att, lt.lse = buf(3, n*qDim), make([]float32, c.Heads*n)
+		lt.att, lt.lse = buf(3, n*qDim), al.floats(c.Heads*n)
 		if err := m.attend(lt, lay, n); err != nil {
 			return nil, err
 		}
-		u, err := m.linear(&l.Out, pairs[TargetOut], ad, lt.att, n, o)
+		u, err := m.linear(al, &l.Out, pairs[TargetOut], ad, lt.att, n, o)
 		if err != nil {
 			return nil, err
 		}
@@ -316,23 +371,23 @@ func (m *Model) forward(lay *layout, ad *Adapter, keep bool) (*Tape, error) {
 		for i := range x2 {
 			x2[i] = x[i] + o[i]
 		}
-		lt.x2, lt.r2 = x2, make([]float32, n)
+		lt.x2, lt.r2 = x2, al.floats(n)
 		for t := range n {
 			lt.r2[t] = rmsNorm(h[t*H:(t+1)*H], x2[t*H:(t+1)*H], l.FFNNorm, c.Eps)
 		}
 		lt.g, lt.u = buf(5, n*c.FFN), buf(6, n*c.FFN)
-		if lt.lora[TargetGate], err = m.linear(&l.FFNGate, pairs[TargetGate], ad, h, n, lt.g); err != nil {
+		if lt.lora[TargetGate], err = m.linear(al, &l.FFNGate, pairs[TargetGate], ad, h, n, lt.g); err != nil {
 			return nil, err
 		}
-		if lt.lora[TargetUp], err = m.linear(&l.FFNUp, pairs[TargetUp], ad, h, n, lt.u); err != nil {
+		if lt.lora[TargetUp], err = m.linear(al, &l.FFNUp, pairs[TargetUp], ad, h, n, lt.u); err != nil {
 			return nil, err
 		}
 		swiglu(a, lt.g, lt.u)
-		if lt.lora[TargetDown], err = m.linear(&l.FFNDown, pairs[TargetDown], ad, a, n, o); err != nil {
+		if lt.lora[TargetDown], err = m.linear(al, &l.FFNDown, pairs[TargetDown], ad, a, n, o); err != nil {
 			return nil, err
 		}
 		if keep {
-			x = make([]float32, n*H)
+			x = al.floats(n * H)
 		} // else the residual stream is updated in place
 		for i := range x {
 			x[i] = x2[i] + o[i]
@@ -355,8 +410,9 @@ func addTo(y, b []float32) {
 }
 
 // linear computes y = x·wᵀ plus the LoRA side path of pair p (when not
-// nil) and returns the side path's inner activations u = x·Aᵀ (n×Rank).
-func (m *Model) linear(w *arch.Matrix, p *Pair, ad *Adapter, x []float32, n int, y []float32) ([]float32, error) {
+// nil) and returns the side path's inner activations u = x·Aᵀ (n×Rank),
+// allocated by al.
+func (m *Model) linear(al allocator, w *arch.Matrix, p *Pair, ad *Adapter, x []float32, n int, y []float32) ([]float32, error) {
 	if err := m.matmul(w, x, n, y); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
@@ -364,7 +420,7 @@ func (m *Model) linear(w *arch.Matrix, p *Pair, ad *Adapter, x []float32, n int,
 		return nil, nil
 	}
 	r, s := ad.Rank, ad.Scale()
-	u := make([]float32, n*r)
+	u := al.floats(n * r)
 	err := m.split(n, func(t0, t1 int) error {
 		for t := t0; t < t1; t++ {
 			xt, yt, ut := x[t*p.In:(t+1)*p.In], y[t*p.Out:(t+1)*p.Out], u[t*r:(t+1)*r]
@@ -380,7 +436,7 @@ func (m *Model) linear(w *arch.Matrix, p *Pair, ad *Adapter, x []float32, n int,
 
 // linearBack adds the gradient with respect to x of linear to dx (nil:
 // not wanted) and the gradients of the pair's A and Bᵀ to gp, given dy.
-func (m *Model) linearBack(w *arch.Matrix, p, gp *Pair, ad *Adapter, x, u, dy []float32, n int, dx []float32) error {
+func (m *Model) linearBack(al allocator, w *arch.Matrix, p, gp *Pair, ad *Adapter, x, u, dy []float32, n int, dx []float32) error {
 	if dx != nil {
 		if err := m.matmulBack(w, dy, n, dx); err != nil {
 			return fmt.Errorf("train: %w", err)
@@ -390,7 +446,7 @@ func (m *Model) linearBack(w *arch.Matrix, p, gp *Pair, ad *Adapter, x, u, dy []
 		return nil
 	}
 	r, s := ad.Rank, ad.Scale()
-	du := make([]float32, n*r)
+	du := al.floats(n * r)
 	if err := m.split(n, func(t0, t1 int) error {
 		for t := t0; t < t1; t++ {
 			var dxt []float32
@@ -454,7 +510,10 @@ const headChunk = 64
 // logitsBuf returns the reused logits buffer with room for n values.
 func (m *Model) logitsBuf(n int) []float32 {
 	if cap(m.logits) < n {
-		m.logits = make([]float32, n)
+		if m.logitsRelease != nil {
+			m.logitsRelease()
+		}
+		m.logits, m.logitsRelease = offHeapFloats(n)
 	}
 	return m.logits[:n]
 }
@@ -470,11 +529,11 @@ func (m *Model) head(tp *Tape, keep bool) error {
 	H, V := c.Hidden, c.Vocab
 	heads := tp.lay.heads
 	na := len(heads)
-	tp.rf = make([]float32, na)
+	tp.rf = tp.al.floats(na)
 	if keep {
-		tp.dhn = make([]float32, na*H)
+		tp.dhn = tp.al.zeros(na * H)
 	}
-	hn := make([]float32, min(na, headChunk)*H)
+	hn := tp.al.floats(min(na, headChunk) * H)
 	logits := m.logitsBuf(min(na, headChunk) * V)
 	lps := make([]float64, na)
 	for a0 := 0; a0 < na; a0 += headChunk {
@@ -517,16 +576,24 @@ func (m *Model) Backward(tp *Tape, ad, grad *Adapter, coef float32) error {
 // backward adds to grad the gradient of Σ coefs[s]·logP[s] with respect
 // to the adapter ad the tape was recorded with.
 func (m *Model) backward(tp *Tape, ad, grad *Adapter, coefs [2]float32) error {
-	if tp.xf == nil {
-		return errors.New("train: the tape was recorded without keeping activations")
+	if m.closed {
+		return ErrClosed
 	}
+	if tp.xf == nil {
+		return errors.New("train: the tape was recorded without keeping activations, or has been used")
+	}
+	defer func() { // a tape serves one backward pass
+		tp.layers, tp.xf, tp.dhn = nil, nil, nil
+		m.giveBack(tp)
+	}()
+	al := tp.al
 	cfg := &m.Config
 	n, H := tp.n, cfg.Hidden
 	qDim, kvDim, d := cfg.Heads*cfg.HeadDim, cfg.KVHeads*cfg.HeadDim, cfg.HeadDim
 	lay := tp.lay
-	dx := make([]float32, n*H)
+	dx := al.zeros(n * H)
 	// the head: its gradients were computed by the forward pass
-	dhn := make([]float32, H)
+	dhn := al.floats(H)
 	for a, hr := range lay.heads {
 		cf := coefs[hr.seq]
 		if cf == 0 {
@@ -539,16 +606,20 @@ func (m *Model) backward(tp *Tape, ad, grad *Adapter, coefs [2]float32) error {
 		rmsNormBack(dx[t*H:(t+1)*H], tp.xf[t*H:(t+1)*H], m.W.OutputNorm, tp.rf[a], dhn)
 	}
 	// the blocks, last first; dx is the gradient of the residual stream
-	h := make([]float32, n*H)
-	dh := make([]float32, n*H)
-	a := make([]float32, n*cfg.FFN)
-	da := make([]float32, n*cfg.FFN)
-	dg := make([]float32, n*cfg.FFN)
-	du := make([]float32, n*cfg.FFN)
-	datt := make([]float32, n*qDim)
-	dq := make([]float32, n*qDim)
-	dk, dv := make([]float32, n*kvDim), make([]float32, n*kvDim)
-	dkh, dvh := make([]float32, cfg.Heads*n*d), make([]float32, cfg.Heads*n*d)
+	h := al.floats(n * H)
+	dh := al.floats(n * H)
+	a := al.floats(n * cfg.FFN)
+	da := al.floats(n * cfg.FFN)
+	dg := al.floats(n * cfg.FFN)
+	du := al.floats(n * cfg.FFN)
+	datt := al.floats(n * qDim)
+	dq := al.floats(n * qDim)
+	dk, dv := al.floats(n*kvDim), al.floats(n*kvDim)
+	dkh, dvh := al.floats(cfg.Heads*n*d), al.floats(cfg.Heads*n*d)
+	var nq, nk []float32 // dq and dk before the per-head norms' backward
+	if cfg.Family.QKNorm {
+		nq, nk = al.floats(n*qDim), al.floats(n*kvDim)
+	}
 	for li := cfg.Layers - 1; li >= 0; li-- {
 		l, lt := &m.W.Layers[li], &tp.layers[li]
 		var pairs, gpairs [numTargets]*Pair
@@ -558,7 +629,7 @@ func (m *Model) backward(tp *Tape, ad, grad *Adapter, coefs [2]float32) error {
 		// FFN: x3 = x2 + down(swiglu(gate(h2), up(h2)))
 		swiglu(a, lt.g, lt.u)
 		clear(da)
-		if err := m.linearBack(&l.FFNDown, pairs[TargetDown], gpairs[TargetDown], ad, a, lt.lora[TargetDown], dx, n, da); err != nil {
+		if err := m.linearBack(al, &l.FFNDown, pairs[TargetDown], gpairs[TargetDown], ad, a, lt.lora[TargetDown], dx, n, da); err != nil {
 			return err
 		}
 		swigluBack(dg, du, lt.g, lt.u, da)
@@ -566,10 +637,10 @@ func (m *Model) backward(tp *Tape, ad, grad *Adapter, coefs [2]float32) error {
 			rmsNorm(h[t*H:(t+1)*H], lt.x2[t*H:(t+1)*H], l.FFNNorm, cfg.Eps)
 		}
 		clear(dh)
-		if err := m.linearBack(&l.FFNGate, pairs[TargetGate], gpairs[TargetGate], ad, h, lt.lora[TargetGate], dg, n, dh); err != nil {
+		if err := m.linearBack(al, &l.FFNGate, pairs[TargetGate], gpairs[TargetGate], ad, h, lt.lora[TargetGate], dg, n, dh); err != nil {
 			return err
 		}
-		if err := m.linearBack(&l.FFNUp, pairs[TargetUp], gpairs[TargetUp], ad, h, lt.lora[TargetUp], du, n, dh); err != nil {
+		if err := m.linearBack(al, &l.FFNUp, pairs[TargetUp], gpairs[TargetUp], ad, h, lt.lora[TargetUp], du, n, dh); err != nil {
 			return err
 		}
 		for t := range n {
@@ -577,7 +648,7 @@ func (m *Model) backward(tp *Tape, ad, grad *Adapter, coefs [2]float32) error {
 		}
 		// attention: x2 = x + out(attn(rope(q), rope(k), v))
 		clear(datt)
-		if err := m.linearBack(&l.Out, pairs[TargetOut], gpairs[TargetOut], ad, lt.att, lt.lora[TargetOut], dx, n, datt); err != nil {
+		if err := m.linearBack(al, &l.Out, pairs[TargetOut], gpairs[TargetOut], ad, lt.att, lt.lora[TargetOut], dx, n, datt); err != nil {
 			return err
 		}
 		if err := m.attendBack(lt, lay, n, datt, dq, dk, dv, dkh, dvh); err != nil {
@@ -588,8 +659,8 @@ func (m *Model) backward(tp *Tape, ad, grad *Adapter, coefs [2]float32) error {
 			rope(tp.rope, dk[t*kvDim:(t+1)*kvDim], lay.pos[t], cfg.KVHeads, d, true)
 		}
 		if cfg.Family.QKNorm {
-			nq := append([]float32(nil), dq...)
-			nk := append([]float32(nil), dk...)
+			copy(nq, dq)
+			copy(nk, dk)
 			clear(dq)
 			clear(dk)
 			for i := range n * cfg.Heads {
@@ -614,7 +685,7 @@ func (m *Model) backward(tp *Tape, ad, grad *Adapter, coefs [2]float32) error {
 			w  *arch.Matrix
 			dy []float32
 		}{{TargetQ, &l.Q, dq}, {TargetK, &l.K, dk}, {TargetV, &l.V, dv}} {
-			if err := m.linearBack(p.w, pairs[p.t], gpairs[p.t], ad, h, lt.lora[p.t], p.dy, n, dhIn); err != nil {
+			if err := m.linearBack(al, p.w, pairs[p.t], gpairs[p.t], ad, h, lt.lora[p.t], p.dy, n, dhIn); err != nil {
 				return err
 			}
 		}
@@ -685,6 +756,7 @@ func (m *Model) Logits(tokens []int, ad *Adapter) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer m.giveBack(tp)
 	c := &m.Config
 	t := len(tokens) - 1
 	hn := make([]float32, c.Hidden)

@@ -32,8 +32,9 @@ func (m *Model) transposeQ8(w *arch.Matrix, dst []byte) error {
 	tiles := w.Rows / 32
 	rowBytes := w.Rows / 32 * q8Block
 	errs := make([]error, m.threads)
+	m.workerTiles()
 	err := m.pool.Parallel(m.threads, 1, func(p int) {
-		tile := make([]float32, 32*w.Cols)
+		tile := m.tile(p, 0, 32*w.Cols)
 		for b := p; b < tiles; b += m.threads {
 			if err := decodeRows(w, 32*b, 32*b+32, tile); err != nil {
 				errs[p] = err
@@ -105,11 +106,12 @@ func (m *Model) matmulBackQ8(w *arch.Matrix, dy []float32, n int, dx []float32) 
 	var wt []byte
 	if m.W != nil && w == &m.W.Output {
 		if m.outT == nil {
-			m.outT = make([]byte, size)
-			if err := m.transposeQ8(w, m.outT); err != nil {
-				m.outT = nil
+			wt, release := offHeap(size)
+			if err := m.transposeQ8(w, wt); err != nil {
+				release()
 				return err
 			}
+			m.outT, m.release = wt, append(m.release, release)
 		}
 		wt = m.outT
 	} else {
