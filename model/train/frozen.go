@@ -35,7 +35,8 @@ func decodeRows(w *arch.Matrix, r0, r1 int, dst []float32) error {
 		return err
 	}
 	b := int(rs)
-	if w.Type == ggml.F16 && decodeF16(w.Data[r0*b:r1*b], dst[:(r1-r0)*w.Cols]) {
+	if w.Type == ggml.F16 && decodeF16(w.Data[r0*b:r1*b], dst[:(r1-r0)*w.Cols]) ||
+		w.Type == ggml.Q8_0 && decodeQ8(w.Data[r0*b:r1*b], dst[:(r1-r0)*w.Cols]) {
 		return nil
 	}
 	if err := ggml.Dequantize(w.Type, w.Data[r0*b:r1*b], dst[:(r1-r0)*w.Cols]); err != nil {

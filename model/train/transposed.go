@@ -63,6 +63,9 @@ func quantizeColumnsQ8(tile []float32, cols int, dst []byte, stride int) {
 	var amax [16]uint32
 	var id [16]float32
 	for c0 := 0; c0 < cols; c0 += 16 {
+		if quantCols16(tile, cols, c0, dst, stride) {
+			continue
+		}
 		nc := min(16, cols-c0)
 		clear(amax[:])
 		for r := range 32 {
