@@ -51,6 +51,24 @@ func (m *Model) split(n int, fn func(t0, t1 int) error) error {
 	return m.splitW(n, func(_, t0, t1 int) error { return fn(t0, t1) })
 }
 
+// perRow runs fn(t) for every row t < n, the rows split among the
+// workers (for row-wise operations: their results do not depend on the
+// split).
+func (m *Model) perRow(n int, fn func(t int)) error {
+	return m.split(n, func(t0, t1 int) error {
+		for t := t0; t < t1; t++ {
+			fn(t)
+		}
+		return nil
+	})
+}
+
+// swiglu is swiglu over n rows of a, g and u, on the workers.
+func (m *Model) swiglu(a, g, u []float32, n int) error {
+	w := len(g) / max(n, 1)
+	return m.perRow(n, func(t int) { swiglu(a[t*w:(t+1)*w], g[t*w:(t+1)*w], u[t*w:(t+1)*w]) })
+}
+
 // splitW is split telling fn which worker p (0 ≤ p < threads) runs it.
 func (m *Model) splitW(n int, fn func(p, t0, t1 int) error) error {
 	parts := min(m.threads, n)

@@ -320,8 +320,10 @@ func (m *Model) forward(lay *layout, ad *Adapter, keep bool) (tp *Tape, err erro
 		}
 		lt.x = x
 		lt.r1 = al.floats(n)
-		for t := range n {
+		if err := m.perRow(n, func(t int) {
 			lt.r1[t] = rmsNorm(h[t*H:(t+1)*H], x[t*H:(t+1)*H], l.AttnNorm, c.Eps)
+		}); err != nil {
+			return nil, err
 		}
 		q, k, v := buf(0, n*qDim), buf(1, n*kvDim), buf(2, n*kvDim)
 		for _, p := range []struct {
@@ -345,17 +347,21 @@ func (m *Model) forward(lay *layout, ad *Adapter, keep bool) (tp *Tape, err erro
 			copy(lt.qPre, q)
 			copy(lt.kPre, k)
 			lt.rq, lt.rk = al.floats(n*c.Heads), al.floats(n*c.KVHeads)
-			d := c.HeadDim
-			for i := range n * c.Heads {
-				lt.rq[i] = rmsNorm(q[i*d:(i+1)*d], lt.qPre[i*d:(i+1)*d], l.QNorm, c.Eps)
-			}
-			for i := range n * c.KVHeads {
-				lt.rk[i] = rmsNorm(k[i*d:(i+1)*d], lt.kPre[i*d:(i+1)*d], l.KNorm, c.Eps)
-			}
 		}
-		for t := range n {
+		if err := m.perRow(n, func(t int) {
+			if c.Family.QKNorm {
+				d := c.HeadDim
+				for i := t * c.Heads; i < (t+1)*c.Heads; i++ {
+					lt.rq[i] = rmsNorm(q[i*d:(i+1)*d], lt.qPre[i*d:(i+1)*d], l.QNorm, c.Eps)
+				}
+				for i := t * c.KVHeads; i < (t+1)*c.KVHeads; i++ {
+					lt.rk[i] = rmsNorm(k[i*d:(i+1)*d], lt.kPre[i*d:(i+1)*d], l.KNorm, c.Eps)
+				}
+			}
 			rope(tp.rope, q[t*qDim:(t+1)*qDim], lay.pos[t], c.Heads, c.HeadDim, false)
 			rope(tp.rope, k[t*kvDim:(t+1)*kvDim], lay.pos[t], c.KVHeads, c.HeadDim, false)
+		}); err != nil {
+			return nil, err
 		}
 		lt.q, lt.k, lt.v = q, k, v
 		lt.att, lt.lse = buf(3, n*qDim), al.floats(c.Heads*n)
@@ -372,8 +378,10 @@ func (m *Model) forward(lay *layout, ad *Adapter, keep bool) (tp *Tape, err erro
 			x2[i] = x[i] + o[i]
 		}
 		lt.x2, lt.r2 = x2, al.floats(n)
-		for t := range n {
+		if err := m.perRow(n, func(t int) {
 			lt.r2[t] = rmsNorm(h[t*H:(t+1)*H], x2[t*H:(t+1)*H], l.FFNNorm, c.Eps)
+		}); err != nil {
+			return nil, err
 		}
 		lt.g, lt.u = buf(5, n*c.FFN), buf(6, n*c.FFN)
 		if lt.lora[TargetGate], err = m.linear(al, &l.FFNGate, pairs[TargetGate], ad, h, n, lt.g); err != nil {
@@ -382,7 +390,9 @@ func (m *Model) forward(lay *layout, ad *Adapter, keep bool) (tp *Tape, err erro
 		if lt.lora[TargetUp], err = m.linear(al, &l.FFNUp, pairs[TargetUp], ad, h, n, lt.u); err != nil {
 			return nil, err
 		}
-		swiglu(a, lt.g, lt.u)
+		if err := m.swiglu(a, lt.g, lt.u, n); err != nil {
+			return nil, err
+		}
 		if lt.lora[TargetDown], err = m.linear(al, &l.FFNDown, pairs[TargetDown], ad, a, n, o); err != nil {
 			return nil, err
 		}
@@ -627,14 +637,19 @@ func (m *Model) backward(tp *Tape, ad, grad *Adapter, coefs [2]float32) error {
 			pairs, gpairs = ad.Layers[li], grad.Layers[li]
 		}
 		// FFN: x3 = x2 + down(swiglu(gate(h2), up(h2)))
-		swiglu(a, lt.g, lt.u)
+		if err := m.swiglu(a, lt.g, lt.u, n); err != nil {
+			return err
+		}
 		clear(da)
 		if err := m.linearBack(al, &l.FFNDown, pairs[TargetDown], gpairs[TargetDown], ad, a, lt.lora[TargetDown], dx, n, da); err != nil {
 			return err
 		}
-		swigluBack(dg, du, lt.g, lt.u, da)
-		for t := range n {
+		F := cfg.FFN
+		if err := m.perRow(n, func(t int) {
+			swigluBack(dg[t*F:(t+1)*F], du[t*F:(t+1)*F], lt.g[t*F:(t+1)*F], lt.u[t*F:(t+1)*F], da[t*F:(t+1)*F])
 			rmsNorm(h[t*H:(t+1)*H], lt.x2[t*H:(t+1)*H], l.FFNNorm, cfg.Eps)
+		}); err != nil {
+			return err
 		}
 		clear(dh)
 		if err := m.linearBack(al, &l.FFNGate, pairs[TargetGate], gpairs[TargetGate], ad, h, lt.lora[TargetGate], dg, n, dh); err != nil {
@@ -643,8 +658,10 @@ func (m *Model) backward(tp *Tape, ad, grad *Adapter, coefs [2]float32) error {
 		if err := m.linearBack(al, &l.FFNUp, pairs[TargetUp], gpairs[TargetUp], ad, h, lt.lora[TargetUp], du, n, dh); err != nil {
 			return err
 		}
-		for t := range n {
+		if err := m.perRow(n, func(t int) {
 			rmsNormBack(dx[t*H:(t+1)*H], lt.x2[t*H:(t+1)*H], l.FFNNorm, lt.r2[t], dh[t*H:(t+1)*H])
+		}); err != nil {
+			return err
 		}
 		// attention: x2 = x + out(attn(rope(q), rope(k), v))
 		clear(datt)
@@ -654,24 +671,26 @@ func (m *Model) backward(tp *Tape, ad, grad *Adapter, coefs [2]float32) error {
 		if err := m.attendBack(lt, lay, n, datt, dq, dk, dv, dkh, dvh); err != nil {
 			return err
 		}
-		for t := range n {
-			rope(tp.rope, dq[t*qDim:(t+1)*qDim], lay.pos[t], cfg.Heads, d, true)
-			rope(tp.rope, dk[t*kvDim:(t+1)*kvDim], lay.pos[t], cfg.KVHeads, d, true)
-		}
-		if cfg.Family.QKNorm {
-			copy(nq, dq)
-			copy(nk, dk)
-			clear(dq)
-			clear(dk)
-			for i := range n * cfg.Heads {
-				rmsNormBack(dq[i*d:(i+1)*d], lt.qPre[i*d:(i+1)*d], l.QNorm, lt.rq[i], nq[i*d:(i+1)*d])
+		if err := m.perRow(n, func(t int) {
+			dqt, dkt := dq[t*qDim:(t+1)*qDim], dk[t*kvDim:(t+1)*kvDim]
+			rope(tp.rope, dqt, lay.pos[t], cfg.Heads, d, true)
+			rope(tp.rope, dkt, lay.pos[t], cfg.KVHeads, d, true)
+			if cfg.Family.QKNorm {
+				nqt, nkt := nq[t*qDim:(t+1)*qDim], nk[t*kvDim:(t+1)*kvDim]
+				copy(nqt, dqt)
+				copy(nkt, dkt)
+				clear(dqt)
+				clear(dkt)
+				for i := t * cfg.Heads; i < (t+1)*cfg.Heads; i++ {
+					rmsNormBack(dq[i*d:(i+1)*d], lt.qPre[i*d:(i+1)*d], l.QNorm, lt.rq[i], nq[i*d:(i+1)*d])
+				}
+				for i := t * cfg.KVHeads; i < (t+1)*cfg.KVHeads; i++ {
+					rmsNormBack(dk[i*d:(i+1)*d], lt.kPre[i*d:(i+1)*d], l.KNorm, lt.rk[i], nk[i*d:(i+1)*d])
+				}
 			}
-			for i := range n * cfg.KVHeads {
-				rmsNormBack(dk[i*d:(i+1)*d], lt.kPre[i*d:(i+1)*d], l.KNorm, lt.rk[i], nk[i*d:(i+1)*d])
-			}
-		}
-		for t := range n {
 			rmsNorm(h[t*H:(t+1)*H], lt.x[t*H:(t+1)*H], l.AttnNorm, cfg.Eps)
+		}); err != nil {
+			return err
 		}
 		// the first block's input is the frozen embedding: its gradient
 		// is not wanted, only the side paths' gradients
@@ -690,8 +709,10 @@ func (m *Model) backward(tp *Tape, ad, grad *Adapter, coefs [2]float32) error {
 			}
 		}
 		if li > 0 {
-			for t := range n {
+			if err := m.perRow(n, func(t int) {
 				rmsNormBack(dx[t*H:(t+1)*H], lt.x[t*H:(t+1)*H], l.AttnNorm, lt.r1[t], dh[t*H:(t+1)*H])
+			}); err != nil {
+				return err
 			}
 		}
 
@@ -735,16 +756,15 @@ func (m *Model) attendBack(lt *layerTape, lay *layout, n int, datt, dq, dk, dv, 
 	}); err != nil {
 		return err
 	}
-	clear(dk)
-	clear(dv)
-	for h := range c.Heads {
-		g := h / group
-		for t := range n {
+	return m.perRow(n, func(t int) { // each row's heads in order, as one loop would add them
+		clear(dk[t*kvDim : (t+1)*kvDim])
+		clear(dv[t*kvDim : (t+1)*kvDim])
+		for h := range c.Heads {
+			g := h / group
 			addTo(dk[t*kvDim+g*d:t*kvDim+(g+1)*d], dkh[h*n*d+t*d:h*n*d+(t+1)*d])
 			addTo(dv[t*kvDim+g*d:t*kvDim+(g+1)*d], dvh[h*n*d+t*d:h*n*d+(t+1)*d])
 		}
-	}
-	return nil
+	})
 }
 
 // Logits returns the logits of the token following tokens under the
