@@ -36,14 +36,14 @@ func pk32Q5AVX2(w *byte, gb, ngroups, nb int, acts *pk32Act, nacts int, pf int)
 // (typeInfo.pack256): the same bytes as packedQ8_0 and the others, other
 // kernels. Without VNNI, Q8_0 runs pk32Q8SignAVX2: the sign trick of
 // ggml's AVX2 dot product (|w| times a·sign(w), one VPMADDUBSW per
-// vector, exact while the activation's quants stay above -128), one
-// activation at a time against a group's 16 rows. A batch holding a -128
+// vector, exact while the activation's quants stay above -128), two
+// activations at a time against a group's 16 rows. A batch holding a -128
 // quant (only NaN or infinite inputs quantize to it) runs pk32Q8AVX2,
-// which splits the unsigned levels into nibbles and takes any quants
-// (about 0.7× as fast). BenchmarkPacked32 on a Zen 4 with AVX-512 masked
-// off: the sign kernel is about 1.45× the "avx2" set's matrix kernel on
-// 64 and 512 activations and 1.2–1.6× on one, so the "avx2 packed" set
-// packs Q8_0.
+// which splits the unsigned levels into nibbles and takes any quants.
+// BenchmarkPacked32 (GFLOP per CPU-second, one thread, AVX-512 masked
+// off, medians of 3 on a shared machine): the sign kernel is 1.6–2.3× the
+// "avx2" set's matrix kernel on 64 and 512 activations and 1.3–2.5× on
+// one, so the "avx2 packed" set packs Q8_0.
 var (
 	packed256Q8_0 = &packing{group: pk32Group, pack: pk32Q8_0.pack, row: pk32Q8_0.row, mat: pk32Q8_0.mat256}
 	packed256Q4_0 = &packing{group: pk32Group, pack: pk32Q4_0.pack, row: pk32Q4_0.row, mat: pk32Q4_0.mat256}

@@ -753,15 +753,48 @@ GLOBL pv32b80<>(SB), RODATA|NOPTR, $4
 	VMULPS Y5, ACC, ACC \
 	VADDPS ACC, FACC, FACC
 
+// PV32Q8TWO adds vector k's products for one half (quants at off(SI)) for
+// two activations (their broadcast bytes in Y0 and Y1) to ACC0 and ACC1:
+// the levels decoded once (Y2 signed, Y3 magnitudes) for both.
+#define PV32Q8TWO(off, ACC0, ACC1) \
+	VMOVDQU off(SI), Y2 \
+	VPXOR Y15, Y2, Y2 \
+	VPABSB Y2, Y3 \
+	VPSIGNB Y2, Y0, Y4 \
+	VPMADDUBSW Y4, Y3, Y4 \
+	VPMADDWD Y14, Y4, Y4 \
+	VPADDD Y4, ACC0, ACC0 \
+	VPSIGNB Y2, Y1, Y5 \
+	VPMADDUBSW Y5, Y3, Y5 \
+	VPMADDWD Y14, Y5, Y5 \
+	VPADDD Y5, ACC1, ACC1
+
+// PV32Q8TWOK runs vector k (activation bytes at aoff of AX and R8) for
+// both halves and both activations: int32 sums in Y10/Y11 (first
+// activation, halves 0/1) and Y8/Y9 (second).
+#define PV32Q8TWOK(aoff, off) \
+	VPBROADCASTD aoff(AX)(DI*8), Y0 \
+	VPBROADCASTD aoff(R8)(DI*8), Y1 \
+	PV32Q8TWO(off, Y10, Y8) \
+	PV32Q8TWO(off+32, Y11, Y9)
+
+// PV32Q8TWOSCALE adds one (activation, half)'s int32 sums (ACC), scaled
+// by dw (YW, floats) times dx (YX), to FACC (Y4 scratch).
+#define PV32Q8TWOSCALE(YW, YX, ACC, FACC) \
+	VMULPS YX, YW, Y4 \
+	VCVTDQ2PS ACC, ACC \
+	VMULPS Y4, ACC, ACC \
+	VADDPS ACC, FACC, FACC
+
 // func pk32Q8SignAVX2(w *byte, gb, ngroups, nb int, acts *pk32Act, nacts int, pf int)
 // ngroups packed groups of 16 Q8_0 rows (gb bytes each, nb blocks) times
 // nacts activations whose quants are all above -128; slot t's output row
-// pointer gets group g's 16 sums at 16g. A group's rows run against one
-// activation at a time, both halves at once: the activation's bytes are
-// broadcast once for the 16 rows, and the levels (decoded in registers
-// from the group's bytes, which stay in L1 from one activation to the
-// next) need no stack. The first activation of a group prefetches the
-// weight stream pf bytes ahead (0: off).
+// pointer gets group g's 16 sums at 16g. A group's rows run against two
+// activations at a time (then one, if one is left), both halves at once:
+// each activation's bytes are broadcast once for the 16 rows, and the
+// levels, decoded in registers from the group's bytes (which stay in L1
+// from one pair to the next), serve both activations. The first pass over
+// a group prefetches the weight stream pf bytes ahead (0: off).
 TEXT ·pk32Q8SignAVX2(SB), NOSPLIT, $0-56
 	MOVQ w+0(FP), R10
 	MOVQ ngroups+16(FP), R11
@@ -774,7 +807,62 @@ group:
 	MOVQ acts+32(FP), R12
 	MOVQ nacts+40(FP), R14
 	MOVQ pf+48(FP), BX
-act:
+pair:
+	CMPQ R14, $2
+	JLT single
+	MOVQ 0(R12), AX
+	MOVQ 8(R12), DX
+	MOVQ 32(R12), R8
+	MOVQ 40(R12), R13
+	MOVQ R10, SI
+	XORQ DI, DI
+	MOVQ nb+24(FP), CX
+	VXORPS Y12, Y12, Y12
+	VXORPS Y13, Y13, Y13
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+pblock:
+	TESTQ BX, BX
+	JEQ ploaded
+	PV32PF9
+ploaded:
+	VPXOR Y8, Y8, Y8
+	VPXOR Y9, Y9, Y9
+	VPXOR Y10, Y10, Y10
+	VPXOR Y11, Y11, Y11
+	PV32Q8TWOK(0, 32)
+	PV32Q8TWOK(4, 96)
+	PV32Q8TWOK(8, 160)
+	PV32Q8TWOK(12, 224)
+	PV32Q8TWOK(16, 288)
+	PV32Q8TWOK(20, 352)
+	PV32Q8TWOK(24, 416)
+	PV32Q8TWOK(28, 480)
+	VBROADCASTSS (DX)(DI*1), Y0
+	VBROADCASTSS (R13)(DI*1), Y1
+	VCVTPH2PS 0(SI), Y2
+	VCVTPH2PS 16(SI), Y3
+	PV32Q8TWOSCALE(Y2, Y0, Y10, Y12)
+	PV32Q8TWOSCALE(Y3, Y0, Y11, Y13)
+	PV32Q8TWOSCALE(Y2, Y1, Y8, Y6)
+	PV32Q8TWOSCALE(Y3, Y1, Y9, Y7)
+	ADDQ $544, SI
+	ADDQ $4, DI
+	DECQ CX
+	JNZ pblock
+	MOVQ 24(R12), AX
+	VMOVUPS Y12, (AX)(R9*1)
+	VMOVUPS Y13, 32(AX)(R9*1)
+	MOVQ 56(R12), AX
+	VMOVUPS Y6, (AX)(R9*1)
+	VMOVUPS Y7, 32(AX)(R9*1)
+	XORQ BX, BX
+	ADDQ $64, R12
+	SUBQ $2, R14
+	JMP pair
+single:
+	TESTQ R14, R14
+	JEQ gdone
 	MOVQ 0(R12), AX
 	MOVQ 8(R12), DX
 	MOVQ R10, SI
@@ -807,10 +895,7 @@ loaded:
 	MOVQ 24(R12), R8
 	VMOVUPS Y12, (R8)(R9*1)
 	VMOVUPS Y13, 32(R8)(R9*1)
-	XORQ BX, BX
-	ADDQ $32, R12
-	DECQ R14
-	JNZ act
+gdone:
 	ADDQ $64, R9
 	ADDQ gb+8(FP), R10
 	DECQ R11
