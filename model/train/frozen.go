@@ -100,7 +100,10 @@ func (m *Model) matmul(w *arch.Matrix, x []float32, n int, y []float32) error {
 	}
 	m.workerTiles()
 	if floatType(w.Type) && haveGemm() {
-		return m.splitW(n, func(p, t0, t1 int) error { return m.matmulTiles(p, w, x, y, t0, t1) })
+		tr := matmulTileRows(w.Cols)
+		return m.splitW((w.Rows+tr-1)/tr, func(p, b0, b1 int) error {
+			return m.matmulTiles(p, w, x, y, n, b0*tr, min(b1*tr, w.Rows))
+		})
 	}
 	if floatType(w.Type) {
 		return m.splitW(n, func(p, t0, t1 int) error {
@@ -166,11 +169,17 @@ func (m *Model) matmulBack(w *arch.Matrix, dy []float32, n int, dx []float32) er
 					for i := range 4 {
 						dyp[i] = &dy[(t+i)*w.Rows+r0]
 					}
-					for c := 0; c < w.Cols; c += 16 {
+					for c := 0; c < w.Cols; {
 						for i := range 4 {
 							dxp[i] = &dx[(t+i)*w.Cols+c]
 						}
-						gemm4x16(&dxp, &dyp, tile[c:], w.Cols, r1-r0)
+						if c+32 <= w.Cols {
+							gemm4x32(&dxp, &dyp, tile[c:], w.Cols, r1-r0)
+							c += 32
+						} else {
+							gemm4x16(&dxp, &dyp, tile[c:], w.Cols, r1-r0)
+							c += 16
+						}
 					}
 				}
 			}
@@ -205,15 +214,22 @@ func (m *Model) tile(p, i, n int) []float32 {
 	return m.tiles[k][:n]
 }
 
-// matmulTiles computes tokens [t0, t1) of matmul with the register-blocked
-// kernel: tiles of 16·k rows are decoded and transposed (cols × rows), and
-// each group of four tokens multiplies them sixteen outputs at a time.
-func (m *Model) matmulTiles(p int, w *arch.Matrix, x, y []float32, t0, t1 int) error {
-	tr := max(16, tileElems/w.Cols/16*16)
+// matmulTileRows is how many rows of a cols-wide matrix matmulTiles
+// decodes at a time: a multiple of 32 (gemm4x32's outputs), at least 32.
+func matmulTileRows(cols int) int { return max(32, tileElems/cols/32*32) }
+
+// matmulTiles computes rows [ra, rb) of matmul for all n tokens with the
+// register-blocked kernel: tiles of 16·k rows are decoded and transposed
+// (cols × rows), and each group of four tokens multiplies them 32 or 16
+// outputs at a time. ra is a multiple of matmulTileRows (the workers
+// split the tiles, so each decodes its own).
+func (m *Model) matmulTiles(p int, w *arch.Matrix, x, y []float32, n, ra, rb int) error {
+	tr := matmulTileRows(w.Cols)
 	tile, tt := m.tile(p, 0, tr*w.Cols), m.tile(p, 1, tr*w.Cols)
 	var yp, xp [4]*float32
-	for r0 := 0; r0 < w.Rows; r0 += tr {
-		r1 := min(r0+tr, w.Rows)
+	t0, t1 := 0, n
+	for r0 := ra; r0 < rb; r0 += tr {
+		r1 := min(r0+tr, rb)
 		nr := r1 - r0
 		if err := decodeRows(w, r0, r1, tile); err != nil {
 			return err
@@ -230,11 +246,17 @@ func (m *Model) matmulTiles(p int, w *arch.Matrix, x, y []float32, t0, t1 int) e
 				xp[i] = &x[(t+i)*w.Cols]
 				clear(y[(t+i)*w.Rows+r0 : (t+i)*w.Rows+r0+full])
 			}
-			for rb := 0; rb < full; rb += 16 {
+			for k := 0; k < full; {
 				for i := range 4 {
-					yp[i] = &y[(t+i)*w.Rows+r0+rb]
+					yp[i] = &y[(t+i)*w.Rows+r0+k]
 				}
-				gemm4x16(&yp, &xp, tt[rb:], full, w.Cols)
+				if k+32 <= full {
+					gemm4x32(&yp, &xp, tt[k:], full, w.Cols)
+					k += 32
+				} else {
+					gemm4x16(&yp, &xp, tt[k:], full, w.Cols)
+					k += 16
+				}
 			}
 		}
 		for tt0 := t0; tt0 < t1; tt0++ {

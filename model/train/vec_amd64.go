@@ -48,6 +48,28 @@ func gemm4x16(dx, dy *[4]*float32, w []float32, wstride, nr int) {
 	gemm4x16FMA(dx, dy, &w[0], wstride, nr)
 }
 
+// haveGemm32 selects the AVX-512 kernel of gemm4x32; tests switch it off
+// to compare it with two gemm4x16 calls.
+var haveGemm32 = haveFMA && cpu.X86.HasAVX512F
+
+//go:noescape
+func gemm4x32AVX512(dx *[4]*float32, dy *[4]*float32, w *float32, wstride int, nr int)
+
+// gemm4x32 is gemm4x16 on 32 columns: dx[i][:32] += Σ_{r<nr}
+// dy[i][r]·w[r*wstride:][:32], with the same results bit for bit.
+func gemm4x32(dx, dy *[4]*float32, w []float32, wstride, nr int) {
+	if haveGemm32 {
+		gemm4x32AVX512(dx, dy, &w[0], wstride, nr)
+		return
+	}
+	gemm4x16FMA(dx, dy, &w[0], wstride, nr)
+	var dx2 [4]*float32
+	for i, p := range dx {
+		dx2[i] = (*float32)(unsafe.Add(unsafe.Pointer(p), 64))
+	}
+	gemm4x16FMA(&dx2, dy, &w[16], wstride, nr)
+}
+
 // haveF16C selects the F16C conversion of F16 rows.
 var haveF16C = cpu.X86.HasAVX && cpu.X86.HasF16C
 

@@ -12,4 +12,8 @@ func gemm4x16(dx, dy *[4]*float32, w []float32, wstride, nr int) {
 	panic("train: gemm4x16 without SIMD")
 }
 
+func gemm4x32(dx, dy *[4]*float32, w []float32, wstride, nr int) {
+	panic("train: gemm4x32 without SIMD")
+}
+
 func decodeF16(src []byte, dst []float32) bool { return false }
