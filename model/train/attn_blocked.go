@@ -89,8 +89,9 @@ func (s *attnScratch) scores(p []float32, pi0 int, q headView[float32], i0, g0, 
 			clear(p[(pi0+k)*n16 : (pi0+k+1)*n16])
 		}
 	}
-	for j0 := 0; j0 < cols; j0 += 16 {
-		if j0 >= g0 && j0+16 <= g1 && i0 >= g1 {
+	for j0, nc := 0, 0; j0 < cols; j0 += nc {
+		nc = width(j0, n16)
+		if j0 >= g0 && j0+nc <= g1 && i0 >= g1 {
 			continue // keys no row of the block sees
 		}
 		for k := range 4 {
@@ -100,7 +101,7 @@ func (s *attnScratch) scores(p []float32, pi0 int, q headView[float32], i0, g0, 
 				dx[k] = &s.waste[0]
 			}
 		}
-		gemm4x16(&dx, &dy, s.kt[j0:], n16, dim)
+		gemm4xN(nc, &dx, &dy, s.kt[j0:], n16, dim)
 	}
 	for k := range 4 {
 		i := i0 + k
@@ -119,6 +120,25 @@ func (s *attnScratch) scores(p []float32, pi0 int, q headView[float32], i0, g0, 
 		clear(row[i+1:])
 	}
 	return cols
+}
+
+// width is how many columns from c0 on (of limit, a multiple of 16) one
+// kernel call takes: 32 where they fit, else 16.
+func width(c0, limit int) int {
+	if c0+32 <= limit {
+		return 32
+	}
+	return 16
+}
+
+// gemm4xN is gemm4x32 for nc = 32, else gemm4x16: the same sums either
+// way.
+func gemm4xN(nc int, dx, dy *[4]*float32, w []float32, wstride, nr int) {
+	if nc == 32 {
+		gemm4x32(dx, dy, w, wstride, nr)
+	} else {
+		gemm4x16(dx, dy, w, wstride, nr)
+	}
 }
 
 // attendHeadBlocked is attendHead with the blocked kernels.
@@ -154,9 +174,10 @@ func attendHeadBlocked(s *attnScratch, out, q, k, v headView[float32], lse []flo
 		for kk := range 4 {
 			dy[kk] = &s.p[kk*n16]
 		}
-		for c0 := 0; c0 < dim; c0 += 16 {
+		for c0, nc := 0, 0; c0 < dim; c0 += nc {
+			nc = width(c0, dim)
 			rowPtrs(&dx, out, i0, n, c0, s.waste)
-			gemm4x16(&dx, &dy, v.data[v.off+c0:], v.stride, cols)
+			gemm4xN(nc, &dx, &dy, v.data[v.off+c0:], v.stride, cols)
 		}
 	}
 }
@@ -177,7 +198,8 @@ func attendHeadBackBlocked(s *attnScratch, dq, dk, dv, q, k, v, out, dout headVi
 				clear(s.ds[(i0+kk)*n16 : (i0+kk+1)*n16])
 			}
 		}
-		for j0 := 0; j0 < cols; j0 += 16 {
+		for j0, nc := 0, 0; j0 < cols; j0 += nc {
+			nc = width(j0, n16)
 			for kk := range 4 {
 				if i0+kk < n {
 					dx[kk] = &s.ds[(i0+kk)*n16+j0]
@@ -185,7 +207,7 @@ func attendHeadBackBlocked(s *attnScratch, dq, dk, dv, q, k, v, out, dout headVi
 					dx[kk] = &s.waste[0]
 				}
 			}
-			gemm4x16(&dx, &dy, s.vt[j0:], n16, dim)
+			gemm4xN(nc, &dx, &dy, s.vt[j0:], n16, dim)
 		}
 		for kk := range 4 {
 			i := i0 + kk
@@ -206,9 +228,10 @@ func attendHeadBackBlocked(s *attnScratch, dq, dk, dv, q, k, v, out, dout headVi
 	for i0 := 0; i0 < n; i0 += 4 {
 		cols := min(i0+4, n)
 		rowPtrs(&dy, headView[float32]{s.ds, n16, 0}, i0, n, 0, s.zeros)
-		for c0 := 0; c0 < dim; c0 += 16 {
+		for c0, nc := 0, 0; c0 < dim; c0 += nc {
+			nc = width(c0, dim)
 			rowPtrs(&dx, dq, i0, n, c0, s.waste)
-			gemm4x16(&dx, &dy, k.data[k.off+c0:], k.stride, cols)
+			gemm4xN(nc, &dx, &dy, k.data[k.off+c0:], k.stride, cols)
 		}
 	}
 	// dk_j += Σ_i ds_ij·q_i, dv_j += Σ_i p_ij·dout_i: the transposes'
@@ -238,9 +261,10 @@ func attendHeadBackBlocked(s *attnScratch, dq, dk, dv, q, k, v, out, dout headVi
 					dy[kk] = &s.zeros[0]
 				}
 			}
-			for c0 := 0; c0 < dim; c0 += 16 {
+			for c0, nc := 0, 0; c0 < dim; c0 += nc {
+				nc = width(c0, dim)
 				rowPtrs(&dx, t.dx, j0, n, c0, s.waste)
-				gemm4x16(&dx, &dy, t.src.data[j0*t.src.stride+t.src.off+c0:], t.src.stride, n-j0)
+				gemm4xN(nc, &dx, &dy, t.src.data[j0*t.src.stride+t.src.off+c0:], t.src.stride, n-j0)
 			}
 		}
 	}
