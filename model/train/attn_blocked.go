@@ -90,7 +90,7 @@ func (s *attnScratch) scores(p []float32, pi0 int, q headView[float32], i0, g0, 
 		}
 	}
 	for j0, nc := 0, 0; j0 < cols; j0 += nc {
-		nc = width(j0, n16)
+		nc = width32(j0, n16)
 		if j0 >= g0 && j0+nc <= g1 && i0 >= g1 {
 			continue // keys no row of the block sees
 		}
@@ -122,9 +122,9 @@ func (s *attnScratch) scores(p []float32, pi0 int, q headView[float32], i0, g0, 
 	return cols
 }
 
-// width is how many columns from c0 on (of limit, a multiple of 16) one
+// width32 is how many columns from c0 on (of limit, a multiple of 16) one
 // kernel call takes: 32 where they fit, else 16.
-func width(c0, limit int) int {
+func width32(c0, limit int) int {
 	if c0+32 <= limit {
 		return 32
 	}
@@ -175,7 +175,7 @@ func attendHeadBlocked(s *attnScratch, out, q, k, v headView[float32], lse []flo
 			dy[kk] = &s.p[kk*n16]
 		}
 		for c0, nc := 0, 0; c0 < dim; c0 += nc {
-			nc = width(c0, dim)
+			nc = width32(c0, dim)
 			rowPtrs(&dx, out, i0, n, c0, s.waste)
 			gemm4xN(nc, &dx, &dy, v.data[v.off+c0:], v.stride, cols)
 		}
@@ -199,7 +199,7 @@ func attendHeadBackBlocked(s *attnScratch, dq, dk, dv, q, k, v, out, dout headVi
 			}
 		}
 		for j0, nc := 0, 0; j0 < cols; j0 += nc {
-			nc = width(j0, n16)
+			nc = width32(j0, n16)
 			for kk := range 4 {
 				if i0+kk < n {
 					dx[kk] = &s.ds[(i0+kk)*n16+j0]
@@ -229,7 +229,7 @@ func attendHeadBackBlocked(s *attnScratch, dq, dk, dv, q, k, v, out, dout headVi
 		cols := min(i0+4, n)
 		rowPtrs(&dy, headView[float32]{s.ds, n16, 0}, i0, n, 0, s.zeros)
 		for c0, nc := 0, 0; c0 < dim; c0 += nc {
-			nc = width(c0, dim)
+			nc = width32(c0, dim)
 			rowPtrs(&dx, dq, i0, n, c0, s.waste)
 			gemm4xN(nc, &dx, &dy, k.data[k.off+c0:], k.stride, cols)
 		}
@@ -262,7 +262,7 @@ func attendHeadBackBlocked(s *attnScratch, dq, dk, dv, q, k, v, out, dout headVi
 				}
 			}
 			for c0, nc := 0, 0; c0 < dim; c0 += nc {
-				nc = width(c0, dim)
+				nc = width32(c0, dim)
 				rowPtrs(&dx, t.dx, j0, n, c0, s.waste)
 				gemm4xN(nc, &dx, &dy, t.src.data[j0*t.src.stride+t.src.off+c0:], t.src.stride, n-j0)
 			}

@@ -153,6 +153,12 @@ func (m *Model) matmulBack(w *arch.Matrix, dy []float32, n int, dx []float32) er
 	if useQ8Back(w) && m.q8Back {
 		return m.matmulBackQ8(w, dy, n, dx)
 	}
+	if floatType(w.Type) && haveGemm() && w.Cols%16 == 0 {
+		// the workers split the columns, so each decodes only its own
+		return m.splitW(w.Cols/16, func(p, u0, u1 int) error {
+			return m.matmulBackCols(p, w, dy, n, dx, 16*u0, 16*u1)
+		})
+	}
 	return m.splitW(n, func(p, t0, t1 int) error {
 		tr := tileRows(w.Cols)
 		tile := m.tile(p, 0, tr*w.Cols)
@@ -194,6 +200,61 @@ func (m *Model) matmulBack(w *arch.Matrix, dy []float32, n int, dx []float32) er
 		}
 		return nil
 	})
+}
+
+// matmulBackCols is matmulBack for columns [c0, c1) (multiples of 16) of
+// a float matrix: the same tiles of rows, decoded in that column range
+// only, four tokens at a time on the register-blocked kernel, the rest by
+// axpys.
+func (m *Model) matmulBackCols(p int, w *arch.Matrix, dy []float32, n int, dx []float32, c0, c1 int) error {
+	tr, width := tileRows(w.Cols), c1-c0
+	tile := m.tile(p, 0, tr*width)
+	var dxp, dyp [4]*float32
+	for r0 := 0; r0 < w.Rows; r0 += tr {
+		r1 := min(r0+tr, w.Rows)
+		if err := decodeCols(w, r0, r1, c0, c1, tile); err != nil {
+			return err
+		}
+		t := 0
+		for ; t+4 <= n; t += 4 {
+			for i := range 4 {
+				dyp[i] = &dy[(t+i)*w.Rows+r0]
+			}
+			for c, nc := 0, 0; c < width; c += nc {
+				nc = width32(c, width)
+				for i := range 4 {
+					dxp[i] = &dx[(t+i)*w.Cols+c0+c]
+				}
+				gemm4xN(nc, &dxp, &dyp, tile[c:], width, r1-r0)
+			}
+		}
+		for ; t < n; t++ {
+			dyt, dxt := dy[t*w.Rows:(t+1)*w.Rows], dx[t*w.Cols+c0:t*w.Cols+c1]
+			for r := r0; r < r1; r++ {
+				if g := dyt[r]; g != 0 {
+					axpy(dxt, g, tile[(r-r0)*width:(r-r0+1)*width])
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// decodeCols decodes columns [c0, c1) of rows [r0, r1) of the float
+// matrix w into dst (row-major, c1−c0 wide).
+func decodeCols(w *arch.Matrix, r0, r1, c0, c1 int, dst []float32) error {
+	size := w.Type.TypeSize() // one value per block
+	rs, width := w.Cols*size, c1-c0
+	for r := r0; r < r1; r++ {
+		src, out := w.Data[r*rs+c0*size:r*rs+c1*size], dst[(r-r0)*width:(r-r0+1)*width]
+		if w.Type == ggml.F16 && decodeF16(src, out) {
+			continue
+		}
+		if err := ggml.Dequantize(w.Type, src, out); err != nil {
+			return fmt.Errorf("decode %s row %d: %w", w.Type, r, err)
+		}
+	}
+	return nil
 }
 
 // workerTiles makes room for each worker's tiles; it runs before the
