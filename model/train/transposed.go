@@ -148,8 +148,5 @@ func (m *Model) matmulBackQ8(w *arch.Matrix, dy []float32, n int, dx []float32) 
 	if err := m.pool.MatMul(ggml.Q8_0, wt, w.Cols, w.Rows, acts, ys); err != nil {
 		return err
 	}
-	for i, v := range out {
-		dx[i] += v
-	}
-	return nil
+	return m.perRow(n, func(t int) { addTo(dx[t*w.Cols:(t+1)*w.Cols], out[t*w.Cols:(t+1)*w.Cols]) })
 }
