@@ -275,6 +275,16 @@ func (m *Model) tile(p, i, n int) []float32 {
 	return m.tiles[k][:n]
 }
 
+// transposeTileGo writes the first rows rows of tile (cols wide) into
+// dst as cols rows of rows values.
+func transposeTileGo(dst, tile []float32, rows, cols int) {
+	for r := range rows {
+		for c := range cols {
+			dst[c*rows+r] = tile[r*cols+c]
+		}
+	}
+}
+
 // matmulTileRows is how many rows of a cols-wide matrix matmulTiles
 // decodes at a time: a multiple of 32 (gemm4x32's outputs), at least 32.
 func matmulTileRows(cols int) int { return max(32, tileElems/cols/32*32) }
@@ -296,11 +306,7 @@ func (m *Model) matmulTiles(p int, w *arch.Matrix, x, y []float32, n, ra, rb int
 			return err
 		}
 		full := nr / 16 * 16 // rows done by the kernel; the rest by dots
-		for r := range full {
-			for c := range w.Cols {
-				tt[c*full+r] = tile[r*w.Cols+c]
-			}
-		}
+		transposeTile(tt, tile, full, w.Cols)
 		t := t0
 		for ; t+4 <= t1 && full > 0; t += 4 {
 			for i := range 4 {

@@ -75,3 +75,30 @@ g32store:
 	VMOVUPS Z7, 64(DI)
 	VZEROUPPER
 	RET
+
+// func transpose16AVX512(dst *float32, dstStride int, src *float32, idx *[16]int32, cols int)
+// For c < cols: dst[c*dstStride : c*dstStride+16] = the sixteen floats
+// src[idx[r] + c], r = 0..15 (idx: the rows' offsets).
+TEXT ·transpose16AVX512(SB), NOSPLIT, $0-40
+	MOVQ    dst+0(FP), DI
+	MOVQ    dstStride+8(FP), DX
+	SHLQ    $2, DX
+	MOVQ    src+16(FP), SI
+	MOVQ    idx+24(FP), AX
+	VMOVDQU32 (AX), Z0
+	MOVQ    cols+32(FP), CX
+	TESTQ   CX, CX
+	JZ      t16done
+
+t16loop:
+	KXNORW     K1, K1, K1
+	VGATHERDPS (SI)(Z0*4), K1, Z1
+	VMOVUPS    Z1, (DI)
+	ADDQ       $4, SI
+	ADDQ       DX, DI
+	DECQ       CX
+	JNZ        t16loop
+
+t16done:
+	VZEROUPPER
+	RET

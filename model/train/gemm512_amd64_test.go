@@ -38,3 +38,19 @@ func TestGemm4x32(t *testing.T) {
 		}
 	}
 }
+
+// TestTransposeTile checks the gathered transpose against the Go loop.
+func TestTransposeTile(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	for _, c := range []struct{ rows, cols int }{{16, 1}, {32, 896}, {64, 37}} {
+		tile := randVec32(r, c.rows*c.cols, 0, 1)
+		got, want := make([]float32, c.rows*c.cols), make([]float32, c.rows*c.cols)
+		transposeTile(got, tile, c.rows, c.cols)
+		transposeTileGo(want, tile, c.rows, c.cols)
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("%dx%d: element %d is %g, want %g", c.rows, c.cols, i, got[i], want[i])
+			}
+		}
+	}
+}

@@ -70,6 +70,28 @@ func gemm4x32(dx, dy *[4]*float32, w []float32, wstride, nr int) {
 	gemm4x16FMA(&dx2, dy, &w[16], wstride, nr)
 }
 
+//go:noescape
+func transpose16AVX512(dst *float32, dstStride int, src *float32, idx *[16]int32, cols int)
+
+// transposeTile writes the first rows rows of tile (cols wide, rows a
+// multiple of 16) into dst as cols rows of rows values: sixteen rows at a
+// time gathered with AVX-512 where the CPU has it.
+func transposeTile(dst, tile []float32, rows, cols int) {
+	if !haveGemm32 || rows%16 != 0 || 16*cols >= 1<<31 {
+		transposeTileGo(dst, tile, rows, cols)
+		return
+	}
+	_ = dst[(cols-1)*rows+rows-1]
+	_ = tile[rows*cols-1]
+	var idx [16]int32
+	for i := range idx {
+		idx[i] = int32(i * cols)
+	}
+	for r0 := 0; r0 < rows; r0 += 16 {
+		transpose16AVX512(&dst[r0], rows, &tile[r0*cols], &idx, cols)
+	}
+}
+
 // haveF16C selects the F16C conversion of F16 rows.
 var haveF16C = cpu.X86.HasAVX && cpu.X86.HasF16C
 

@@ -17,3 +17,5 @@ func gemm4x32(dx, dy *[4]*float32, w []float32, wstride, nr int) {
 }
 
 func decodeF16(src []byte, dst []float32) bool { return false }
+
+func transposeTile(dst, tile []float32, rows, cols int) { transposeTileGo(dst, tile, rows, cols) }
