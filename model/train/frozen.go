@@ -203,11 +203,13 @@ func (m *Model) matmulBack(w *arch.Matrix, dy []float32, n int, dx []float32) er
 }
 
 // matmulBackCols is matmulBack for columns [c0, c1) (multiples of 16) of
-// a float matrix: the same tiles of rows, decoded in that column range
-// only, four tokens at a time on the register-blocked kernel, the rest by
-// axpys.
+// a float matrix: tiles of at least 64 rows (the kernel's sums run over a
+// tile's rows, so short ones cost it more in loads and stores than in
+// arithmetic), decoded in that column range only, four tokens at a time
+// on the register-blocked kernel, the rest by axpys.
 func (m *Model) matmulBackCols(p int, w *arch.Matrix, dy []float32, n int, dx []float32, c0, c1 int) error {
-	tr, width := tileRows(w.Cols), c1-c0
+	width := c1 - c0
+	tr := max(64, tileElems/width) // rows per tile: the kernel sums over them
 	tile := m.tile(p, 0, tr*width)
 	var dxp, dyp [4]*float32
 	for r0 := 0; r0 < w.Rows; r0 += tr {

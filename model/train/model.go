@@ -33,7 +33,7 @@ type Model struct {
 	threads  int
 	pool     *ggml.Pool
 	acts     []*ggml.Activation
-	logits   []float32      // the head's logits of up to headChunk positions, reused
+	logits   []float32      // the head's logits of up to headChunk(type) positions, reused
 	outT     []byte         // the output matrix transposed in Q8_0 (transposed.go)
 	wtBuf    []byte         // a block matrix transposed in Q8_0, reused
 	backOut  []float32      // matmulBackQ8's products, reused
@@ -546,8 +546,17 @@ func (m *Model) attend(lt *layerTape, lay *layout, n int) error {
 	})
 }
 
-// headChunk is how many answer positions' logits are held at once.
-const headChunk = 64
+// headChunk is how many answer positions' logits are held at once for an
+// output matrix of type t: 64 (39 MiB at a 151936-token vocabulary), or
+// 256 for the float types, whose products decode the whole matrix for
+// every chunk (forward and back) while the quantized types' run on a Wᵀ
+// kept in Q8_0 and on activations that must stay in the cache.
+func headChunk(t ggml.Type) int {
+	if floatType(t) {
+		return 256
+	}
+	return 64
+}
 
 // logitsBuf returns the reused logits buffer with room for n values.
 func (m *Model) logitsBuf(n int) []float32 {
@@ -575,11 +584,12 @@ func (m *Model) head(tp *Tape, keep bool) error {
 	if keep {
 		tp.dhn = tp.al.zeros(na * H)
 	}
-	hn := tp.al.floats(min(na, headChunk) * H)
-	logits := m.logitsBuf(min(na, headChunk) * V)
+	chunk := headChunk(m.W.Output.Type)
+	hn := tp.al.floats(min(na, chunk) * H)
+	logits := m.logitsBuf(min(na, chunk) * V)
 	lps := make([]float64, na)
-	for a0 := 0; a0 < na; a0 += headChunk {
-		a1 := min(a0+headChunk, na)
+	for a0 := 0; a0 < na; a0 += chunk {
+		a1 := min(a0+chunk, na)
 		k := a1 - a0
 		for a := a0; a < a1; a++ {
 			t := heads[a].row
