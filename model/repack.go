@@ -7,6 +7,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/chatloop/chatloop/internal/offheap"
 	"github.com/chatloop/chatloop/model/arch"
 	"github.com/chatloop/chatloop/model/ggml"
 	"github.com/chatloop/chatloop/model/gguf"
@@ -100,7 +101,7 @@ func repack(f *gguf.File, w *arch.Weights, names *arch.TensorNames, pool *ggml.P
 		p.jobs, p.took, p.cache = jobs, time.Since(start), cache
 		return p, nil
 	}
-	mem, free, err := allocPacked(total)
+	mem, free, err := offheap.Alloc(total)
 	if err != nil {
 		return nil, fmt.Errorf("repacking %d bytes of weights: %w", total, err)
 	}

@@ -1,6 +1,10 @@
 package train
 
-import "unsafe"
+import (
+	"unsafe"
+
+	"github.com/chatloop/chatloop/internal/offheap"
+)
 
 // A training step needs about a gigabyte of activations at Qwen2.5-0.5B's
 // shape (the tape of a 640-row pair: 24 blocks of 640×13,600 floats, and
@@ -10,7 +14,7 @@ import "unsafe"
 // the Go heap, it doubles the collector's heap goal, so that garbage may
 // grow the process by as much again before a collection. An arena keeps
 // it across steps instead, outside the Go heap where the system allows
-// (offheap_unix.go: anonymous memory advised for transparent huge pages),
+// (internal/offheap: anonymous memory advised for transparent huge pages),
 // and hands it out again, unzeroed, for each step.
 
 // arenaChunk is the size of an arena's chunks in floats (128 MiB of
@@ -73,9 +77,25 @@ func (al allocator) zeros(n int) []float32 {
 	return s
 }
 
-// offHeapFloats is offHeap for n floats.
+// offHeapBytes returns n zeroed bytes outside the Go heap
+// (internal/offheap: anonymous memory advised for transparent huge pages,
+// a fault per 2 MiB rather than per 4 KiB where the system allows it) and
+// the function that releases them; nothing may use the bytes after it. If
+// the mapping fails, they come from the heap.
+func offHeapBytes(n int) ([]byte, func()) {
+	if n <= 0 {
+		return nil, func() {}
+	}
+	b, release, err := offheap.Alloc(n)
+	if err != nil {
+		return make([]byte, n), func() {}
+	}
+	return b, func() { _ = release() }
+}
+
+// offHeapFloats is offHeapBytes for n floats.
 func offHeapFloats(n int) ([]float32, func()) {
-	b, release := offHeap(4 * n)
+	b, release := offHeapBytes(4 * n)
 	if len(b) == 0 {
 		return nil, release
 	}

@@ -175,17 +175,12 @@ func (m *Model) matmulBack(w *arch.Matrix, dy []float32, n int, dx []float32) er
 					for i := range 4 {
 						dyp[i] = &dy[(t+i)*w.Rows+r0]
 					}
-					for c := 0; c < w.Cols; {
+					for c, nc := 0, 0; c < w.Cols; c += nc {
+						nc = width32(c, w.Cols)
 						for i := range 4 {
 							dxp[i] = &dx[(t+i)*w.Cols+c]
 						}
-						if c+32 <= w.Cols {
-							gemm4x32(&dxp, &dyp, tile[c:], w.Cols, r1-r0)
-							c += 32
-						} else {
-							gemm4x16(&dxp, &dyp, tile[c:], w.Cols, r1-r0)
-							c += 16
-						}
+						gemm4xN(nc, &dxp, &dyp, tile[c:], w.Cols, r1-r0)
 					}
 				}
 			}
@@ -315,17 +310,12 @@ func (m *Model) matmulTiles(p int, w *arch.Matrix, x, y []float32, n, ra, rb int
 				xp[i] = &x[(t+i)*w.Cols]
 				clear(y[(t+i)*w.Rows+r0 : (t+i)*w.Rows+r0+full])
 			}
-			for k := 0; k < full; {
+			for k, nk := 0, 0; k < full; k += nk {
+				nk = width32(k, full)
 				for i := range 4 {
 					yp[i] = &y[(t+i)*w.Rows+r0+k]
 				}
-				if k+32 <= full {
-					gemm4x32(&yp, &xp, tt[k:], full, w.Cols)
-					k += 32
-				} else {
-					gemm4x16(&yp, &xp, tt[k:], full, w.Cols)
-					k += 16
-				}
+				gemm4xN(nk, &yp, &xp, tt[k:], full, w.Cols)
 			}
 		}
 		for tt0 := t0; tt0 < t1; tt0++ {

@@ -109,7 +109,7 @@ func (m *Model) matmulBackQ8(w *arch.Matrix, dy []float32, n int, dx []float32) 
 	var wt []byte
 	if m.W != nil && w == &m.W.Output {
 		if m.outT == nil {
-			wt, release := offHeap(size)
+			wt, release := offHeapBytes(size)
 			if err := m.transposeQ8(w, wt); err != nil {
 				release()
 				return err

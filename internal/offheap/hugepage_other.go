@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package model
+package offheap
 
 // adviseHugePages does nothing where transparent huge pages are not
 // asked for by madvise.
