@@ -74,13 +74,17 @@ func matVecPrepared(ks *Kernels, t Type, w []byte, rows, cols int, a *Activation
 type Pool struct {
 	ks      *Kernels
 	threads int
-	work    chan *poolJob
 	job     poolJob
 	oneX    [1]*Activation
 	oneY    [1][]float32
 	mu      sync.Mutex
-	wg      sync.WaitGroup
 	closed  bool
+
+	// the hand-off to the workers (handoff.go)
+	workers []*poolWorker
+	gen     atomic.Uint64 // bumped once per job, and at Close
+	left    atomic.Int32  // workers still running the current job
+	stopped atomic.Bool
 }
 
 // matKernel multiplies rows [r0, r1) of the weight matrix w (rs bytes per
@@ -153,15 +157,8 @@ func NewPoolWith(threads int, ks *Kernels) *Pool {
 	if ks == nil {
 		ks = BestKernels()
 	}
-	p := &Pool{ks: ks, threads: threads, work: make(chan *poolJob, threads)}
-	for i := 1; i < threads; i++ {
-		go func() {
-			for j := range p.work {
-				j.run()
-				p.wg.Done()
-			}
-		}()
-	}
+	p := &Pool{ks: ks, threads: threads}
+	p.startWorkers()
 	return p
 }
 
@@ -177,7 +174,7 @@ func (p *Pool) Close() {
 	defer p.mu.Unlock()
 	if !p.closed {
 		p.closed = true
-		close(p.work)
+		p.stopWorkers()
 	}
 }
 
@@ -249,19 +246,6 @@ func (p *Pool) runWith(t Type, w []byte, rows, cols int, xs []*Activation, ys []
 	p.dispatch(j)
 	j.w, j.xs, j.ys, j.mat = nil, nil, nil, nil
 	return nil
-}
-
-// dispatch runs j on the calling goroutine and as many workers as it has
-// chunks for, and waits for all of them.
-func (p *Pool) dispatch(j *poolJob) {
-	j.next.Store(0)
-	helpers := min(p.threads-1, (j.rows+j.chunk-1)/j.chunk-1)
-	p.wg.Add(helpers)
-	for i := 0; i < helpers; i++ {
-		p.work <- j
-	}
-	j.run()
-	p.wg.Wait()
 }
 
 // Parallel calls fn(i) for every i in [0, n) on the pool's workers (the
