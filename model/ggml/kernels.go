@@ -103,6 +103,10 @@ type Kernels struct {
 	// split into nibbles) on every batch, not only on those holding a
 	// -128 activation quant, which the sign-trick kernel cannot take.
 	pk32Q8Nibbles bool
+	// kRowsMaxActs: the largest batch the K-quant row-pair kernels take
+	// (weights decoded in registers for every activation); bigger ones
+	// take the tiles of unpacked weights (kRowsMax, kRowsMaxAVX2).
+	kRowsMaxActs int
 
 	byType [typeSlots]typeKernels
 
@@ -110,6 +114,18 @@ type Kernels struct {
 	// AccumulateF16) and of the Q8_0 activation quantizer the set runs.
 	attn, q8 vecLevel
 }
+
+// The largest batches that take the K-quant row-pair kernels (weights
+// decoded in registers for every activation) rather than the tiles of
+// unpacked weight records shared by the activations, measured on
+// 896×4864 and 4864×1024: with AVX-512 VNNI two and three activations are
+// faster through the tiles; with AVX2 two activations are faster through
+// the row pairs (Q4_K 1.15–1.3×, Q6_K 1–1.1× in cache, and the matrix is
+// streamed once rather than twice), three to four through the tiles.
+const (
+	kRowsMax     = 1
+	kRowsMaxAVX2 = 2
+)
 
 // typeKernels are one weight type's kernels in a set.
 type typeKernels struct {
@@ -129,8 +145,11 @@ func newKernels(lv level, mat, packed, avxVNNI bool) *Kernels {
 		avxVNNI && (lv != levelAVX2 || !packed || !cpuFeatures.avxVNNI) {
 		return nil
 	}
-	k := &Kernels{level: lv, mat: mat, packed: packed, avxVNNI: avxVNNI, m32RowsMaxActs: 4, m32RowsDirect: true, pk32Prefetch: 16384}
+	k := &Kernels{level: lv, mat: mat, packed: packed, avxVNNI: avxVNNI, m32RowsMaxActs: 4, m32RowsDirect: true, pk32Prefetch: 16384, kRowsMaxActs: kRowsMax}
 	k.name = lv.String()
+	if lv == levelAVX2 {
+		k.kRowsMaxActs = kRowsMaxAVX2
+	}
 	switch {
 	case avxVNNI:
 		k.name = "avx-vnni packed"

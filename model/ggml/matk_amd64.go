@@ -4,13 +4,18 @@ package ggml
 
 import "math"
 
-// Matrix kernels for Q4_K, Q5_K and Q6_K weights (Q8_K activations) that tile
-// rows × activations: each weight super-block is unpacked once per tile
+// Matrix kernels for Q4_K, Q5_K and Q6_K weights (Q8_K activations). Batches
+// tile rows × activations: each weight super-block is unpacked once per tile
 // (levels times sub-block scales, as int16) and multiplied with every
-// activation of the tile by VPDPWSSD, instead of being decoded again for
-// every activation as the row kernels do. Results equal the row kernels
-// bit for bit: integer lane sums are exact in any order, and the float part
-// repeats dot.go's operations for every (row, activation) pair.
+// activation of the tile by VPDPWSSD (VPMADDWD on AVX2), instead of being
+// decoded again for every activation as the row kernels do. One activation
+// (token generation; up to two on AVX2) takes the row-pair kernels, which
+// decode two weight rows in registers: rows*VNNI widen the levels to int16
+// for VPDPWSSD against a widened activation (prepareQ8K), rows*AVX2 keep
+// them bytes for VPMADDUBSW against the activation's int8 quants, reordered
+// the same way (prepareQ8KRows). Results equal the row kernels bit for
+// bit: integer lane sums are exact in any order, and the float part repeats
+// dot.go's operations for every (row, activation) pair.
 
 //go:noescape
 func unpackQ4KAVX2(b *byte, nb int, rec *int16)
@@ -32,6 +37,18 @@ func rowsQ5KVNNI(w0, w1 *byte, a *int16, nb int, out *float32)
 
 //go:noescape
 func rowsQ6KVNNI(w0, w1 *byte, a *int16, nb int, out *float32)
+
+//go:noescape
+func rowsQ4KAVX2(w0, w1 *byte, a *int16, nb int, out *float32)
+
+//go:noescape
+func rowsQ5KAVX2(w0, w1 *byte, a *int16, nb int, out *float32)
+
+//go:noescape
+func rowsQ6KAVX2(w0, w1 *byte, a *int16, nb int, out *float32)
+
+//go:noescape
+func prepQ8KRowsAVX2(q *int8, nb int, rec *int16)
 
 //go:noescape
 func tileKVNNI(w0, w1, a *int16, astride, nb, na, mins int, out *float32)
@@ -118,19 +135,41 @@ func prepareQ8K(rec []int16, a *Activation, nb int, mins bool) {
 	}
 }
 
+// prepareQ8KRows fills nb records for the AVX2 row-pair kernels from a
+// Q8_K activation: the reordered quants and Q6_K's offset words
+// (prepQ8KRowsAVX2), the bsum pairs of the Q4_K mins term and d.
+func prepareQ8KRows(rec []int16, a *Activation, nb int, mins bool) {
+	rec = rec[:kRec*nb]
+	qs := a.qs[:QK_K*nb]
+	bs := a.bsums[:16*nb]
+	for i := 0; i < nb; i++ {
+		r := (*[kRec]int16)(rec[kRec*i:])
+		if mins {
+			for s := 0; s < 8; s++ {
+				r[kRecMins+s] = bs[16*i+2*s] + bs[16*i+2*s+1]
+			}
+		}
+		putF32(r[kRecD:], a.d[i])
+	}
+	if nb > 0 {
+		prepQ8KRowsAVX2(&qs[0], nb, &rec[0])
+	}
+}
+
 // kQuant describes one K-quant weight type to matK.
 type kQuant struct {
 	typ        Type
 	blockBytes int
 	mins       bool                                               // Q4_K's mins term
 	unpack     func([]int16, []byte, int)                         // weight records
-	rows       func(w0, w1 *byte, a *int16, nb int, out *float32) // two rows × one activation
+	rows       func(w0, w1 *byte, a *int16, nb int, out *float32) // two rows × one activation (VNNI)
+	rowsAVX2   func(w0, w1 *byte, a *int16, nb int, out *float32) // the same on AVX2
 }
 
 var (
-	kQ4K = kQuant{Q4_K, 144, true, unpackQ4K, rowsQ4KVNNI}
-	kQ5K = kQuant{Q5_K, 176, true, unpackQ5K, rowsQ5KVNNI}
-	kQ6K = kQuant{Q6_K, 210, false, unpackQ6K, rowsQ6KVNNI}
+	kQ4K = kQuant{Q4_K, 144, true, unpackQ4K, rowsQ4KVNNI, rowsQ4KAVX2}
+	kQ5K = kQuant{Q5_K, 176, true, unpackQ5K, rowsQ5KVNNI, rowsQ5KAVX2}
+	kQ6K = kQuant{Q6_K, 210, false, unpackQ6K, rowsQ6KVNNI, rowsQ6KAVX2}
 )
 
 // The matKernels of the K-quants (typeInfo.mat).
@@ -146,14 +185,11 @@ func matQ6K(ks *Kernels, w []byte, rs, r0, r1 int, xs []*Activation, ys [][]floa
 	matK(ks, &kQ6K, w, rs, r0, r1, xs, ys)
 }
 
-// kRowsMax is the largest number of activations that use the row-pair
-// kernel (weights decoded in registers for every activation) rather than
-// unpacked weight records shared by the activations of a tile. Measured:
-// two and three activations are faster through the tiles.
-const kRowsMax = 1
-
-// matK multiplies rows [r0, r1) by every activation. With AVX-512 VNNI, a
-// single activation (token generation) goes through the row-pair kernel.
+// matK multiplies rows [r0, r1) by every activation. Batches of up to
+// ks.kRowsMaxActs activations (one with AVX-512 VNNI, two with AVX2: token
+// generation) go through the row-pair kernel: with VNNI one activation
+// after the other over all rows, with AVX2 every activation on each row
+// pair while it is in L1.
 // Otherwise, for each block of up to kActBlock activations, rows are
 // unpacked two at a time and multiplied with the block's activations four
 // (AVX-512), two or one at a time.
@@ -183,7 +219,7 @@ func matK(ks *Kernels, q *kQuant, w []byte, rs, r0, r1 int, xs []*Activation, ys
 	if !vnni {
 		tile, maxTile = tileKAVX2, 2
 	}
-	if vnni && len(xs) <= kRowsMax {
+	if vnni && len(xs) <= ks.kRowsMaxActs {
 		for i, x := range xs {
 			prepareQ8K(s.a[:n], x, nb, q.mins)
 			for r := r0; r < r1; r += 2 {
@@ -191,6 +227,24 @@ func matK(ks *Kernels, q *kQuant, w []byte, rs, r0, r1 int, xs []*Activation, ys
 				q.rows(&w[r*rs], &w[r2*rs], &s.a[0], nb, &s.out[0])
 				ys[i][r] = s.out[0]
 				ys[i][r2] = s.out[1]
+			}
+		}
+		return
+	}
+	if !vnni && q.rowsAVX2 != nil && len(xs) <= ks.kRowsMaxActs {
+		// every activation takes each row pair while it is in L1
+		for a0 := 0; a0 < len(xs); a0 += kActBlock {
+			a1 := min(a0+kActBlock, len(xs))
+			for i := a0; i < a1; i++ {
+				prepareQ8KRows(s.a[(i-a0)*n:], xs[i], nb, q.mins)
+			}
+			for r := r0; r < r1; r += 2 {
+				r2 := min(r+1, r1-1)
+				for i := a0; i < a1; i++ {
+					q.rowsAVX2(&w[r*rs], &w[r2*rs], &s.a[(i-a0)*n], nb, &s.out[0])
+					ys[i][r] = s.out[0]
+					ys[i][r2] = s.out[1]
+				}
 			}
 		}
 		return

@@ -2144,3 +2144,464 @@ r5fin:
 	KFIN(Y19, X19, Z19, X21, 4)
 	VZEROUPPER
 	RET
+
+// ---- AVX2, one activation, two rows, decoded in registers (token
+// generation without AVX-512). The levels stay bytes: VPMADDUBSW
+// multiplies them with the activation's int8 quants, VPMADDWD with the
+// sub-block scales. Every 32 bytes of levels (and of the activation) are
+// reordered by VPERMD (krperm) and VPSHUFB (krshuf) so that dword l holds
+// elements l, l+8, l+16, l+24: ggml's lane l. VPMADDUBSW saturates at
+// 16 bits, which no pair of products reaches (levels at most 63, quants
+// at least -128: |2·63·128| < 32768, and Q6_K's level-minus-offset pairs
+// stay within 24320). The activation record (prepQ8KRowsAVX2) holds:
+//   bytes   0..255  the quants, every 32 of them reordered so
+//   bytes 256..511  32·(q[2i] + q[2i+1]) per word: Q6_K's offset of 32
+//   bytes 512..527  pair sums of bsums (Q4_K and Q5_K mins)
+//   bytes 560..563  d (float32)
+
+DATA krperm<>+0(SB)/4, $0
+DATA krperm<>+4(SB)/4, $2
+DATA krperm<>+8(SB)/4, $4
+DATA krperm<>+12(SB)/4, $6
+DATA krperm<>+16(SB)/4, $1
+DATA krperm<>+20(SB)/4, $3
+DATA krperm<>+24(SB)/4, $5
+DATA krperm<>+28(SB)/4, $7
+GLOBL krperm<>(SB), RODATA|NOPTR, $32
+
+DATA krshuf<>+0(SB)/8, $0x0d0905010c080400
+DATA krshuf<>+8(SB)/8, $0x0f0b07030e0a0602
+DATA krshuf<>+16(SB)/8, $0x0d0905010c080400
+DATA krshuf<>+24(SB)/8, $0x0f0b07030e0a0602
+GLOBL krshuf<>(SB), RODATA|NOPTR, $32
+
+DATA k30<>+0(SB)/8, $0x3030303030303030
+DATA k30<>+8(SB)/8, $0x3030303030303030
+DATA k30<>+16(SB)/8, $0x3030303030303030
+DATA k30<>+24(SB)/8, $0x3030303030303030
+GLOBL k30<>(SB), RODATA|NOPTR, $32
+
+// func prepQ8KRowsAVX2(q *int8, nb int, rec *int16)
+// The quants of nb Q8_K super-blocks reordered, and their offset words
+// for Q6_K, into the records at rec.
+TEXT ·prepQ8KRowsAVX2(SB), NOSPLIT, $0-24
+	MOVQ q+0(FP), SI
+	MOVQ nb+8(FP), CX
+	MOVQ rec+16(FP), DI
+	VMOVDQU krperm<>(SB), Y15
+	VMOVDQU krshuf<>(SB), Y14
+	VMOVDQU k32<>(SB), Y13
+	TESTQ CX, CX
+	JEQ prdone
+prblk:
+	MOVQ $0, AX
+prchunk:
+	VPERMD (SI)(AX*1), Y15, Y0
+	VPSHUFB Y14, Y0, Y0
+	VMOVDQU Y0, (DI)(AX*1)
+	VPMADDUBSW Y0, Y13, Y1
+	VMOVDQU Y1, 256(DI)(AX*1)
+	ADDQ $32, AX
+	CMPQ AX, $256
+	JLT prchunk
+	ADDQ $256, SI
+	ADDQ $576, DI
+	DECQ CX
+	JNZ prblk
+prdone:
+	VZEROUPPER
+	RET
+
+// KR4CHUNK multiplies the 64 levels of the Q4_K chunk at qoff(p) (low
+// nibbles: scale 2j, high: 2j+1, dwords at soff(SP)) by the activation's
+// quants at aoff(R8) and adds the lanes to acc (clobbers t0, t1, t2).
+#define KR4CHUNK(p, qoff, aoff, soff, acc, t0, t1, t2) \
+	VPERMD qoff(p), Y15, t0 \
+	VPSHUFB Y14, t0, t0 \
+	VPSRLW $4, t0, t1 \
+	VPAND Y13, t0, t0 \
+	VPAND Y13, t1, t1 \
+	VPMADDUBSW aoff(R8), t0, t0 \
+	VPMADDUBSW aoff+32(R8), t1, t1 \
+	VPBROADCASTD soff(SP), t2 \
+	VPMADDWD t2, t0, t0 \
+	VPBROADCASTD soff+4(SP), t2 \
+	VPMADDWD t2, t1, t1 \
+	VPADDD t0, acc, acc \
+	VPADDD t1, acc, acc
+
+// KROWF2 adds one row's lanes (acc, in order) to its sums ys with the d
+// of the F16 at doff(p) times the activation's d at 560(R8), as KROWF
+// (Q6_K; the Q4_K and Q5_K kernels do both rows' products in one XMM).
+#define KROWF2(acc, p, doff, ys) \
+	VCVTDQ2PS acc, acc \
+	MOVWLZX doff(p), AX \
+	VMOVD AX, X0 \
+	VCVTPH2PS X0, X0 \
+	VMULSS 560(R8), X0, X0 \
+	VBROADCASTSS X0, Y0 \
+	VMULPS Y0, acc, acc \
+	VADDPS acc, ys, ys
+
+// Q4_K's 6-bit scales and mins, 12 bytes from 4(p), decoded with
+// VPSHUFB (as scaleMinK4): krs4a gathers the low six bits (scales and mins
+// 0..3) and the low nibbles (scales 4..7), krs4n the high nibbles (mins
+// 4..7, from the bytes shifted right by four), krs4b the top two bits of
+// scales and mins 4..7, masked by krs4m, knib and k30.
+DATA krs4a<>+0(SB)/8, $0x0b0a090803020100
+DATA krs4a<>+8(SB)/8, $0x8080808007060504
+DATA krs4a<>+16(SB)/8, $0x0b0a090803020100
+DATA krs4a<>+24(SB)/8, $0x8080808007060504
+GLOBL krs4a<>(SB), RODATA|NOPTR, $32
+
+DATA krs4m<>+0(SB)/8, $0x0f0f0f0f3f3f3f3f
+DATA krs4m<>+8(SB)/8, $0x000000003f3f3f3f
+DATA krs4m<>+16(SB)/8, $0x0f0f0f0f3f3f3f3f
+DATA krs4m<>+24(SB)/8, $0x000000003f3f3f3f
+GLOBL krs4m<>(SB), RODATA|NOPTR, $32
+
+DATA krs4n<>+0(SB)/8, $0x8080808080808080
+DATA krs4n<>+8(SB)/8, $0x0b0a090880808080
+DATA krs4n<>+16(SB)/8, $0x8080808080808080
+DATA krs4n<>+24(SB)/8, $0x0b0a090880808080
+GLOBL krs4n<>(SB), RODATA|NOPTR, $32
+
+DATA krs4b<>+0(SB)/8, $0x0302010080808080
+DATA krs4b<>+8(SB)/8, $0x0706050480808080
+DATA krs4b<>+16(SB)/8, $0x0302010080808080
+DATA krs4b<>+24(SB)/8, $0x0706050480808080
+GLOBL krs4b<>(SB), RODATA|NOPTR, $32
+
+// KFIN2X is KFIN2 for both rows of a row-pair kernel at once: element r
+// of xf is row r's sumf, ya and yb the rows' sums; out[0] and out[1] get
+// sumf + sums[0] + ... + sums[7], added one at a time (clobbers Y0, Y1,
+// X2).
+#define KFIN2X(ya, yb, xf) \
+	VUNPCKLPS yb, ya, Y0 \
+	VUNPCKHPS yb, ya, Y1 \
+	VADDPS X0, xf, xf \
+	VMOVHLPS X0, X0, X2 \
+	VADDPS X2, xf, xf \
+	VADDPS X1, xf, xf \
+	VMOVHLPS X1, X1, X2 \
+	VADDPS X2, xf, xf \
+	VEXTRACTF128 $1, Y0, X0 \
+	VADDPS X0, xf, xf \
+	VMOVHLPS X0, X0, X2 \
+	VADDPS X2, xf, xf \
+	VEXTRACTF128 $1, Y1, X1 \
+	VADDPS X1, xf, xf \
+	VMOVHLPS X1, X1, X2 \
+	VADDPS X2, xf, xf \
+	VMOVLPS xf, 0(DX)
+
+// func rowsQ4KAVX2(w0, w1 *byte, a *int16, nb int, out *float32)
+// Rows w0 and w1 of nb Q4_K super-blocks times one activation (records at
+// a from prepQ8KRowsAVX2): out[0] and out[1]. Both rows' scales and mins
+// are decoded in one YMM (row 0 in the low half); scale s is the dword
+// (s, s) at 4s(SP) (s < 4) or 16+4s(SP) for row 0, 16 bytes further for
+// row 1. The mins terms and the d, dmin products of both rows share XMM
+// registers: element r is row r's, with ggml's operations.
+TEXT ·rowsQ4KAVX2(SB), NOSPLIT, $64-40
+	MOVQ w0+0(FP), SI
+	MOVQ w1+8(FP), DI
+	MOVQ a+16(FP), R8
+	MOVQ nb+24(FP), CX
+	MOVQ out+32(FP), DX
+	VMOVDQU krperm<>(SB), Y15
+	VMOVDQU krshuf<>(SB), Y14
+	VMOVDQU knib<>(SB), Y13
+	VXORPS Y12, Y12, Y12
+	VXORPS Y11, Y11, Y11
+	VXORPS X10, X10, X10
+	VPXOR Y9, Y9, Y9
+	TESTQ CX, CX
+	JEQ rk4fin
+rk4blk:
+	// The rows are streamed from memory: fetch 4 KiB ahead (measured on
+	// a Zen 3 EPYC: none, 1, 2, 4 and 8 KiB; 4 KiB nearly doubled the
+	// rate of a 45 MB matrix).
+	PREFETCHT0 4096(SI)
+	PREFETCHT0 4160(SI)
+	PREFETCHT0 4224(SI)
+	PREFETCHT0 4096(DI)
+	PREFETCHT0 4160(DI)
+	PREFETCHT0 4224(DI)
+	VMOVDQU 4(SI), X0
+	VINSERTI128 $1, 4(DI), Y0, Y0
+	VPSRLW $4, Y0, Y1
+	VPSHUFB krs4a<>(SB), Y0, Y2
+	VPAND krs4m<>(SB), Y2, Y2
+	VPSHUFB krs4n<>(SB), Y1, Y1
+	VPAND Y13, Y1, Y1
+	VPOR Y1, Y2, Y2
+	VPSHUFB krs4b<>(SB), Y0, Y0
+	VPSRLW $2, Y0, Y0
+	VPAND k30<>(SB), Y0, Y0
+	VPOR Y0, Y2, Y2
+	VPUNPCKLBW Y9, Y2, Y0
+	VPUNPCKLWD Y0, Y0, Y1
+	VPUNPCKHWD Y0, Y0, Y0
+	VMOVDQU Y1, 0(SP)
+	VMOVDQU Y0, 32(SP)
+	VPXOR Y8, Y8, Y8
+	VPXOR Y7, Y7, Y7
+	KR4CHUNK(SI, 16, 0, 0, Y8, Y0, Y1, Y3)
+	KR4CHUNK(DI, 16, 0, 16, Y7, Y4, Y5, Y6)
+	KR4CHUNK(SI, 48, 64, 8, Y8, Y0, Y1, Y3)
+	KR4CHUNK(DI, 48, 64, 24, Y7, Y4, Y5, Y6)
+	KR4CHUNK(SI, 80, 128, 32, Y8, Y0, Y1, Y3)
+	KR4CHUNK(DI, 80, 128, 48, Y7, Y4, Y5, Y6)
+	KR4CHUNK(SI, 112, 192, 40, Y8, Y0, Y1, Y3)
+	KR4CHUNK(DI, 112, 192, 56, Y7, Y4, Y5, Y6)
+	// mins: Σ mins·bsum pairs of each row, in elements 0 and 1
+	VPUNPCKHBW Y9, Y2, Y2
+	VBROADCASTI128 512(R8), Y0
+	VPMADDWD Y0, Y2, Y2
+	VEXTRACTI128 $1, Y2, X0
+	VPHADDD X0, X2, X2
+	VPHADDD X2, X2, X2
+	VCVTDQ2PS X2, X2
+	// d and dmin of both rows times the activation's d
+	MOVL 0(SI), AX
+	VMOVD AX, X0
+	VPINSRD $1, 0(DI), X0, X0
+	VCVTPH2PS X0, X0
+	VBROADCASTSS 560(R8), X1
+	VMULPS X1, X0, X0
+	VPSHUFD $0x0d, X0, X1
+	VMULPS X2, X1, X1
+	VSUBPS X1, X10, X10
+	VCVTDQ2PS Y8, Y8
+	VBROADCASTSS X0, Y1
+	VMULPS Y1, Y8, Y8
+	VADDPS Y8, Y12, Y12
+	VCVTDQ2PS Y7, Y7
+	VPSHUFD $0x02, X0, X1
+	VBROADCASTSS X1, Y1
+	VMULPS Y1, Y7, Y7
+	VADDPS Y7, Y11, Y11
+	ADDQ $144, SI
+	ADDQ $144, DI
+	ADDQ $576, R8
+	DECQ CX
+	JNZ rk4blk
+rk4fin:
+	KFIN2X(Y12, Y11, X10)
+	VZEROUPPER
+	RET
+
+// KR5CHUNK is KR4CHUNK for the Q5_K chunk at qoff(p): the fifth bits of
+// the low and high nibbles are bit 4 of the reordered qh (h) shifted by
+// lop lsh and hop hsh.
+#define KR5CHUNK(p, qoff, aoff, soff, acc, h, lop, lsh, hop, hsh, t0, t1, t2) \
+	VPERMD qoff(p), Y15, t0 \
+	VPSHUFB Y14, t0, t0 \
+	VPSRLW $4, t0, t1 \
+	VPAND Y13, t0, t0 \
+	VPAND Y13, t1, t1 \
+	lop lsh, h, t2 \
+	VPAND k10<>(SB), t2, t2 \
+	VPOR t2, t0, t0 \
+	hop hsh, h, t2 \
+	VPAND k10<>(SB), t2, t2 \
+	VPOR t2, t1, t1 \
+	VPMADDUBSW aoff(R8), t0, t0 \
+	VPMADDUBSW aoff+32(R8), t1, t1 \
+	VPBROADCASTD soff(SP), t2 \
+	VPMADDWD t2, t0, t0 \
+	VPBROADCASTD soff+4(SP), t2 \
+	VPMADDWD t2, t1, t1 \
+	VPADDD t0, acc, acc \
+	VPADDD t1, acc, acc
+
+DATA k10<>+0(SB)/8, $0x1010101010101010
+DATA k10<>+8(SB)/8, $0x1010101010101010
+DATA k10<>+16(SB)/8, $0x1010101010101010
+DATA k10<>+24(SB)/8, $0x1010101010101010
+GLOBL k10<>(SB), RODATA|NOPTR, $32
+
+// func rowsQ5KAVX2(w0, w1 *byte, a *int16, nb int, out *float32)
+// rowsQ4KAVX2 for Q5_K: the fifth bit of the levels comes from qh
+// (reordered once per block, in Y6 and Y5), and the mins words wait at
+// 64(SP).
+TEXT ·rowsQ5KAVX2(SB), NOSPLIT, $96-40
+	MOVQ w0+0(FP), SI
+	MOVQ w1+8(FP), DI
+	MOVQ a+16(FP), R8
+	MOVQ nb+24(FP), CX
+	MOVQ out+32(FP), DX
+	VMOVDQU krperm<>(SB), Y15
+	VMOVDQU krshuf<>(SB), Y14
+	VMOVDQU knib<>(SB), Y13
+	VXORPS Y12, Y12, Y12
+	VXORPS Y11, Y11, Y11
+	VXORPS X10, X10, X10
+	VPXOR Y9, Y9, Y9
+	TESTQ CX, CX
+	JEQ rk5fin
+rk5blk:
+	// 5 KiB ahead: about as many blocks as rowsQ4KAVX2's 4 KiB
+	PREFETCHT0 5120(SI)
+	PREFETCHT0 5184(SI)
+	PREFETCHT0 5248(SI)
+	PREFETCHT0 5120(DI)
+	PREFETCHT0 5184(DI)
+	PREFETCHT0 5248(DI)
+	VMOVDQU 4(SI), X0
+	VINSERTI128 $1, 4(DI), Y0, Y0
+	VPSRLW $4, Y0, Y1
+	VPSHUFB krs4a<>(SB), Y0, Y2
+	VPAND krs4m<>(SB), Y2, Y2
+	VPSHUFB krs4n<>(SB), Y1, Y1
+	VPAND Y13, Y1, Y1
+	VPOR Y1, Y2, Y2
+	VPSHUFB krs4b<>(SB), Y0, Y0
+	VPSRLW $2, Y0, Y0
+	VPAND k30<>(SB), Y0, Y0
+	VPOR Y0, Y2, Y2
+	VPUNPCKLBW Y9, Y2, Y0
+	VPUNPCKLWD Y0, Y0, Y1
+	VPUNPCKHWD Y0, Y0, Y0
+	VMOVDQU Y1, 0(SP)
+	VMOVDQU Y0, 32(SP)
+	VPUNPCKHBW Y9, Y2, Y2
+	VMOVDQU Y2, 64(SP)
+	VPERMD 16(SI), Y15, Y6
+	VPSHUFB Y14, Y6, Y6
+	VPERMD 16(DI), Y15, Y5
+	VPSHUFB Y14, Y5, Y5
+	VPXOR Y8, Y8, Y8
+	VPXOR Y7, Y7, Y7
+	KR5CHUNK(SI, 48, 0, 0, Y8, Y6, VPSLLW, $4, VPSLLW, $3, Y0, Y1, Y2)
+	KR5CHUNK(DI, 48, 0, 16, Y7, Y5, VPSLLW, $4, VPSLLW, $3, Y3, Y4, Y2)
+	KR5CHUNK(SI, 80, 64, 8, Y8, Y6, VPSLLW, $2, VPSLLW, $1, Y0, Y1, Y2)
+	KR5CHUNK(DI, 80, 64, 24, Y7, Y5, VPSLLW, $2, VPSLLW, $1, Y3, Y4, Y2)
+	KR5CHUNK(SI, 112, 128, 32, Y8, Y6, VPSLLW, $0, VPSRLW, $1, Y0, Y1, Y2)
+	KR5CHUNK(DI, 112, 128, 48, Y7, Y5, VPSLLW, $0, VPSRLW, $1, Y3, Y4, Y2)
+	KR5CHUNK(SI, 144, 192, 40, Y8, Y6, VPSRLW, $2, VPSRLW, $3, Y0, Y1, Y2)
+	KR5CHUNK(DI, 144, 192, 56, Y7, Y5, VPSRLW, $2, VPSRLW, $3, Y3, Y4, Y2)
+	VMOVDQU 64(SP), Y2
+	// mins: Σ mins·bsum pairs of each row, in elements 0 and 1
+	VBROADCASTI128 512(R8), Y0
+	VPMADDWD Y0, Y2, Y2
+	VEXTRACTI128 $1, Y2, X0
+	VPHADDD X0, X2, X2
+	VPHADDD X2, X2, X2
+	VCVTDQ2PS X2, X2
+	// d and dmin of both rows times the activation's d
+	MOVL 0(SI), AX
+	VMOVD AX, X0
+	VPINSRD $1, 0(DI), X0, X0
+	VCVTPH2PS X0, X0
+	VBROADCASTSS 560(R8), X1
+	VMULPS X1, X0, X0
+	VPSHUFD $0x0d, X0, X1
+	VMULPS X2, X1, X1
+	VSUBPS X1, X10, X10
+	VCVTDQ2PS Y8, Y8
+	VBROADCASTSS X0, Y1
+	VMULPS Y1, Y8, Y8
+	VADDPS Y8, Y12, Y12
+	VCVTDQ2PS Y7, Y7
+	VPSHUFD $0x02, X0, X1
+	VBROADCASTSS X1, Y1
+	VMULPS Y1, Y7, Y7
+	VADDPS Y7, Y11, Y11
+	ADDQ $176, SI
+	ADDQ $176, DI
+	ADDQ $576, R8
+	DECQ CX
+	JNZ rk5blk
+rk5fin:
+	KFIN2X(Y12, Y11, X10)
+	VZEROUPPER
+	RET
+
+// KR6GROUP multiplies one group of 32 Q6_K levels (low four bits in the
+// low nibbles of lo, high two at bits 4 and 5 of hi, which it clobbers) by
+// the activation's quants at aoff(R8) less their offset words at
+// poff(R8), times the scales of its two sub-blocks (words at soff(SP)),
+// and adds the lanes to acc (clobbers t).
+#define KR6GROUP(lo, hi, aoff, poff, soff, acc, t) \
+	VPAND Y13, lo, t \
+	VPAND Y12, hi, hi \
+	VPOR hi, t, t \
+	VPMADDUBSW aoff(R8), t, t \
+	VPSUBW poff(R8), t, t \
+	VPBROADCASTD soff(SP), hi \
+	VPMADDWD hi, t, t \
+	VPADDD t, acc, acc
+
+// KR6HALF adds the 128 levels of half n of the Q6_K super-block at p
+// (scales as words at soff(SP)) times the activation to acc (clobbers
+// l0, l1, h, t, u).
+#define KR6HALF(p, n, soff, acc, l0, l1, h, t, u) \
+	VPERMD 64*n(p), Y15, l0 \
+	VPSHUFB Y14, l0, l0 \
+	VPERMD 64*n+32(p), Y15, l1 \
+	VPSHUFB Y14, l1, l1 \
+	VPERMD 128+32*n(p), Y15, h \
+	VPSHUFB Y14, h, h \
+	VPSLLW $4, h, u \
+	KR6GROUP(l0, u, 128*n, 256+128*n, soff+16*n, acc, t) \
+	VPSLLW $2, h, u \
+	KR6GROUP(l1, u, 128*n+32, 256+128*n+32, soff+16*n+4, acc, t) \
+	VPSRLW $4, l0, l0 \
+	VPSRLW $4, l1, l1 \
+	VPSRLW $2, h, u \
+	KR6GROUP(l1, u, 128*n+96, 256+128*n+96, soff+16*n+12, acc, t) \
+	KR6GROUP(l0, h, 128*n+64, 256+128*n+64, soff+16*n+8, acc, t)
+
+// func rowsQ6KAVX2(w0, w1 *byte, a *int16, nb int, out *float32)
+// Rows w0 and w1 of nb Q6_K super-blocks times one activation (records at
+// a from prepQ8KRowsAVX2): out[0] and out[1]. The 16 scales of a row are
+// words at 0(SP) (row 0) and 32(SP) (row 1): dword g holds the scales of
+// group g's two sub-blocks.
+TEXT ·rowsQ6KAVX2(SB), NOSPLIT, $64-40
+	MOVQ w0+0(FP), SI
+	MOVQ w1+8(FP), DI
+	MOVQ a+16(FP), R8
+	MOVQ nb+24(FP), CX
+	MOVQ out+32(FP), DX
+	VMOVDQU krperm<>(SB), Y15
+	VMOVDQU krshuf<>(SB), Y14
+	VMOVDQU knib<>(SB), Y13
+	VMOVDQU k30<>(SB), Y12
+	VXORPS Y11, Y11, Y11
+	VXORPS Y10, Y10, Y10
+	TESTQ CX, CX
+	JEQ rk6fin
+rk6blk:
+	// 6 KiB ahead in each row: about as many blocks as rowsQ4KAVX2's 4 KiB
+	// (measured: none, 4 and 6 KiB).
+	PREFETCHT0 6144(SI)
+	PREFETCHT0 6208(SI)
+	PREFETCHT0 6272(SI)
+	PREFETCHT0 6336(SI)
+	PREFETCHT0 6144(DI)
+	PREFETCHT0 6208(DI)
+	PREFETCHT0 6272(DI)
+	PREFETCHT0 6336(DI)
+	VPMOVSXBW 192(SI), Y0
+	VMOVDQU Y0, 0(SP)
+	VPMOVSXBW 192(DI), Y0
+	VMOVDQU Y0, 32(SP)
+	VPXOR Y9, Y9, Y9
+	VPXOR Y8, Y8, Y8
+	KR6HALF(SI, 0, 0, Y9, Y0, Y1, Y2, Y3, Y4)
+	KR6HALF(DI, 0, 32, Y8, Y5, Y6, Y7, Y3, Y4)
+	KR6HALF(SI, 1, 0, Y9, Y0, Y1, Y2, Y3, Y4)
+	KR6HALF(DI, 1, 32, Y8, Y5, Y6, Y7, Y3, Y4)
+	KROWF2(Y9, SI, 208, Y11)
+	KROWF2(Y8, DI, 208, Y10)
+	ADDQ $210, SI
+	ADDQ $210, DI
+	ADDQ $576, R8
+	DECQ CX
+	JNZ rk6blk
+rk6fin:
+	VXORPS X9, X9, X9
+	KFIN2X(Y11, Y10, X9)
+	VZEROUPPER
+	RET

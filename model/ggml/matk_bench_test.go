@@ -13,7 +13,8 @@ import (
 // BenchmarkMatKernelK measures the K-quant matrix products through the
 // pool, per weight type, path, shape, number of activations and threads:
 // "rows" is the old row kernel (the tiled kernels switched off), the other
-// paths are the tiled kernels. GB/s counts the weight bytes once per call
+// paths are the matrix kernels of kPaths ("avx2_rows" and "avx2_tiles": the
+// AVX2 row-pair kernels, or the AVX2 tiles, for every batch). GB/s counts the weight bytes once per call
 // (SetBytes), so for a batch it is the rate the matrix is streamed at;
 // GFLOP/s counts 2·rows·cols per activation; best-GB/s and best-GFLOP/s
 // are the same rates for the fastest single call of the run.

@@ -17,7 +17,10 @@ type kPath struct {
 	ks   *Kernels
 }
 
-// kPaths lists the tiled kernel paths this CPU can run.
+// kPaths lists the tiled kernel paths this CPU can run: each set as it
+// is (row pairs for small batches, tiles for the others), and the AVX2
+// set with the row-pair kernels for every batch ("avx2 rows") and for
+// none ("avx2 tiles").
 func kPaths() []kPath {
 	var ps []kPath
 	for _, p := range []struct {
@@ -26,6 +29,11 @@ func kPaths() []kPath {
 	}{{"vnni", levelVNNI}, {"avx2", levelAVX2}} {
 		if ks := newKernels(p.lv, true, false, false); ks != nil {
 			ps = append(ps, kPath{p.name, ks})
+			if p.lv == levelAVX2 {
+				ps = append(ps,
+					kPath{"avx2 rows", ks.with(func(k *Kernels) { k.kRowsMaxActs = 1 << 30 })},
+					kPath{"avx2 tiles", ks.with(func(k *Kernels) { k.kRowsMaxActs = 0 })})
+			}
 		}
 	}
 	return ps
