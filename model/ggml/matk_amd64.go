@@ -112,6 +112,17 @@ func unpackQ6K(rec []int16, row []byte, nb int) {
 	}
 }
 
+// putQ8KSums writes one super-block's d into its activation record and,
+// with mins, the bsum pairs (bs: its 16 bsums) of the Q4_K mins term.
+func putQ8KSums(r *[kRec]int16, bs []int16, d float32, mins bool) {
+	if mins {
+		for s := 0; s < 8; s++ {
+			r[kRecMins+s] = bs[2*s] + bs[2*s+1]
+		}
+	}
+	putF32(r[kRecD:], d)
+}
+
 // prepareQ8K fills nb records from a Q8_K activation; mins adds the bsum
 // pairs the Q4_K mins term needs.
 func prepareQ8K(rec []int16, a *Activation, nb int, mins bool) {
@@ -120,15 +131,10 @@ func prepareQ8K(rec []int16, a *Activation, nb int, mins bool) {
 	bs := a.bsums[:16*nb]
 	for i := 0; i < nb; i++ {
 		r := (*[kRec]int16)(rec[kRec*i:])
-		if mins {
-			for s := 0; s < 8; s++ {
-				r[kRecMins+s] = bs[16*i+2*s] + bs[16*i+2*s+1]
-			}
-		}
+		putQ8KSums(r, bs[16*i:], a.d[i], mins)
 		for k := 0; k < 8; k++ { // d ×8 for the VNNI tile's vectors
 			putF32(r[kRecScales+2*k:], a.d[i])
 		}
-		putF32(r[kRecD:], a.d[i])
 	}
 	if nb > 0 {
 		permQ8KAVX2(&qs[0], nb, &rec[0])
@@ -143,13 +149,7 @@ func prepareQ8KRows(rec []int16, a *Activation, nb int, mins bool) {
 	qs := a.qs[:QK_K*nb]
 	bs := a.bsums[:16*nb]
 	for i := 0; i < nb; i++ {
-		r := (*[kRec]int16)(rec[kRec*i:])
-		if mins {
-			for s := 0; s < 8; s++ {
-				r[kRecMins+s] = bs[16*i+2*s] + bs[16*i+2*s+1]
-			}
-		}
-		putF32(r[kRecD:], a.d[i])
+		putQ8KSums((*[kRec]int16)(rec[kRec*i:]), bs[16*i:], a.d[i], mins)
 	}
 	if nb > 0 {
 		prepQ8KRowsAVX2(&qs[0], nb, &rec[0])
