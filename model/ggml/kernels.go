@@ -193,7 +193,7 @@ func (k *Kernels) resolve() {
 		case !k.packed:
 		case k.level == levelVNNI && p != nil && (!p.vbmi || cpuFeatures.vbmi):
 			e.pack = p
-		case k.level == levelAVX2 && info.pack256 != nil && (!info.pack256.avxVNNI || k.avxVNNI):
+		case k.level == levelAVX2 && info.pack256 != nil:
 			e.pack = info.pack256
 		}
 	}

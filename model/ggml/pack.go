@@ -15,9 +15,8 @@ import "fmt"
 // record (typeInfo.pack) holds it, and a Kernels set with packed layouts
 // uses it where the CPU runs its kernel.
 type packing struct {
-	// vbmi: the kernel needs AVX-512 VBMI besides VNNI; avxVNNI: a
-	// 256-bit kernel runs only in the AVX-VNNI set.
-	vbmi, avxVNNI bool
+	// vbmi: the kernel needs AVX-512 VBMI besides VNNI.
+	vbmi bool
 	// group is how many consecutive rows are interleaved; it divides 16
 	// (the pool's chunks are multiples of 16 rows).
 	group int
