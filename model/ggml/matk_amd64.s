@@ -16,6 +16,63 @@
 // The integer sums are exact in any order; the float part repeats ggml's
 // portable kernels operation by operation for every (row, activation).
 
+// KRSCALES decodes the 6-bit scales and mins of two Q4_K/Q5_K
+// super-blocks (the 12 bytes at 4(SI) and 4(DI), one row per 128-bit
+// lane) into bytes in Y2 (scales low, mins high in each lane) and writes
+// each scale as two equal words at 0(SP) and 32(SP). Y9 must be zero;
+// clobbers Y0 and Y1. It and KRSUMS (rowsQ4KAVX2, rowsQ5KAVX2) stand
+// before any TEXT so that go vet does not check their stack offsets
+// against another function's frame.
+#define KRSCALES \
+	VMOVDQU 4(SI), X0 \
+	VINSERTI128 $1, 4(DI), Y0, Y0 \
+	VPSRLW $4, Y0, Y1 \
+	VPSHUFB krs4a<>(SB), Y0, Y2 \
+	VPAND krs4m<>(SB), Y2, Y2 \
+	VPSHUFB krs4n<>(SB), Y1, Y1 \
+	VPAND Y13, Y1, Y1 \
+	VPOR Y1, Y2, Y2 \
+	VPSHUFB krs4b<>(SB), Y0, Y0 \
+	VPSRLW $2, Y0, Y0 \
+	VPAND k30<>(SB), Y0, Y0 \
+	VPOR Y0, Y2, Y2 \
+	VPUNPCKLBW Y9, Y2, Y0 \
+	VPUNPCKLWD Y0, Y0, Y1 \
+	VPUNPCKHWD Y0, Y0, Y0 \
+	VMOVDQU Y1, 0(SP) \
+	VMOVDQU Y0, 32(SP)
+
+// KRSUMS ends a Q4_K or Q5_K super-block of both rows: the mins term
+// (the rows' mins words in Y2 times the activation's bsum pairs at
+// 512(R8)) times dmin·d comes off X10, and the lane sums Y8 (row 0) and Y7
+// (row 1), times d·d of their row, are added to Y12 and Y11, in dot.go's
+// order. Clobbers Y0-Y2.
+#define KRSUMS \
+	VBROADCASTI128 512(R8), Y0 \
+	VPMADDWD Y0, Y2, Y2 \
+	VEXTRACTI128 $1, Y2, X0 \
+	VPHADDD X0, X2, X2 \
+	VPHADDD X2, X2, X2 \
+	VCVTDQ2PS X2, X2 \
+	MOVL 0(SI), AX \
+	VMOVD AX, X0 \
+	VPINSRD $1, 0(DI), X0, X0 \
+	VCVTPH2PS X0, X0 \
+	VBROADCASTSS 560(R8), X1 \
+	VMULPS X1, X0, X0 \
+	VPSHUFD $0x0d, X0, X1 \
+	VMULPS X2, X1, X1 \
+	VSUBPS X1, X10, X10 \
+	VCVTDQ2PS Y8, Y8 \
+	VBROADCASTSS X0, Y1 \
+	VMULPS Y1, Y8, Y8 \
+	VADDPS Y8, Y12, Y12 \
+	VCVTDQ2PS Y7, Y7 \
+	VPSHUFD $0x02, X0, X1 \
+	VBROADCASTSS X1, Y1 \
+	VMULPS Y1, Y7, Y7 \
+	VADDPS Y7, Y11, Y11
+
 // kperm orders the 16 bytes of each 128-bit lane as elements
 // 0,8,1,9,...,7,15: word pairs (2j, 2j+1) then hold two elements of lane j.
 DATA kperm<>+0(SB)/8, $0x0b030a0209010800
@@ -2327,23 +2384,7 @@ rk4blk:
 	PREFETCHT0 4096(DI)
 	PREFETCHT0 4160(DI)
 	PREFETCHT0 4224(DI)
-	VMOVDQU 4(SI), X0
-	VINSERTI128 $1, 4(DI), Y0, Y0
-	VPSRLW $4, Y0, Y1
-	VPSHUFB krs4a<>(SB), Y0, Y2
-	VPAND krs4m<>(SB), Y2, Y2
-	VPSHUFB krs4n<>(SB), Y1, Y1
-	VPAND Y13, Y1, Y1
-	VPOR Y1, Y2, Y2
-	VPSHUFB krs4b<>(SB), Y0, Y0
-	VPSRLW $2, Y0, Y0
-	VPAND k30<>(SB), Y0, Y0
-	VPOR Y0, Y2, Y2
-	VPUNPCKLBW Y9, Y2, Y0
-	VPUNPCKLWD Y0, Y0, Y1
-	VPUNPCKHWD Y0, Y0, Y0
-	VMOVDQU Y1, 0(SP)
-	VMOVDQU Y0, 32(SP)
+	KRSCALES
 	VPXOR Y8, Y8, Y8
 	VPXOR Y7, Y7, Y7
 	KR4CHUNK(SI, 16, 0, 0, Y8, Y0, Y1, Y3)
@@ -2356,31 +2397,7 @@ rk4blk:
 	KR4CHUNK(DI, 112, 192, 56, Y7, Y4, Y5, Y6)
 	// mins: Σ mins·bsum pairs of each row, in elements 0 and 1
 	VPUNPCKHBW Y9, Y2, Y2
-	VBROADCASTI128 512(R8), Y0
-	VPMADDWD Y0, Y2, Y2
-	VEXTRACTI128 $1, Y2, X0
-	VPHADDD X0, X2, X2
-	VPHADDD X2, X2, X2
-	VCVTDQ2PS X2, X2
-	// d and dmin of both rows times the activation's d
-	MOVL 0(SI), AX
-	VMOVD AX, X0
-	VPINSRD $1, 0(DI), X0, X0
-	VCVTPH2PS X0, X0
-	VBROADCASTSS 560(R8), X1
-	VMULPS X1, X0, X0
-	VPSHUFD $0x0d, X0, X1
-	VMULPS X2, X1, X1
-	VSUBPS X1, X10, X10
-	VCVTDQ2PS Y8, Y8
-	VBROADCASTSS X0, Y1
-	VMULPS Y1, Y8, Y8
-	VADDPS Y8, Y12, Y12
-	VCVTDQ2PS Y7, Y7
-	VPSHUFD $0x02, X0, X1
-	VBROADCASTSS X1, Y1
-	VMULPS Y1, Y7, Y7
-	VADDPS Y7, Y11, Y11
+	KRSUMS
 	ADDQ $144, SI
 	ADDQ $144, DI
 	ADDQ $576, R8
@@ -2448,23 +2465,7 @@ rk5blk:
 	PREFETCHT0 5120(DI)
 	PREFETCHT0 5184(DI)
 	PREFETCHT0 5248(DI)
-	VMOVDQU 4(SI), X0
-	VINSERTI128 $1, 4(DI), Y0, Y0
-	VPSRLW $4, Y0, Y1
-	VPSHUFB krs4a<>(SB), Y0, Y2
-	VPAND krs4m<>(SB), Y2, Y2
-	VPSHUFB krs4n<>(SB), Y1, Y1
-	VPAND Y13, Y1, Y1
-	VPOR Y1, Y2, Y2
-	VPSHUFB krs4b<>(SB), Y0, Y0
-	VPSRLW $2, Y0, Y0
-	VPAND k30<>(SB), Y0, Y0
-	VPOR Y0, Y2, Y2
-	VPUNPCKLBW Y9, Y2, Y0
-	VPUNPCKLWD Y0, Y0, Y1
-	VPUNPCKHWD Y0, Y0, Y0
-	VMOVDQU Y1, 0(SP)
-	VMOVDQU Y0, 32(SP)
+	KRSCALES
 	VPUNPCKHBW Y9, Y2, Y2
 	VMOVDQU Y2, 64(SP)
 	VPERMD 16(SI), Y15, Y6
@@ -2483,31 +2484,7 @@ rk5blk:
 	KR5CHUNK(DI, 144, 192, 56, Y7, Y5, VPSRLW, $2, VPSRLW, $3, Y3, Y4, Y2)
 	VMOVDQU 64(SP), Y2
 	// mins: Σ mins·bsum pairs of each row, in elements 0 and 1
-	VBROADCASTI128 512(R8), Y0
-	VPMADDWD Y0, Y2, Y2
-	VEXTRACTI128 $1, Y2, X0
-	VPHADDD X0, X2, X2
-	VPHADDD X2, X2, X2
-	VCVTDQ2PS X2, X2
-	// d and dmin of both rows times the activation's d
-	MOVL 0(SI), AX
-	VMOVD AX, X0
-	VPINSRD $1, 0(DI), X0, X0
-	VCVTPH2PS X0, X0
-	VBROADCASTSS 560(R8), X1
-	VMULPS X1, X0, X0
-	VPSHUFD $0x0d, X0, X1
-	VMULPS X2, X1, X1
-	VSUBPS X1, X10, X10
-	VCVTDQ2PS Y8, Y8
-	VBROADCASTSS X0, Y1
-	VMULPS Y1, Y8, Y8
-	VADDPS Y8, Y12, Y12
-	VCVTDQ2PS Y7, Y7
-	VPSHUFD $0x02, X0, X1
-	VBROADCASTSS X1, Y1
-	VMULPS Y1, Y7, Y7
-	VADDPS Y7, Y11, Y11
+	KRSUMS
 	ADDQ $176, SI
 	ADDQ $176, DI
 	ADDQ $576, R8
