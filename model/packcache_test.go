@@ -18,6 +18,17 @@ import (
 // background work (writing or checking the cache) to end.
 func loadCached(t *testing.T, path, fallback string) *Engine {
 	t.Helper()
+	e := loadPacking(t, path, fallback)
+	if e.packed.bgDone != nil {
+		<-e.packed.bgDone
+	}
+	return e
+}
+
+// loadPacking loads path with the pack cache on and returns at once,
+// while the cache may still be being written.
+func loadPacking(t *testing.T, path, fallback string) *Engine {
+	t.Helper()
 	e, err := Load(path, Options{Threads: 1, Context: 64, PackCache: true, PackCacheDir: fallback})
 	if err != nil {
 		t.Fatal(err)
@@ -25,9 +36,6 @@ func loadCached(t *testing.T, path, fallback string) *Engine {
 	if e.packed == nil {
 		e.Close()
 		t.Skip("no packed layout on this CPU: nothing to cache")
-	}
-	if e.packed.bgDone != nil {
-		<-e.packed.bgDone
 	}
 	return e
 }
@@ -233,15 +241,7 @@ func TestPackCacheFallbackFolder(t *testing.T) {
 // (Close waits for the write), and the next load maps it.
 func TestPackCacheCloseFinishesTheWriter(t *testing.T) {
 	path := testmodel.Write(t, testmodel.Tiny("qwen2", ggml.Q8_0, 8))
-	e, err := Load(path, Options{Threads: 1, Context: 64, PackCache: true, PackCacheDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e.packed == nil {
-		e.Close()
-		t.Skip("no packed layout on this CPU")
-	}
-	e.Close()
+	loadPacking(t, path, t.TempDir()).Close()
 	if _, err := os.Stat(path + ".chatloop-packed"); err != nil {
 		t.Fatalf("no pack cache after Close: %v", err)
 	}
@@ -255,19 +255,12 @@ func TestPackCacheCloseFinishesTheWriter(t *testing.T) {
 	}
 }
 
-// TestPackCacheCloseStopsTheWriter: closing the engine while the cache is
-// being written leaves no file, half or whole temporary, behind.
-func TestPackCacheCloseStopsTheWriter(t *testing.T) {
+// TestPackCacheCloseLeavesNoTemporary: closing the engine while the cache
+// is being written (Close finishes the write) leaves the cache and no
+// temporary file, half or whole, beside it.
+func TestPackCacheCloseLeavesNoTemporary(t *testing.T) {
 	path := testmodel.Write(t, testmodel.Tiny("qwen2", ggml.Q8_0, 8))
-	e, err := Load(path, Options{Threads: 1, Context: 64, PackCache: true, PackCacheDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e.packed == nil {
-		e.Close()
-		t.Skip("no packed layout on this CPU")
-	}
-	e.Close()
+	loadPacking(t, path, t.TempDir()).Close()
 	entries, _ := os.ReadDir(filepath.Dir(path))
 	for _, de := range entries {
 		if n := de.Name(); n != filepath.Base(path) && n != filepath.Base(path)+".chatloop-packed" {
